@@ -1,0 +1,32 @@
+"""Helpers every test module may use."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def require(ok: bool, reason: str) -> None:
+    """Skip (with the reason) when a precondition is missing; in CI, fail instead.
+
+    CI installs every tool and runs as root, so a skip there would hide a test that
+    did not run: a green CI must mean the lab and the tshark checks ran.
+    """
+    if ok:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true but precondition missing: {reason}")
+    pytest.skip(reason)
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    require(path is not None, f"{name} is not installed")
+    return path
+
+
+def require_root() -> None:
+    require(os.geteuid() == 0, "needs root (network namespaces)")
