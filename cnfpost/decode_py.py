@@ -671,7 +671,10 @@ def _walk_ipv6_ext(pkt: bytes, off: int, nh: int, ip_end: int, cap_end: int) -> 
     """Walk hop-by-hop, routing, fragment, destination-options and AH headers."""
     walk = _Ext6()
     while nh in IPV6_EXT_OPTS or nh in (IPPROTO_FRAGMENT, IPPROTO_AH):
-        if cap_end - off < 2:
+        # Its length must be readable (a fragment header: all of it); then, as Wireshark
+        # raises a reported-length error before a captured-length one, running past the
+        # IP payload is checked before running past the captured bytes.
+        if cap_end - off < (8 if nh == IPPROTO_FRAGMENT else 2):
             walk.status = S.TRUNCATED_IPV6_EXT
             break
         if nh == IPPROTO_FRAGMENT:
@@ -680,11 +683,11 @@ def _walk_ipv6_ext(pkt: bytes, off: int, nh: int, ip_end: int, cap_end: int) -> 
             ext_len = (pkt[off + 1] + 2) * 4
         else:
             ext_len = (pkt[off + 1] + 1) * 8
-        if cap_end - off < ext_len:
-            walk.status = S.TRUNCATED_IPV6_EXT
-            break
         if ip_end - off < ext_len:
             walk.status = S.BAD_IP_TOTAL_LEN
+            break
+        if cap_end - off < ext_len:
+            walk.status = S.TRUNCATED_IPV6_EXT
             break
         next_nh = pkt[off]
         if nh == IPPROTO_FRAGMENT:
