@@ -1,0 +1,214 @@
+"""Open a capture (a path, or '-' for standard input) and decode it into a PacketTable.
+
+The only module that calls the compiled decoder. Files are memory-mapped and decoded in
+windows (nothing is held twice); standard input is read in chunks, so
+``tcpdump -w - | cnfpost info -`` works. The decoder reports file-level problems as a stop
+code; this module turns them into an InputError (nothing usable) or warnings on a partial
+table (every complete packet before the problem is kept).
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import sys
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+import numpy as np
+
+from .errors import InputError, at_byte, format_problem
+from .model import (
+    PAYLOAD_BUFFER_LIMIT,
+    CaptureStats,
+    DecodeStatus,
+    Interface,
+    LinkType,
+    PacketTable,
+)
+
+__all__ = ["read_capture", "decode_bytes", "ENGINES"]
+
+ENGINES = ("compiled", "python")
+WINDOW = 64 * 1024 * 1024      # bytes of a mapped file handed to the decoder at a time
+STDIN_CHUNK = 4 * 1024 * 1024
+
+Progress = Callable[[int, int], None]  # (bytes done, bytes total or 0 when unknown)
+
+
+def read_capture(source: str | os.PathLike, *, engine: str = "compiled",
+                 progress: Progress | None = None) -> PacketTable:
+    """Decode a capture file, or standard input when source is '-'."""
+    if str(source) == "-":
+        label = "<stdin>"
+        if engine == "python":
+            return decode_bytes(sys.stdin.buffer.read(), label, engine="python")
+        return _decode_stream(sys.stdin.buffer, label, progress)
+    label = str(source)
+    try:
+        fh = open(source, "rb")
+    except OSError as exc:
+        raise InputError(label, None, "a readable capture file", exc.strerror or str(exc)) from None
+    with fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            raise InputError(label, at_byte(0), "a pcap or pcapng magic number", "an empty file")
+        if engine == "python":
+            return decode_bytes(fh.read(), label, engine="python")
+        try:
+            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # not mappable (a pipe or a special file): stream it
+            return _decode_stream(fh, label, progress)
+        with mapped:
+            return _decode_mapped(mapped, size, label, progress)
+
+
+def decode_bytes(data: bytes | bytearray | memoryview, label: str = "<bytes>", *,
+                 engine: str = "compiled") -> PacketTable:
+    """Decode a whole capture held in memory (tests, and small inputs)."""
+    if engine == "python":
+        from . import decode_py  # the reference decoder never touches the compiled one
+
+        return decode_py.read_capture(data, label)
+    if engine != "compiled":
+        raise ValueError(f"unknown decoder engine {engine!r}; expected one of {ENGINES}")
+    view = memoryview(data).cast("B")
+    decoder = _new_decoder(len(view))
+    decoder.feed(view, True)
+    return _finish(decoder, label, len(view))
+
+
+def _new_decoder(size_hint: int):
+    from . import _decode
+
+    # Typical captured frames are 60-1600 bytes; the arrays grow in place when needed.
+    return _decode._Decoder(max(size_hint // 128, 1024), PAYLOAD_BUFFER_LIMIT)
+
+
+def _decode_mapped(mapped: mmap.mmap, size: int, label: str,
+                   progress: Progress | None) -> PacketTable:
+    decoder = _new_decoder(size)
+    view = memoryview(mapped)
+    try:
+        pos, window = 0, WINDOW
+        while pos < size and decoder.stop_code == 0:
+            end = min(size, pos + window)
+            final = end == size
+            used = decoder.feed(view[pos:end], final)
+            if used == 0 and not final and decoder.stop_code == 0:
+                window *= 2  # a block longer than the window: give it room
+                continue
+            pos += used
+            if progress:
+                progress(pos, size)
+            if final:
+                break
+    finally:
+        view.release()
+    return _finish(decoder, label, size)
+
+
+def _decode_stream(stream: BinaryIO, label: str, progress: Progress | None) -> PacketTable:
+    decoder = _new_decoder(0)
+    pending = b""
+    total = 0
+    while decoder.stop_code == 0:
+        chunk = stream.read(STDIN_CHUNK)
+        final = not chunk
+        total += len(chunk)
+        data = pending + chunk if pending else chunk
+        used = decoder.feed(data, final)
+        pending = data[used:]
+        if progress:
+            progress(total, 0)
+        if final:
+            break
+    if total == 0 and decoder.stop_code == 0:
+        raise InputError(label, at_byte(0), "a pcap or pcapng magic number", "no bytes")
+    return _finish(decoder, label, total)
+
+
+def _finish(decoder, label: str, size: int) -> PacketTable:
+    from . import _decode
+
+    code = decoder.stop_code
+    if code == _decode.STOP_BAD_MAGIC:
+        got = f"{decoder.stop_a} bytes" if decoder.stop_a < 4 else f"0x{decoder.stop_b:08x}"
+        if decoder.stop_a == 0:
+            got = "an empty file"
+        raise InputError(label, at_byte(0), "a pcap or pcapng magic number", got)
+    if code == _decode.STOP_SHORT_FILE_HEADER:
+        raise InputError(label, at_byte(0), "a 24-byte pcap file header", f"{decoder.stop_a} bytes")
+    if code == _decode.STOP_BAD_BYTE_ORDER and decoder.sections == 0:
+        raise InputError(label, at_byte(decoder.stop_offset),
+                         "the pcapng byte-order magic 0x1a2b3c4d", f"0x{decoder.stop_b:08x}")
+
+    parts = decoder.finish()
+    stats = CaptureStats(path=label, file_bytes=size)
+    stats.format = {1: "pcap", 2: "pcapng"}.get(decoder.format, "")
+    stats.byte_order = "big" if decoder.big else "little"
+    stats.sections = decoder.sections
+    stats.skipped_blocks = dict(decoder.skipped)
+    stats.payload_bytes_dropped = int(decoder.payload_dropped)
+    warning = _stop_warning(decoder, label)
+    if warning:
+        stats.warnings.append(warning)
+        stats.stopped_at = int(decoder.stop_offset)
+    if decoder.clamped_records:
+        stats.warnings.append(format_problem(
+            label, at_byte(decoder.first_clamp_offset),
+            "a captured length that fits its block",
+            f"{decoder.clamped_records} longer record(s), cut to their block (first here)"))
+
+    interfaces = [Interface(**info) for info in decoder.interfaces]
+    for number, (iface, count) in enumerate(zip(interfaces, decoder.interface_packets())):
+        iface.packets = count
+        iface.unknown_link_type = iface.link_type not in LinkType._value2member_map_
+        if iface.unknown_link_type and count:
+            stats.warnings.append(format_problem(
+                label, None, f"a link type cnfpost decodes on interface {number}",
+                f"{iface.link_type_name} ({count} frames counted, not decoded)"))
+    if interfaces and decoder.format == 1:
+        stats.ts_precision = "nano" if interfaces[0].ts_resolution == 10**9 else "micro"
+
+    columns = parts["columns"]
+    stats.packets = int(columns["ts_ns"].shape[0])
+    stats.bytes_captured = int(columns["cap_len"].sum(dtype=np.uint64))
+    stats.bytes_on_wire = int(columns["wire_len"].sum(dtype=np.uint64))
+    counts = np.bincount(columns["status"], minlength=len(DecodeStatus))
+    stats.status_counts = {s.name: int(counts[s]) for s in DecodeStatus if counts[s]}
+    return PacketTable(
+        columns=columns,
+        ip6_addresses=parts["ip6_addresses"],
+        icmp=parts["icmp"],
+        tcpopt=parts["tcpopt"],
+        sack=parts["sack"],
+        payload_index=parts["payload_index"],
+        payload_bytes=parts["payload_bytes"],
+        interfaces=interfaces,
+        stats=stats,
+    )
+
+
+def _stop_warning(decoder, label: str) -> str | None:
+    from . import _decode
+
+    code, at = decoder.stop_code, at_byte(decoder.stop_offset)
+    a, b = decoder.stop_a, decoder.stop_b
+    if code == _decode.STOP_RECORD_HEADER_CUT:
+        return format_problem(label, at, f"a {a}-byte record header", f"{b} bytes (file cut off)")
+    if code == _decode.STOP_RECORD_TOO_LONG:
+        return format_problem(label, at, f"a record length of at most {a}",
+                              f"{b} (corrupt record; decoding stopped here)")
+    if code == _decode.STOP_RECORD_CUT:
+        return format_problem(label, at, f"{a} bytes of packet data",
+                              f"{b} (file cut off mid-record)")
+    if code == _decode.STOP_BLOCK_LENGTH_BAD:
+        return format_problem(label, at, "a pcapng block length of at least 12 and a multiple of 4",
+                              f"{b} (corrupt block; decoding stopped here)")
+    if code == _decode.STOP_BLOCK_CUT:
+        what = "a 12-byte block header" if a == 12 else f"{a} bytes of block"
+        return format_problem(label, at, what, f"{b} (file cut off mid-block)")
+    if code == _decode.STOP_BAD_BYTE_ORDER:
+        return format_problem(label, at, "the pcapng byte-order magic 0x1a2b3c4d",
+                              f"0x{b:08x} (decoding stopped at this section)")
+    return None

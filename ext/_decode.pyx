@@ -1,0 +1,1278 @@
+# cython: language_level=3
+"""Compiled capture decoder: pcap/pcapng records -> the packet table of cnfpost/model.py.
+
+The rules are docs/decoding.md, the same ones the pure-Python reference decoder
+(cnfpost/decode_py.py) follows. Untrusted bytes are read only through the checked reader
+below (`has`, `rd8`, `be16`, ...): a read outside the buffer returns 0 instead of touching
+memory, and callers test `has` first wherever a short buffer changes the outcome. The
+kernel never raises on bad bytes: file-level problems become a stop code plus offsets
+that cnfpost/capture.py turns into an error message; packet-level problems become the
+frame's DecodeStatus.
+
+Only cnfpost/capture.py uses this module.
+"""
+from libc.stdint cimport int8_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcmp, memcpy
+
+import numpy as np
+cimport numpy as cnp
+
+cnp.import_array()
+
+cdef extern from *:
+    """
+    /* floor(t * 1e9 / units) without overflow: pcapng timestamps with any resolution. */
+    static inline long long cnf_ticks_to_ns(unsigned long long t, unsigned long long units) {
+        unsigned __int128 x = (unsigned __int128)t * 1000000000ULL;
+        return (long long)(x / units);
+    }
+    """
+    long long cnf_ticks_to_ns(unsigned long long t, unsigned long long units) nogil
+
+
+# ----------------------------------------------------------------------------------------
+# The checked reader: the only code that dereferences packet or file bytes.
+# ----------------------------------------------------------------------------------------
+cdef struct Span:
+    const uint8_t* p
+    Py_ssize_t n
+
+cdef inline bint has(Span s, Py_ssize_t off, Py_ssize_t k) noexcept nogil:
+    return off >= 0 and k >= 0 and off <= s.n - k
+
+cdef inline uint8_t rd8(Span s, Py_ssize_t off) noexcept nogil:
+    if not has(s, off, 1):
+        return 0
+    return s.p[off]
+
+cdef inline uint16_t be16(Span s, Py_ssize_t off) noexcept nogil:
+    if not has(s, off, 2):
+        return 0
+    return (<uint16_t>s.p[off] << 8) | s.p[off + 1]
+
+cdef inline uint32_t be32(Span s, Py_ssize_t off) noexcept nogil:
+    if not has(s, off, 4):
+        return 0
+    return ((<uint32_t>s.p[off] << 24) | (<uint32_t>s.p[off + 1] << 16)
+            | (<uint32_t>s.p[off + 2] << 8) | s.p[off + 3])
+
+cdef inline uint16_t le16(Span s, Py_ssize_t off) noexcept nogil:
+    if not has(s, off, 2):
+        return 0
+    return (<uint16_t>s.p[off + 1] << 8) | s.p[off]
+
+cdef inline uint32_t le32(Span s, Py_ssize_t off) noexcept nogil:
+    if not has(s, off, 4):
+        return 0
+    return ((<uint32_t>s.p[off + 3] << 24) | (<uint32_t>s.p[off + 2] << 16)
+            | (<uint32_t>s.p[off + 1] << 8) | s.p[off])
+
+cdef inline uint16_t rd16(Span s, Py_ssize_t off, bint big) noexcept nogil:
+    return be16(s, off) if big else le16(s, off)
+
+cdef inline uint32_t rd32(Span s, Py_ssize_t off, bint big) noexcept nogil:
+    return be32(s, off) if big else le32(s, off)
+
+cdef inline uint64_t rd64(Span s, Py_ssize_t off, bint big) noexcept nogil:
+    cdef uint64_t a = rd32(s, off, big), b = rd32(s, off + 4, big)
+    return (a << 32) | b if big else (b << 32) | a
+
+cdef inline bint starts_with(Span s, Py_ssize_t off, const char* prefix, Py_ssize_t k) noexcept nogil:
+    return has(s, off, k) and memcmp(s.p + off, prefix, k) == 0
+
+cdef bytes read_bytes(Span s, Py_ssize_t off, Py_ssize_t k):
+    if not has(s, off, k):
+        return b""
+    return s.p[off: off + k]
+
+cdef inline Span sub(Span s, Py_ssize_t off, Py_ssize_t k) noexcept nogil:
+    """The part [off, off+k) of s, clipped to what s holds."""
+    cdef Span out
+    if off < 0 or off > s.n:
+        out.p = s.p
+        out.n = 0
+        return out
+    out.p = s.p + off
+    out.n = k if 0 <= k <= s.n - off else s.n - off
+    return out
+
+cdef inline void copy_bytes(Span s, Py_ssize_t off, Py_ssize_t k, uint8_t* dst) noexcept nogil:
+    if has(s, off, k):
+        memcpy(dst, s.p + off, k)
+
+# ----------------------------------------------------------------------------------------
+# Constants (names as in libpcap, the pcapng draft and the IANA registries)
+# ----------------------------------------------------------------------------------------
+# DecodeStatus, as in cnfpost/model.py (a test checks the two agree)
+DEF ST_OK = 0
+DEF ST_NON_IP = 1
+DEF ST_UNKNOWN_LINKTYPE = 2
+DEF ST_TRUNCATED_LINK = 3
+DEF ST_TRUNCATED_IP = 4
+DEF ST_BAD_IP_VERSION = 5
+DEF ST_BAD_IP_HEADER_LEN = 6
+DEF ST_BAD_IP_TOTAL_LEN = 7
+DEF ST_TRUNCATED_IPV6_EXT = 8
+DEF ST_TRUNCATED_L4 = 9
+DEF ST_BAD_TCP_HEADER_LEN = 10
+DEF ST_BAD_TCP_OPTIONS = 11
+DEF ST_IP_FRAGMENT = 12
+DEF ST_SNAPLEN_CUT = 13
+DEF ST_ZERO_CAPLEN = 14
+
+# Stop codes: why the container walk ended before the end of the input.
+DEF C_STOP_NONE = 0
+DEF C_STOP_BAD_MAGIC = 1
+DEF C_STOP_SHORT_FILE_HEADER = 2
+DEF C_STOP_RECORD_HEADER_CUT = 3
+DEF C_STOP_RECORD_TOO_LONG = 4
+DEF C_STOP_RECORD_CUT = 5
+DEF C_STOP_BLOCK_LENGTH_BAD = 6
+DEF C_STOP_BLOCK_CUT = 7
+DEF C_STOP_BAD_BYTE_ORDER = 8
+STOP_NONE = C_STOP_NONE
+STOP_BAD_MAGIC = C_STOP_BAD_MAGIC
+STOP_SHORT_FILE_HEADER = C_STOP_SHORT_FILE_HEADER
+STOP_RECORD_HEADER_CUT = C_STOP_RECORD_HEADER_CUT
+STOP_RECORD_TOO_LONG = C_STOP_RECORD_TOO_LONG
+STOP_RECORD_CUT = C_STOP_RECORD_CUT
+STOP_BLOCK_LENGTH_BAD = C_STOP_BLOCK_LENGTH_BAD
+STOP_BLOCK_CUT = C_STOP_BLOCK_CUT
+STOP_BAD_BYTE_ORDER = C_STOP_BAD_BYTE_ORDER
+
+DEF LINKTYPE_NULL = 0
+DEF LINKTYPE_ETHERNET = 1
+DEF LINKTYPE_RAW_12 = 12
+DEF LINKTYPE_RAW_14 = 14
+DEF LINKTYPE_RAW = 101
+DEF LINKTYPE_LOOP = 108
+DEF LINKTYPE_LINUX_SLL = 113
+DEF LINKTYPE_IPV4 = 228
+DEF LINKTYPE_IPV6 = 229
+DEF LINKTYPE_LINUX_SLL2 = 276
+
+DEF ETHERTYPE_IP = 0x0800
+DEF ETHERTYPE_IPV6 = 0x86DD
+DEF ETHERTYPE_8021Q = 0x8100
+DEF ETHERTYPE_8021AD = 0x88A8
+DEF ETHERTYPE_QINQ_OLD = 0x9100
+
+DEF IPPROTO_HOPOPTS = 0
+DEF IPPROTO_ICMP = 1
+DEF IPPROTO_TCP = 6
+DEF IPPROTO_UDP = 17
+DEF IPPROTO_ROUTING = 43
+DEF IPPROTO_FRAGMENT = 44
+DEF IPPROTO_AH = 51
+DEF IPPROTO_ICMPV6 = 58
+DEF IPPROTO_NONE = 59
+DEF IPPROTO_DSTOPTS = 60
+
+DEF TCPOPT_EOL = 0
+DEF TCPOPT_NOP = 1
+DEF TCPOPT_MSS = 2
+DEF TCPOPT_WSCALE = 3
+DEF TCPOPT_SACK_PERM = 4
+DEF TCPOPT_SACK = 5
+DEF TCPOPT_TIMESTAMP = 8
+
+DEF OPT_MSS = 0x01
+DEF OPT_WSCALE = 0x02
+DEF OPT_SACK_PERM = 0x04
+DEF OPT_TIMESTAMP = 0x08
+DEF OPT_SACK = 0x10
+
+DEF PCAP_MAGIC_US = 0xA1B2C3D4
+DEF PCAP_MAGIC_NS = 0xA1B23C4D
+DEF PCAP_MAGIC_KUZNETZOV = 0xA1B2CD34
+DEF PCAPNG_SHB = 0x0A0D0D0A
+DEF PCAPNG_BYTE_ORDER_MAGIC = 0x1A2B3C4D
+DEF PCAPNG_IDB = 1
+DEF PCAPNG_PB = 2
+DEF PCAPNG_SPB = 3
+DEF PCAPNG_NRB = 4
+DEF PCAPNG_ISB = 5
+DEF PCAPNG_EPB = 6
+DEF PCAPNG_JOURNAL = 9
+DEF PCAPNG_DSB = 10
+DEF PCAPNG_CUSTOM = 0x00000BAD
+DEF PCAPNG_CUSTOM_NOCOPY = 0x40000BAD
+
+DEF MAX_PCAP_SNAPLEN = 262144      # libpcap's MAXIMUM_SNAPLEN
+DEF MAX_STREAM_BLOCK = 256 * 1024 * 1024  # larger pcapng blocks are corrupt, not just long
+DEF IFACE_NONE = 65535
+
+# Kept payload sizes (cnfpost/model.py PAYLOAD_KEEP)
+DEF KEEP_TLS_HANDSHAKE = 512
+DEF KEEP_TLS_OTHER = 16
+DEF KEEP_HTTP = 256
+DEF KEEP_DNS = 512
+
+
+cdef struct Row:
+    int64_t ts_ns
+    uint32_t cap_len
+    uint32_t wire_len
+    uint32_t ip_src
+    uint32_t ip_dst
+    uint32_t payload_len
+    uint32_t tcp_seq
+    uint32_t tcp_ack
+    uint32_t tcp_tsval
+    uint32_t tcp_tsecr
+    uint16_t iface
+    uint16_t ip_frag
+    uint16_t ip_id
+    uint16_t sport
+    uint16_t dport
+    uint16_t tcp_win
+    uint16_t tcp_flags
+    uint8_t status
+    uint8_t ip_version
+    uint8_t ip_proto
+    uint8_t ip_ttl
+    uint8_t tcp_hdr_len
+    uint8_t tcp_opts
+
+
+cdef struct IpInfo:
+    # What the IP walk learned; offsets are relative to the span given to it.
+    uint8_t status        # first problem met (ST_OK if none)
+    uint8_t version
+    uint8_t proto
+    uint8_t ttl
+    uint16_t ident
+    uint16_t frag
+    bint fragment         # non-first fragment: no L4
+    bint l4_ok            # the L4 header may be parsed
+    Py_ssize_t src_off    # where the source address starts
+    Py_ssize_t dst_off
+    Py_ssize_t l4_off     # where the L4 header starts
+    Py_ssize_t l4_len     # IP payload length after all IP headers ("L")
+    Py_ssize_t ip_end     # where the IP packet ends (start + total length)
+
+
+cdef inline void set_status(uint8_t* status, uint8_t value) noexcept nogil:
+    # The first problem met decides the frame's status.
+    if status[0] == ST_OK:
+        status[0] = value
+
+
+cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room,
+                  IpInfo* ip) noexcept nogil:
+    """Walk an IPv4 or IPv6 header (and IPv6 extension headers) at s[off:].
+
+    want_version is 4 or 6 when the link layer announced it, 0 to read the nibble.
+    """
+    cdef Py_ssize_t ihl, total, plen, cur, ext_len
+    cdef int version, nh
+    cdef uint16_t fragword
+    ip.status = ST_OK
+    ip.version = 0
+    ip.proto = 0
+    ip.ttl = 0
+    ip.ident = 0
+    ip.frag = 0
+    ip.fragment = False
+    ip.l4_ok = False
+    ip.src_off = 0
+    ip.dst_off = 0
+    ip.l4_off = 0
+    ip.l4_len = 0
+    ip.ip_end = off
+    if wire_room < 0:
+        wire_room = 0
+    if not has(s, off, 1):
+        ip.status = ST_TRUNCATED_IP
+        return
+    version = rd8(s, off) >> 4
+    if want_version == 0:
+        want_version = version if version == 4 or version == 6 else -1
+    if want_version == 4:
+        if not has(s, off, 20):
+            ip.status = ST_TRUNCATED_IP
+            return
+        if version != 4:
+            ip.status = ST_BAD_IP_VERSION
+            return
+        ip.version = 4
+        ip.ident = be16(s, off + 4)
+        ip.frag = be16(s, off + 6)
+        ip.ttl = rd8(s, off + 8)
+        ip.proto = rd8(s, off + 9)
+        ip.src_off = off + 12
+        ip.dst_off = off + 16
+        ihl = (rd8(s, off) & 0x0F) * 4
+        total = be16(s, off + 2)
+        if ihl < 20:
+            ip.status = ST_BAD_IP_HEADER_LEN
+            return
+        if total == 0:
+            total = wire_room  # TSO: the NIC fills the length in later
+        if total < ihl:
+            ip.status = ST_BAD_IP_TOTAL_LEN
+            return
+        if total > wire_room:
+            set_status(&ip.status, ST_BAD_IP_TOTAL_LEN)
+            total = wire_room
+            if total < ihl:
+                return
+        if not has(s, off, ihl):
+            set_status(&ip.status, ST_TRUNCATED_IP)
+            return
+        ip.ip_end = off + total
+        ip.l4_off = off + ihl
+        ip.l4_len = total - ihl
+        if ip.frag & 0x1FFF:
+            set_status(&ip.status, ST_IP_FRAGMENT)
+            ip.fragment = True
+            return
+        ip.l4_ok = True
+        return
+    if want_version == 6:
+        if not has(s, off, 40):
+            ip.status = ST_TRUNCATED_IP
+            return
+        if version != 6:
+            ip.status = ST_BAD_IP_VERSION
+            return
+        ip.version = 6
+        plen = be16(s, off + 4)
+        nh = rd8(s, off + 6)
+        ip.ttl = rd8(s, off + 7)
+        ip.src_off = off + 8
+        ip.dst_off = off + 24
+        ip.proto = nh
+        if plen == 0 and nh != IPPROTO_NONE:
+            plen = wire_room - 40  # jumbogram or TSO
+            if plen < 0:
+                plen = 0
+        if 40 + plen > wire_room:
+            set_status(&ip.status, ST_BAD_IP_TOTAL_LEN)
+            plen = wire_room - 40
+            if plen < 0:
+                plen = 0
+        ip.ip_end = off + 40 + plen
+        cur = off + 40
+        while (nh == IPPROTO_HOPOPTS or nh == IPPROTO_ROUTING or nh == IPPROTO_DSTOPTS
+               or nh == IPPROTO_AH or nh == IPPROTO_FRAGMENT):
+            if nh == IPPROTO_FRAGMENT:
+                ext_len = 8
+                if not has(s, cur, 8):
+                    set_status(&ip.status, ST_TRUNCATED_IPV6_EXT)
+                    return
+            else:
+                if not has(s, cur, 2):
+                    set_status(&ip.status, ST_TRUNCATED_IPV6_EXT)
+                    return
+                if nh == IPPROTO_AH:
+                    ext_len = (<Py_ssize_t>rd8(s, cur + 1) + 2) * 4
+                else:
+                    ext_len = (<Py_ssize_t>rd8(s, cur + 1) + 1) * 8
+            if cur + ext_len > ip.ip_end:
+                set_status(&ip.status, ST_BAD_IP_TOTAL_LEN)
+                return
+            if not has(s, cur, ext_len):
+                set_status(&ip.status, ST_TRUNCATED_IPV6_EXT)
+                return
+            if nh == IPPROTO_FRAGMENT:
+                fragword = be16(s, cur + 2)
+                ip.ident = <uint16_t>(be32(s, cur + 4) & 0xFFFF)
+                ip.frag = (fragword >> 3) | (0x2000 if fragword & 1 else 0)
+                nh = rd8(s, cur)
+                ip.proto = nh
+                cur += ext_len
+                if fragword >> 3:
+                    set_status(&ip.status, ST_IP_FRAGMENT)
+                    ip.fragment = True
+                    ip.l4_off = cur
+                    ip.l4_len = ip.ip_end - cur
+                    return
+                continue
+            nh = rd8(s, cur)
+            ip.proto = nh
+            cur += ext_len
+        ip.l4_off = cur
+        ip.l4_len = ip.ip_end - cur
+        ip.l4_ok = True
+        return
+    ip.status = ST_BAD_IP_VERSION
+
+
+cdef class _Decoder:
+    """Walks a pcap or pcapng byte stream and fills the packet table's arrays.
+
+    feed() may be called with successive chunks of a stream (it returns how many bytes it
+    consumed; the caller keeps the rest and prepends it to the next chunk) or once with a
+    whole memory-mapped file.
+    """
+    # container state
+    cdef public int format            # 0 unknown, 1 pcap, 2 pcapng
+    cdef public bint big              # byte order of the file / current section
+    cdef public int64_t frac_ns       # pcap: ns per timestamp fraction unit (1000 or 1)
+    cdef public int rec_extra         # pcap: extra record header bytes (Kuznetzov)
+    cdef public int64_t pcap_snaplen
+    cdef public int64_t file_pos      # absolute offset of the next byte to consume
+    cdef public int sections
+    cdef public int section_base      # global index of the current section's first IDB
+    cdef public object interfaces     # list of dicts, global order
+    cdef public object skipped        # dict block name -> count
+    # stop information for capture.py
+    cdef public int stop_code
+    cdef public int64_t stop_offset
+    cdef public int64_t stop_a
+    cdef public int64_t stop_b
+    cdef public int64_t clamped_records
+    cdef public int64_t first_clamp_offset
+    cdef public int64_t payload_dropped
+    cdef public int64_t payload_limit
+
+    # interface lookup (global index -> link type, units per second, offset ns)
+    cdef int64_t* if_linktype
+    cdef uint64_t* if_units
+    cdef int64_t* if_offset_ns
+    cdef int64_t* if_snaplen
+    cdef int64_t* if_packets
+    cdef object _if_arrays
+    cdef int n_if
+
+    # outputs
+    cdef public object cols
+    cdef public object icmp_cols
+    cdef public object tcpopt_cols
+    cdef public object sack_cols
+    cdef public object payload_cols
+    cdef public object payload_buf
+    cdef public object ip6_buf
+    cdef public Py_ssize_t n, cap
+    cdef public Py_ssize_t n_icmp, cap_icmp, n_tcpopt, cap_tcpopt, n_sack, cap_sack
+    cdef public Py_ssize_t n_payload, cap_payload, payload_used, payload_cap
+    cdef public Py_ssize_t n_ip6, cap_ip6
+
+    cdef int64_t* c_ts_ns
+    cdef uint32_t* c_cap_len
+    cdef uint32_t* c_wire_len
+    cdef uint32_t* c_ip_src
+    cdef uint32_t* c_ip_dst
+    cdef uint32_t* c_payload_len
+    cdef uint32_t* c_tcp_seq
+    cdef uint32_t* c_tcp_ack
+    cdef uint32_t* c_tcp_tsval
+    cdef uint32_t* c_tcp_tsecr
+    cdef uint16_t* c_iface
+    cdef uint16_t* c_ip_frag
+    cdef uint16_t* c_ip_id
+    cdef uint16_t* c_sport
+    cdef uint16_t* c_dport
+    cdef uint16_t* c_tcp_win
+    cdef uint16_t* c_tcp_flags
+    cdef uint8_t* c_status
+    cdef uint8_t* c_ip_version
+    cdef uint8_t* c_ip_proto
+    cdef uint8_t* c_ip_ttl
+    cdef uint8_t* c_tcp_hdr_len
+    cdef uint8_t* c_tcp_opts
+
+    # IPv6 address interning: open addressing over indexes into ip6_buf
+    cdef object ip6_slots_arr
+    cdef int64_t* ip6_slots
+    cdef Py_ssize_t ip6_nslots
+
+    def __init__(self, Py_ssize_t expected_packets, int64_t payload_limit):
+        self.format = 0
+        self.big = False
+        self.frac_ns = 1000
+        self.rec_extra = 0
+        self.pcap_snaplen = 0
+        self.file_pos = 0
+        self.sections = 0
+        self.section_base = 0
+        self.interfaces = []
+        self.skipped = {}
+        self.stop_code = C_STOP_NONE
+        self.stop_offset = 0
+        self.stop_a = 0
+        self.stop_b = 0
+        self.clamped_records = 0
+        self.first_clamp_offset = -1
+        self.payload_dropped = 0
+        self.payload_limit = payload_limit
+        self.n_if = 0
+        self._if_arrays = None
+        self._grow_interfaces(4)
+        self.n = 0
+        self.cap = 0
+        self.cols = None
+        self._grow_rows(max(expected_packets, 1024))
+        self.n_icmp = self.cap_icmp = 0
+        self.n_tcpopt = self.cap_tcpopt = 0
+        self.n_sack = self.cap_sack = 0
+        self.n_payload = self.cap_payload = 0
+        self.payload_used = 0
+        self.payload_cap = 0
+        self.icmp_cols = None
+        self.tcpopt_cols = None
+        self.sack_cols = None
+        self.payload_cols = None
+        self.payload_buf = np.zeros(0, dtype=np.uint8)
+        self.n_ip6 = 0
+        self.cap_ip6 = 0
+        self.ip6_buf = np.zeros((0, 16), dtype=np.uint8)
+        self.ip6_nslots = 0
+        self.ip6_slots_arr = None
+
+    # ---- growable outputs -----------------------------------------------------------
+    cdef _grow_rows(self, Py_ssize_t need):
+        # ndarray.resize reallocates in place (mremap for large blocks): no second copy.
+        cdef Py_ssize_t new_cap = max(need, self.cap + self.cap // 2 + 1024)
+        if self.cols is None:
+            from cnfpost.model import PACKET_COLUMNS
+            self.cols = {c.name: np.zeros(new_cap, dtype=c.dtype) for c in PACKET_COLUMNS}
+        else:
+            for arr in self.cols.values():
+                arr.resize(new_cap, refcheck=False)
+        self.cap = new_cap
+        c = self.cols
+        self.c_ts_ns = <int64_t*>cnp.PyArray_DATA(c["ts_ns"])
+        self.c_cap_len = <uint32_t*>cnp.PyArray_DATA(c["cap_len"])
+        self.c_wire_len = <uint32_t*>cnp.PyArray_DATA(c["wire_len"])
+        self.c_ip_src = <uint32_t*>cnp.PyArray_DATA(c["ip_src"])
+        self.c_ip_dst = <uint32_t*>cnp.PyArray_DATA(c["ip_dst"])
+        self.c_payload_len = <uint32_t*>cnp.PyArray_DATA(c["payload_len"])
+        self.c_tcp_seq = <uint32_t*>cnp.PyArray_DATA(c["tcp_seq"])
+        self.c_tcp_ack = <uint32_t*>cnp.PyArray_DATA(c["tcp_ack"])
+        self.c_tcp_tsval = <uint32_t*>cnp.PyArray_DATA(c["tcp_tsval"])
+        self.c_tcp_tsecr = <uint32_t*>cnp.PyArray_DATA(c["tcp_tsecr"])
+        self.c_iface = <uint16_t*>cnp.PyArray_DATA(c["iface"])
+        self.c_ip_frag = <uint16_t*>cnp.PyArray_DATA(c["ip_frag"])
+        self.c_ip_id = <uint16_t*>cnp.PyArray_DATA(c["ip_id"])
+        self.c_sport = <uint16_t*>cnp.PyArray_DATA(c["sport"])
+        self.c_dport = <uint16_t*>cnp.PyArray_DATA(c["dport"])
+        self.c_tcp_win = <uint16_t*>cnp.PyArray_DATA(c["tcp_win"])
+        self.c_tcp_flags = <uint16_t*>cnp.PyArray_DATA(c["tcp_flags"])
+        self.c_status = <uint8_t*>cnp.PyArray_DATA(c["status"])
+        self.c_ip_version = <uint8_t*>cnp.PyArray_DATA(c["ip_version"])
+        self.c_ip_proto = <uint8_t*>cnp.PyArray_DATA(c["ip_proto"])
+        self.c_ip_ttl = <uint8_t*>cnp.PyArray_DATA(c["ip_ttl"])
+        self.c_tcp_hdr_len = <uint8_t*>cnp.PyArray_DATA(c["tcp_hdr_len"])
+        self.c_tcp_opts = <uint8_t*>cnp.PyArray_DATA(c["tcp_opts"])
+
+    cdef object _grow_side(self, object cols, object spec, Py_ssize_t cap):
+        if cols is None:
+            return {name: np.zeros(cap, dtype=dtype) for name, dtype in spec}
+        for arr in cols.values():
+            arr.resize(cap, refcheck=False)
+        return cols
+
+    cdef _grow_interfaces(self, int need):
+        cdef int cap = max(need, 2 * self.n_if + 4)
+        old = self._if_arrays
+        arrays = [np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.uint64),
+                  np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
+                  np.zeros(cap, dtype=np.int64)]
+        if old is not None:
+            for a, b in zip(arrays, old):
+                a[: self.n_if] = b[: self.n_if]
+        self._if_arrays = arrays
+        self.if_linktype = <int64_t*>cnp.PyArray_DATA(arrays[0])
+        self.if_units = <uint64_t*>cnp.PyArray_DATA(arrays[1])
+        self.if_offset_ns = <int64_t*>cnp.PyArray_DATA(arrays[2])
+        self.if_snaplen = <int64_t*>cnp.PyArray_DATA(arrays[3])
+        self.if_packets = <int64_t*>cnp.PyArray_DATA(arrays[4])
+
+    cdef int _add_interface(self, int section, int index, int64_t linktype, int64_t snaplen,
+                            uint64_t units, int64_t offset_s, object name):
+        if self.n_if >= len(self._if_arrays[0]):
+            self._grow_interfaces(self.n_if + 1)
+        self.if_linktype[self.n_if] = linktype
+        self.if_units[self.n_if] = units
+        self.if_offset_ns[self.n_if] = offset_s * 1000000000
+        self.if_snaplen[self.n_if] = snaplen
+        self.if_packets[self.n_if] = 0
+        self.interfaces.append({"section": section, "index": index, "link_type": linktype,
+                                "snaplen": snaplen, "ts_resolution": units,
+                                "ts_offset_s": offset_s, "name": name})
+        self.n_if += 1
+        return self.n_if - 1
+
+    def interface_packets(self):
+        return [int(self.if_packets[i]) for i in range(self.n_if)]
+
+    cdef uint32_t _intern_ip6(self, Span s, Py_ssize_t off):
+        """Index of the 16-byte address at s[off:] in ip6_buf, adding it if new."""
+        cdef uint64_t h = 1469598103934665603ULL
+        cdef int k
+        cdef Py_ssize_t slot, idx
+        cdef uint8_t addr[16]
+        cdef uint8_t* base
+        for k in range(16):
+            addr[k] = rd8(s, off + k)
+            h = (h ^ addr[k]) * 1099511628211ULL
+        if 2 * (self.n_ip6 + 1) > self.ip6_nslots:
+            self._rehash_ip6()
+        base = <uint8_t*>cnp.PyArray_DATA(self.ip6_buf)
+        slot = <Py_ssize_t>(h & <uint64_t>(self.ip6_nslots - 1))
+        while True:
+            idx = self.ip6_slots[slot]
+            if idx < 0:
+                break
+            if memcmp(base + 16 * idx, addr, 16) == 0:
+                return <uint32_t>idx
+            slot = (slot + 1) & (self.ip6_nslots - 1)
+        if self.n_ip6 >= self.cap_ip6:
+            self.cap_ip6 = max(64, 2 * self.cap_ip6)
+            self.ip6_buf.resize((self.cap_ip6, 16), refcheck=False)
+            base = <uint8_t*>cnp.PyArray_DATA(self.ip6_buf)
+        memcpy(base + 16 * self.n_ip6, addr, 16)
+        self.ip6_slots[slot] = self.n_ip6
+        self.n_ip6 += 1
+        return <uint32_t>(self.n_ip6 - 1)
+
+    cdef _rehash_ip6(self):
+        cdef Py_ssize_t nslots = max(256, 4 * (self.n_ip6 + 1))
+        cdef Py_ssize_t p2 = 1, i, slot
+        cdef uint64_t h
+        cdef int k
+        cdef uint8_t* base
+        while p2 < nslots:
+            p2 <<= 1
+        self.ip6_slots_arr = np.full(p2, -1, dtype=np.int64)
+        self.ip6_slots = <int64_t*>cnp.PyArray_DATA(self.ip6_slots_arr)
+        self.ip6_nslots = p2
+        if self.n_ip6 == 0:
+            return
+        base = <uint8_t*>cnp.PyArray_DATA(self.ip6_buf)
+        for i in range(self.n_ip6):
+            h = 1469598103934665603ULL
+            for k in range(16):
+                h = (h ^ base[16 * i + k]) * 1099511628211ULL
+            slot = <Py_ssize_t>(h & <uint64_t>(p2 - 1))
+            while self.ip6_slots[slot] >= 0:
+                slot = (slot + 1) & (p2 - 1)
+            self.ip6_slots[slot] = i
+
+    cdef uint32_t _address(self, Span s, Py_ssize_t off, int version):
+        if version == 4:
+            return be32(s, off)
+        return self._intern_ip6(s, off)
+
+    cdef void _add_icmp(self, Py_ssize_t row, Span s, Py_ssize_t off, Py_ssize_t l4_len,
+                        int version):
+        cdef Py_ssize_t i
+        cdef uint8_t icmp_type = rd8(s, off), code = rd8(s, off + 1)
+        cdef bint echo, error
+        cdef IpInfo q
+        cdef Span quoted
+        if self.n_icmp >= self.cap_icmp:
+            from cnfpost.model import ICMP_COLUMNS
+            self.cap_icmp = max(256, 2 * self.cap_icmp)
+            self.icmp_cols = self._grow_side(self.icmp_cols, ICMP_COLUMNS, self.cap_icmp)
+        i = self.n_icmp
+        self.n_icmp += 1
+        c = self.icmp_cols
+        c["row"][i] = row
+        c["type"][i] = icmp_type
+        c["code"][i] = code
+        c["version"][i] = version
+        if version == 4:
+            echo = icmp_type == 0 or icmp_type == 8
+            error = icmp_type in (3, 4, 5, 11, 12)
+        else:
+            echo = icmp_type == 128 or icmp_type == 129
+            error = icmp_type in (1, 2, 3, 4)
+        c["ident"][i] = be16(s, off + 4) if echo else 0
+        c["seq"][i] = be16(s, off + 6) if echo else 0
+        c["q_ip_version"][i] = 0
+        c["q_proto"][i] = 0
+        c["q_src"][i] = 0
+        c["q_dst"][i] = 0
+        c["q_sport"][i] = 0
+        c["q_dport"][i] = 0
+        c["q_tcp_seq"][i] = 0
+        if not error:
+            return
+        # The quoted packet: bounded by the ICMP payload and by what was captured.
+        quoted = sub(s, off + 8, l4_len - 8)
+        ip_walk(quoted, 0, 0, quoted.n, &q)
+        if q.version == 0 or q.src_off == 0:
+            return
+        c["q_ip_version"][i] = q.version
+        c["q_proto"][i] = q.proto
+        c["q_src"][i] = self._address(quoted, q.src_off, q.version)
+        c["q_dst"][i] = self._address(quoted, q.dst_off, q.version)
+        if not q.l4_ok or not has(quoted, q.l4_off, 8):
+            return
+        if q.proto == IPPROTO_TCP or q.proto == IPPROTO_UDP:
+            c["q_sport"][i] = be16(quoted, q.l4_off)
+            c["q_dport"][i] = be16(quoted, q.l4_off + 2)
+            if q.proto == IPPROTO_TCP:
+                c["q_tcp_seq"][i] = be32(quoted, q.l4_off + 4)
+        elif ((q.proto == IPPROTO_ICMP and rd8(quoted, q.l4_off) == 8)
+              or (q.proto == IPPROTO_ICMPV6 and rd8(quoted, q.l4_off) == 128)):
+            c["q_sport"][i] = be16(quoted, q.l4_off + 4)
+            c["q_dport"][i] = be16(quoted, q.l4_off + 6)
+
+    cdef void _add_tcpopt(self, Py_ssize_t row, uint16_t mss, uint8_t wscale):
+        cdef Py_ssize_t i
+        if self.n_tcpopt >= self.cap_tcpopt:
+            from cnfpost.model import TCPOPT_COLUMNS
+            self.cap_tcpopt = max(256, 2 * self.cap_tcpopt)
+            self.tcpopt_cols = self._grow_side(self.tcpopt_cols, TCPOPT_COLUMNS, self.cap_tcpopt)
+        i = self.n_tcpopt
+        self.n_tcpopt += 1
+        self.tcpopt_cols["row"][i] = row
+        self.tcpopt_cols["mss"][i] = mss
+        self.tcpopt_cols["wscale"][i] = wscale
+
+    cdef void _add_sack(self, Py_ssize_t row, uint32_t left, uint32_t right):
+        cdef Py_ssize_t i
+        if self.n_sack >= self.cap_sack:
+            from cnfpost.model import SACK_COLUMNS
+            self.cap_sack = max(256, 2 * self.cap_sack)
+            self.sack_cols = self._grow_side(self.sack_cols, SACK_COLUMNS, self.cap_sack)
+        i = self.n_sack
+        self.n_sack += 1
+        self.sack_cols["row"][i] = row
+        self.sack_cols["left"][i] = left
+        self.sack_cols["right"][i] = right
+
+    cdef void _keep_payload(self, Py_ssize_t row, Span s, Py_ssize_t off, Py_ssize_t k):
+        cdef Py_ssize_t i
+        cdef uint8_t* base
+        if self.payload_used + k > self.payload_limit:
+            self.payload_dropped += k
+            return
+        if self.n_payload >= self.cap_payload:
+            from cnfpost.model import PAYLOAD_COLUMNS
+            self.cap_payload = max(256, 2 * self.cap_payload)
+            self.payload_cols = self._grow_side(self.payload_cols, PAYLOAD_COLUMNS,
+                                                self.cap_payload)
+        if self.payload_used + k > self.payload_cap:
+            self.payload_cap = max(65536, 2 * self.payload_cap, self.payload_used + k)
+            self.payload_buf.resize(self.payload_cap, refcheck=False)
+        base = <uint8_t*>cnp.PyArray_DATA(self.payload_buf)
+        copy_bytes(s, off, k, base + self.payload_used)
+        i = self.n_payload
+        self.n_payload += 1
+        self.payload_cols["row"][i] = row
+        self.payload_cols["offset"][i] = self.payload_used
+        self.payload_cols["length"][i] = k
+        self.payload_used += k
+
+    # ---- one frame ------------------------------------------------------------------
+    cdef void _decode_frame(self, Py_ssize_t row, Span s, Py_ssize_t wire_len,
+                            int64_t linktype, Row* r):
+        cdef Py_ssize_t off = 0, wire_room
+        cdef int version = 0
+        cdef uint32_t ethertype, af
+        cdef IpInfo ip
+        if s.n == 0:
+            r.status = ST_ZERO_CAPLEN
+            return
+        # -- link layer: find where IP starts and which version it announces
+        if linktype == LINKTYPE_ETHERNET:
+            if not has(s, 0, 14):
+                r.status = ST_TRUNCATED_LINK
+                return
+            ethertype = be16(s, 12)
+            off = 14
+            while (ethertype == ETHERTYPE_8021Q or ethertype == ETHERTYPE_8021AD
+                   or ethertype == ETHERTYPE_QINQ_OLD):
+                if not has(s, off, 4):
+                    r.status = ST_TRUNCATED_LINK
+                    return
+                ethertype = be16(s, off + 2)
+                off += 4
+            version = 4 if ethertype == ETHERTYPE_IP else (6 if ethertype == ETHERTYPE_IPV6 else -1)
+        elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
+            if not has(s, 0, 4):
+                r.status = ST_TRUNCATED_LINK
+                return
+            if linktype == LINKTYPE_LOOP:
+                af = be32(s, 0)
+            else:
+                # the capturing host's byte order: whichever reading is a small number
+                af = le32(s, 0)
+                if af > 0xFFFF:
+                    af = be32(s, 0)
+            off = 4
+            version = 4 if af == 2 else (6 if af == 24 or af == 28 or af == 30 else -1)
+        elif (linktype == LINKTYPE_RAW or linktype == LINKTYPE_RAW_12
+              or linktype == LINKTYPE_RAW_14):
+            version = 0
+        elif linktype == LINKTYPE_IPV4:
+            version = 4
+        elif linktype == LINKTYPE_IPV6:
+            version = 6
+        elif linktype == LINKTYPE_LINUX_SLL:
+            if not has(s, 0, 16):
+                r.status = ST_TRUNCATED_LINK
+                return
+            ethertype = be16(s, 14)
+            off = 16
+            version = 4 if ethertype == ETHERTYPE_IP else (6 if ethertype == ETHERTYPE_IPV6 else -1)
+        elif linktype == LINKTYPE_LINUX_SLL2:
+            if not has(s, 0, 20):
+                r.status = ST_TRUNCATED_LINK
+                return
+            ethertype = be16(s, 0)
+            off = 20
+            version = 4 if ethertype == ETHERTYPE_IP else (6 if ethertype == ETHERTYPE_IPV6 else -1)
+        else:
+            r.status = ST_UNKNOWN_LINKTYPE
+            return
+        if version < 0:
+            r.status = ST_NON_IP
+            return
+        # -- IP
+        wire_room = wire_len - off
+        ip_walk(s, off, version, wire_room, &ip)
+        r.status = ip.status
+        if ip.version == 0:
+            return
+        r.ip_version = ip.version
+        r.ip_proto = ip.proto
+        r.ip_ttl = ip.ttl
+        r.ip_id = ip.ident
+        r.ip_frag = ip.frag
+        r.ip_src = self._address(s, ip.src_off, ip.version)
+        r.ip_dst = self._address(s, ip.dst_off, ip.version)
+        if ip.fragment:
+            r.payload_len = <uint32_t>ip.l4_len
+            return
+        if not ip.l4_ok:
+            return
+        # -- transport
+        if ip.proto == IPPROTO_TCP:
+            self._decode_tcp(row, s, ip.l4_off, ip.l4_len, r)
+        elif ip.proto == IPPROTO_UDP:
+            if not has(s, ip.l4_off, 8) or ip.l4_len < 8:
+                set_status(&r.status, ST_TRUNCATED_L4)
+            else:
+                r.sport = be16(s, ip.l4_off)
+                r.dport = be16(s, ip.l4_off + 2)
+                r.payload_len = <uint32_t>(ip.l4_len - 8)
+                if r.sport == 53 or r.dport == 53:
+                    self._maybe_keep(row, s, ip.l4_off + 8, r.payload_len, KEEP_DNS, r)
+        elif (ip.proto == IPPROTO_ICMP and ip.version == 4) or (
+                ip.proto == IPPROTO_ICMPV6 and ip.version == 6):
+            if not has(s, ip.l4_off, 8) or ip.l4_len < 8:
+                set_status(&r.status, ST_TRUNCATED_L4)
+            else:
+                r.payload_len = <uint32_t>(ip.l4_len - 8)
+                self._add_icmp(row, s, ip.l4_off, ip.l4_len, ip.version)
+        else:
+            r.payload_len = <uint32_t>ip.l4_len
+        if r.status == ST_OK and ip.ip_end > s.n:
+            r.status = ST_SNAPLEN_CUT
+
+    cdef void _maybe_keep(self, Py_ssize_t row, Span s, Py_ssize_t start, Py_ssize_t plen,
+                          Py_ssize_t keep, Row* r):
+        """Keep the first `keep` captured payload bytes (status must end OK/SNAPLEN_CUT)."""
+        cdef Py_ssize_t avail
+        if r.status != ST_OK:
+            return
+        avail = min(plen, s.n - start)
+        if avail <= 0:
+            return
+        self._keep_payload(row, s, start, min(avail, keep))
+
+    cdef void _decode_tcp(self, Py_ssize_t row, Span s, Py_ssize_t off, Py_ssize_t l4_len,
+                          Row* r):
+        cdef Py_ssize_t hdr, cur, end, kind, olen, k, start, plen
+        cdef uint16_t mss = 0
+        cdef uint8_t wscale = 255, b0, b1, b2
+        cdef bint handshake_opt = False
+        if not has(s, off, 20):
+            set_status(&r.status, ST_TRUNCATED_L4)
+            return
+        r.sport = be16(s, off)
+        r.dport = be16(s, off + 2)
+        r.tcp_seq = be32(s, off + 4)
+        r.tcp_ack = be32(s, off + 8)
+        hdr = (rd8(s, off + 12) >> 4) * 4
+        r.tcp_hdr_len = <uint8_t>hdr
+        r.tcp_flags = ((rd8(s, off + 12) & 1) << 8) | rd8(s, off + 13)
+        r.tcp_win = be16(s, off + 14)
+        if hdr < 20 or hdr > l4_len:
+            set_status(&r.status, ST_BAD_TCP_HEADER_LEN)
+            return
+        plen = l4_len - hdr
+        r.payload_len = <uint32_t>plen
+        if not has(s, off, hdr):
+            set_status(&r.status, ST_TRUNCATED_L4)
+            return
+        # options
+        cur = off + 20
+        end = off + hdr
+        while cur < end:
+            kind = rd8(s, cur)
+            if kind == TCPOPT_EOL:
+                break
+            if kind == TCPOPT_NOP:
+                cur += 1
+                continue
+            if cur + 1 >= end:
+                set_status(&r.status, ST_BAD_TCP_OPTIONS)
+                break
+            olen = rd8(s, cur + 1)
+            if olen < 2 or cur + olen > end:
+                set_status(&r.status, ST_BAD_TCP_OPTIONS)
+                break
+            if kind == TCPOPT_MSS:
+                if olen == 4:
+                    r.tcp_opts |= OPT_MSS
+                    mss = be16(s, cur + 2)
+                    handshake_opt = True
+                else:
+                    set_status(&r.status, ST_BAD_TCP_OPTIONS)
+            elif kind == TCPOPT_WSCALE:
+                if olen == 3:
+                    r.tcp_opts |= OPT_WSCALE
+                    wscale = rd8(s, cur + 2)
+                    handshake_opt = True
+                else:
+                    set_status(&r.status, ST_BAD_TCP_OPTIONS)
+            elif kind == TCPOPT_SACK_PERM:
+                if olen == 2:
+                    r.tcp_opts |= OPT_SACK_PERM
+                else:
+                    set_status(&r.status, ST_BAD_TCP_OPTIONS)
+            elif kind == TCPOPT_SACK:
+                if (olen - 2) % 8 == 0 and 1 <= (olen - 2) // 8 <= 4:
+                    r.tcp_opts |= OPT_SACK
+                    for k in range((olen - 2) // 8):
+                        self._add_sack(row, be32(s, cur + 2 + 8 * k), be32(s, cur + 6 + 8 * k))
+                else:
+                    set_status(&r.status, ST_BAD_TCP_OPTIONS)
+            elif kind == TCPOPT_TIMESTAMP:
+                if olen == 10:
+                    r.tcp_opts |= OPT_TIMESTAMP
+                    r.tcp_tsval = be32(s, cur + 2)
+                    r.tcp_tsecr = be32(s, cur + 6)
+                else:
+                    set_status(&r.status, ST_BAD_TCP_OPTIONS)
+            cur += olen
+        if handshake_opt:
+            self._add_tcpopt(row, mss, wscale)
+        # the first bytes of TLS records and HTTP/1 heads, for later stages
+        start = off + hdr
+        if plen <= 0 or not has(s, start, 1):
+            return
+        b0 = rd8(s, start)
+        if has(s, start, 3):
+            b1 = rd8(s, start + 1)
+            b2 = rd8(s, start + 2)
+            if 20 <= b0 <= 23 and b1 == 3 and b2 <= 4:
+                self._maybe_keep(row, s, start, plen,
+                                 KEEP_TLS_HANDSHAKE if b0 == 22 else KEEP_TLS_OTHER, r)
+                return
+        if (starts_with(s, start, b"GET ", 4) or starts_with(s, start, b"POST ", 5)
+                or starts_with(s, start, b"PUT ", 4) or starts_with(s, start, b"HEAD ", 5)
+                or starts_with(s, start, b"DELETE ", 7) or starts_with(s, start, b"OPTIONS ", 8)
+                or starts_with(s, start, b"PATCH ", 6) or starts_with(s, start, b"CONNECT ", 8)
+                or starts_with(s, start, b"TRACE ", 6) or starts_with(s, start, b"HTTP/1.", 7)
+                or starts_with(s, start, b"PRI * HTTP/2", 12)):
+            self._maybe_keep(row, s, start, plen, KEEP_HTTP, r)
+
+    cdef void _emit(self, Span frame, int64_t ts_ns, Py_ssize_t wire_len, int iface):
+        """Decode one frame into the next row."""
+        cdef Row r
+        cdef Py_ssize_t row
+        cdef int64_t linktype
+        if self.n >= self.cap:
+            self._grow_rows(self.n + 1)
+        row = self.n
+        r.ts_ns = ts_ns
+        r.cap_len = <uint32_t>frame.n
+        r.wire_len = <uint32_t>wire_len
+        r.ip_src = r.ip_dst = r.payload_len = r.tcp_seq = r.tcp_ack = 0
+        r.tcp_tsval = r.tcp_tsecr = 0
+        r.ip_frag = r.ip_id = r.sport = r.dport = r.tcp_win = r.tcp_flags = 0
+        r.status = r.ip_version = r.ip_proto = r.ip_ttl = r.tcp_hdr_len = r.tcp_opts = 0
+        if iface < 0:
+            r.iface = IFACE_NONE
+            r.status = ST_UNKNOWN_LINKTYPE
+        else:
+            r.iface = <uint16_t>iface
+            self.if_packets[iface] += 1
+            self._decode_frame(row, frame, wire_len, self.if_linktype[iface], &r)
+        self.c_ts_ns[row] = r.ts_ns
+        self.c_cap_len[row] = r.cap_len
+        self.c_wire_len[row] = r.wire_len
+        self.c_ip_src[row] = r.ip_src
+        self.c_ip_dst[row] = r.ip_dst
+        self.c_payload_len[row] = r.payload_len
+        self.c_tcp_seq[row] = r.tcp_seq
+        self.c_tcp_ack[row] = r.tcp_ack
+        self.c_tcp_tsval[row] = r.tcp_tsval
+        self.c_tcp_tsecr[row] = r.tcp_tsecr
+        self.c_iface[row] = r.iface
+        self.c_ip_frag[row] = r.ip_frag
+        self.c_ip_id[row] = r.ip_id
+        self.c_sport[row] = r.sport
+        self.c_dport[row] = r.dport
+        self.c_tcp_win[row] = r.tcp_win
+        self.c_tcp_flags[row] = r.tcp_flags
+        self.c_status[row] = r.status
+        self.c_ip_version[row] = r.ip_version
+        self.c_ip_proto[row] = r.ip_proto
+        self.c_ip_ttl[row] = r.ip_ttl
+        self.c_tcp_hdr_len[row] = r.tcp_hdr_len
+        self.c_tcp_opts[row] = r.tcp_opts
+        self.n += 1
+
+    # ---- containers -------------------------------------------------------------------
+    cdef void _stop(self, int code, int64_t offset, int64_t a, int64_t b):
+        self.stop_code = code
+        self.stop_offset = offset
+        self.stop_a = a
+        self.stop_b = b
+
+    def feed(self, const uint8_t[::1] data, bint final):
+        """Decode what `data` holds; return the number of bytes consumed.
+
+        Stops early (stop_code != 0) on a file-level problem; otherwise consumes every
+        complete record, leaving a partial one for the next call (or, when final, reporting
+        it as cut off).
+        """
+        cdef Span s
+        cdef Py_ssize_t pos = 0
+        s.p = &data[0] if data.shape[0] > 0 else NULL
+        s.n = data.shape[0]
+        if self.stop_code != C_STOP_NONE:
+            return 0
+        if self.format == 0:
+            pos = self._start(s, final)
+            if self.format == 0:
+                return pos
+        if self.format == 1:
+            pos = self._pcap_records(s, pos, final)
+        else:
+            pos = self._pcapng_blocks(s, pos, final)
+        self.file_pos += pos
+        return pos
+
+    cdef Py_ssize_t _start(self, Span s, bint final):
+        """Recognise the format from the first bytes; 0 when more bytes are needed."""
+        cdef uint32_t magic_le, magic_be
+        if not has(s, 0, 4):
+            if final:
+                self._stop(C_STOP_BAD_MAGIC, 0, s.n, 0)
+            return 0
+        magic_le = le32(s, 0)
+        magic_be = be32(s, 0)
+        if magic_le == PCAPNG_SHB:
+            self.format = 2
+            return 0
+        for magic, big in ((magic_le, False), (magic_be, True)):
+            if magic in (PCAP_MAGIC_US, PCAP_MAGIC_NS, PCAP_MAGIC_KUZNETZOV):
+                if not has(s, 0, 24):
+                    if final:
+                        self._stop(C_STOP_SHORT_FILE_HEADER, 0, s.n, 0)
+                    return 0
+                self.format = 1
+                self.big = big
+                self.frac_ns = 1 if magic == PCAP_MAGIC_NS else 1000
+                self.rec_extra = 8 if magic == PCAP_MAGIC_KUZNETZOV else 0
+                self.pcap_snaplen = rd32(s, 16, big)
+                self.sections = 1
+                self._add_interface(0, 0, rd32(s, 20, big) & 0xFFFF, self.pcap_snaplen,
+                                    1000000000 if magic == PCAP_MAGIC_NS else 1000000, 0, None)
+                return 24
+        self._stop(C_STOP_BAD_MAGIC, 0, s.n, magic_be)
+        return 0
+
+    cdef Py_ssize_t _pcap_records(self, Span s, Py_ssize_t pos, bint final):
+        cdef Py_ssize_t hdr = 16 + self.rec_extra, left
+        cdef uint32_t caplen, origlen
+        cdef int64_t limit = max(self.pcap_snaplen, MAX_PCAP_SNAPLEN)
+        cdef int64_t ts
+        cdef bint big = self.big
+        while True:
+            left = s.n - pos
+            if left == 0:
+                return pos
+            if left < hdr:
+                if final:
+                    self._stop(C_STOP_RECORD_HEADER_CUT, self.file_pos + pos, hdr, left)
+                return pos
+            caplen = rd32(s, pos + 8, big)
+            origlen = rd32(s, pos + 12, big)
+            if caplen > limit:
+                self._stop(C_STOP_RECORD_TOO_LONG, self.file_pos + pos, limit, caplen)
+                return pos
+            if caplen > left - hdr:
+                if final:
+                    self._stop(C_STOP_RECORD_CUT, self.file_pos + pos, caplen, left - hdr)
+                return pos
+            ts = <int64_t>rd32(s, pos, big) * 1000000000 + <int64_t>rd32(s, pos + 4, big) * self.frac_ns
+            self._emit(sub(s, pos + hdr, caplen), ts, origlen, 0)
+            pos += hdr + caplen
+
+    cdef Py_ssize_t _pcapng_blocks(self, Span s, Py_ssize_t pos, bint final):
+        cdef Py_ssize_t left
+        cdef uint32_t btype, blen
+        cdef bint big
+        while True:
+            left = s.n - pos
+            if left == 0:
+                return pos
+            if left < 12:
+                if final:
+                    self._stop(C_STOP_BLOCK_CUT, self.file_pos + pos, 12, left)
+                return pos
+            btype = rd32(s, pos, self.big)
+            if le32(s, pos) == PCAPNG_SHB:
+                btype = PCAPNG_SHB
+                # The section's byte order comes from its byte-order magic.
+                if le32(s, pos + 8) == PCAPNG_BYTE_ORDER_MAGIC:
+                    big = False
+                elif be32(s, pos + 8) == PCAPNG_BYTE_ORDER_MAGIC:
+                    big = True
+                else:
+                    self._stop(C_STOP_BAD_BYTE_ORDER, self.file_pos + pos + 8, 0,
+                               be32(s, pos + 8))
+                    return pos
+                blen = rd32(s, pos + 4, big)
+            else:
+                big = self.big
+                blen = rd32(s, pos + 4, big)
+            if blen < 12 or blen % 4 != 0 or (btype == PCAPNG_SHB and blen < 28):
+                self._stop(C_STOP_BLOCK_LENGTH_BAD, self.file_pos + pos, 0, blen)
+                return pos
+            if blen > left:
+                if final or blen > MAX_STREAM_BLOCK:
+                    self._stop(C_STOP_BLOCK_CUT, self.file_pos + pos, blen, left)
+                return pos
+            self._pcapng_block(sub(s, pos, blen), btype, big, self.file_pos + pos)
+            pos += blen
+
+    cdef void _pcapng_block(self, Span b, uint32_t btype, bint big, int64_t at):
+        cdef Py_ssize_t caplen, origlen, room
+        cdef int local, iface
+        cdef uint64_t ticks
+        cdef int64_t ts
+        if btype == PCAPNG_SHB:
+            self.big = big
+            self.sections += 1
+            self.section_base = self.n_if
+            return
+        if self.sections == 0:
+            return
+        if btype == PCAPNG_IDB:
+            if b.n < 20:
+                self.skipped["IDB(short)"] = self.skipped.get("IDB(short)", 0) + 1
+                return
+            self._pcapng_idb(b, big)
+            return
+        if btype == PCAPNG_EPB or btype == PCAPNG_PB:
+            if b.n < 32:
+                self.skipped["EPB(short)"] = self.skipped.get("EPB(short)", 0) + 1
+                return
+            if btype == PCAPNG_EPB:
+                local = <int>min(rd32(b, 8, big), 0x7FFFFFFF)
+            else:
+                local = rd16(b, 8, big)
+            ticks = (<uint64_t>rd32(b, 12, big) << 32) | rd32(b, 16, big)
+            caplen = rd32(b, 20, big)
+            origlen = rd32(b, 24, big)
+            room = b.n - 32
+            if caplen > room:
+                self.clamped_records += 1
+                if self.first_clamp_offset < 0:
+                    self.first_clamp_offset = at
+                caplen = room
+            iface = self.section_base + local
+            if local >= self.n_if - self.section_base:
+                iface = -1
+                ts = cnf_ticks_to_ns(ticks, 1000000)
+            else:
+                ts = cnf_ticks_to_ns(ticks, self.if_units[iface]) + self.if_offset_ns[iface]
+            self._emit(sub(b, 28, caplen), ts, origlen, iface)
+            return
+        if btype == PCAPNG_SPB:
+            if b.n < 16:
+                self.skipped["SPB(short)"] = self.skipped.get("SPB(short)", 0) + 1
+                return
+            origlen = rd32(b, 8, big)
+            room = b.n - 16
+            caplen = origlen
+            iface = self.section_base
+            if iface >= self.n_if:
+                iface = -1
+            elif self.if_snaplen[iface] > 0 and caplen > self.if_snaplen[iface]:
+                caplen = self.if_snaplen[iface]
+            if caplen > room:
+                caplen = room
+            self._emit(sub(b, 12, caplen), 0, origlen, iface)
+            return
+        if btype == PCAPNG_NRB:
+            name = "NRB"
+        elif btype == PCAPNG_ISB:
+            name = "ISB"
+        elif btype == PCAPNG_JOURNAL:
+            name = "journal"
+        elif btype == PCAPNG_DSB:
+            name = "DSB"
+        elif btype == PCAPNG_CUSTOM or btype == PCAPNG_CUSTOM_NOCOPY:
+            name = "custom"
+        else:
+            name = "unknown"
+        self.skipped[name] = self.skipped.get(name, 0) + 1
+
+    cdef void _pcapng_idb(self, Span b, bint big):
+        cdef int64_t linktype = rd16(b, 8, big)
+        cdef int64_t snaplen = rd32(b, 12, big)
+        cdef uint64_t units = 1000000
+        cdef int64_t offset_s = 0
+        cdef Py_ssize_t cur = 16, end = b.n - 4, olen
+        cdef uint16_t code
+        cdef uint8_t res
+        name = None
+        while cur + 4 <= end:
+            code = rd16(b, cur, big)
+            olen = rd16(b, cur + 2, big)
+            if code == 0:
+                break
+            if cur + 4 + olen > end:
+                break
+            if code == 9 and olen >= 1:
+                res = rd8(b, cur + 4)
+                if res & 0x80:
+                    units = (<uint64_t>1) << (res & 0x7F) if (res & 0x7F) <= 63 else 1000000
+                elif res <= 19:
+                    units = 1
+                    for _ in range(res):
+                        units *= 10
+                else:
+                    units = 1000000
+            elif code == 14 and olen >= 8:
+                offset_s = <int64_t>rd64(b, cur + 4, big)
+            elif code == 2 and olen > 0:
+                name = read_bytes(b, cur + 4, olen).split(b"\0", 1)[0].decode("utf-8", "replace")
+            cur += 4 + ((olen + 3) & ~3)
+        self._add_interface(self.sections - 1, self.n_if - self.section_base, linktype, snaplen,
+                            units, offset_s, name)
+
+    def finish(self):
+        """Trim the arrays to what was filled and return the table's parts."""
+        from cnfpost.model import ICMP_COLUMNS, PAYLOAD_COLUMNS, SACK_COLUMNS, TCPOPT_COLUMNS
+        for arr in self.cols.values():
+            arr.resize(self.n, refcheck=False)
+        parts = {"columns": self.cols}
+        for key, cols, spec, n in (("icmp", self.icmp_cols, ICMP_COLUMNS, self.n_icmp),
+                                   ("tcpopt", self.tcpopt_cols, TCPOPT_COLUMNS, self.n_tcpopt),
+                                   ("sack", self.sack_cols, SACK_COLUMNS, self.n_sack),
+                                   ("payload_index", self.payload_cols, PAYLOAD_COLUMNS,
+                                    self.n_payload)):
+            if cols is None:
+                cols = {name: np.zeros(0, dtype=dtype) for name, dtype in spec}
+            else:
+                for arr in cols.values():
+                    arr.resize(n, refcheck=False)
+            parts[key] = cols
+        self.ip6_buf.resize((self.n_ip6, 16), refcheck=False)
+        parts["ip6_addresses"] = self.ip6_buf
+        parts["payload_bytes"] = bytes(self.payload_buf[: self.payload_used])
+        return parts
