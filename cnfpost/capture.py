@@ -133,31 +133,27 @@ def _finish(decoder, label: str, size: int) -> PacketTable:
     code = decoder.stop_code
     if code == _decode.STOP_BAD_MAGIC:
         got = f"{decoder.stop_a} bytes" if decoder.stop_a < 4 else f"0x{decoder.stop_b:08x}"
-        if decoder.stop_a == 0:
-            got = "an empty file"
         raise InputError(label, at_byte(0), "a pcap or pcapng magic number", got)
     if code == _decode.STOP_SHORT_FILE_HEADER:
         raise InputError(label, at_byte(0), "a 24-byte pcap file header", f"{decoder.stop_a} bytes")
     if code == _decode.STOP_BAD_BYTE_ORDER and decoder.sections == 0:
         raise InputError(label, at_byte(decoder.stop_offset),
-                         "the pcapng byte-order magic 0x1a2b3c4d", f"0x{decoder.stop_b:08x}")
+                         "a pcapng byte-order magic 0x1a2b3c4d", f"0x{decoder.stop_b:08x}")
 
     parts = decoder.finish()
     stats = CaptureStats(path=label, file_bytes=size)
     stats.format = {1: "pcap", 2: "pcapng"}.get(decoder.format, "")
-    stats.byte_order = "big" if decoder.big else "little"
+    stats.byte_order = "big" if decoder.first_big == 1 else "little"
     stats.sections = decoder.sections
     stats.skipped_blocks = dict(decoder.skipped)
     stats.payload_bytes_dropped = int(decoder.payload_dropped)
+    for offset, room, caplen in decoder.clamps:
+        stats.warnings.append(format_problem(
+            label, at_byte(offset), f"a captured length of at most {room}", str(caplen)))
     warning = _stop_warning(decoder, label)
     if warning:
         stats.warnings.append(warning)
         stats.stopped_at = int(decoder.stop_offset)
-    if decoder.clamped_records:
-        stats.warnings.append(format_problem(
-            label, at_byte(decoder.first_clamp_offset),
-            "a captured length that fits its block",
-            f"{decoder.clamped_records} longer record(s), cut to their block (first here)"))
 
     interfaces = [Interface(**info) for info in decoder.interfaces]
     for number, (iface, count) in enumerate(zip(interfaces, decoder.interface_packets())):
@@ -190,25 +186,24 @@ def _finish(decoder, label: str, size: int) -> PacketTable:
 
 
 def _stop_warning(decoder, label: str) -> str | None:
+    """The one warning for a walk that stopped before the end (wording: docs/decoding.md)."""
     from . import _decode
 
-    code, at = decoder.stop_code, at_byte(decoder.stop_offset)
-    a, b = decoder.stop_a, decoder.stop_b
-    if code == _decode.STOP_RECORD_HEADER_CUT:
-        return format_problem(label, at, f"a {a}-byte record header", f"{b} bytes (file cut off)")
-    if code == _decode.STOP_RECORD_TOO_LONG:
-        return format_problem(label, at, f"a record length of at most {a}",
-                              f"{b} (corrupt record; decoding stopped here)")
-    if code == _decode.STOP_RECORD_CUT:
-        return format_problem(label, at, f"{a} bytes of packet data",
-                              f"{b} (file cut off mid-record)")
-    if code == _decode.STOP_BLOCK_LENGTH_BAD:
-        return format_problem(label, at, "a pcapng block length of at least 12 and a multiple of 4",
-                              f"{b} (corrupt block; decoding stopped here)")
-    if code == _decode.STOP_BLOCK_CUT:
-        what = "a 12-byte block header" if a == 12 else f"{a} bytes of block"
-        return format_problem(label, at, what, f"{b} (file cut off mid-block)")
-    if code == _decode.STOP_BAD_BYTE_ORDER:
-        return format_problem(label, at, "the pcapng byte-order magic 0x1a2b3c4d",
-                              f"0x{b:08x} (decoding stopped at this section)")
-    return None
+    code, a, b = decoder.stop_code, decoder.stop_a, decoder.stop_b
+    expected_got = {
+        _decode.STOP_RECORD_HEADER_CUT: (f"a {a}-byte record header", f"{b} bytes"),
+        _decode.STOP_RECORD_TOO_LONG: (f"a record length of at most {a}", str(b)),
+        _decode.STOP_RECORD_CUT: (f"{a} bytes of packet data", f"{b} (file cut off mid-record)"),
+        _decode.STOP_BLOCK_LENGTH_BAD: ("a block length that is a multiple of 4 and at least 12",
+                                        str(b)),
+        _decode.STOP_BLOCK_CUT: (("an 8-byte block header", f"{b} bytes") if a == 8
+                                 else (f"{a} bytes of block", str(b))),
+        _decode.STOP_BLOCK_TRAILER: (f"a trailing block length of {a}", str(b)),
+        _decode.STOP_BLOCK_TOO_SHORT: (
+            f"{_decode.BLOCK_ARTICLE_NAMES.get(decoder.stop_block_type, 'a block')} "
+            f"of at least {a} bytes", str(b)),
+        _decode.STOP_BAD_BYTE_ORDER: ("a pcapng byte-order magic 0x1a2b3c4d", f"0x{b:08x}"),
+    }.get(code)
+    if expected_got is None:
+        return None
+    return format_problem(label, at_byte(decoder.stop_offset), *expected_got)

@@ -19,15 +19,11 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-cdef extern from *:
-    """
-    /* floor(t * 1e9 / units) without overflow: pcapng timestamps with any resolution. */
-    static inline long long cnf_ticks_to_ns(unsigned long long t, unsigned long long units) {
-        unsigned __int128 x = (unsigned __int128)t * 1000000000ULL;
-        return (long long)(x / units);
-    }
-    """
-    long long cnf_ticks_to_ns(unsigned long long t, unsigned long long units) nogil
+cdef inline int64_t ticks_to_ns(uint64_t t, uint64_t units, int64_t offset_s) noexcept nogil:
+    # Wireshark 4.0's conversion in unsigned 64-bit arithmetic: it wraps like the C does.
+    cdef uint64_t secs = t // units
+    cdef uint64_t frac_ns = ((t % units) * 1000000000ULL) // units
+    return <int64_t>(secs * 1000000000ULL + frac_ns + <uint64_t>offset_s * 1000000000ULL)
 
 
 # ----------------------------------------------------------------------------------------
@@ -130,6 +126,8 @@ DEF C_STOP_RECORD_CUT = 5
 DEF C_STOP_BLOCK_LENGTH_BAD = 6
 DEF C_STOP_BLOCK_CUT = 7
 DEF C_STOP_BAD_BYTE_ORDER = 8
+DEF C_STOP_BLOCK_TRAILER = 9
+DEF C_STOP_BLOCK_TOO_SHORT = 10
 STOP_NONE = C_STOP_NONE
 STOP_BAD_MAGIC = C_STOP_BAD_MAGIC
 STOP_SHORT_FILE_HEADER = C_STOP_SHORT_FILE_HEADER
@@ -139,6 +137,8 @@ STOP_RECORD_CUT = C_STOP_RECORD_CUT
 STOP_BLOCK_LENGTH_BAD = C_STOP_BLOCK_LENGTH_BAD
 STOP_BLOCK_CUT = C_STOP_BLOCK_CUT
 STOP_BAD_BYTE_ORDER = C_STOP_BAD_BYTE_ORDER
+STOP_BLOCK_TRAILER = C_STOP_BLOCK_TRAILER
+STOP_BLOCK_TOO_SHORT = C_STOP_BLOCK_TOO_SHORT
 
 DEF LINKTYPE_NULL = 0
 DEF LINKTYPE_ETHERNET = 1
@@ -259,10 +259,12 @@ cdef inline void set_status(uint8_t* status, uint8_t value) noexcept nogil:
 
 
 cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room,
-                  IpInfo* ip) noexcept nogil:
+                  bint quoted, IpInfo* ip) noexcept nogil:
     """Walk an IPv4 or IPv6 header (and IPv6 extension headers) at s[off:].
 
     want_version is 4 or 6 when the link layer announced it, 0 to read the nibble.
+    quoted: the header an ICMP error quotes; its length fields describe the original
+    packet, not these bytes, so they are not checked (the walk uses what is there).
     """
     cdef Py_ssize_t ihl, total, plen, cur, ext_len
     cdef int version, nh
@@ -307,7 +309,7 @@ cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room
         if ihl < 20:
             ip.status = ST_BAD_IP_HEADER_LEN
             return
-        if total == 0:
+        if total == 0 or quoted:
             total = wire_room  # TSO: the NIC fills the length in later
         if total < ihl:
             ip.status = ST_BAD_IP_TOTAL_LEN
@@ -343,7 +345,9 @@ cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room
         ip.src_off = off + 8
         ip.dst_off = off + 24
         ip.proto = nh
-        if plen == 0 and nh != IPPROTO_NONE:
+        if quoted:
+            plen = wire_room - 40
+        elif plen == 0 and nh != IPPROTO_NONE:
             plen = wire_room - 40  # jumbogram or TSO
             if plen < 0:
                 plen = 0
@@ -399,6 +403,52 @@ cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room
     ip.status = ST_BAD_IP_VERSION
 
 
+cdef inline Py_ssize_t min_block_length(uint32_t btype) noexcept nogil:
+    """Smallest total length of a block with that type's fixed fields."""
+    if btype == PCAPNG_SHB:
+        return 28
+    if btype == PCAPNG_IDB:
+        return 20
+    if btype == PCAPNG_EPB or btype == PCAPNG_PB:
+        return 32
+    if btype == PCAPNG_SPB:
+        return 16
+    return 12
+
+
+BLOCK_ARTICLE_NAMES = {PCAPNG_SHB: "an SHB", PCAPNG_IDB: "an IDB", PCAPNG_EPB: "an EPB",
+                       PCAPNG_PB: "a PB", PCAPNG_SPB: "an SPB"}
+
+
+cdef str skipped_block_name(uint32_t btype):
+    if btype == PCAPNG_NRB:
+        return "NRB"
+    if btype == PCAPNG_ISB:
+        return "ISB"
+    if btype == PCAPNG_JOURNAL:
+        return "journal"
+    if btype == PCAPNG_DSB:
+        return "DSB"
+    if btype == PCAPNG_CUSTOM or btype == PCAPNG_CUSTOM_NOCOPY:
+        return "custom"
+    return "unknown"
+
+
+cdef inline uint64_t tsresol_units(uint8_t value) noexcept nogil:
+    """if_tsresol -> units per second; as in Wireshark 4.0 an exponent too large for 64
+    bits (10^20 and up, 2^64 and up) gives the largest 64-bit value."""
+    cdef uint64_t units = 1
+    cdef int exponent = value & 0x7F
+    cdef int k
+    if value & 0x80:
+        return (<uint64_t>1) << exponent if exponent < 64 else 0xFFFFFFFFFFFFFFFFULL
+    if exponent >= 20:
+        return 0xFFFFFFFFFFFFFFFFULL
+    for k in range(exponent):
+        units *= 10
+    return units
+
+
 cdef class _Decoder:
     """Walks a pcap or pcapng byte stream and fills the packet table's arrays.
 
@@ -422,15 +472,16 @@ cdef class _Decoder:
     cdef public int64_t stop_offset
     cdef public int64_t stop_a
     cdef public int64_t stop_b
-    cdef public int64_t clamped_records
-    cdef public int64_t first_clamp_offset
+    cdef public int64_t stop_block_type
+    cdef public object clamps         # [(block offset, room, caplen)] of EPBs cut to their block
+    cdef public int first_big         # byte order of the first section (-1 before it)
     cdef public int64_t payload_dropped
     cdef public int64_t payload_limit
 
     # interface lookup (global index -> link type, units per second, offset ns)
     cdef int64_t* if_linktype
     cdef uint64_t* if_units
-    cdef int64_t* if_offset_ns
+    cdef int64_t* if_offset_s
     cdef int64_t* if_snaplen
     cdef int64_t* if_packets
     cdef object _if_arrays
@@ -493,8 +544,9 @@ cdef class _Decoder:
         self.stop_offset = 0
         self.stop_a = 0
         self.stop_b = 0
-        self.clamped_records = 0
-        self.first_clamp_offset = -1
+        self.stop_block_type = 0
+        self.clamps = []
+        self.first_big = -1
         self.payload_dropped = 0
         self.payload_limit = payload_limit
         self.n_if = 0
@@ -576,7 +628,7 @@ cdef class _Decoder:
         self._if_arrays = arrays
         self.if_linktype = <int64_t*>cnp.PyArray_DATA(arrays[0])
         self.if_units = <uint64_t*>cnp.PyArray_DATA(arrays[1])
-        self.if_offset_ns = <int64_t*>cnp.PyArray_DATA(arrays[2])
+        self.if_offset_s = <int64_t*>cnp.PyArray_DATA(arrays[2])
         self.if_snaplen = <int64_t*>cnp.PyArray_DATA(arrays[3])
         self.if_packets = <int64_t*>cnp.PyArray_DATA(arrays[4])
 
@@ -586,7 +638,7 @@ cdef class _Decoder:
             self._grow_interfaces(self.n_if + 1)
         self.if_linktype[self.n_if] = linktype
         self.if_units[self.n_if] = units
-        self.if_offset_ns[self.n_if] = offset_s * 1000000000
+        self.if_offset_s[self.n_if] = offset_s
         self.if_snaplen[self.n_if] = snaplen
         self.if_packets[self.n_if] = 0
         self.interfaces.append({"section": section, "index": index, "link_type": linktype,
@@ -693,8 +745,8 @@ cdef class _Decoder:
             return
         # The quoted packet: bounded by the ICMP payload and by what was captured.
         quoted = sub(s, off + 8, l4_len - 8)
-        ip_walk(quoted, 0, 0, quoted.n, &q)
-        if q.version == 0 or q.src_off == 0:
+        ip_walk(quoted, 0, version, quoted.n, True, &q)
+        if q.version == 0 or (q.version == 4 and q.status != ST_OK and q.status != ST_IP_FRAGMENT):
             return
         c["q_ip_version"][i] = q.version
         c["q_proto"][i] = q.proto
@@ -707,8 +759,9 @@ cdef class _Decoder:
             c["q_dport"][i] = be16(quoted, q.l4_off + 2)
             if q.proto == IPPROTO_TCP:
                 c["q_tcp_seq"][i] = be32(quoted, q.l4_off + 4)
-        elif ((q.proto == IPPROTO_ICMP and rd8(quoted, q.l4_off) == 8)
-              or (q.proto == IPPROTO_ICMPV6 and rd8(quoted, q.l4_off) == 128)):
+        elif ((q.proto == IPPROTO_ICMP and q.version == 4 and rd8(quoted, q.l4_off) in (0, 8))
+              or (q.proto == IPPROTO_ICMPV6 and q.version == 6
+                  and rd8(quoted, q.l4_off) in (128, 129))):
             c["q_sport"][i] = be16(quoted, q.l4_off + 4)
             c["q_dport"][i] = be16(quoted, q.l4_off + 6)
 
@@ -826,7 +879,7 @@ cdef class _Decoder:
             return
         # -- IP
         wire_room = wire_len - off
-        ip_walk(s, off, version, wire_room, &ip)
+        ip_walk(s, off, version, wire_room, False, &ip)
         r.status = ip.status
         if ip.version == 0:
             return
@@ -879,9 +932,10 @@ cdef class _Decoder:
 
     cdef void _decode_tcp(self, Py_ssize_t row, Span s, Py_ssize_t off, Py_ssize_t l4_len,
                           Row* r):
-        cdef Py_ssize_t hdr, cur, end, kind, olen, k, start, plen
+        cdef Py_ssize_t hdr, cur, end, kind, olen, k, plen
         cdef uint16_t mss = 0
-        cdef uint8_t wscale = 255, b0, b1, b2
+        cdef uint8_t wscale = 255
+        cdef Span pay
         cdef bint handshake_opt = False
         if not has(s, off, 20):
             set_status(&r.status, ST_TRUNCATED_L4)
@@ -956,24 +1010,20 @@ cdef class _Decoder:
         if handshake_opt:
             self._add_tcpopt(row, mss, wscale)
         # the first bytes of TLS records and HTTP/1 heads, for later stages
-        start = off + hdr
-        if plen <= 0 or not has(s, start, 1):
+        # (only bytes inside the IP payload count, never an Ethernet trailer)
+        pay = sub(s, off + hdr, plen)
+        if pay.n <= 0:
             return
-        b0 = rd8(s, start)
-        if has(s, start, 3):
-            b1 = rd8(s, start + 1)
-            b2 = rd8(s, start + 2)
-            if 20 <= b0 <= 23 and b1 == 3 and b2 <= 4:
-                self._maybe_keep(row, s, start, plen,
-                                 KEEP_TLS_HANDSHAKE if b0 == 22 else KEEP_TLS_OTHER, r)
-                return
-        if (starts_with(s, start, b"GET ", 4) or starts_with(s, start, b"POST ", 5)
-                or starts_with(s, start, b"PUT ", 4) or starts_with(s, start, b"HEAD ", 5)
-                or starts_with(s, start, b"DELETE ", 7) or starts_with(s, start, b"OPTIONS ", 8)
-                or starts_with(s, start, b"PATCH ", 6) or starts_with(s, start, b"CONNECT ", 8)
-                or starts_with(s, start, b"TRACE ", 6) or starts_with(s, start, b"HTTP/1.", 7)
-                or starts_with(s, start, b"PRI * HTTP/2", 12)):
-            self._maybe_keep(row, s, start, plen, KEEP_HTTP, r)
+        if has(pay, 0, 3) and 20 <= rd8(pay, 0) <= 23 and rd8(pay, 1) == 3 and rd8(pay, 2) <= 4:
+            self._maybe_keep(row, pay, 0, plen,
+                             KEEP_TLS_HANDSHAKE if rd8(pay, 0) == 22 else KEEP_TLS_OTHER, r)
+        elif (starts_with(pay, 0, b"GET ", 4) or starts_with(pay, 0, b"POST ", 5)
+                or starts_with(pay, 0, b"PUT ", 4) or starts_with(pay, 0, b"HEAD ", 5)
+                or starts_with(pay, 0, b"DELETE ", 7) or starts_with(pay, 0, b"OPTIONS ", 8)
+                or starts_with(pay, 0, b"PATCH ", 6) or starts_with(pay, 0, b"CONNECT ", 8)
+                or starts_with(pay, 0, b"TRACE ", 6) or starts_with(pay, 0, b"HTTP/1.", 7)
+                or starts_with(pay, 0, b"PRI * HTTP/2", 12)):
+            self._maybe_keep(row, pay, 0, plen, KEEP_HTTP, r)
 
     cdef void _emit(self, Span frame, int64_t ts_ns, Py_ssize_t wire_len, int iface):
         """Decode one frame into the next row."""
@@ -992,7 +1042,7 @@ cdef class _Decoder:
         r.status = r.ip_version = r.ip_proto = r.ip_ttl = r.tcp_hdr_len = r.tcp_opts = 0
         if iface < 0:
             r.iface = IFACE_NONE
-            r.status = ST_UNKNOWN_LINKTYPE
+            r.status = ST_ZERO_CAPLEN if frame.n == 0 else ST_UNKNOWN_LINKTYPE
         else:
             r.iface = <uint16_t>iface
             self.if_packets[iface] += 1
@@ -1073,6 +1123,7 @@ cdef class _Decoder:
                     return 0
                 self.format = 1
                 self.big = big
+                self.first_big = big
                 self.frac_ns = 1 if magic == PCAP_MAGIC_NS else 1000
                 self.rec_extra = 8 if magic == PCAP_MAGIC_KUZNETZOV else 0
                 self.pcap_snaplen = rd32(s, 16, big)
@@ -1111,114 +1162,93 @@ cdef class _Decoder:
             pos += hdr + caplen
 
     cdef Py_ssize_t _pcapng_blocks(self, Span s, Py_ssize_t pos, bint final):
-        cdef Py_ssize_t left
-        cdef uint32_t btype, blen
+        cdef Py_ssize_t left, need
+        cdef uint32_t btype, blen, trailer
         cdef bint big
+        cdef int64_t at
         while True:
             left = s.n - pos
+            at = self.file_pos + pos
             if left == 0:
                 return pos
-            if left < 12:
+            if left < 8 or (left < 12 and le32(s, pos) == PCAPNG_SHB and not final):
                 if final:
-                    self._stop(C_STOP_BLOCK_CUT, self.file_pos + pos, 12, left)
+                    self._stop(C_STOP_BLOCK_CUT, at, 8, left)
                 return pos
-            btype = rd32(s, pos, self.big)
-            if le32(s, pos) == PCAPNG_SHB:
-                btype = PCAPNG_SHB
-                # The section's byte order comes from its byte-order magic.
+            big = self.big
+            btype = rd32(s, pos, big)
+            if btype == PCAPNG_SHB and left >= 12:
+                # A section's byte order comes from its byte-order magic.
                 if le32(s, pos + 8) == PCAPNG_BYTE_ORDER_MAGIC:
                     big = False
                 elif be32(s, pos + 8) == PCAPNG_BYTE_ORDER_MAGIC:
                     big = True
                 else:
-                    self._stop(C_STOP_BAD_BYTE_ORDER, self.file_pos + pos + 8, 0,
-                               be32(s, pos + 8))
+                    self._stop(C_STOP_BAD_BYTE_ORDER, at + 8 if self.sections == 0 else at,
+                               0, be32(s, pos + 8))
                     return pos
-                blen = rd32(s, pos + 4, big)
-            else:
-                big = self.big
-                blen = rd32(s, pos + 4, big)
-            if blen < 12 or blen % 4 != 0 or (btype == PCAPNG_SHB and blen < 28):
-                self._stop(C_STOP_BLOCK_LENGTH_BAD, self.file_pos + pos, 0, blen)
+            blen = rd32(s, pos + 4, big)
+            if blen < 12 or blen % 4 != 0:
+                self._stop(C_STOP_BLOCK_LENGTH_BAD, at, 0, blen)
                 return pos
             if blen > left:
                 if final or blen > MAX_STREAM_BLOCK:
-                    self._stop(C_STOP_BLOCK_CUT, self.file_pos + pos, blen, left)
+                    self._stop(C_STOP_BLOCK_CUT, at, blen, left)
                 return pos
-            self._pcapng_block(sub(s, pos, blen), btype, big, self.file_pos + pos)
+            trailer = rd32(s, pos + blen - 4, big)
+            if trailer != blen:
+                self._stop(C_STOP_BLOCK_TRAILER, at, blen, trailer)
+                return pos
+            need = min_block_length(btype)
+            if blen < need:
+                self._stop(C_STOP_BLOCK_TOO_SHORT, at, need, blen)
+                self.stop_block_type = btype
+                return pos
+            self._pcapng_block(sub(s, pos, blen), btype, big, at)
             pos += blen
 
     cdef void _pcapng_block(self, Span b, uint32_t btype, bint big, int64_t at):
         cdef Py_ssize_t caplen, origlen, room
-        cdef int local, iface
+        cdef int64_t local
+        cdef int iface
         cdef uint64_t ticks
         cdef int64_t ts
         if btype == PCAPNG_SHB:
             self.big = big
+            if self.first_big < 0:
+                self.first_big = big
             self.sections += 1
             self.section_base = self.n_if
             return
-        if self.sections == 0:
-            return
         if btype == PCAPNG_IDB:
-            if b.n < 20:
-                self.skipped["IDB(short)"] = self.skipped.get("IDB(short)", 0) + 1
-                return
             self._pcapng_idb(b, big)
             return
         if btype == PCAPNG_EPB or btype == PCAPNG_PB:
-            if b.n < 32:
-                self.skipped["EPB(short)"] = self.skipped.get("EPB(short)", 0) + 1
-                return
-            if btype == PCAPNG_EPB:
-                local = <int>min(rd32(b, 8, big), 0x7FFFFFFF)
-            else:
-                local = rd16(b, 8, big)
+            local = rd32(b, 8, big) if btype == PCAPNG_EPB else rd16(b, 8, big)
             ticks = (<uint64_t>rd32(b, 12, big) << 32) | rd32(b, 16, big)
             caplen = rd32(b, 20, big)
             origlen = rd32(b, 24, big)
             room = b.n - 32
             if caplen > room:
-                self.clamped_records += 1
-                if self.first_clamp_offset < 0:
-                    self.first_clamp_offset = at
+                self.clamps.append((at, room, caplen))
                 caplen = room
-            iface = self.section_base + local
-            if local >= self.n_if - self.section_base:
-                iface = -1
-                ts = cnf_ticks_to_ns(ticks, 1000000)
+            if local < self.n_if - self.section_base:
+                iface = <int>(self.section_base + local)
+                ts = ticks_to_ns(ticks, self.if_units[iface], self.if_offset_s[iface])
             else:
-                ts = cnf_ticks_to_ns(ticks, self.if_units[iface]) + self.if_offset_ns[iface]
+                iface = -1
+                ts = ticks_to_ns(ticks, 1000000, 0)
             self._emit(sub(b, 28, caplen), ts, origlen, iface)
             return
         if btype == PCAPNG_SPB:
-            if b.n < 16:
-                self.skipped["SPB(short)"] = self.skipped.get("SPB(short)", 0) + 1
-                return
             origlen = rd32(b, 8, big)
-            room = b.n - 16
-            caplen = origlen
-            iface = self.section_base
-            if iface >= self.n_if:
-                iface = -1
-            elif self.if_snaplen[iface] > 0 and caplen > self.if_snaplen[iface]:
+            caplen = min(origlen, b.n - 16)
+            iface = self.section_base if self.section_base < self.n_if else -1
+            if iface >= 0 and self.if_snaplen[iface] > 0 and caplen > self.if_snaplen[iface]:
                 caplen = self.if_snaplen[iface]
-            if caplen > room:
-                caplen = room
             self._emit(sub(b, 12, caplen), 0, origlen, iface)
             return
-        if btype == PCAPNG_NRB:
-            name = "NRB"
-        elif btype == PCAPNG_ISB:
-            name = "ISB"
-        elif btype == PCAPNG_JOURNAL:
-            name = "journal"
-        elif btype == PCAPNG_DSB:
-            name = "DSB"
-        elif btype == PCAPNG_CUSTOM or btype == PCAPNG_CUSTOM_NOCOPY:
-            name = "custom"
-        else:
-            name = "unknown"
+        name = skipped_block_name(btype)
         self.skipped[name] = self.skipped.get(name, 0) + 1
 
     cdef void _pcapng_idb(self, Span b, bint big):
@@ -1228,7 +1258,6 @@ cdef class _Decoder:
         cdef int64_t offset_s = 0
         cdef Py_ssize_t cur = 16, end = b.n - 4, olen
         cdef uint16_t code
-        cdef uint8_t res
         name = None
         while cur + 4 <= end:
             code = rd16(b, cur, big)
@@ -1237,17 +1266,9 @@ cdef class _Decoder:
                 break
             if cur + 4 + olen > end:
                 break
-            if code == 9 and olen >= 1:
-                res = rd8(b, cur + 4)
-                if res & 0x80:
-                    units = (<uint64_t>1) << (res & 0x7F) if (res & 0x7F) <= 63 else 1000000
-                elif res <= 19:
-                    units = 1
-                    for _ in range(res):
-                        units *= 10
-                else:
-                    units = 1000000
-            elif code == 14 and olen >= 8:
+            if code == 9 and olen == 1:
+                units = tsresol_units(rd8(b, cur + 4))
+            elif code == 14 and olen == 8:
                 offset_s = <int64_t>rd64(b, cur + 4, big)
             elif code == 2 and olen > 0:
                 name = read_bytes(b, cur + 4, olen).split(b"\0", 1)[0].decode("utf-8", "replace")
