@@ -114,3 +114,59 @@ def worst_grade(grades: Iterable[str]) -> str:
 # ---------------------------------------------------------------------------------------
 # The thresholds. Each layer's section is kept together; the name says layer and metric.
 # ---------------------------------------------------------------------------------------
+
+# --- L3 ---------------------------------------------------------------------------------
+# Path quality from ping, the capture's ICMP echoes and mtr (cnfpost/layers.py, inputs/mtr.py).
+# The L3 grade is the worst of the latency, jitter and loss grades.
+
+declare("l3.rtt_ms.excellent", 30.0, "ms",
+        "Average RTT to the target. 30 ms is a path inside one metro or region: nothing "
+        "interactive notices it (Waveform's bufferbloat scale calls < 30 ms added latency 'A').")
+declare("l3.rtt_ms.good", 100.0, "ms",
+        "100 ms RTT is a continental path; web and API traffic still feel immediate.")
+declare("l3.rtt_ms.fair", 300.0, "ms",
+        "ITU-T G.114 keeps one-way delay under 150 ms (300 ms round trip) for interactive use; "
+        "beyond it the path itself is the bottleneck of every handshake: poor.")
+declare("l3.jitter_ms.excellent", 2.0, "ms",
+        "Jitter = mean absolute difference of consecutive RTTs. Under 2 ms is a wired path "
+        "with no queue building up.")
+declare("l3.jitter_ms.good", 10.0, "ms",
+        "Under 10 ms: some queueing, harmless to TCP and absorbed by any media jitter buffer.")
+declare("l3.jitter_ms.fair", 30.0, "ms",
+        "Cisco's QoS design guidance keeps voice jitter under 30 ms; above it queues swing "
+        "enough to inflate TCP's RTO and to signal bufferbloat: poor.")
+declare("l3.loss_pct.excellent", 0.0, "%",
+        "Packet loss over all probes (ping, or the capture's echoes, plus mtr's probes to the "
+        "target). A probe run of tens of packets cannot resolve ITU-T Y.1541's 0.1 %, so "
+        "excellent means no probe lost.")
+declare("l3.loss_pct.good", 1.0, "%",
+        "1 %: the usual limit for real-time media (ITU-T G.1010 voice < 1 %); TCP recovers "
+        "with little cost.")
+declare("l3.loss_pct.fair", 5.0, "%",
+        "Mathis et al. (1997): TCP throughput falls as 1/sqrt(loss); at 5 % a flow gets a small "
+        "fraction of its loss-free rate and handshakes start to hit retransmission timeouts.")
+declare("l3.mtr.loss_floor_pct", 0.0, "%",
+        "mtr loss at or below this is read as no loss. 0: mtr's unit is one probe "
+        "(100/Snt %), and one lost reply from the target is real end-to-end loss.")
+declare("l3.mtr.latency_step_ms", 10.0, "ms",
+        "A rise of the best RTT by 10 ms or more that later hops keep is a long link or a queue "
+        "(10 ms is about 1000 km of fibre each way); smaller rises are within router noise.")
+
+# --- L7 ---------------------------------------------------------------------------------
+# HTTP quality from curl's phases (cnfpost/layers.py). The L7 grade is the worst of the
+# TTFB and failure grades.
+
+declare("l7.ttfb_ms.excellent", 200.0, "ms",
+        "Median time to first byte (time_starttransfer: DNS + TCP + TLS + server wait). 200 ms "
+        "is Google PageSpeed's long-standing server-response target.")
+declare("l7.ttfb_ms.good", 800.0, "ms",
+        "web.dev's Core Web Vitals guidance: a TTFB of 0.8 s or less is 'good'.")
+declare("l7.ttfb_ms.fair", 1800.0, "ms",
+        "web.dev: a TTFB above 1.8 s is 'poor'.")
+declare("l7.failure_pct.excellent", 0.0, "%",
+        "Share of samples that failed (curl exit code != 0, or HTTP 5xx). Any failure costs "
+        "excellent.")
+declare("l7.failure_pct.good", 1.0, "%",
+        "1 % failed requests is the error budget of a 99 % availability objective.")
+declare("l7.failure_pct.fair", 10.0, "%",
+        "Beyond 1 request in 10 failing, the service is effectively unreliable: poor.")
