@@ -34,6 +34,7 @@ class ExitCode(enum.IntEnum):
     OK = 0
     FINDINGS = 1  # only with --fail-on: a finding at or above the asked severity
     BAD_INPUT = 2
+    INTERNAL = 3  # a bug in cnfpost: reported in one line (--traceback shows it)
 
 
 def at_byte(offset: int) -> str:

@@ -1,0 +1,135 @@
+"""The command line. Thin: parse arguments, call the library, render, write, exit.
+
+Exit status: 0 done, 1 only for `analyze --fail-on`, 2 bad input (one line on stderr,
+the error shape of cnfpost.errors), 3 an internal error (one line; `--traceback` shows
+the traceback instead, for debugging).
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .errors import CnfpostError, ExitCode
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="cnfpost")
+@click.option("--traceback", is_flag=True, help="Show a traceback on errors (debugging).")
+def cli(traceback: bool) -> None:
+    """cnfpost: why was this request slow? L3 path, L4 TCP and L7 HTTP from a probe's
+    capture, mtr, ping and curl timings, with the packets as proof."""
+
+
+def _progress(enabled: bool):
+    """A progress line on stderr for long captures, only when stderr is a terminal."""
+    if not (enabled and sys.stderr.isatty()):
+        return None
+
+    def report(done: int, total: int) -> None:
+        if total:
+            sys.stderr.write(f"\rdecoding {100 * done // total:3d}% ")
+        else:
+            sys.stderr.write(f"\rdecoding {done / 1e6:,.0f} MB ")
+        sys.stderr.flush()
+    return report
+
+
+def _read(capture: str, engine: str):
+    from .capture import read_capture
+
+    progress = _progress(True)
+    table = read_capture(capture, engine=engine, progress=progress)
+    if progress:
+        sys.stderr.write("\r" + " " * 20 + "\r")
+    return table
+
+
+ENGINE_OPTION = click.option(
+    "--engine", type=click.Choice(["compiled", "python"]), default="compiled", show_default=True,
+    help="Decoder: the compiled one, or the pure-Python reference (slow; for cross-checks).")
+
+
+@cli.command()
+@click.argument("capture")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@ENGINE_OPTION
+def info(capture: str, as_json: bool, engine: str) -> None:
+    """What capinfos tells about CAPTURE (a pcap/pcapng path, or - for stdin)."""
+    import orjson
+
+    from .info import format_text, summarize
+
+    summary = summarize(_read(capture, engine))
+    if as_json:
+        click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(format_text(summary), nl=False)
+    for warning in summary["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@cli.command()
+@click.argument("capture", required=False)
+@click.option("--fields", "-e", "fields", multiple=True,
+              help="Wireshark field names, repeatable or comma-separated (default: a tshark-like set).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "tsv", "jsonl"]), default="csv",
+              show_default=True)
+@click.option("--output", "-o", default="-", show_default=True, help="Output file, - for stdout.")
+@click.option("--list-fields", is_flag=True, help="List the available fields and exit.")
+@ENGINE_OPTION
+def packets(capture: str | None, fields: tuple[str, ...], fmt: str, output: str,
+            list_fields: bool, engine: str) -> None:
+    """Export CAPTURE's per-packet table with Wireshark field names as columns."""
+    from .export import check_fields, write_packets
+    from .fields import DEFAULT_FIELDS, FIELDS
+
+    if list_fields:
+        for field in FIELDS.values():
+            click.echo(f"{field.name:32} {field.doc}")
+        return
+    if capture is None:
+        raise click.UsageError("missing argument CAPTURE")
+    names = [n.strip() for item in fields for n in item.split(",") if n.strip()]
+    names = check_fields(names or DEFAULT_FIELDS)
+    table = _read(capture, engine)
+    with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as out:
+        write_packets(table, names, fmt, out)
+    for warning in table.stats.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: the one place that turns errors into exit codes."""
+    args = sys.argv[1:] if argv is None else argv
+    show_traceback = "--traceback" in args
+    try:
+        cli.main(args=args, prog_name="cnfpost", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except CnfpostError as exc:
+        if show_traceback:
+            raise
+        click.echo(str(exc), err=True)
+        sys.exit(int(exc.exit_code))
+    except BrokenPipeError:
+        sys.stderr.close()  # a closed pipe (| head) is not an error
+        sys.exit(0)
+    except Exception as exc:  # a bug: still one line, unless asked for the traceback
+        if show_traceback:
+            raise
+        click.echo(f"cnfpost: internal error: {type(exc).__name__}: {exc} "
+                   "(run with --traceback for details)", err=True)
+        sys.exit(int(ExitCode.INTERNAL))
+    sys.exit(int(ExitCode.OK))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""Per-packet fields under Wireshark's names, for `cnfpost packets` and display filters.
+
+Each field turns the packet table into one value per frame plus a mask of the frames
+that have it (a TCP field is absent on a UDP frame, as in `tshark -T fields`, which
+prints nothing there). Values are formatted the way tshark 4.0 prints them, so an export
+can be diffed against `tshark -T fields -e <the same names>`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Callable
+
+import numpy as np
+
+from .model import DecodeStatus, PacketTable
+
+__all__ = ["Field", "FIELDS", "DEFAULT_FIELDS", "ExportContext", "field_values"]
+
+
+class ExportContext:
+    """The table, plus derived tables computed once on first use."""
+
+    def __init__(self, table: PacketTable):
+        self.table = table
+
+    @cached_property
+    def tcp_rows(self) -> np.ndarray:
+        t = self.table
+        return (t["ip_proto"] == 6) & (t["tcp_hdr_len"] > 0)
+
+    @cached_property
+    def udp_rows(self) -> np.ndarray:
+        # the statuses after which the decoder has read the UDP header
+        t = self.table
+        parsed = np.isin(t["status"], (DecodeStatus.OK, DecodeStatus.SNAPLEN_CUT,
+                                       DecodeStatus.BAD_IP_TOTAL_LEN))
+        return parsed & (t["ip_proto"] == 17) & (t["ip_version"] > 0)
+
+    @cached_property
+    def icmp_index(self) -> np.ndarray:
+        """Row -> index into the icmp side table, -1 where the row has none."""
+        index = np.full(len(self.table), -1, dtype=np.int64)
+        index[self.table.icmp["row"]] = np.arange(self.table.icmp["row"].shape[0])
+        return index
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    doc: str
+    compute: Callable[[ExportContext], tuple[np.ndarray, np.ndarray]]  # values, present
+    fmt: Callable[[object], str] = str
+
+
+def _col(name: str, present: Callable[[ExportContext], np.ndarray]):
+    return lambda ctx: (ctx.table[name], present(ctx))
+
+
+def _all(ctx: ExportContext) -> np.ndarray:
+    return np.ones(len(ctx.table), dtype=bool)
+
+
+def _v4(ctx: ExportContext) -> np.ndarray:
+    return ctx.table["ip_version"] == 4
+
+
+def _v6(ctx: ExportContext) -> np.ndarray:
+    return ctx.table["ip_version"] == 6
+
+
+def _ip(ctx: ExportContext) -> np.ndarray:
+    return ctx.table["ip_version"] > 0
+
+
+def _tcp(ctx: ExportContext) -> np.ndarray:
+    return ctx.tcp_rows
+
+
+def _udp(ctx: ExportContext) -> np.ndarray:
+    return ctx.udp_rows
+
+
+def _icmp_field(side_name: str):
+    def compute(ctx: ExportContext):
+        index = ctx.icmp_index
+        present = index >= 0
+        values = np.zeros(len(ctx.table), dtype=np.int64)
+        values[present] = ctx.table.icmp[side_name][index[present]]
+        return values, present
+    return compute
+
+
+def _icmp_echo_field(side_name: str):
+    def compute(ctx: ExportContext):
+        values, present = _icmp_field(side_name)(ctx)
+        types = _icmp_field("type")(ctx)[0]
+        echo = present & np.isin(types, (0, 8, 128, 129))
+        return values, echo
+    return compute
+
+
+def _address(version: int, which: str):
+    def compute(ctx: ExportContext):
+        t = ctx.table
+        present = t["ip_version"] == version
+        values = np.empty(len(t), dtype=object)
+        raw = t["ip_" + which]
+        # Format each distinct address once: captures have few, frames many.
+        uniq, inverse = np.unique(raw[present], return_inverse=True)
+        names = np.array([t.format_address(version, int(v)) for v in uniq], dtype=object)
+        values[present] = names[inverse]
+        return values, present
+    return compute
+
+
+def _time_epoch(value) -> str:
+    # tshark 4.0 prints frame.time_epoch with nanosecond digits
+    seconds, nanos = divmod(int(value), 1_000_000_000)
+    return f"{seconds}.{nanos:09d}"
+
+
+def _hex4(value) -> str:
+    return f"0x{int(value):04x}"
+
+
+def _frame_number(ctx: ExportContext):
+    return ctx.table.frame, _all(ctx)
+
+
+def _status_name(value) -> str:
+    return DecodeStatus(int(value)).name
+
+
+_FIELD_LIST = [
+    Field("frame.number", "frame number, 1-based, file order", _frame_number),
+    Field("frame.time_epoch", "capture time, seconds since the epoch", _col("ts_ns", _all),
+          _time_epoch),
+    Field("frame.len", "bytes on the wire", _col("wire_len", _all)),
+    Field("frame.cap_len", "bytes captured", _col("cap_len", _all)),
+    Field("frame.interface_id", "capture interface", _col("iface", _all)),
+    Field("ip.version", "IP version", _col("ip_version", _ip)),
+    Field("ip.src", "IPv4 source", _address(4, "src")),
+    Field("ip.dst", "IPv4 destination", _address(4, "dst")),
+    Field("ipv6.src", "IPv6 source", _address(6, "src")),
+    Field("ipv6.dst", "IPv6 destination", _address(6, "dst")),
+    Field("ip.proto", "IPv4 protocol", _col("ip_proto", _v4)),
+    Field("ipv6.nxt", "IPv6 transport protocol (after extension headers)",
+          _col("ip_proto", _v6)),
+    Field("ip.ttl", "IPv4 TTL", _col("ip_ttl", _v4)),
+    Field("ipv6.hlim", "IPv6 hop limit", _col("ip_ttl", _v6)),
+    Field("ip.id", "IPv4 identification", _col("ip_id", _v4), _hex4),
+    Field("tcp.srcport", "TCP source port", _col("sport", _tcp)),
+    Field("tcp.dstport", "TCP destination port", _col("dport", _tcp)),
+    Field("tcp.seq_raw", "raw sequence number", _col("tcp_seq", _tcp)),
+    Field("tcp.ack_raw", "raw acknowledgement number", _col("tcp_ack", _tcp)),
+    Field("tcp.flags", "TCP flags", _col("tcp_flags", _tcp), _hex4),
+    Field("tcp.window_size_value", "raw window", _col("tcp_win", _tcp)),
+    Field("tcp.hdr_len", "TCP header length", _col("tcp_hdr_len", _tcp)),
+    Field("tcp.len", "TCP payload length", _col("payload_len", _tcp)),
+    Field("udp.srcport", "UDP source port", _col("sport", _udp)),
+    Field("udp.dstport", "UDP destination port", _col("dport", _udp)),
+    Field("icmp.type", "ICMP / ICMPv6 type", _icmp_field("type")),
+    Field("icmp.code", "ICMP / ICMPv6 code", _icmp_field("code")),
+    Field("icmp.ident", "echo identifier", _icmp_echo_field("ident")),
+    Field("icmp.seq", "echo sequence number", _icmp_echo_field("seq")),
+    Field("cnfpost.status", "decode status (cnfpost's own; not a Wireshark field)",
+          _col("status", _all), _status_name),
+]
+
+FIELDS: dict[str, Field] = {f.name: f for f in _FIELD_LIST}
+
+DEFAULT_FIELDS: tuple[str, ...] = (
+    "frame.number", "frame.time_epoch", "frame.len", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst",
+    "ip.proto", "tcp.srcport", "tcp.dstport", "tcp.seq_raw", "tcp.ack_raw", "tcp.flags",
+    "tcp.window_size_value", "tcp.len", "udp.srcport", "udp.dstport", "icmp.type", "icmp.code",
+    "cnfpost.status",
+)
+
+
+def register(field: Field) -> None:
+    """Add a field (later stages add tcp.stream, tcp.analysis.*). Names are unique."""
+    if field.name in FIELDS:
+        raise ValueError(f"field {field.name} registered twice")
+    FIELDS[field.name] = field
+
+
+def field_values(ctx: ExportContext, name: str) -> tuple[np.ndarray, np.ndarray]:
+    return FIELDS[name].compute(ctx)

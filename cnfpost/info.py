@@ -1,0 +1,103 @@
+"""`cnfpost info`: what capinfos says about a capture, as plain data and as text."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from .model import PacketTable
+
+__all__ = ["summarize", "format_text"]
+
+
+def _iso(ts_ns: int) -> str:
+    seconds, nanos = divmod(int(ts_ns), 1_000_000_000)
+    stamp = dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
+
+
+def summarize(table: PacketTable) -> dict:
+    """Counts, times, interfaces and decode problems of one decoded capture."""
+    stats = table.stats
+    ts = table["ts_ns"]
+    timed = ts[ts != 0]  # SPB frames carry no time stamp
+    summary = {
+        "file": stats.path,
+        "format": stats.format,
+        "byte_order": stats.byte_order,
+        "sections": stats.sections,
+        "packets": stats.packets,
+        "bytes_captured": stats.bytes_captured,
+        "bytes_on_wire": stats.bytes_on_wire,
+        "file_bytes": stats.file_bytes,
+        "first_time": _iso(timed.min()) if timed.size else None,
+        "last_time": _iso(timed.max()) if timed.size else None,
+        "duration_s": round(float(timed.max() - timed.min()) / 1e9, 9) if timed.size else 0.0,
+        "interfaces": [
+            {
+                "id": number,
+                "section": iface.section,
+                "name": iface.name,
+                "link_type": iface.link_type,
+                "link_type_name": iface.link_type_name,
+                "snaplen": iface.snaplen,
+                "ts_resolution": iface.ts_resolution,
+                "ts_offset_s": iface.ts_offset_s,
+                "packets": iface.packets,
+                "decoded": not iface.unknown_link_type,
+            }
+            for number, iface in enumerate(table.interfaces)
+        ],
+        "ip_versions": {f"ipv{v}": int(np.count_nonzero(table["ip_version"] == v)) for v in (4, 6)},
+        "protocols": _protocols(table),
+        "decode_status": dict(stats.status_counts),
+        "skipped_blocks": dict(stats.skipped_blocks),
+        "warnings": list(stats.warnings),
+        "stopped_at_byte": stats.stopped_at,
+    }
+    if summary["duration_s"] > 0:
+        summary["data_rate_bps"] = round(8 * stats.bytes_on_wire / summary["duration_s"], 3)
+    return summary
+
+
+def _protocols(table: PacketTable) -> dict:
+    proto = table["ip_proto"][table["ip_version"] > 0]
+    names = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6"}
+    values, counts = np.unique(proto, return_counts=True)
+    return {names.get(int(v), f"ip_proto_{int(v)}"): int(c) for v, c in zip(values, counts)}
+
+
+def format_text(summary: dict) -> str:
+    """A capinfos-like listing of a summary."""
+    rows = [
+        ("File", summary["file"]),
+        ("Format", f"{summary['format']} ({summary['byte_order']}-endian, "
+                   f"{summary['sections']} section(s))"),
+        ("Packets", f"{summary['packets']:,}"),
+        ("Bytes captured", f"{summary['bytes_captured']:,}"),
+        ("Bytes on wire", f"{summary['bytes_on_wire']:,}"),
+        ("First packet", summary["first_time"] or "-"),
+        ("Last packet", summary["last_time"] or "-"),
+        ("Duration", f"{summary['duration_s']:.6f} s"),
+    ]
+    if "data_rate_bps" in summary:
+        rows.append(("Data rate", f"{summary['data_rate_bps'] / 1e6:.3f} Mbit/s"))
+    rows.append(("IP", ", ".join(f"{k} {v:,}" for k, v in summary["ip_versions"].items())))
+    rows.append(("Protocols", ", ".join(f"{k} {v:,}" for k, v in summary["protocols"].items())
+                 or "-"))
+    rows.append(("Decode status", ", ".join(f"{k} {v:,}" for k, v in
+                                            summary["decode_status"].items()) or "-"))
+    if summary["skipped_blocks"]:
+        rows.append(("Skipped blocks", ", ".join(f"{k} {v}" for k, v in
+                                                 summary["skipped_blocks"].items())))
+    width = max(len(k) for k, _ in rows) + 1
+    lines = [f"{k + ':':<{width}} {v}" for k, v in rows]
+    lines.append("Interfaces:")
+    for iface in summary["interfaces"]:
+        name = f" {iface['name']}" if iface["name"] else ""
+        note = "" if iface["decoded"] else "  (link type not decoded)"
+        lines.append(f"  {iface['id']}{name}: {iface['link_type_name']} ({iface['link_type']}), "
+                     f"snaplen {iface['snaplen']}, {iface['packets']:,} packets{note}")
+    for warning in summary["warnings"]:
+        lines.append(f"Warning: {warning}")
+    return "\n".join(lines) + "\n"
