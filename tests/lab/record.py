@@ -1,0 +1,107 @@
+"""Record lab scenarios into run bundles with the real collector.
+
+    python -m tests.lab.record OUT_DIR [SCENARIO ...]      (root; default: the sample_data set)
+
+Each scenario gets a fresh lab (tests/lab/topology.py), its fault, the collector run in the
+client namespace, and a bundle OUT_DIR/<scenario>/ with, besides the collector's files,
+sslkeylog.txt (curl's TLS keys, for Wireshark) and lab/: scenario.json (what was injected)
+and injector.jsonl (the userspace wire's per-packet log) or counters.txt (iptables / tc
+counters).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .scenarios import FAST_ARGS, SCENARIOS, Scenario
+from .services import make_ca, start_server
+from .topology import Lab
+
+REPO = Path(__file__).resolve().parents[2]
+COLLECTOR = REPO / "collector" / "cnfpost-collect"
+SAMPLE_SET = ("clean", "tls_drop", "path_loss", "slow_server")
+
+
+def record(scenario: Scenario, out: Path, workdir: Path, pki: dict[str, Path],
+           shell: str = "dash") -> subprocess.CompletedProcess:
+    """Run one scenario into bundle directory ``out`` (must not exist). Returns the
+    collector's completed process; the lab is torn down before returning."""
+    with Lab.build(workdir / f"lab-{scenario.name}") as lab:
+        # Routers answer every mtr probe unless a scenario says otherwise: the kernel's
+        # default ICMP rate limit (1/s after a burst of 6) would otherwise show as hop loss.
+        for role in ("r1", "r2"):
+            lab.sh(role, "sysctl", "-qw", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0")
+        start_server(lab, pki)
+        for role, command in scenario.setup:
+            lab.sh(role, *command)
+        bridge = None
+        injector_log = workdir / f"injector-{scenario.name}.jsonl"
+        if scenario.wire is not None:
+            lab.set_wire("userspace")
+            config = workdir / f"wire-{scenario.name}.json"
+            config.write_text(json.dumps(scenario.wire))
+            bridge = lab.spawn("wire", "bridge", sys.executable, str(Path(__file__).with_name("bridge.py")),
+                               str(config), str(injector_log), log=workdir / f"bridge-{scenario.name}.err")
+            lab.wait_until("wire bridge", lambda: injector_log.exists())
+        args = [shell, str(COLLECTOR), "--out", str(out), f"-{scenario.family}",
+                "--cacert", str(pki["ca"]), *FAST_ARGS, *scenario.collector_args, *scenario.urls]
+        env = {**os.environ, "SSLKEYLOGFILE": str(out.parent / f".{out.name}.keys"), "LC_ALL": "C"}
+        proc = subprocess.run(lab.cmd("client", *args), capture_output=True, text=True, env=env, timeout=240)
+        counters = [f"$ {' '.join(c)} (in {role})\n{lab.sh(role, *c, check=False).stdout}"
+                    for role, c in scenario.counters]
+        if bridge is not None:
+            lab.stop(bridge)
+    keys = out.parent / f".{out.name}.keys"
+    if keys.exists():
+        shutil.move(keys, out / "sslkeylog.txt")
+    meta = out / "lab"
+    meta.mkdir(exist_ok=True)
+    (meta / "scenario.json").write_text(json.dumps({
+        "scenario": scenario.name, "description": scenario.description, "family": scenario.family,
+        "urls": list(scenario.urls), "wire": scenario.wire,
+        "setup": [{"namespace": r, "command": list(c)} for r, c in scenario.setup],
+        "collector": [Path(args[1]).name, *args[2:]],
+    }, indent=2) + "\n")
+    shutil.copy(pki["ca"], meta / "ca.pem")  # what curl verified the server with
+    if injector_log.exists():
+        shutil.copy(injector_log, meta / "injector.jsonl")
+    if counters:
+        (meta / "counters.txt").write_text("\n".join(counters))
+    return proc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("scenarios", nargs="*", default=list(SAMPLE_SET),
+                        help=f"any of: {', '.join(SCENARIOS)}")
+    opts = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        parser.error("needs root (network namespaces)")
+    unknown = [s for s in opts.scenarios if s not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(unknown)}")
+    opts.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cnfl-record-") as tmp:
+        work = Path(tmp)
+        pki = make_ca(work / "pki")
+        for name in opts.scenarios:
+            out = opts.out / name
+            if out.exists():
+                shutil.rmtree(out)
+            proc = record(SCENARIOS[name], out, work, pki)
+            size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+            print(f"{name}: exit {proc.returncode}, {size} bytes in {out}")
+            if proc.returncode != 0:
+                print(proc.stderr, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The lab scenarios: what each one injects and how the collector is asked to run.
+
+A scenario is data: the fault (userspace wire config, iptables rules, qdiscs, sysctls), the
+URLs and the collector's extra arguments. tests/lab/record.py applies it to a fresh lab and
+runs the real collector; tests/test_lab.py checks that the fault shows up in the bundle.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .topology import SERVER_NAME
+
+BASE = f"https://{SERVER_NAME}"
+
+# Short runs keep the lab tests fast (the collector's defaults are for real probes).
+FAST_ARGS = ("--ping-count", "10", "--ping-interval", "0.1", "--mtr-cycles", "5",
+             "--mtr-interval", "0.1", "--mtr-grace", "1", "--samples", "3", "--sample-gap", "0.2")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    urls: tuple[str, ...] = (f"{BASE}/100k.bin",)
+    family: int = 4
+    collector_args: tuple[str, ...] = ()
+    # Userspace wire (tests/lab/bridge.py config); None = kernel bridge, no delay.
+    wire: dict | None = None
+    # (namespace role, command) run after the lab is built, before the collector.
+    setup: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # (namespace role, command) whose output is kept as the injector's counters.
+    counters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    tags: frozenset = field(default_factory=frozenset)
+
+
+def _loss(prob: float) -> tuple:
+    # Random loss on r1's forwarding path (both directions of the r1-r2 link), for all IP
+    # traffic: r1 itself still answers mtr, the hops behind it show the loss.
+    rules = []
+    for ipt in ("iptables", "ip6tables"):
+        rules.append(("r1", (ipt, "-A", "FORWARD", "-m", "statistic", "--mode", "random",
+                             "--probability", str(prob), "-j", "DROP")))
+    return tuple(rules)
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("clean", "no impairment"),
+    Scenario(
+        "path_loss", "5 % random loss in r1's forwarding (iptables statistic), both directions",
+        setup=_loss(0.05),
+        counters=(("r1", ("iptables", "-L", "FORWARD", "-v", "-x", "-n")),),
+    ),
+    Scenario(
+        "delay_jitter", "10 ms one-way delay plus 0-8 ms jitter each way on the wire, order kept",
+        wire={"seed": 5, "delay_ms": 10, "jitter_ms": 8},
+    ),
+    Scenario(
+        "reorder", "10 ms one-way delay; 3 % of TCP data segments held back 6 ms so later ones "
+                   "overtake them",
+        wire={"seed": 7, "delay_ms": 10, "reorder": 0.03, "reorder_ms": 6},
+    ),
+    Scenario(
+        "tls_drop", "10 ms one-way delay; the first segment of every TLS ServerHello dropped once",
+        wire={"seed": 1, "delay_ms": 10, "drop_server_hello": True},
+    ),
+    Scenario(
+        "slow_server", "HTTP/1.1 over TLS; nginx proxies /slow/400 to a backend that waits 400 ms before answering",
+        urls=(f"{BASE}/slow/400",),
+        collector_args=("--http1.1",),
+    ),
+    Scenario(
+        "bufferbloat", "tbf 4 Mbit/s with a 300 ms queue on r2 towards the client; ping while "
+                       "a 1 MB download runs",
+        setup=(("r2", ("tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "4mbit",
+                       "burst", "16kb", "latency", "300ms")),),
+        counters=(("r2", ("tc", "-s", "qdisc", "show", "dev", "eth0")),),
+        collector_args=("--loaded-url", f"{BASE}/1m.bin"),
+        urls=(f"{BASE}/1k.bin",),
+    ),
+    Scenario(
+        "icmp_ratelimit", "r1 answers at most one TTL-exceeded per second after a burst of 6 "
+                          "(kernel icmp_ratelimit): mtr shows loss at hop 1 only",
+        setup=(("r1", ("sysctl", "-qw", "net.ipv4.icmp_ratelimit=1000",
+                       "net.ipv6.icmp.ratelimit=1000")),),
+        collector_args=("--mtr-cycles", "20", "--mtr-interval", "0.05"),
+    ),
+    Scenario("ipv6", "no impairment, IPv6 only (curl, ping and mtr with -6)", family=6),
+    Scenario(
+        "reset", "the first server segment past 30000 bytes of each connection is replaced by "
+                 "a RST to the client",
+        wire={"seed": 1, "reset_after_bytes": 30000},
+    ),
+    Scenario(
+        "any_nano", "no impairment; captured on the 'any' device (LINUX_SLL2) with nanosecond "
+                    "time stamps",
+        collector_args=("--interface", "any", "--nano"),
+    ),
+    Scenario(
+        "mixed_http", "no impairment; per sample an https URL (HTTP/2 by ALPN) and a plain "
+                      "http URL (HTTP/1.1)",
+        urls=(f"{BASE}/100k.bin", f"http://{SERVER_NAME}/1k.bin"),
+    ),
+)}
