@@ -28,6 +28,7 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=["-O0", "-g"] if DEBUG else ["-O2"],
     ),
+    Extension("cnfpost._tcp", ["ext/_tcp.pyx"], extra_compile_args=["-O0", "-g"] if DEBUG else ["-O2"]),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES, annotate=False))

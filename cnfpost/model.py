@@ -292,3 +292,73 @@ class PacketTable:
 
     def core_bytes_per_packet(self) -> int:
         return sum(np.dtype(c.dtype).itemsize for c in PACKET_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------
+# TCP analysis columns (cnfpost/tcp.py): one row per frame, like PACKET_COLUMNS, 32 bytes
+# per packet (checked by a test). Rows that are not TCP hold 0 except `tcp_stream`, which
+# holds NO_STREAM. Derived fields are not stored: tcp.nxtseq is tcp_seq_rel + tcp.len
+# (+1 for SYN/FIN), tcp.analysis.ack_rtt is ts_ns of the row minus ts_ns of
+# tcp_acks_frame, and tcp.analysis.retransmission is any of the three retransmission bits
+# (see TcpAnalysisFlag.wireshark_fields).
+# ---------------------------------------------------------------------------------------
+class TcpAnalysisFlag(enum.IntFlag):
+    """Wireshark's TCP_A_* analysis bits (epan/dissectors/packet-tcp.c), same values."""
+
+    RETRANSMISSION = 0x0001
+    LOST_PACKET = 0x0002            # tcp.analysis.lost_segment ("previous segment not captured")
+    ACK_LOST_PACKET = 0x0004        # tcp.analysis.ack_lost_segment ("ACKed unseen segment")
+    KEEP_ALIVE = 0x0008
+    DUPLICATE_ACK = 0x0010
+    ZERO_WINDOW = 0x0020
+    ZERO_WINDOW_PROBE = 0x0040
+    ZERO_WINDOW_PROBE_ACK = 0x0080
+    KEEP_ALIVE_ACK = 0x0100
+    OUT_OF_ORDER = 0x0200
+    FAST_RETRANSMISSION = 0x0400
+    WINDOW_UPDATE = 0x0800
+    WINDOW_FULL = 0x1000
+    REUSED_PORTS = 0x2000
+    SPURIOUS_RETRANSMISSION = 0x4000
+
+
+# tshark field -> the bits that make it present. Fast and spurious retransmissions also
+# carry the generic expert item, so `tcp.analysis.retransmission` counts all three.
+TCP_ANALYSIS_FIELDS: dict[str, int] = {
+    "tcp.analysis.retransmission": int(TcpAnalysisFlag.RETRANSMISSION
+                                       | TcpAnalysisFlag.FAST_RETRANSMISSION
+                                       | TcpAnalysisFlag.SPURIOUS_RETRANSMISSION),
+    "tcp.analysis.fast_retransmission": int(TcpAnalysisFlag.FAST_RETRANSMISSION),
+    "tcp.analysis.spurious_retransmission": int(TcpAnalysisFlag.SPURIOUS_RETRANSMISSION),
+    "tcp.analysis.out_of_order": int(TcpAnalysisFlag.OUT_OF_ORDER),
+    "tcp.analysis.lost_segment": int(TcpAnalysisFlag.LOST_PACKET),
+    "tcp.analysis.ack_lost_segment": int(TcpAnalysisFlag.ACK_LOST_PACKET),
+    "tcp.analysis.duplicate_ack": int(TcpAnalysisFlag.DUPLICATE_ACK),
+    "tcp.analysis.zero_window": int(TcpAnalysisFlag.ZERO_WINDOW),
+    "tcp.analysis.zero_window_probe": int(TcpAnalysisFlag.ZERO_WINDOW_PROBE),
+    "tcp.analysis.zero_window_probe_ack": int(TcpAnalysisFlag.ZERO_WINDOW_PROBE_ACK),
+    "tcp.analysis.window_full": int(TcpAnalysisFlag.WINDOW_FULL),
+    "tcp.analysis.window_update": int(TcpAnalysisFlag.WINDOW_UPDATE),
+    "tcp.analysis.keep_alive": int(TcpAnalysisFlag.KEEP_ALIVE),
+    "tcp.analysis.keep_alive_ack": int(TcpAnalysisFlag.KEEP_ALIVE_ACK),
+    "tcp.analysis.reused_ports": int(TcpAnalysisFlag.REUSED_PORTS),
+}
+
+NO_STREAM = 0xFFFFFFFF  # tcp_stream of a frame that is not TCP
+
+ANALYSIS_COLUMNS: tuple[Column, ...] = (
+    Column("tcp_stream", "u4", "tcp.stream", "conversation index in order of first appearance "
+           "(a SYN with a new ISN on a used 4-tuple starts a new one); NO_STREAM if not TCP"),
+    Column("tcp_seq_rel", "u4", "tcp.seq", "sequence number relative to the direction's base"),
+    Column("tcp_ack_rel", "u4", "tcp.ack", "relative acknowledgement number (raw without ACK)"),
+    Column("tcp_win_scaled", "u4", "tcp.window_size", "window << scale once the scale is known"),
+    Column("tcp_bytes_in_flight", "u4", "tcp.analysis.bytes_in_flight", "unacked bytes after "
+           "this data segment (payload-based, minus the peer's SACKed bytes); 0 = not shown"),
+    Column("tcp_dupack_frame", "u4", "tcp.analysis.duplicate_ack_frame",
+           "frame of the last non-duplicate ACK this duplicate ACK repeats (0 if none)"),
+    Column("tcp_acks_frame", "u4", "tcp.analysis.acks_frame",
+           "frame of the segment this ACK acknowledges exactly (0 if none)"),
+    Column("tcp_analysis", "u2", "tcp.analysis.flags", "TcpAnalysisFlag bits"),
+    Column("tcp_dupack_num", "u2", "tcp.analysis.duplicate_ack_num",
+           "duplicate ACK number (saturates at 65535)"),
+)
