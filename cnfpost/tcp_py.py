@@ -1,0 +1,302 @@
+"""Pure-Python reference of the TCP analysis state machine (ext/_tcp.pyx).
+
+Same arguments, same outputs, same rules (Wireshark 4.0's ``tcp_analyze_sequence_number()``
+and the parts of ``dissect_tcp()`` around it, ../shared/tcp-analysis.md), written for
+reading rather than speed. The tests run on both engines (``analyze_tcp(table,
+engine="python")``) and hypothesis checks that they agree.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# Wireshark's TCP_A_* bits (packet-tcp.c); cnfpost.model.TcpAnalysisFlag has the names.
+A_RETRANSMISSION = 0x0001
+A_LOST_PACKET = 0x0002
+A_ACK_LOST_PACKET = 0x0004
+A_KEEP_ALIVE = 0x0008
+A_DUPLICATE_ACK = 0x0010
+A_ZERO_WINDOW = 0x0020
+A_ZERO_WINDOW_PROBE = 0x0040
+A_ZERO_WINDOW_PROBE_ACK = 0x0080
+A_KEEP_ALIVE_ACK = 0x0100
+A_OUT_OF_ORDER = 0x0200
+A_FAST_RETRANSMISSION = 0x0400
+A_WINDOW_UPDATE = 0x0800
+A_WINDOW_FULL = 0x1000
+A_REUSED_PORTS = 0x2000
+A_SPURIOUS_RETRANSMISSION = 0x4000
+
+TH_FIN, TH_SYN, TH_RST, TH_ACK = 0x01, 0x02, 0x04, 0x10
+SFR = TH_SYN | TH_FIN | TH_RST
+MAX_UNACKED = 10000          # packet-tcp.h TCP_MAX_UNACKED_SEGMENTS
+FASTRT_NS = 20_000_000       # fast retransmission: within 20 ms of the last dup ACK
+OOO_DEFAULT_NS = 3_000_000   # out-of-order threshold without an iRTT
+M32 = 0xFFFFFFFF
+M64 = 0xFFFFFFFFFFFFFFFF
+
+STATUS_OK = 0
+STATUS_BAD_INDEX = -1
+
+
+def _s32(x: int) -> int:
+    x &= M32
+    return x - (1 << 32) if x & 0x80000000 else x
+
+
+def GT_SEQ(x: int, y: int) -> bool:
+    return _s32(y - x) < 0
+
+
+def LT_SEQ(x: int, y: int) -> bool:
+    return _s32(x - y) < 0
+
+
+def LE_SEQ(x: int, y: int) -> bool:
+    return _s32(x - y) <= 0
+
+
+class Flow:
+    """One direction of a conversation (Wireshark's tcp_flow_t)."""
+
+    def __init__(self):
+        self.base_set = False
+        self.base_seq = 0
+        self.nextseq = 0            # 0 = unknown
+        self.nextseqtime = 0
+        self.lastack = 0
+        self.lastacktime = 0
+        self.window = M32           # G_MAXUINT32 until a window is seen
+        self.win_scale = -1         # -1 unknown, -2 no scaling
+        self.maxseqtobeacked = 0
+        self.dupacknum = 0
+        self.lastnondupack = 0
+        self.lastsegmentflags = 0
+        self.valid_bif = True
+        self.is_first_ack = False
+        self.num_sack_ranges = 0
+        self.sack_delivered = 0
+        self.segs: list[list[int]] = []   # [seq, nextseq, frame, ts], oldest first
+
+
+def analyze_sorted(order, group_start, ts_ns, seq_raw, ack_raw, tcp_flags, tcp_win, seglen_in,
+                   analyze, direction, wscale, has_sack, sack_sum,
+                   out_conv, out_seq, out_ack, out_win, out_bif, out_flags, out_dupnum,
+                   out_dupframe, out_acks_frame, conv_first_row, conv_irtt_ns, conv_win_scale):
+    n = ts_ns.shape[0]
+    m = order.shape[0]
+    ngroups = group_start.shape[0] - 1
+    if ngroups < 0 or conv_first_row.shape[0] < m or conv_win_scale.shape[0] < 2 * m:
+        return STATUS_BAD_INDEX, 0
+    if ngroups > 0 and (group_start[0] != 0 or group_start[-1] != m
+                        or np.any(np.diff(group_start) < 0)):
+        return STATUS_BAD_INDEX, 0
+    if m and (order.min() < 0 or order.max() >= n):
+        return STATUS_BAD_INDEX, 0
+
+    ts_l, seq_l, ack_l = ts_ns.tolist(), seq_raw.tolist(), ack_raw.tolist()
+    flags_l, win_l, len_l = tcp_flags.tolist(), tcp_win.tolist(), seglen_in.tolist()
+    an_l, dir_l, ws_l = analyze.tolist(), direction.tolist(), wscale.tolist()
+    hs_l, ss_l = has_sack.tolist(), sack_sum.tolist()
+    gs = group_start.tolist()
+    order_l = order.tolist()
+
+    nconv = 0
+    flows = [Flow(), Flow()]
+    ts_mru_syn = 0
+    first_rtt = 0
+
+    def close_conv():
+        conv_irtt_ns[nconv - 1] = first_rtt
+        conv_win_scale[2 * (nconv - 1)] = flows[0].win_scale
+        conv_win_scale[2 * (nconv - 1) + 1] = flows[1].win_scale
+
+    for g in range(ngroups):
+        for k in range(gs[g], gs[g + 1]):
+            r = order_l[k]
+            d = dir_l[r] & 1
+            seq, ack, flags = seq_l[r], ack_l[r], flags_l[r]
+            window, seglen, now = win_l[r], len_l[r], ts_l[r]
+            frame = r + 1
+            af = 0
+            dupnum = dupframe = acked_frame = in_flight = 0
+
+            # A new 4-tuple is a new conversation; inside one, a SYN with a new ISN
+            # starts another ("port numbers reused"), the same ISN restores nextseq.
+            if k == gs[g]:
+                flows = [Flow(), Flow()]
+                ts_mru_syn = first_rtt = 0
+                conv_first_row[nconv] = r
+                nconv += 1
+            elif (flags & (TH_SYN | TH_ACK)) == TH_SYN and flows[d].base_set:
+                if seq != flows[d].base_seq:
+                    close_conv()
+                    flows = [Flow(), Flow()]
+                    ts_mru_syn = first_rtt = 0
+                    conv_first_row[nconv] = r
+                    nconv += 1
+                else:
+                    flows[d].nextseq = flows[d].maxseqtobeacked
+                af |= A_REUSED_PORTS
+            fwd, rev = flows[d], flows[1 - d]
+            # A SYN/ACK with another ISN: it becomes the base (Wireshark issue 16944).
+            if (flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK) and fwd.base_set \
+                    and seq != fwd.base_seq:
+                fwd.base_seq = seq
+                af |= A_REUSED_PORTS
+            out_conv[r] = nconv - 1
+            fwd.num_sack_ranges = 0
+
+            rel_seq, rel_ack = seq, ack
+            out_win[r] = window
+            if an_l[r]:
+                if not fwd.base_set:
+                    fwd.base_seq = seq if flags & TH_SYN else (seq - 1) & M32
+                    fwd.base_set = True
+                if not rev.base_set and flags & TH_ACK:
+                    rev.base_seq = (ack - 1) & M32
+                    rev.base_set = True
+                if flags & TH_ACK:
+                    rev.valid_bif = True
+
+                if seglen == 1 and seq == fwd.nextseq and rev.window == 0:
+                    af |= A_ZERO_WINDOW_PROBE            # skips to finished_fwd
+                else:
+                    if window == 0 and not flags & SFR:
+                        af |= A_ZERO_WINDOW
+                    if fwd.nextseq and GT_SEQ(seq, fwd.nextseq) and not flags & TH_RST:
+                        af |= A_LOST_PACKET
+                        fwd.valid_bif = False
+                    if seglen <= 1 and seq == (fwd.nextseq - 1) & M32 and not flags & SFR:
+                        af |= A_KEEP_ALIVE
+                    if (seglen == 0 and window and window != fwd.window and seq == fwd.nextseq
+                            and ack == fwd.lastack and not flags & SFR):
+                        af |= A_WINDOW_UPDATE
+                    if seglen > 0 and rev.win_scale != -1 and not flags & SFR:
+                        shift = 0 if (rev.is_first_ack or rev.win_scale == -2) else rev.win_scale
+                        if (seq + seglen) & M32 == (rev.lastack + ((rev.window << shift) & M32)) & M32:
+                            af |= A_WINDOW_FULL
+                    same = (seglen == 0 and window == fwd.window and seq == fwd.nextseq
+                            and ack == fwd.lastack and not flags & SFR)
+                    if same and window and rev.lastsegmentflags & A_KEEP_ALIVE:
+                        af |= A_KEEP_ALIVE_ACK
+                    elif same and window == 0 and rev.lastsegmentflags & A_ZERO_WINDOW_PROBE:
+                        af |= A_ZERO_WINDOW_PROBE_ACK
+                    elif same and window:
+                        fwd.dupacknum = 1 if fwd.dupacknum == -1 else fwd.dupacknum + 1
+                        af |= A_DUPLICATE_ACK
+                        dupnum = min(fwd.dupacknum, 0xFFFF)
+                        dupframe = fwd.lastnondupack
+
+                # finished_fwd
+                if ack != fwd.lastack:
+                    fwd.lastnondupack = frame
+                    fwd.dupacknum = 0
+                if rev.maxseqtobeacked and GT_SEQ(ack, rev.maxseqtobeacked) and flags & TH_ACK:
+                    if rev.maxseqtobeacked > rev.nextseq:
+                        rev.maxseqtobeacked = rev.nextseq
+                        af |= A_ACK_LOST_PACKET
+                    else:
+                        if rev.dupacknum == 0:
+                            af |= A_ACK_LOST_PACKET
+                        rev.dupacknum = -1
+
+                sf = bool(flags & (TH_SYN | TH_FIN))
+                if (seglen > 0 or sf) and not af & A_KEEP_ALIVE:
+                    seq_not_advanced = bool(fwd.nextseq) and LT_SEQ(seq, fwd.nextseq)
+                    if seglen > 1 and (fwd.nextseq - 1) & M32 == seq:
+                        seq_not_advanced = False
+                    if seglen > 0 and rev.lastack and LE_SEQ((seq + seglen) & M32, rev.lastack):
+                        af |= A_SPURIOUS_RETRANSMISSION
+                    else:
+                        t = (now - rev.lastacktime) & M64      # unsigned, as in the C code
+                        if (seq_not_advanced and rev.dupacknum >= 2 and rev.lastack == seq
+                                and t < FASTRT_NS):
+                            af |= A_FAST_RETRANSMISSION
+                        else:
+                            t = (now - fwd.nextseqtime) & M64
+                            thres = OOO_DEFAULT_NS if first_rtt == 0 else first_rtt
+                            if (seq_not_advanced and t < thres
+                                    and fwd.nextseq != (seq + seglen + (1 if sf else 0)) & M32):
+                                af |= A_OUT_OF_ORDER
+                            elif seq_not_advanced:
+                                af |= A_RETRANSMISSION
+
+                nextseq = (seq + seglen) & M32
+                if (seglen > 0 or sf) and len(fwd.segs) < MAX_UNACKED:
+                    if sf:
+                        nextseq = (nextseq + 1) & M32
+                    fwd.segs.append([seq, nextseq, frame, now])
+                if GT_SEQ(nextseq, fwd.nextseq) or fwd.nextseq == 0:
+                    if not af & A_ZERO_WINDOW_PROBE:
+                        fwd.nextseq = nextseq
+                        fwd.nextseqtime = now
+                if seq == fwd.maxseqtobeacked or fwd.maxseqtobeacked == 0:
+                    if not af & A_ZERO_WINDOW_PROBE:
+                        fwd.maxseqtobeacked = fwd.nextseq
+                fwd.window = window
+                fwd.lastack = ack
+                fwd.lastacktime = now
+                fwd.lastsegmentflags = af
+
+                kept = []
+                for s in rev.segs:
+                    if ack == s[1]:
+                        if acked_frame == 0:
+                            acked_frame = s[2]
+                        continue
+                    elif GT_SEQ(ack, s[0]) and LE_SEQ(ack, s[1]):
+                        s[0] = ack
+                    elif not GT_SEQ(s[1], ack):
+                        continue
+                    kept.append(s)
+                rev.segs = kept
+
+                if seglen != 0 and fwd.segs and fwd.valid_bif:
+                    base = fwd.base_seq
+                    first_seq = min((s[0] - base) & M32 for s in fwd.segs)
+                    last_seq = max((s[1] - base) & M32 for s in fwd.segs)
+                    in_flight = (last_seq - first_seq) & M32
+                    if rev.num_sack_ranges > 0:
+                        in_flight = (in_flight - rev.sack_delivered) & M32
+                    if 0 < in_flight < 2_000_000_000:
+                        if sf:
+                            in_flight -= 1
+                    else:
+                        in_flight = 0
+
+                rel_seq = (seq - fwd.base_seq) & M32
+                if flags & TH_ACK:
+                    rel_ack = (ack - rev.base_seq) & M32
+                if not flags & TH_SYN and fwd.win_scale >= 0:
+                    out_win[r] = (window << fwd.win_scale) & M32
+
+            if flags & TH_SYN:
+                if not flags & TH_ACK:
+                    ts_mru_syn = now
+                fwd.is_first_ack = True
+            if (flags & (TH_SYN | TH_ACK)) == TH_ACK:
+                if ts_mru_syn != 0 and first_rtt == 0:
+                    first_rtt = now - ts_mru_syn
+                fwd.is_first_ack = False
+            if ws_l[r] >= 0:
+                fwd.win_scale = min(ws_l[r], 14)
+            if hs_l[r]:
+                fwd.num_sack_ranges = 1
+                fwd.sack_delivered = ss_l[r]
+            if flags & TH_SYN:
+                if fwd.win_scale == -1:
+                    fwd.win_scale = -2
+                    rev.win_scale = -2
+                elif flags & TH_ACK and rev.win_scale == -2:
+                    fwd.win_scale = -2
+
+            out_seq[r] = rel_seq
+            out_ack[r] = rel_ack
+            out_bif[r] = in_flight
+            out_flags[r] = af
+            out_dupnum[r] = dupnum
+            out_dupframe[r] = dupframe
+            out_acks_frame[r] = acked_frame
+        if nconv > 0:
+            close_conv()
+    return STATUS_OK, nconv
