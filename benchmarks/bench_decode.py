@@ -1,0 +1,116 @@
+"""Decode benchmark: cnfpost vs dpkt vs tshark on the same capture, in the same run.
+
+Each tool runs as its own process (start-up included, as a user would run it), rounds are
+interleaved, and the median of the rounds is reported with its ratio to cnfpost. Peak
+memory is the child's max RSS (os.wait4). Not a test: timings are never asserted.
+
+    python benchmarks/make_capture.py benchmarks/data/bench_1m.pcap
+    python benchmarks/bench_decode.py benchmarks/data/bench_1m.pcap --rounds 3
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# The same fields for every tool: what the decoder's table holds for TCP/IP.
+TSHARK_FIELDS = ["frame.time_epoch", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "tcp.srcport",
+                 "tcp.dstport", "tcp.seq_raw", "tcp.ack_raw", "tcp.flags",
+                 "tcp.window_size_value", "tcp.len", "udp.srcport", "udp.dstport"]
+
+
+def commands(capture: Path) -> dict[str, list[str]]:
+    py = sys.executable
+    out = {
+        "cnfpost (decode into the packet table)": [
+            py, "-c", "import sys; from cnfpost.capture import read_capture; "
+                      "read_capture(sys.argv[1])", str(capture)],
+        "cnfpost info (CLI, whole command)": [py, "-m", "cnfpost.cli", "info", str(capture)],
+        "dpkt 1.9 fields into NumPy": [py, str(HERE / "dpkt_fields.py"), str(capture)],
+    }
+    if shutil.which("tshark"):
+        fields = [arg for f in TSHARK_FIELDS for arg in ("-e", f)]
+        out["tshark -T fields, TCP analysis off"] = [
+            "tshark", "-n", "-r", str(capture), "-o", "tcp.analyze_sequence_numbers:FALSE",
+            "-T", "fields", *fields]
+        out["tshark -T fields (default, TCP analysis on)"] = [
+            "tshark", "-n", "-r", str(capture), "-T", "fields", *fields]
+    return out
+
+
+def run_once(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS bytes of one run of cmd (output discarded)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark command failed: {' '.join(cmd)}")
+    return elapsed, usage.ru_maxrss * 1024
+
+
+def in_process(capture: Path) -> tuple[float, int]:
+    """cnfpost's decode inside a started process, and the bytes per packet of its arrays."""
+    from cnfpost.capture import read_capture
+
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        table = read_capture(capture)
+        best = min(best, time.perf_counter() - start)
+    arrays = sum(a.nbytes for a in table.columns.values())
+    return best, arrays // max(len(table), 1)
+
+
+def count_packets(capture: Path) -> int:
+    from cnfpost.capture import read_capture
+
+    return len(read_capture(capture))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("capture", type=Path)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--skip", action="append", default=[],
+                        help="skip tools whose name contains this text")
+    args = parser.parse_args()
+
+    packets = count_packets(args.capture)
+    baseline = run_once([sys.executable, "-c", "import numpy"])[1]
+    cmds = {k: v for k, v in commands(args.capture).items()
+            if not any(s in k for s in args.skip)}
+    times: dict[str, list[float]] = {k: [] for k in cmds}
+    peaks: dict[str, int] = {k: 0 for k in cmds}
+    for _ in range(args.rounds):  # interleaved rounds: drift hits every tool alike
+        for name, cmd in cmds.items():
+            elapsed, peak = run_once(cmd)
+            times[name].append(elapsed)
+            peaks[name] = max(peaks[name], peak)
+
+    kernel_s, table_bpp = in_process(args.capture)
+    ref = statistics.median(times[next(iter(cmds))])
+    size = args.capture.stat().st_size
+    print(f"capture: {args.capture} ({packets:,} packets, {size / 1e6:.1f} MB); "
+          f"median of {args.rounds} interleaved rounds; CPUs: {os.cpu_count()}")
+    print(f"{'tool':48} {'wall s':>8} {'packets/s':>12} {'x slower':>9} {'peak B/pkt':>11}")
+    for name in cmds:
+        med = statistics.median(times[name])
+        per_packet = max(peaks[name] - baseline, 0) / packets if "cnfpost" in name or "dpkt" in name \
+            else peaks[name] / packets
+        print(f"{name:48} {med:8.3f} {packets / med:12,.0f} {med / ref:9.1f} {per_packet:11.0f}")
+    print(f"cnfpost decode kernel inside a started process: {kernel_s:.3f} s "
+          f"({packets / kernel_s:,.0f} packets/s); packet table columns: {table_bpp} bytes/packet")
+    print("(peak B/pkt: child max RSS less a bare 'import numpy' interpreter for the Python tools; "
+          "whole RSS for tshark)")
+
+
+if __name__ == "__main__":
+    main()
