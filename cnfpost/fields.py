@@ -81,21 +81,23 @@ def _udp(ctx: ExportContext) -> np.ndarray:
     return ctx.udp_rows
 
 
-def _icmp_field(side_name: str):
+def _icmp_field(side_name: str, version: int):
+    """A field of the icmp side table, for ICMP (version 4) or ICMPv6 (6) rows."""
     def compute(ctx: ExportContext):
         index = ctx.icmp_index
         present = index >= 0
         values = np.zeros(len(ctx.table), dtype=np.int64)
         values[present] = ctx.table.icmp[side_name][index[present]]
+        present &= ctx.table["ip_version"] == version
         return values, present
     return compute
 
 
-def _icmp_echo_field(side_name: str):
+def _icmp_echo_field(side_name: str, version: int):
     def compute(ctx: ExportContext):
-        values, present = _icmp_field(side_name)(ctx)
-        types = _icmp_field("type")(ctx)[0]
-        echo = present & np.isin(types, (0, 8, 128, 129))
+        values, present = _icmp_field(side_name, version)(ctx)
+        types = _icmp_field("type", version)(ctx)[0]
+        echo = present & np.isin(types, (0, 8) if version == 4 else (128, 129))
         return values, echo
     return compute
 
@@ -160,10 +162,15 @@ _FIELD_LIST = [
     Field("tcp.len", "TCP payload length", _col("payload_len", _tcp)),
     Field("udp.srcport", "UDP source port", _col("sport", _udp)),
     Field("udp.dstport", "UDP destination port", _col("dport", _udp)),
-    Field("icmp.type", "ICMP / ICMPv6 type", _icmp_field("type")),
-    Field("icmp.code", "ICMP / ICMPv6 code", _icmp_field("code")),
-    Field("icmp.ident", "echo identifier", _icmp_echo_field("ident")),
-    Field("icmp.seq", "echo sequence number", _icmp_echo_field("seq")),
+    Field("icmp.type", "ICMP type", _icmp_field("type", 4)),
+    Field("icmp.code", "ICMP code", _icmp_field("code", 4)),
+    Field("icmp.ident", "ICMP echo identifier", _icmp_echo_field("ident", 4)),
+    Field("icmp.seq", "ICMP echo sequence number", _icmp_echo_field("seq", 4)),
+    Field("icmpv6.type", "ICMPv6 type", _icmp_field("type", 6)),
+    Field("icmpv6.code", "ICMPv6 code", _icmp_field("code", 6)),
+    Field("icmpv6.echo.identifier", "ICMPv6 echo identifier", _icmp_echo_field("ident", 6)),
+    Field("icmpv6.echo.sequence_number", "ICMPv6 echo sequence number",
+          _icmp_echo_field("seq", 6)),
     Field("cnfpost.status", "decode status (cnfpost's own; not a Wireshark field)",
           _col("status", _all), _status_name),
 ]
@@ -174,7 +181,7 @@ DEFAULT_FIELDS: tuple[str, ...] = (
     "frame.number", "frame.time_epoch", "frame.len", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst",
     "ip.proto", "tcp.srcport", "tcp.dstport", "tcp.seq_raw", "tcp.ack_raw", "tcp.flags",
     "tcp.window_size_value", "tcp.len", "udp.srcport", "udp.dstport", "icmp.type", "icmp.code",
-    "cnfpost.status",
+    "icmpv6.type", "icmpv6.code", "cnfpost.status",
 )
 
 
