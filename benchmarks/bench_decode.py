@@ -10,6 +10,7 @@ memory is the child's max RSS (os.wait4). Not a test: timings are never asserted
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -56,23 +57,23 @@ def run_once(cmd: list[str]) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss * 1024
 
 
-def in_process(capture: Path) -> tuple[float, int]:
-    """cnfpost's decode inside a started process, and the bytes per packet of its arrays."""
-    from cnfpost.capture import read_capture
+def in_process(capture: Path) -> dict:
+    """cnfpost's decode inside a started process, and the bytes per packet of its arrays.
 
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        table = read_capture(capture)
-        best = min(best, time.perf_counter() - start)
-    arrays = sum(a.nbytes for a in table.columns.values())
-    return best, arrays // max(len(table), 1)
-
-
-def count_packets(capture: Path) -> int:
-    from cnfpost.capture import read_capture
-
-    return len(read_capture(capture))
+    Runs in a child: a child's max RSS starts at its parent's RSS at fork (Linux keeps the
+    high-water mark across exec), so this parent stays small and loads nothing itself."""
+    code = ("import json, sys, time\n"
+            "from cnfpost.capture import read_capture\n"
+            "best = float('inf')\n"
+            "for _ in range(3):\n"
+            "    t = time.perf_counter(); table = read_capture(sys.argv[1])\n"
+            "    best = min(best, time.perf_counter() - t)\n"
+            "arrays = sum(a.nbytes for a in table.columns.values())\n"
+            "print(json.dumps({'packets': len(table), 'kernel_s': best,\n"
+            "                  'table_bpp': arrays / max(len(table), 1)}))\n")
+    out = subprocess.run([sys.executable, "-c", code, str(capture)], capture_output=True,
+                         text=True, check=True).stdout
+    return json.loads(out)
 
 
 def main() -> None:
@@ -83,7 +84,8 @@ def main() -> None:
                         help="skip tools whose name contains this text")
     args = parser.parse_args()
 
-    packets = count_packets(args.capture)
+    inner = in_process(args.capture)
+    packets = inner["packets"]
     baseline = run_once([sys.executable, "-c", "import numpy"])[1]
     cmds = {k: v for k, v in commands(args.capture).items()
             if not any(s in k for s in args.skip)}
@@ -95,7 +97,7 @@ def main() -> None:
             times[name].append(elapsed)
             peaks[name] = max(peaks[name], peak)
 
-    kernel_s, table_bpp = in_process(args.capture)
+    kernel_s, table_bpp = inner["kernel_s"], inner["table_bpp"]
     ref = statistics.median(times[next(iter(cmds))])
     size = args.capture.stat().st_size
     print(f"capture: {args.capture} ({packets:,} packets, {size / 1e6:.1f} MB); "
@@ -107,7 +109,7 @@ def main() -> None:
             else peaks[name] / packets
         print(f"{name:48} {med:8.3f} {packets / med:12,.0f} {med / ref:9.1f} {per_packet:11.0f}")
     print(f"cnfpost decode kernel inside a started process: {kernel_s:.3f} s "
-          f"({packets / kernel_s:,.0f} packets/s); packet table columns: {table_bpp} bytes/packet")
+          f"({packets / kernel_s:,.0f} packets/s); packet table columns: {table_bpp:.0f} bytes/packet")
     print("(peak B/pkt: child max RSS less a bare 'import numpy' interpreter for the Python tools; "
           "whole RSS for tshark)")
 

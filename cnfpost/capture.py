@@ -29,7 +29,7 @@ from .model import (
 __all__ = ["read_capture", "decode_bytes", "ENGINES"]
 
 ENGINES = ("compiled", "python")
-WINDOW = 64 * 1024 * 1024      # bytes of a mapped file handed to the decoder at a time
+WINDOW = 8 * 1024 * 1024       # bytes of a mapped file handed to the decoder at a time
 STDIN_CHUNK = 4 * 1024 * 1024
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total or 0 when unknown)
@@ -97,6 +97,7 @@ def _decode_mapped(mapped: mmap.mmap, size: int, label: str,
             if used == 0 and not final and decoder.stop_code == 0:
                 window *= 2  # a block longer than the window: give it room
                 continue
+            _release(mapped, pos, pos + used)
             pos += used
             if progress:
                 progress(pos, size)
@@ -105,6 +106,15 @@ def _decode_mapped(mapped: mmap.mmap, size: int, label: str,
     finally:
         view.release()
     return _finish(decoder, label, size)
+
+
+def _release(mapped: mmap.mmap, start: int, end: int) -> None:
+    """Drop decoded pages of the mapping from our resident set: the file is read once, so
+    a big capture costs a window of memory, not its size."""
+    first = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE
+    last = end // mmap.PAGESIZE * mmap.PAGESIZE
+    if last > first:
+        mapped.madvise(mmap.MADV_DONTNEED, first, last - first)
 
 
 def _decode_stream(stream: BinaryIO, label: str, progress: Progress | None) -> PacketTable:
