@@ -1,0 +1,123 @@
+"""Every exit path of the commands that exist: output on success, one line on bad input."""
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from cnfpost.cli import main
+from tests import capbuild as cb
+
+
+def run(args: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    out, err = capsys.readouterr()
+    return done.value.code, out, err
+
+
+@pytest.fixture
+def capture(tmp_path):
+    path = tmp_path / "hs.pcap"
+    path.write_bytes(cb.handshake_get_response())
+    return path
+
+
+def test_info_text(capture, capsys):
+    code, out, err = run(["info", str(capture)], capsys)
+    assert code == 0 and err == ""
+    assert "Packets:" in out and "ETHERNET (1)" in out
+
+
+def test_info_json(capture, capsys):
+    code, out, _ = run(["info", "--json", str(capture)], capsys)
+    summary = orjson.loads(out)
+    assert code == 0
+    assert summary["packets"] == summary["interfaces"][0]["packets"] > 0
+    assert summary["format"] == "pcap"
+    assert summary["decode_status"]["OK"] == summary["packets"]
+
+
+def test_info_on_truncated_capture_warns_and_succeeds(tmp_path, capsys):
+    data, cut_at = cb.cut_mid_record()
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(data)
+    code, out, err = run(["info", str(path)], capsys)
+    assert code == 0
+    assert f"{path}: byte {cut_at}: expected" in err
+    assert "file cut off mid-record" in err
+
+
+def test_not_a_capture_is_exit_2_with_one_line(tmp_path, capsys):
+    path = tmp_path / "x.pcap"
+    path.write_bytes(b"<html>")
+    code, out, err = run(["info", str(path)], capsys)
+    assert code == 2 and out == ""
+    assert err == f"{path}: byte 0: expected a pcap or pcapng magic number, got 0x3c68746d\n"
+
+
+def test_traceback_flag_shows_the_exception(tmp_path):
+    path = tmp_path / "x.pcap"
+    path.write_bytes(b"<html>")
+    proc = subprocess.run([sys.executable, "-m", "cnfpost.cli", "--traceback", "info", str(path)],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "Traceback (most recent call last)" in proc.stderr
+    assert "InputError" in proc.stderr
+
+
+def test_usage_error_is_exit_2(capsys):
+    code, _, err = run(["info"], capsys)
+    assert code == 2 and "Missing argument" in err
+
+
+def test_packets_csv_default_fields(capture, capsys):
+    code, out, _ = run(["packets", str(capture)], capsys)
+    rows = list(csv.reader(io.StringIO(out)))
+    assert code == 0
+    assert rows[0][:3] == ["frame.number", "frame.time_epoch", "frame.len"]
+    assert [r[0] for r in rows[1:]] == [str(i) for i in range(1, len(rows))]
+
+
+def test_packets_jsonl_selected_fields(capture, capsys):
+    code, out, _ = run(["packets", str(capture), "--format", "jsonl",
+                        "-e", "frame.number,tcp.srcport", "-e", "tcp.flags"], capsys)
+    records = [orjson.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert records[0] == {"frame.number": 1, "tcp.srcport": 40000, "tcp.flags": "0x0002"}
+
+
+def test_packets_unknown_field(capture, capsys):
+    code, out, err = run(["packets", str(capture), "-e", "tcp.bogus"], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "'tcp.bogus'" in err
+
+
+def test_packets_list_fields(capsys):
+    code, out, _ = run(["packets", "--list-fields"], capsys)
+    assert code == 0 and "tcp.seq_raw" in out and "icmpv6.type" in out
+
+
+def test_packets_to_file(capture, tmp_path, capsys):
+    target = tmp_path / "out.tsv"
+    code, out, _ = run(["packets", str(capture), "--format", "tsv", "-o", str(target)], capsys)
+    assert code == 0 and out == ""
+    assert target.read_text().splitlines()[0].split("\t")[0] == "frame.number"
+
+
+def test_stdin_through_a_real_pipe(capture):
+    with open(capture, "rb") as fh:
+        proc = subprocess.run([sys.executable, "-m", "cnfpost.cli", "info", "--json", "-"],
+                              stdin=fh, capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    assert orjson.loads(proc.stdout)["file"] == "<stdin>"
+
+
+def test_python_engine_gives_the_same_export(capture, capsys):
+    _, compiled, _ = run(["packets", str(capture)], capsys)
+    _, reference, _ = run(["packets", "--engine", "python", str(capture)], capsys)
+    assert compiled == reference
