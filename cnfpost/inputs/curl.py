@@ -258,7 +258,7 @@ def compute_phases(times: dict[str, float | None], *, failed: bool, reused: bool
     # (phase id, end offset in us or None if not reached, status if not measured)
     plan: list[tuple[str, int | None, str | None]] = []
     if reused:
-        plan += [("dns", nl, REUSED), ("tcp", conn, REUSED), ("tls", app, REUSED)]
+        plan += [("dns", None, REUSED), ("tcp", None, REUSED), ("tls", None, REUSED)]
         notes.append("connection reused: no DNS, TCP or TLS in this request")
     else:
         plan.append(("dns", nl, None))
@@ -281,9 +281,9 @@ def compute_phases(times: dict[str, float | None], *, failed: bool, reused: bool
     for pid, end, fixed in plan:
         if fixed is not None or failed_phase is not None:
             status = fixed if failed_phase is None else ABSENT
+            # A reused connection's request starts at 0 (request = pretransfer - max(connect,
+            # appconnect) with both 0): curl's cache lookup of the name is part of it.
             phases[pid] = Phase(pid, None, None, status, None)
-            if fixed == REUSED and end:
-                cursor = max(cursor, end)
             continue
         if not end:  # 0 or missing: this offset was never reached
             if failed:
