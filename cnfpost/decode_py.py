@@ -317,6 +317,12 @@ class _Decoder:
     # --- result -------------------------------------------------------------------------
     def finish(self) -> PacketTable:
         rows, stats = self.rows, self.stats
+        # Frames that could not be decoded are never silently lost: one line per interface.
+        for number, iface in enumerate(self.interfaces):
+            if iface.unknown_link_type and iface.packets:
+                stats.warnings.append(format_problem(
+                    self.label, None, f"a link type cnfpost decodes on interface {number}",
+                    f"{iface.link_type_name} ({iface.packets} frames counted, not decoded)"))
         n = len(rows)
         columns = {col.name: np.fromiter((r[col.name] for r in rows), dtype=col.dtype, count=n)
                    for col in PACKET_COLUMNS}

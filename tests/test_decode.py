@@ -120,6 +120,22 @@ def test_short_pcap_file_header_is_an_input_error(decoder):
     assert str(err.value) == "h.pcap: byte 0: expected a 24-byte pcap file header, got 10 bytes"
 
 
+@pytest.mark.parametrize("size", [4, 8, 11])
+def test_pcapng_cut_before_its_byte_order_magic_is_an_input_error(decoder, size):
+    data = cb.shb()[:size]
+    with pytest.raises(InputError) as err:
+        decoder(data, "c.pcapng")
+    assert str(err.value) == (f"c.pcapng: byte 8: expected a pcapng byte-order magic 0x1a2b3c4d, "
+                              f"got {max(0, size - 8)} bytes")
+
+
+def test_pcapng_cut_inside_its_first_shb(decoder):
+    data = cb.shb(">")[:20]
+    t = decoder(data, "c.pcapng")
+    assert len(t) == 0 and t.stats.sections == 0 and t.stats.byte_order == "big"
+    assert t.stats.warnings == ["c.pcapng: byte 0: expected 28 bytes of block, got 20"]
+
+
 def test_pcapng_with_bad_first_byte_order_magic_is_an_input_error(decoder):
     data = cb.shb("<", bom=0x11223344) + cb.idb()
     with pytest.raises(InputError) as err:
@@ -272,6 +288,8 @@ def test_unknown_link_type_in_pcap(decoder):
     assert_row(t, 1, ts_ns=T0, status=S.ZERO_CAPLEN)  # zero caplen comes first
     assert t.interfaces[0].unknown_link_type and t.interfaces[0].packets == 2
     assert t.interfaces[0].link_type_name == "LINKTYPE_147"
+    assert t.stats.warnings == ["u.pcap: expected a link type cnfpost decodes on interface 0, "
+                                "got LINKTYPE_147 (2 frames counted, not decoded)"]
 
 
 # =====================================================================================
@@ -361,12 +379,15 @@ def test_unknown_link_type_counted_per_interface(decoder):
     assert t["status"].tolist() == [S.OK, S.UNKNOWN_LINKTYPE, S.UNKNOWN_LINKTYPE]
     assert [(i.packets, i.unknown_link_type) for i in t.interfaces] == [(1, False), (2, True)]
     assert t.stats.status_counts == {"OK": 1, "UNKNOWN_LINKTYPE": 2}
+    assert t.stats.warnings == ["u.pcapng: expected a link type cnfpost decodes on interface 1, "
+                                "got LINKTYPE_147 (2 frames counted, not decoded)"]
 
 
 def test_interfaces_declared_without_packets_are_listed(decoder):
     data = cb.shb() + cb.idb(147) + cb.idb(1)
     t = decoder(data, "d.pcapng")
     assert len(t) == 0 and [(i.unknown_link_type, i.packets) for i in t.interfaces] == [(True, 0), (False, 0)]
+    assert t.stats.warnings == []  # nothing was left undecoded
 
 
 def test_epb_caplen_larger_than_the_block_is_clamped(decoder):
