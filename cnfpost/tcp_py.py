@@ -134,9 +134,9 @@ def analyze_sorted(order, group_start, ts_ns, seq_raw, ack_raw, tcp_flags, tcp_w
                     ts_mru_syn = first_rtt = 0
                     conv_first_row[nconv] = r
                     nconv += 1
-                else:
+                    af |= A_REUSED_PORTS
+                else:   # a retransmitted SYN: not flagged by tshark 4.0.17
                     flows[d].nextseq = flows[d].maxseqtobeacked
-                af |= A_REUSED_PORTS
             fwd, rev = flows[d], flows[1 - d]
             # A SYN/ACK with another ISN: it becomes the base (Wireshark issue 16944).
             if (flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK) and fwd.base_set \

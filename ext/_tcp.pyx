@@ -229,7 +229,8 @@ def _analyze_sorted(
                 # dissect_tcp(): a SYN (not SYN/ACK) whose sequence number differs from
                 # the base_seq of its direction starts a new conversation ("Port numbers
                 # reused"); the same ISN is a retransmitted SYN: nextseq is restored to
-                # maxseqtobeacked (issue 17616), and the frame is still flagged.
+                # maxseqtobeacked (issue 17616). tshark 4.0.17 flags only the first case
+                # (newer sources flag both; tests/tcp_scenarios.py checks this).
                 elif (flags & (TH_SYN | TH_ACK)) == TH_SYN and fwd.base_set:
                     if seq != fwd.base_seq:
                         conv_irtt_ns[nconv - 1] = first_rtt
@@ -241,9 +242,9 @@ def _analyze_sorted(
                         first_rtt = 0
                         conv_first_row[nconv] = r
                         nconv += 1
+                        af |= A_REUSED_PORTS
                     else:
                         fwd.nextseq = fwd.maxseqtobeacked
-                    af |= A_REUSED_PORTS
                 # A SYN/ACK with another ISN than the one seen: Wireshark takes the new
                 # one as base_seq (issue 16944) and flags the frame.
                 if ((flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK) and fwd.base_set

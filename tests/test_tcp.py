@@ -1,0 +1,293 @@
+"""TCP analysis: one tiny capture per rule of ../shared/tcp-analysis.md, on both engines.
+
+The compiled kernel (ext/_tcp.pyx) and the pure-Python reference (cnfpost/tcp_py.py) run
+the same tests through the `engine` fixture; hypothesis checks that they agree on random
+segment sequences and never fail.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnfpost.capture import decode_bytes
+from cnfpost.model import ANALYSIS_COLUMNS, NO_STREAM, TCP_ANALYSIS_FIELDS, TcpAnalysisFlag
+from cnfpost.tcp import FLOW_FIELDS, analyze_tcp, flow_order
+
+from . import tcp_scenarios as sc
+from .tcp_builders import Capture, tcp_options
+
+
+@pytest.fixture(params=["compiled", "python"])
+def engine(request):
+    return request.param
+
+
+def run(cap: Capture, engine: str):
+    table = decode_bytes(cap.pcap_bytes(), "scenario.pcap")
+    return table, analyze_tcp(table, engine=engine)
+
+
+def flagged(analysis) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = {}
+    for name in TCP_ANALYSIS_FIELDS:
+        for frame in np.flatnonzero(analysis.has(name)) + 1:
+            out.setdefault(int(frame), set()).add(name)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(sc.SCENARIOS))
+def test_scenario_flags(name, engine):
+    cap, expected = sc.SCENARIOS[name]()
+    _, a = run(cap, engine)
+    assert flagged(a) == expected
+
+
+def test_analysis_columns_fit_in_32_bytes():
+    assert sum(np.dtype(c.dtype).itemsize for c in ANALYSIS_COLUMNS) <= 32
+    assert len({c.name for c in ANALYSIS_COLUMNS}) == len(ANALYSIS_COLUMNS)
+
+
+def test_retransmission_field_includes_fast_and_spurious():
+    bits = TCP_ANALYSIS_FIELDS["tcp.analysis.retransmission"]
+    assert bits & TcpAnalysisFlag.FAST_RETRANSMISSION
+    assert bits & TcpAnalysisFlag.SPURIOUS_RETRANSMISSION
+
+
+def test_dup_ack_numbers_and_frames(engine):
+    cap, _ = sc.dup_ack_x3_fast_retransmission()
+    _, a = run(cap, engine)
+    assert a["tcp_dupack_num"][8:11].tolist() == [1, 2, 3]
+    assert a["tcp_dupack_frame"][8:11].tolist() == [8, 8, 8]
+    assert a["tcp_dupack_num"][7] == 0
+    f = a.flow(0)
+    assert (f["dup_acks"], f["fast_retransmissions"], f["retransmissions"]) == (3, 1, 1)
+
+
+def test_irtt_and_handshake(engine):
+    cap, _ = sc.dup_ack_x3_fast_retransmission()
+    _, a = run(cap, engine)
+    f = a.flow(0)
+    assert f["irtt_ns"] == 20_100_000
+    assert f["handshake"] == 1 and f["syn_retries"] == 0
+    assert (f["mss_client"], f["mss_server"]) == (1460, 1460)
+    assert (f["wscale_client"], f["wscale_server"]) == (7, 7)
+    assert f["sack_permitted"] and not f["timestamps"]
+    assert (f["client_port"], f["server_port"]) == (40000, 80)
+
+
+def test_syn_retransmission_restarts_irtt(engine):
+    cap, _ = sc.syn_retransmission_restarts_irtt()
+    _, a = run(cap, engine)
+    f = a.flow(0)
+    assert f["irtt_ns"] == 20_100_000          # from the 2nd SYN, not the first
+    assert f["syn_count"] == 2 and f["syn_retries"] == 1
+    assert a.n_streams == 1
+
+
+def test_ack_rtt_and_acks_frame(engine):
+    cap, _ = sc.dup_ack_x3_fast_retransmission()
+    _, a = run(cap, engine)
+    # frame 8 (server ACK 101) acknowledges frame 4, sent at t=21.1 ms; frame 8 at 41 ms
+    assert a["tcp_acks_frame"][7] == 4
+    assert a.ack_rtt_ns()[7] == 41_000_000 - 21_100_000
+    # the handshake ACK acknowledges the SYN/ACK, the SYN/ACK the SYN
+    assert a["tcp_acks_frame"][1] == 1 and a["tcp_acks_frame"][2] == 2
+    assert a.flow(0)["ack_rtt_server_count"] >= 2
+
+
+def test_relative_numbers_and_scaled_window(engine):
+    cap, _ = sc.dup_ack_x3_fast_retransmission()
+    table, a = run(cap, engine)
+    assert a["tcp_seq_rel"][:7].tolist() == [0, 0, 1, 1, 101, 201, 301]
+    assert a["tcp_ack_rel"][:4].tolist() == [0, 1, 1, 1]
+    assert a.nxtseq()[:5].tolist() == [1, 1, 1, 101, 201]
+    # SYNs are never scaled; later windows are raw << 7
+    assert a["tcp_win_scaled"][0] == 64240
+    assert a["tcp_win_scaled"][7] == 500 << 7
+    assert table["tcp_win"][7] == 500
+
+
+def test_sequence_wrap_relative_numbers(engine):
+    cap, _ = sc.sequence_wrap()
+    table, a = run(cap, engine)
+    assert table["tcp_seq"][5] < table["tcp_seq"][4]          # the raw numbers wrapped
+    assert a["tcp_seq_rel"][3:6].tolist() == [1, 101, 201]
+    assert a["tcp_ack_rel"][6] == 301
+    assert a.flow(0)["unique_bytes_c2s"] == 400
+
+
+def test_missing_handshake(engine):
+    cap, _ = sc.missing_handshake_window_unknown()
+    table, a = run(cap, engine)
+    f = a.flow(0)
+    assert f["handshake"] == 0 and f["irtt_ns"] == -1
+    assert (f["wscale_client"], f["wscale_server"]) == (-1, -1)
+    # the first sender is taken as the client when no SYN was captured
+    assert f["client_port"] == 80 and f["server_port"] == 40000
+    assert np.array_equal(a["tcp_win_scaled"], table["tcp_win"].astype(np.uint32))
+    # relative numbers start at 1 without a SYN (Wireshark bug 1542)
+    assert a["tcp_seq_rel"][0] == 1 and a["tcp_seq_rel"][1] == 1
+
+
+def test_port_reuse_streams(engine):
+    cap, _ = sc.port_reuse_new_stream()
+    _, a = run(cap, engine)
+    assert a["tcp_stream"].tolist() == [0, 1, 0, 0, 1, 1, 0, 0, 0, 2, 2, 2, 1]
+    assert a.n_streams == 3
+    assert a.flows["first_frame"].tolist() == [1, 2, 10]
+    assert a.flows["end"].tolist() == [1, 0, 0]          # FIN both ways, open, open
+    assert a["tcp_seq_rel"][9] == 0                      # relative to the new ISN
+
+
+def test_rst_ends_flow(engine):
+    cap, _ = sc.rst_with_zero_window()
+    _, a = run(cap, engine)
+    assert a.flow(0)["end"] == 2
+    assert a.flow(0)["zero_windows"] == 0
+
+
+def test_zero_window_time(engine):
+    cap, _ = sc.zero_window_and_probe()
+    _, a = run(cap, engine)
+    f = a.flow(0)
+    assert f["zero_windows"] == 2 and f["zero_window_probes"] == 1
+    # closed from frame 5 (41 ms) until frame 8 reopens it (300 ms)
+    assert f["zero_window_ns"] == 259_000_000 and f["zero_window_max_ns"] == 259_000_000
+
+
+def test_zero_window_open_at_end_counts_to_the_end(engine):
+    cap = Capture()
+    k = cap.conn()
+    t = k.handshake()
+    k.seg(t + 1, "c", 1, 1, "PA", data=100)
+    k.seg(41, "s", 1, 101, "A", win=0)
+    k.seg(141, "c", 101, 1, "A")                          # the stream ends 100 ms later
+    _, a = run(cap, engine)
+    assert a.flow(0)["zero_window_ns"] == 100_000_000
+
+
+def test_non_tcp_rows_have_no_stream(engine):
+    cap, _ = sc.keep_alive()
+    table, a = run(cap, engine)
+    assert (a["tcp_stream"] != NO_STREAM).all()
+    table.columns["ip_proto"][0] = 17                     # pretend the SYN was UDP
+    a = analyze_tcp(table, engine=engine)
+    assert a["tcp_stream"][0] == NO_STREAM and a["tcp_analysis"][0] == 0
+
+
+def test_ts_rtt_samples(engine):
+    cap = Capture()
+    k = cap.conn()
+    ts = lambda v, e: tcp_options(ts=(v, e))  # noqa: E731
+    o = tcp_options(mss=1460, ts=(100, 0), wscale=7, sack_perm=True)
+    k.seg(0, "c", 0, None, "S", opts=o)
+    k.seg(20, "s", 0, 1, "SA", opts=tcp_options(mss=1460, ts=(900, 100), wscale=7, sack_perm=True))
+    k.seg(20.1, "c", 1, 1, "A", opts=ts(101, 900))
+    k.seg(21, "c", 1, 1, "PA", data=100, opts=ts(102, 900))
+    k.seg(51, "s", 1, 101, "A", opts=ts(930, 102))
+    _, a = run(cap, engine)
+    f = a.flow(0)
+    assert f["timestamps"]
+    # TSval 100 echoed 20 ms later, 900 echoed 0.1 ms later, 102 echoed 30 ms later
+    assert f["ts_rtt_count"] == 3
+    assert (f["ts_rtt_min_ns"], f["ts_rtt_max_ns"]) == (100_000, 30_000_000)
+
+
+def test_window_series_downsampled(engine):
+    cap = Capture()
+    k = cap.conn()
+    t = k.handshake()
+    for i in range(200):
+        k.seg(t + 1 + i, "c", 1 + i * 10, 1, "PA", data=10)
+        k.seg(t + 1.5 + i, "s", 1, 11 + i * 10, "A", win=100 + i)
+    _, a = run(cap, engine)
+    ts, win = a.window_series(0, "server", points=20)
+    assert len(ts) == 20 and np.all(np.diff(ts) > 0)
+    assert win[0] == (100 << 7) and win[-1] == (299 << 7)
+
+
+def test_flow_table_has_every_documented_field(engine):
+    cap, _ = sc.port_reuse_new_stream()
+    _, a = run(cap, engine)
+    assert set(a.flows) == set(FLOW_FIELDS)
+    assert all(v.shape == (3,) for v in a.flows.values())
+
+
+def test_empty_capture(engine):
+    cap = Capture()
+    k = cap.conn()
+    k.seg(0, "c", 0, None, "S")
+    table = decode_bytes(cap.pcap_bytes(), "x")
+    table.columns["ip_proto"][:] = 17
+    a = analyze_tcp(table, engine=engine)
+    assert a.n_streams == 0 and set(a.flows) == set(FLOW_FIELDS)
+
+
+def test_flow_order_groups_in_capture_order():
+    cap, _ = sc.port_reuse_new_stream()
+    table = decode_bytes(cap.pcap_bytes(), "x")
+    order, group_start, direction = flow_order(table)
+    assert sorted(order.tolist()) == list(range(len(table)))
+    for g in range(len(group_start) - 1):
+        part = order[group_start[g]:group_start[g + 1]]
+        assert np.all(np.diff(part) > 0)
+    assert len(group_start) - 1 == 2                     # two 4-tuples
+
+
+def test_kernel_rejects_bad_indexes():
+    from cnfpost import _tcp, tcp_py
+    cap, _ = sc.keep_alive()
+    table = decode_bytes(cap.pcap_bytes(), "x")
+    n = len(table)
+    c = table.columns
+    for mod, fn in ((_tcp, _tcp._analyze_sorted), (tcp_py, tcp_py.analyze_sorted)):
+        z = lambda dt: np.zeros(n, dtype=dt)  # noqa: E731
+        order = np.array([0, n + 5], dtype=np.int64)          # out of range
+        args = (order, np.array([0, 2], dtype=np.int64), c["ts_ns"], c["tcp_seq"], c["tcp_ack"],
+                c["tcp_flags"], c["tcp_win"], c["payload_len"], z("u1"), z("u1"),
+                np.full(n, -1, dtype=np.int8), z("u1"), z("u4"), z("i8"), z("u4"), z("u4"),
+                z("u4"), z("u4"), z("u2"), z("u2"), z("u4"), z("u4"),
+                np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64), np.zeros(4, dtype=np.int8))
+        status, nconv = fn(*args)
+        assert status == mod.STATUS_BAD_INDEX and nconv == 0
+        bad_groups = list(args)
+        bad_groups[0] = np.array([0, 1], dtype=np.int64)
+        bad_groups[1] = np.array([0, 3], dtype=np.int64)      # ends past the order
+        assert fn(*bad_groups)[0] == mod.STATUS_BAD_INDEX
+
+
+# ---------------------------------------------------------------------------------------
+# Random segment sequences: both engines agree, and nothing fails.
+# ---------------------------------------------------------------------------------------
+segment = st.tuples(
+    st.floats(0, 50),                          # time step, ms
+    st.sampled_from("cs"),                     # side
+    st.integers(-3, 6),                        # seq, in 100-byte units around the window
+    st.integers(-3, 6),                        # ack, same
+    st.sampled_from(["A", "PA", "S", "SA", "FA", "R", "RA", "A"]),
+    st.sampled_from([0, 1, 500, 501, 65535]),  # window
+    st.sampled_from([0, 0, 1, 100, 200]),      # payload
+    st.booleans(),                             # SACK block
+)
+
+
+@settings(max_examples=150)
+@given(st.lists(segment, min_size=1, max_size=40), st.integers(0, 2**32 - 1),
+       st.integers(0, 2**32 - 1), st.booleans())
+def test_engines_agree_on_random_segments(segs, isn_c, isn_s, handshake):
+    cap = Capture()
+    k = cap.conn(isn_c=isn_c, isn_s=isn_s)
+    t = k.handshake() if handshake else 0.0
+    for dt, side, s, a, flags, win, data, sack in segs:
+        t += dt
+        opts = tcp_options(sack=[(isn_s + 1, isn_s + 101)]) if sack else b""
+        k.seg(t, side, 1 + s * 100, 1 + a * 100, flags, win=win, data=data, opts=opts)
+    table = decode_bytes(cap.pcap_bytes(), "random.pcap")
+    ac = analyze_tcp(table, engine="compiled")
+    ap = analyze_tcp(table, engine="python")
+    for name in ac.columns:
+        assert np.array_equal(ac.columns[name], ap.columns[name]), name
+    for name in ac.flows:
+        assert np.array_equal(ac.flows[name], ap.flows[name]), name
