@@ -29,11 +29,16 @@ __all__ = [
     "as_text",
     "first_line_got",
     "skipped_lines",
+    "MAX_INT",
     "ms",
     "RttStats",
     "rtt_stats",
     "jitter_ms",
 ]
+
+# The largest integer every JSON reader keeps exactly (IEEE double): larger counts, ports or
+# sizes in an input are corrupt, and must not make the report unwritable.
+MAX_INT = 2**53
 
 # First bytes of the binary files most often passed to the wrong option.
 _BINARY_MAGICS = {

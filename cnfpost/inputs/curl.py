@@ -44,7 +44,7 @@ from typing import Any
 import orjson
 
 from ..errors import InputError, Problem, at_line, describe_got, json_pointer
-from . import as_text, ms, read_input, skipped_lines
+from . import MAX_INT, as_text, ms, read_input, skipped_lines
 
 __all__ = [
     "PHASE_IDS",
@@ -343,7 +343,7 @@ def _integer(obj: dict, key: str) -> int | None:
     value = _number(obj, key)
     if value is None:
         return None
-    if value != int(value):
+    if value != int(value) or value > MAX_INT:
         raise _FieldError(key, "an integer", obj.get(key))
     return int(value)
 

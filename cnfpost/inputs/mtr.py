@@ -29,7 +29,7 @@ import orjson
 
 from ..errors import InputError, Problem, at_line, describe_got, json_pointer
 from ..thresholds import DEFAULTS
-from . import as_text, first_line_got, ms, read_input, rtt_stats, skipped_lines
+from . import MAX_INT, as_text, first_line_got, ms, read_input, rtt_stats, skipped_lines
 
 __all__ = [
     "MtrHop",
@@ -168,7 +168,7 @@ def _as_int(value: Any) -> int | None:
     number = _as_float(value)
     if number is None:
         return None
-    if number != int(number):
+    if number != int(number) or number > MAX_INT:
         raise _BadValue("an integer", value)
     return int(number)
 
