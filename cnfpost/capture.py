@@ -147,8 +147,9 @@ def _finish(decoder, label: str, size: int) -> PacketTable:
     if code == _decode.STOP_SHORT_FILE_HEADER:
         raise InputError(label, at_byte(0), "a 24-byte pcap file header", f"{decoder.stop_a} bytes")
     if code == _decode.STOP_BAD_BYTE_ORDER and decoder.sections == 0:
+        got = f"{decoder.stop_a} bytes" if decoder.stop_b < 0 else f"0x{decoder.stop_b:08x}"
         raise InputError(label, at_byte(decoder.stop_offset),
-                         "a pcapng byte-order magic 0x1a2b3c4d", f"0x{decoder.stop_b:08x}")
+                         "a pcapng byte-order magic 0x1a2b3c4d", got)
 
     parts = decoder.finish()
     stats = CaptureStats(path=label, file_bytes=size)

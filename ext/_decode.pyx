@@ -1171,6 +1171,10 @@ cdef class _Decoder:
             at = self.file_pos + pos
             if left == 0:
                 return pos
+            if left < 12 and self.sections == 0:
+                if final:  # the file ends before its byte order is known: not a capture
+                    self._stop(C_STOP_BAD_BYTE_ORDER, at + 8, max(left - 8, 0), -1)
+                return pos
             if left < 8 or (left < 12 and le32(s, pos) == PCAPNG_SHB and not final):
                 if final:
                     self._stop(C_STOP_BLOCK_CUT, at, 8, left)
@@ -1187,6 +1191,8 @@ cdef class _Decoder:
                     self._stop(C_STOP_BAD_BYTE_ORDER, at + 8 if self.sections == 0 else at,
                                0, be32(s, pos + 8))
                     return pos
+                if self.first_big < 0:
+                    self.first_big = big
             blen = rd32(s, pos + 4, big)
             if blen < 12 or blen % 4 != 0:
                 self._stop(C_STOP_BLOCK_LENGTH_BAD, at, 0, blen)
@@ -1215,8 +1221,6 @@ cdef class _Decoder:
         cdef int64_t ts
         if btype == PCAPNG_SHB:
             self.big = big
-            if self.first_big < 0:
-                self.first_big = big
             self.sections += 1
             self.section_base = self.n_if
             return
