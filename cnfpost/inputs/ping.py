@@ -125,12 +125,11 @@ class PingRun:
 
     @property
     def sent(self) -> int | None:
-        """Probes sent: the summary's count, else what the lines show."""
+        """Probes sent: what the lines show, or the summary's count when that is more."""
+        shown = len(self.replies) + len(self.lost_seqs)
         if self.summary is not None:
-            return self.summary.transmitted
-        if not self.replies and not self.lost_seqs:
-            return None
-        return len(self.replies) + len(self.lost_seqs)
+            return max(self.summary.transmitted, shown)
+        return shown or None
 
     @property
     def lost(self) -> int | None:
