@@ -227,7 +227,7 @@ class _Decoder:
         linktype, _reserved, snaplen = struct.unpack_from(order + "HHI", body, 0)
         units, ts_offset, name = 10**6, 0, None
         for code, value in _options(body, 8, order):
-            if code == IF_NAME:
+            if code == IF_NAME and value:  # an empty if_name is no name
                 name = value.split(b"\0", 1)[0].decode("utf-8", "replace")
             elif code == IF_TSRESOL and len(value) == 1:
                 units = _tsresol_units(value[0])

@@ -360,6 +360,11 @@ def test_bad_idb_option_length_ends_the_walk_but_keeps_the_idb(decoder):
     assert t["ts_ns"].tolist() == [7000] and t["status"].tolist() == [S.OK]
 
 
+def test_empty_if_name_is_no_name(decoder):
+    data = cb.shb() + cb.idb(extra_opts=[(2, b"")])
+    assert decoder(data, "n.pcapng").interfaces[0].name is None
+
+
 def test_if_name_stops_at_nul(decoder):
     data = cb.shb() + cb.idb(extra_opts=[(2, b"wlan0\0junk")])
     assert decoder(data, "n.pcapng").interfaces[0].name == "wlan0"
