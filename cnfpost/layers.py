@@ -190,9 +190,10 @@ def assess_l7(samples: Sequence[CurlSample],
             **{status: status_counts.get(status, 0) for status in ("measured", "reused",
                                                                     "absent")},
         }
-    notes = [f"sample {s.index}: failed in {s.failed_phase}: {s.error or 'no message'}"
-             for s in samples if not s.ok]
-    notes += [f"sample {s.index}: HTTP {s.response_code}" for s in samples
+    # "sample N" counts in the order given (the timings file's order in the pipeline).
+    notes = [f"sample {n}: failed in {s.failed_phase}: {s.error or 'no message'}"
+             for n, s in enumerate(samples, 1) if not s.ok]
+    notes += [f"sample {n}: HTTP {s.response_code}" for n, s in enumerate(samples, 1)
               if s.ok and (s.response_code or 0) >= 500]
     if any(s.num_redirects for s in samples):
         notes.append("redirects followed: curl summed the phases over each chain")
