@@ -1,0 +1,185 @@
+"""The catalogue of finding codes, and the Finding a rule produces.
+
+A code is stable: once released it keeps its meaning (scripts and regression checks key
+on it). Each entry says which layers it links, what it means, and what to do about it.
+The rules that raise findings live in cnfpost/rules.py; their thresholds in
+cnfpost/thresholds.py.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from .evidence import MAX_LISTED_FRAMES, display_filter
+
+__all__ = ["Spec", "CATALOGUE", "SEVERITIES", "Evidence", "Finding", "make_finding",
+           "capture_evidence"]
+
+SEVERITIES = ("info", "warning", "critical")
+SOURCES = ("capture", "mtr", "ping", "timings")
+
+
+@dataclass(frozen=True)
+class Spec:
+    code: str
+    layers: str
+    title: str
+    action: str
+    doc: str
+
+
+_SPECS = [
+    Spec("l3.path_loss", "L3", "Packet loss on the path",
+         "Loss that starts at a hop and carries on to the destination is real: take the hop "
+         "and the mtr output to the network or transit provider that owns it.",
+         "Loss at the destination (ping, or mtr's last hop), with the hop where it starts."),
+    Spec("l3.hop_icmp_ratelimit", "L3", "An intermediate hop limits its ICMP replies",
+         "Nothing to fix: the router answers mtr's probes slowly or not at all, but forwards "
+         "traffic fine, since later hops show no loss.",
+         "Loss at an intermediate hop that does not carry on to later hops (control-plane "
+         "rate limiting of TTL-exceeded replies), reported so nobody chases it."),
+    Spec("l3.latency_step", "L3", "Latency steps up at a hop and stays up",
+         "The link into that hop adds the delay (distance, congestion or a detour): compare "
+         "with the expected geography; if unexpected, raise it with the hop's owner.",
+         "The hop after which every later hop's latency is higher by a step."),
+    Spec("l3.high_jitter", "L3", "High latency variation (jitter)",
+         "Look for congestion or queueing on the path (see bufferbloat), or Wi-Fi/mobile "
+         "access links near the probe.",
+         "Mean absolute difference of consecutive RTTs above the threshold."),
+    Spec("l3.unreachable", "L3", "The destination did not answer",
+         "Check routing and filters towards the target: ICMP may be blocked (then TCP still "
+         "works) or the host is down.",
+         "Ping lost everything, mtr never reached the destination, or ICMP unreachable "
+         "errors came back."),
+    Spec("l4.retransmissions", "L4", "TCP retransmissions",
+         "Loss between probe and server: see the path findings; if the path is clean, look "
+         "at the server's NIC, its queues or a middlebox.",
+         "Segments sent again (Wireshark's tcp.analysis.retransmission, fast and spurious "
+         "included) above the threshold rate."),
+    Spec("l4.reordering", "L4", "Segments arrived out of order",
+         "Usually per-packet load balancing or parallel paths; harmless in small amounts, "
+         "harmful when it triggers fast retransmissions.",
+         "tcp.analysis.out_of_order above the threshold."),
+    Spec("l4.zero_window", "L4", "A receiver's window stayed at zero",
+         "The receiving application did not read fast enough: check its CPU and I/O.",
+         "A zero window that lasted long enough to matter (not microsecond blips at local "
+         "speed)."),
+    Spec("l4.window_limited", "L4", "Throughput limited by the receive window",
+         "Raise the receiver's buffer (tcp_rmem) or check that window scaling is on end to end.",
+         "The advertised window stayed below the bandwidth-delay product, or window-full "
+         "events stalled the sender."),
+    Spec("l4.syn_retry", "L4", "The TCP handshake needed SYN retransmissions",
+         "Each retry costs a full retransmission timeout (1 s, then 2 s): look for SYN loss "
+         "or a server backlog / firewall dropping SYNs.",
+         "A connection whose SYN was sent more than once."),
+    Spec("l4.reset", "L4", "A connection was reset",
+         "Find who sent the RST (the evidence frames): a server or middlebox refusing or "
+         "aborting the connection.",
+         "A TCP RST ended or refused a connection."),
+    Spec("l7.slow_dns", "L7", "Slow DNS resolution",
+         "Use a closer or warmer resolver, check for retries (lost queries) in the evidence.",
+         "DNS phase above the threshold."),
+    Spec("l7.slow_connect", "L7", "Slow TCP connect",
+         "Compare with the path RTT (l3l4.handshake_vs_path): a SYN retry or a far server.",
+         "TCP phase above the threshold."),
+    Spec("l7.slow_tls", "L7", "Slow TLS handshake",
+         "Check the TCP events during TLS (retransmissions), the certificate chain size, OCSP "
+         "and the server's TLS termination load.",
+         "TLS phase above the threshold and above what the path's RTT explains."),
+    Spec("l7.slow_server", "L7", "Slow server response (time to first byte)",
+         "The server or the application behind it took the time: look at its logs and "
+         "upstream calls for this request.",
+         "Server phase (request sent to first byte) above the threshold."),
+    Spec("l7.slow_download", "L7", "Slow download",
+         "See the TCP events during the download: loss, window limits or a slow sender.",
+         "Download phase slower than the threshold for its size."),
+    Spec("l7.request_failed", "L7", "The request failed",
+         "Read the error (curl's exit code and message) and the phase it failed in.",
+         "A curl sample with a non-zero exit code or an HTTP error status."),
+    Spec("l3l4.path_causes_tcp", "L3->L4", "Path problems are causing the TCP trouble",
+         "Fix the path (the L3 findings): the endpoints are reacting correctly to loss or delay.",
+         "The path is degraded and TCP is degraded with it."),
+    Spec("l3l4.endpoint_tcp", "L3->L4", "TCP trouble despite a clean path",
+         "Look at the endpoints or a middlebox (firewall, load balancer, server queues): the "
+         "path measured clean.",
+         "TCP is degraded while the path measured by ping/mtr is clean."),
+    Spec("l3l4.handshake_vs_path", "L3->L4", "Handshake RTT against path RTT",
+         "A handshake slower than the path points at the server (SYN queue, accept backlog) "
+         "or a middlebox; a SYN retry explains itself.",
+         "The TCP handshake RTT compared with mtr/ping's RTT to the destination."),
+    Spec("l4l7.events_in_phase", "L4->L7", "TCP events inflated an HTTP phase",
+         "The phase was slow because of the TCP events in it (evidence frames): fix their "
+         "cause (loss on the path or at the endpoint).",
+         "Retransmissions, zero windows or other events inside a phase that took longer than "
+         "its expected time (e.g. TLS ~ 1-2 RTT)."),
+    Spec("l4l7.application", "L4->L7", "The application, not the network, is slow",
+         "TCP was clean during the slow phase: look at the server application.",
+         "A slow L7 phase with no TCP events in it."),
+    Spec("l3l7.bufferbloat", "L3->L7", "Latency grows under load (bufferbloat)",
+         "A queue on the path fills while data flows: enable AQM (fq_codel, cake) or shape "
+         "below the bottleneck rate.",
+         "RTT while data flows (loaded ping, TCP RTT samples) well above RTT at rest."),
+]
+
+CATALOGUE: dict[str, Spec] = {spec.code: spec for spec in _SPECS}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What proves a finding: frames of the capture, or the input file that says it."""
+
+    source: str                           # capture | mtr | ping | timings
+    frames: tuple[int, ...] = ()
+    display_filter: str = ""
+    frame_count: int = 0
+    detail: str | None = None             # e.g. "hop 3", "samples 2, 4", a semantic filter
+
+    def to_dict(self) -> dict:
+        out = {"source": self.source, "frames": list(self.frames),
+               "frame_count": self.frame_count, "display_filter": self.display_filter}
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+def capture_evidence(frames: Iterable[int], detail: str | None = None) -> Evidence:
+    """Evidence from capture frames: the filter names them all, the list the first 50."""
+    ordered = sorted({int(f) for f in frames})
+    return Evidence("capture", tuple(ordered[:MAX_LISTED_FRAMES]), display_filter(ordered),
+                    len(ordered), detail)
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: str
+    message: str
+    numbers: dict = field(default_factory=dict)
+    evidence: Evidence = Evidence("capture")
+    sample: int | None = None             # curl sample number (1-based) when it is about one
+
+    @property
+    def layers(self) -> str:
+        return CATALOGUE[self.code].layers
+
+    @property
+    def action(self) -> str:
+        return CATALOGUE[self.code].action
+
+    def to_dict(self) -> dict:
+        out = {"code": self.code, "severity": self.severity, "layers": self.layers,
+               "message": self.message, "numbers": self.numbers,
+               "evidence": self.evidence.to_dict(), "action": self.action}
+        if self.sample is not None:
+            out["sample"] = self.sample
+        return out
+
+
+def make_finding(code: str, severity: str, message: str, numbers: dict | None = None,
+                 evidence: Evidence | None = None, sample: int | None = None) -> Finding:
+    if code not in CATALOGUE:
+        raise KeyError(f"unknown finding code {code}")
+    if severity not in SEVERITIES:
+        raise ValueError(f"unknown severity {severity}")
+    return Finding(code, severity, message, dict(numbers or {}),
+                   evidence or Evidence("capture"), sample)
