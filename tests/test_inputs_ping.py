@@ -86,6 +86,17 @@ def test_busybox():
     assert (s.min_ms, s.avg_ms, s.max_ms) == (11.1, 12.186, 13.4)
 
 
+@pytest.mark.parametrize("name, target", [("busybox_1.35_lo.txt", "127.0.0.1"),
+                                          ("busybox_1.35_lo6.txt", "::1")])
+def test_real_busybox(name, target):
+    run, problems = load_ping(PING / name)
+    assert problems == [] and run.flavor == "busybox" and run.target == target
+    assert [p.seq for p in run.probes] == list(range(run.summary.transmitted))  # from 0
+    assert run.lost_seqs == () and run.disagreements == () and run.loss_pct == 0.0
+    assert run.summary.mdev_ms is None and run.stats.mdev_ms is not None
+    assert run.stats.avg_ms == pytest.approx(run.summary.avg_ms, abs=0.0006)
+
+
 def test_bsd_request_timeouts():
     run, problems = load_ping(PING / "bsd_timeouts.txt")
     assert problems == [] and run.flavor == "bsd"
