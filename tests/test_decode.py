@@ -1039,3 +1039,109 @@ def test_memoryview_input(decoder):
     data = cb.syn_then_rst()
     t = decoder(memoryview(data), "mv.pcap")
     assert t["tcp_seq"].tolist() == [1000, 0]
+
+
+# =====================================================================================
+# Edge rules
+# =====================================================================================
+
+@pytest.mark.parametrize("tsresol, ts, want_ns", [
+    (0, 10**10, 10**19 - 2**64),       # 2286-11-20 does not fit int64 ns: wraps, as in C
+    (20, 2**64 - 1, 10**9),            # 10^20/s does not fit 64 bits: units = 2^64 - 1
+    (0x80 | 63, 2**62, 0),             # (ts % units) * 1e9 wraps modulo 2^64 (Wireshark 4.0)
+])
+def test_pcapng_timestamp_arithmetic_is_unsigned_64_bit(decoder, tsresol, ts, want_ns):
+    data = cb.shb() + cb.idb(tsresol=tsresol) + cb.epb(cb.seg(SYN, 1), ts)
+    t = decoder(data, "w.pcapng")
+    assert t["ts_ns"].tolist() == [want_ns]
+    assert t.interfaces[0].ts_resolution == (2**64 - 1 if tsresol == 20 else cb.ts_units(10**9, tsresol))
+
+
+def test_zero_caplen_on_an_unknown_interface(decoder):
+    data = cb.shb() + cb.epb(b"", 1, iface=0, wire_len=60)
+    t = decoder(data, "z.pcapng")
+    assert_row(t, 0, ts_ns=1000, wire_len=60, iface=65535, status=S.ZERO_CAPLEN)
+
+
+def test_pb_with_an_unknown_interface(decoder):
+    data = cb.shb() + cb.idb(tsresol=9) + cb.pb(cb.seg(SYN, 1), 5, 2)
+    t = decoder(data, "p.pcapng")
+    assert_row(t, 0, ts_ns=5000, cap_len=54, wire_len=54, iface=65535, status=S.UNKNOWN_LINKTYPE)
+
+
+def test_ipv4_total_length_clamped_below_the_header(decoder):
+    full = tcp4(cb.tcp(), opts=b"\x01" * 4)  # IHL 6
+    t = one(decoder, full, wire_len=14 + 22)
+    assert_row(t, 0, ts_ns=T0, cap_len=len(full), wire_len=36, status=S.BAD_IP_TOTAL_LEN, **v4_fixed())
+
+
+def test_first_problem_decides_the_status(decoder):
+    # Total length beyond the wire (clamped, carry on), then a TCP header cut by the clamp.
+    full = tcp4(cb.tcp(1, 2, 3, 4, ACK), total_len=100)
+    t = one(decoder, full[:14 + 30], wire_len=14 + 30)
+    assert t["status"].tolist() == [S.BAD_IP_TOTAL_LEN] and t["sport"].tolist() == [0]
+
+
+def test_snaplen_cut_other_protocol(decoder):
+    full = cb.ether(cb.ipv4(b"\0" * 100, cb.IPPROTO_GRE))
+    t = one(decoder, full[:40], wire_len=len(full))
+    assert_row(t, 0, ts_ns=T0, cap_len=40, wire_len=len(full), status=S.SNAPLEN_CUT,
+               **v4_fixed(ip_proto=47), payload_len=100)
+
+
+@pytest.mark.parametrize("cut", [1, 5])
+def test_ipv6_extension_header_cut_before_its_length(decoder, cut):
+    for ext in (cb.hop_by_hop(), cb.fragment6(0, True)):
+        pkt = cb.ipv6(cb.tcp(), exts=[ext])
+        t = one(decoder, pkt[:40 + cut], 101, wire_len=len(pkt))
+        assert t["status"].tolist() == [S.TRUNCATED_IPV6_EXT]
+        assert t["ip_proto"].tolist() == [ext.kind] and t["ip_frag"].tolist() == [0]
+
+
+def test_fragment_header_kept_when_a_later_header_fails(decoder):
+    pkt = cb.ipv6(cb.tcp(), exts=[cb.fragment6(0, True, 0x10002), cb.dest_opts(14)])
+    t = one(decoder, pkt[:40 + 8 + 4], 101, wire_len=len(pkt))
+    assert t["status"].tolist() == [S.TRUNCATED_IPV6_EXT] and t["ip_proto"].tolist() == [60]
+    assert (t["ip_id"][0], t["ip_frag"][0]) == (2, 0x2000)
+
+
+def test_repeated_tcp_options_overwrite(decoder):
+    opts = cb.opt_mss(1000) + cb.opt_mss(1200) + cb.opt_ts(1, 2) + cb.opt_ts(3, 4) + cb.opt_wscale(1) + cb.opt_wscale(5)
+    t = one(decoder, tcp4(cb.tcp(opts=opts)))
+    assert side(t.tcpopt) == [{"row": 0, "mss": 1200, "wscale": 5}]
+    assert (t["tcp_tsval"][0], t["tcp_tsecr"][0]) == (3, 4)
+
+
+def test_sack_with_no_blocks_is_a_bad_option(decoder):
+    t = one(decoder, tcp4(cb.tcp(opts=b"\x05\x02" + cb.opt_sack_perm())))
+    assert t["status"].tolist() == [S.BAD_TCP_OPTIONS] and t["tcp_opts"].tolist() == [TcpOpt.SACK_PERM]
+    assert side(t.sack) == []
+
+
+def test_icmp_error_quoting_ipv4_with_bad_ihl(decoder):
+    quoted = cb.ipv4(cb.udp(1, 2), cb.IPPROTO_UDP, ihl=4)
+    t = one(decoder, cb.ether(cb.ipv4(cb.icmp_error(3, 3, quoted), cb.IPPROTO_ICMP)))
+    assert side(t.icmp)[0]["q_ip_version"] == 0 and t["status"].tolist() == [S.OK]
+
+
+def test_icmpv6_error_quoting_a_cut_extension_header(decoder):
+    quoted = cb.ipv6(cb.udp(1, 2), cb.IPPROTO_UDP, "2001:db8::5", "2001:db8::6", exts=[cb.routing()])[:40 + 10]
+    frame = cb.ipv6(cb.icmp6_error(3, 0, quoted), cb.IPPROTO_ICMPV6)
+    t = one(decoder, frame, 229)
+    assert side(t.icmp)[0] == dict(row=0, type=3, code=0, ident=0, seq=0, version=6, q_ip_version=6,
+                                   q_proto=43, q_src=2, q_dst=3, q_sport=0, q_dport=0, q_tcp_seq=0)
+    assert t.ip6_addresses.shape == (4, 16)
+
+
+@pytest.mark.slow
+def test_payload_buffer_limit(decoder):
+    # 2^17 TLS handshakes keep 512 bytes each: exactly 64 MiB. The next two are counted.
+    hello = tls_record(22, 600)[:600]
+    frame = tcp4(cb.tcp(1, 443, 3, 4, PSH | ACK, payload=hello))
+    rec = cb.pcap_record(frame)
+    n = 2**17 + 2
+    t = decoder(cb.pcap_header() + rec * n, "big.pcap")
+    assert len(t) == n and len(t.payload_bytes) == 64 * 1024 * 1024
+    assert t.stats.payload_bytes_dropped == 1024
+    assert len(t.payload_index["row"]) == 2**17 and int(t.payload_index["row"][-1]) == 2**17 - 1
+    assert t.payload(2**17 - 1) == hello[:512] and t.payload(2**17) == b""
