@@ -37,7 +37,6 @@ __all__ = ["CaptureEcho", "EchoRun", "pair_echoes"]
 ECHO_REQUEST = {4: 8, 6: 128}
 ECHO_REPLY = {4: 0, 6: 129}
 TIME_EXCEEDED = {4: 11, 6: 3}
-ICMP_PROTO = {4: 1, 6: 58}
 
 
 @dataclass(frozen=True)
@@ -131,17 +130,13 @@ class CaptureEcho:
 def _quoted_echo_errors(table: PacketTable) -> dict[tuple, int]:
     """Key of each echo request quoted by an ICMP error -> the error's type."""
     icmp = table.icmp
+    qv = icmp["q_ip_version"]
+    quotes_echo = ((qv == 4) & (icmp["q_proto"] == 1)) | ((qv == 6) & (icmp["q_proto"] == 58))
+    picked = np.flatnonzero(quotes_echo)
     out: dict[tuple, int] = {}
-    for i in range(icmp["row"].shape[0]):
-        version = int(icmp["version"][i])
-        qv = int(icmp["q_ip_version"][i])
-        if qv == 0 or int(icmp["q_proto"][i]) != ICMP_PROTO.get(qv):
-            continue
-        if int(icmp["type"][i]) in (ECHO_REQUEST.get(version), ECHO_REPLY.get(version)):
-            continue
-        key = (qv, int(icmp["q_src"][i]), int(icmp["q_dst"][i]), int(icmp["q_sport"][i]),
-               int(icmp["q_dport"][i]))
-        out.setdefault(key, int(icmp["type"][i]))
+    for key_and_type in zip(*(icmp[name][picked].tolist() for name in
+                              ("q_ip_version", "q_src", "q_dst", "q_sport", "q_dport", "type"))):
+        out.setdefault(key_and_type[:5], key_and_type[5])
     return out
 
 
@@ -162,23 +157,25 @@ def pair_echoes(table: PacketTable) -> CaptureEcho:
     answered_keys: set[tuple] = set()
     pairs: list[tuple[int, int, int, int, tuple]] = []  # req row, reply row, req ts, rtt ns, key
     dup_req = dup_rep = orphans = 0
-    for i in echo:
-        row = int(rows[i])
-        version = int(table["ip_version"][row])
-        src, dst = int(table["ip_src"][row]), int(table["ip_dst"][row])
-        ident, seq = int(icmp["ident"][i]), int(icmp["seq"][i])
-        if is_request[i]:
+    # Plain lists for the loop: indexing NumPy scalars one by one is what would be slow.
+    echo_rows = rows[echo]
+    columns = zip(echo_rows.tolist(), is_request[echo].tolist(),
+                  table["ip_version"][echo_rows].tolist(), table["ip_src"][echo_rows].tolist(),
+                  table["ip_dst"][echo_rows].tolist(), icmp["ident"][echo].tolist(),
+                  icmp["seq"][echo].tolist(), ts[echo_rows].tolist())
+    for row, request, version, src, dst, ident, seq, when in columns:
+        if request:
             key = (version, src, dst, ident, seq)
             if key in pending:
                 dup_req += 1
                 continue
             answered_keys.discard(key)  # a wrapped sequence number starts over
-            pending[key] = (row, int(ts[row]))
+            pending[key] = (row, when)
         else:
             key = (version, dst, src, ident, seq)
             if key in pending:
                 req_row, req_ts = pending.pop(key)
-                pairs.append((req_row, row, req_ts, int(ts[row]) - req_ts, key))
+                pairs.append((req_row, row, req_ts, when - req_ts, key))
                 answered_keys.add(key)
             elif key in answered_keys:
                 dup_rep += 1
