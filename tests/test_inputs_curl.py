@@ -143,6 +143,18 @@ def test_reused_connection_reports_reused_not_zero():
     assert reused.ok and "connection reused" in reused.notes[0]
 
 
+def test_reused_tls_connection_has_appconnect_zero_yet_no_negative_tls():
+    (first, reused), problems = load_curl(CURL / "https_reuse.jsonl")
+    assert problems == []
+    raw = _raw(CURL / "https_reuse.jsonl")
+    assert first.phases["tls"].status == "measured"
+    assert first.phases["tls"].duration_ms == pytest.approx(
+        (raw["time_appconnect"] - raw["time_connect"]) * 1000)
+    assert _raw(CURL / "https_reuse.jsonl", 1)["time_appconnect"] == 0
+    assert [reused.phases[p].status for p in PHASE_IDS] == ["reused"] * 3 + ["measured"] * 3
+    assert reused.scheme == "https" and reused.local_port == first.local_port
+
+
 def test_connection_refused_fails_in_tcp_and_keeps_the_error():
     (sample,), _ = load_curl(CURL / "refused.jsonl")
     assert not sample.ok and sample.exit_code == 7 and sample.failed_phase == "tcp"
