@@ -271,6 +271,13 @@ def test_pretty_printed_single_object():
     assert problems == [] and sample.place == "/" and sample.response_code == 503
 
 
+def test_text_after_an_array_is_reported():
+    samples, problems = parse_curl('[{"time_total": 0.5}]\n{"time_total": 0.7}\n', "t.json")
+    assert [s.total_ms for s in samples] == [500.0]
+    assert [str(p) for p in problems] == [
+        "t.json: line 2: expected nothing after the JSON array, got '{\"time_total\": 0.7}'"]
+
+
 def test_json_array_places_are_pointers():
     samples, _ = load_curl(CURL / "presigned_array.json")
     assert [s.place for s in samples] == ["/0", "/1"]
@@ -396,3 +403,15 @@ timer = st.sampled_from(["time_namelookup", "time_connect", "time_appconnect",
 @given(st.dictionaries(timer, json_values, max_size=12))
 def test_random_curl_objects_give_result_or_clean_error(obj):
     _check_result_or_clean_error(orjson.dumps(obj))
+
+
+@given(st.one_of(st.binary(max_size=200), st.text(max_size=200),
+                 st.dictionaries(st.sampled_from(["sample", "url", "wall_start", "wall_end",
+                                                  "curl_exit"]), json_values).map(orjson.dumps)))
+def test_random_wallclock_gives_result_or_clean_error(data):
+    try:
+        clocks, problems = parse_wallclock(data, "fuzz")
+    except InputError as err:
+        assert str(err).startswith("fuzz")
+        return
+    assert clocks and all(c.start_s <= c.end_s for c in clocks)

@@ -518,6 +518,12 @@ def _array_items(stripped: str, text: str, path: str,
         while pos < len(stripped) and stripped[pos] in " \t\r\n,":
             pos += 1
         if pos >= len(stripped) or stripped[pos] == "]":
+            rest = stripped[pos + 1:]
+            if rest.strip():
+                tail = pos + 1 + len(rest) - len(rest.lstrip())
+                line = text[: text.find(stripped)].count("\n") + stripped.count("\n", 0, tail) + 1
+                problems.append(Problem(path, at_line(line), "nothing after the JSON array",
+                                        describe_got(rest.strip())))
             break
         try:
             item, pos = decoder.raw_decode(stripped, pos)

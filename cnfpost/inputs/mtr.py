@@ -291,8 +291,8 @@ def _parse_raw(text: str, path: str, problems: list[Problem]) -> MtrReport:
             names.setdefault(hop, fields[2])
         elif kind == "p" and len(fields) in (3, 4) and fields[2].isdigit():
             rtts.setdefault(hop, []).append(int(fields[2]) / 1000.0)
-        elif kind in ("m", "t"):
-            continue  # MPLS labels and timestamps: not used
+        elif kind == "m":
+            continue  # MPLS labels (-e): not used
         else:
             bad.append((number, line))
     problems.extend(skipped_lines(path, bad, "an mtr --raw line (x, h, d, p or m)"))
