@@ -225,3 +225,33 @@ def test_config_file_overrides_reach_the_grades(tmp_path):
     config.write_text('[thresholds]\n"l3.loss_pct.fair" = 10\n')
     ping, mtr, _ = lab("path_loss")
     assert assess_l3(ping, mtr, None, load_config(config)).metrics["grades"]["loss"] == "fair"
+
+
+def _walk(value, key=""):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _walk(v, k)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _walk(v, key)
+    else:
+        yield key, value
+
+
+def test_every_ms_key_in_every_result_has_three_decimals():
+    from cnfpost.inputs.mtr import assess_path
+
+    ping, mtr, samples = lab("tls_retrans")
+    raw, _ = load_mtr(DATA / "mtr" / "ecmp_0.95.raw")
+    echo = echo_of(LAB / "path_loss" / "icmp.pcap")
+    docs = [ping.to_dict(), mtr.to_dict(), raw.to_dict(), assess_path(raw).to_dict(),
+            echo.to_dict(), assess_l3(ping, mtr, echo).to_dict(), assess_l7(samples).to_dict(),
+            *[s.to_dict() for s in samples]]
+    seen = 0
+    for doc in docs:
+        orjson.dumps(doc)  # plain JSON types only
+        for key, value in _walk(doc):
+            if key.endswith("_ms") and value is not None:
+                assert isinstance(value, float) and round(value, 3) == value, (key, value)
+                seen += 1
+    assert seen > 100
