@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 from cnfpost.errors import InputError
-from cnfpost.inputs.mtr import MtrHop, MtrReport, assess_path, load_mtr, parse_mtr
+from cnfpost.inputs.mtr import (
+    MtrHop, MtrReport, assess_path, load_mtr, parse_mtr, with_raw,
+)
 from cnfpost.thresholds import Thresholds
 
 DATA = Path(__file__).parent / "data" / "inputs"
@@ -127,6 +129,19 @@ def test_raw_with_two_responders_at_one_hop():
     assert path.multi_responder_ttls == (2,) and path.stable is False
     assert path.rate_limited_ttls == (2,)
     assert rep.destination_reached is None  # raw has no target name
+
+
+def test_json_with_raw_added_shows_the_second_responder():
+    js, _ = load_mtr(MTR / "legacy_0.92.json")
+    raw, _ = load_mtr(MTR / "ecmp_0.95.raw")
+    both = with_raw(js, raw)
+    assert both.format == "json-legacy+raw" and both.dst == "203.0.113.9"
+    assert [h.host for h in both.hops] == [h.host for h in js.hops]
+    assert both.hops[1].responders == ("198.51.100.1", "198.51.100.2")
+    assert both.hops[3].responders == ()  # raw had no fourth hop
+    path = assess_path(both)
+    assert path.multi_responder_ttls == (2,) and path.stable is False
+    assert assess_path(js).stable is None
 
 
 def test_old_raw_without_probe_lines():

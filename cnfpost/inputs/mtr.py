@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from os import PathLike
 from typing import Any, Mapping
 
@@ -39,6 +39,7 @@ __all__ = [
     "parse_mtr",
     "load_mtr",
     "assess_path",
+    "with_raw",
 ]
 
 EXPECTED = "mtr --json or --raw output"
@@ -346,6 +347,19 @@ def load_mtr(path: str | PathLike) -> tuple[MtrReport, list[Problem]]:
     return parse_mtr(read_input(path), str(path))
 
 
+def with_raw(report: MtrReport, raw: MtrReport) -> MtrReport:
+    """The JSON report's hops, with every responder and reply of a ``--raw`` run added.
+
+    A bundle may hold both: JSON names the hops (and their ASNs), raw is the only one that
+    shows several routers answering at one TTL. Hops are matched by TTL.
+    """
+    by_ttl = {hop.ttl: hop for hop in raw.hops}
+    hops = tuple(replace(hop, responders=by_ttl[hop.ttl].responders,
+                         rtts_ms=by_ttl[hop.ttl].rtts_ms) if hop.ttl in by_ttl else hop
+                 for hop in report.hops)
+    return replace(report, format=f"{report.format}+raw", hops=hops)
+
+
 # ----------------------------------------------------------------------------------------
 # Reading the path
 # ----------------------------------------------------------------------------------------
@@ -457,7 +471,8 @@ def assess_path(report: MtrReport, thresholds: Mapping[str, float] | None = None
 
     step_ttl, step = _latency_step(answering, step_ms, verdicts)
     multi = tuple(h.ttl for h in hops if len(h.responders) > 1)
-    stable = None if report.format != "raw" else not multi
+    # Only raw input names every responder; without it, stability cannot be told.
+    stable = not multi if any(h.responders for h in hops) else None
     verdicts.sort(key=lambda v: v.ttl)
     return PathAssessment(
         hop_count=len(hops),
