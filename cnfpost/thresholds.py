@@ -170,3 +170,70 @@ declare("l7.failure_pct.good", 1.0, "%",
         "1 % failed requests is the error budget of a 99 % availability objective.")
 declare("l7.failure_pct.fair", 10.0, "%",
         "Beyond 1 request in 10 failing, the service is effectively unreliable: poor.")
+
+# --- Findings ---------------------------------------------------------------------------
+# When a rule in cnfpost/rules.py raises a finding, and how severe it is. A healthy run
+# raises no warning or critical finding.
+
+declare("find.retrans_pct.warning", 1.0, "%",
+        "Retransmitted segments per 100 TCP data segments. Above 1 % TCP spends visible time "
+        "recovering (the same 1 % as the L3 loss limit for 'good').")
+declare("find.retrans_pct.critical", 5.0, "%",
+        "Above 5 % retransmissions, throughput collapses (Mathis: ~1/sqrt(p)) and timeouts "
+        "appear.")
+declare("find.ooo_pct.warning", 1.0, "%",
+        "Out-of-order segments per 100 data segments. A little reordering is harmless; above "
+        "1 % it starts to trigger duplicate ACKs and spurious fast retransmissions.")
+declare("find.zero_window_ms.warning", 100.0, "ms",
+        "Longest zero-window stall. At local speed a receiver can close its window for "
+        "microseconds without effect; a stall of 100 ms or more is a user-visible pause.")
+declare("find.zero_window_ms.critical", 1000.0, "ms",
+        "A receiver that stays closed for a second is stuck (application not reading).")
+declare("find.window_full.warning", 3.0, "events",
+        "Window-full events in one connection: the sender had to stop because the receiver's "
+        "window was full. Three or more means the window, not the path, set the pace.")
+declare("find.dns_ms.warning", 100.0, "ms",
+        "DNS phase median. A cached answer takes a few ms; 100 ms is a far or cold resolver.")
+declare("find.dns_ms.critical", 1000.0, "ms",
+        "A second of DNS is a lost query and a retry (resolvers retry after ~1 s).")
+declare("find.connect_rtt_factor", 3.0, "x RTT",
+        "A TCP connect takes one round trip. More than 3 path RTTs means a SYN retry or a "
+        "slow accept, not distance.")
+declare("find.connect_ms.floor", 50.0, "ms",
+        "Connect times under 50 ms are never reported slow, whatever the RTT ratio (the ratio "
+        "is noise on a sub-millisecond LAN path).")
+declare("find.tls_rtt_factor", 4.0, "x RTT",
+        "A TLS handshake takes 1 (TLS 1.3) or 2 (TLS 1.2) round trips plus server crypto; "
+        "more than 4 RTTs is a slow handshake.")
+declare("find.tls_ms.floor", 100.0, "ms",
+        "TLS phases under 100 ms are never reported slow (RSA/ECDHE signing alone is a few ms).")
+declare("find.server_ms.warning", 500.0, "ms",
+        "Server wait (request sent to first response byte) median. Half a second of server "
+        "time is most of web.dev's 0.8 s TTFB budget.")
+declare("find.server_ms.critical", 2000.0, "ms",
+        "Two seconds of server time: the application is failing its users.")
+declare("find.download_mbps.warning", 10.0, "Mbit/s",
+        "Download goodput below 10 Mbit/s for a body large enough to measure it "
+        "(find.download_bytes.min) is slow for a data-centre or cloud probe.")
+declare("find.download_bytes.min", 100000.0, "bytes",
+        "Bodies smaller than 100 kB finish within TCP's slow start: their speed says little.")
+declare("find.phase_inflation_ms", 20.0, "ms",
+        "A phase with TCP trouble events counts as inflated by them when it took at least "
+        "20 ms longer than its expected time (the same phase without events, or its RTTs).")
+declare("find.phase_inflation_pct", 50.0, "%",
+        "... and at least 50 % longer than expected.")
+declare("find.handshake_vs_path_pct", 50.0, "%",
+        "Handshake RTT (iRTT) more than 50 % above the path RTT (mtr/ping)...")
+declare("find.handshake_vs_path_ms", 5.0, "ms",
+        "... and more than 5 ms above it: the endpoint, not the path, adds the time. Both "
+        "conditions, since a 0.2 ms LAN path makes any percentage meaningless.")
+declare("find.bufferbloat_ms.warning", 60.0, "ms",
+        "Latency added under load (loaded minus idle median RTT). Waveform's bufferbloat "
+        "grades: up to 30 ms A, up to 60 ms B, more C and worse.")
+declare("find.bufferbloat_ms.critical", 200.0, "ms",
+        "More than 200 ms added is Waveform's D and F: calls and games break.")
+declare("find.jitter_ms.warning", 10.0, "ms",
+        "Jitter (mean absolute difference of consecutive RTTs) of 10 ms: the L3 limit for "
+        "'good'.")
+declare("find.jitter_ms.critical", 30.0, "ms",
+        "30 ms of jitter: the L3 limit for 'fair'; real-time media degrade.")
