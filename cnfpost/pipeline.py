@@ -1,0 +1,363 @@
+"""analyze(...) -> Report: the one place where the stages are wired together.
+
+    from cnfpost import analyze
+    report = analyze("capture.pcap", timings="t.jsonl", mtr="m.json", ping="p.txt")
+    report["layered_analysis"]["l4"]["quality"]
+    report.to_json()
+
+Each stage is a pure function of plain data; this module only loads the inputs, calls
+the stages in order and assembles the report (design.md, "JSON report"). Every input is
+optional, but at least one must be given; what is missing is listed and the layers it
+would have assessed are ``unknown``.
+"""
+from __future__ import annotations
+
+import hashlib
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Callable
+
+import orjson
+
+from . import __version__
+from .correlate import aggregate_phases, bucket_sample, place_samples
+from .errors import InputError, Problem
+from .findings import Finding
+from .icmp_echo import CaptureEcho, pair_echoes
+from .inputs import bundle as bundles
+from .inputs.curl import PHASE_IDS, CurlSample, load_curl
+from .inputs.mtr import MtrReport, assess_path, load_mtr, with_raw
+from .inputs.ping import PingRun, load_ping
+from .layers import LayerAssessment, assess_l3, assess_l7
+from .rules import Context, path_rtt, path_vs_handshake, run_rules
+from .thresholds import Thresholds, load_config, worst_grade
+
+__all__ = ["analyze", "Report", "SCHEMA_VERSION", "Inputs"]
+
+SCHEMA_VERSION = "1.0"
+Source = str | PathLike
+
+
+class Report(Mapping):
+    """The analysis of one run: a read-only mapping with the JSON report's structure."""
+
+    def __init__(self, data: dict):
+        self._data = data
+
+    def __getitem__(self, key: str):
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def to_dict(self) -> dict:
+        return orjson.loads(self.to_json())  # a deep, independent copy
+
+    def to_json(self, indent: bool = True) -> bytes:
+        """Deterministic bytes: same inputs, same output (no wall-clock 'generated at')."""
+        option = orjson.OPT_INDENT_2 if indent else 0
+        return orjson.dumps(self._data, option=option | orjson.OPT_APPEND_NEWLINE)
+
+    @property
+    def findings(self) -> list[dict]:
+        return self._data["findings"]
+
+
+@dataclass
+class Inputs:
+    """The files of one run (any may be None)."""
+
+    capture: Path | None = None
+    timings: Path | None = None
+    wallclock: Path | None = None
+    mtr: Path | None = None
+    mtr_raw: Path | None = None
+    ping: Path | None = None
+    ping_loaded: Path | None = None
+    bundle: bundles.Bundle | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @classmethod
+    def gather(cls, source: Source | None, timings, mtr, ping, ping_loaded) -> "Inputs":
+        found = cls()
+        if source is not None and str(source) != "-" and Path(source).is_dir():
+            b = bundles.read_bundle(source)
+            found = cls(b.capture, b.timings, b.timings_wallclock, b.mtr, b.mtr_raw, b.ping,
+                        b.ping_loaded, b, list(b.problems))
+        elif source is not None:
+            found.capture = Path(source) if str(source) != "-" else Path("-")
+        # Explicit options win over what a bundle holds.
+        for name, value in (("timings", timings), ("mtr", mtr), ("ping", ping),
+                            ("ping_loaded", ping_loaded)):
+            if value is not None:
+                setattr(found, name, Path(value))
+        if timings is not None:
+            found.wallclock = None  # load_curl looks beside the given timings file
+        if not any((found.capture, found.timings, found.mtr, found.ping)):
+            raise InputError(None, None, "at least one input: a capture, a run directory, "
+                             "--timings, --mtr or --ping", "none")
+        return found
+
+
+def _describe(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    if str(path) == "-":
+        return {"name": "<stdin>", "sha256": None, "bytes": None}
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return {"name": path.name, "sha256": digest.hexdigest(), "bytes": size}
+
+
+def analyze(source: Source | None = None, *, timings: Source | None = None,
+            mtr: Source | None = None, ping: Source | None = None,
+            ping_loaded: Source | None = None, config: Source | None = None,
+            thresholds: Mapping[str, float] | None = None, engine: str = "compiled",
+            progress: Callable[[int, int], None] | None = None) -> Report:
+    """Analyse one run: a capture or a run directory (bundle), and/or the text inputs.
+
+    Raises InputError (exit 2 in the CLI) when an input cannot be used at all; inputs that
+    are partly usable give their part and a warning in ``report["warnings"]``.
+    """
+    th = thresholds if thresholds is not None else (load_config(config) if config else Thresholds())
+    inputs = Inputs.gather(source, timings, mtr, ping, ping_loaded)
+    problems: list[Problem] = list(inputs.problems)
+    warnings: list[str] = []
+
+    samples: list[CurlSample] = []
+    if inputs.timings is not None:
+        loaded, found = load_curl(inputs.timings, inputs.wallclock)
+        samples, problems = list(loaded), problems + found
+    mtr_report: MtrReport | None = None
+    if inputs.mtr is not None:
+        mtr_report, found = load_mtr(inputs.mtr)
+        problems += found
+        if inputs.mtr_raw is not None:
+            raw, found = load_mtr(inputs.mtr_raw)
+            problems += found
+            mtr_report = with_raw(mtr_report, raw)
+    ping_run: PingRun | None = None
+    if inputs.ping is not None:
+        ping_run, found = load_ping(inputs.ping)
+        problems += found
+    ping_loaded_run: PingRun | None = None
+    if inputs.ping_loaded is not None:
+        ping_loaded_run, found = load_ping(inputs.ping_loaded)
+        problems += found
+
+    table = tcp = echo = None
+    if inputs.capture is not None:
+        from .capture import read_capture
+        from .tcp import analyze_tcp
+
+        table = read_capture(inputs.capture, engine=engine, progress=progress)
+        warnings += table.stats.warnings
+        tcp = analyze_tcp(table, engine=engine)
+        echo = pair_echoes(table)
+    warnings = [str(p) for p in problems] + warnings
+
+    path = assess_path(mtr_report, th) if mtr_report is not None and mtr_report.hops else None
+    l3 = assess_l3(ping_run, mtr_report, echo, th)
+    l4 = _assess_l4(tcp, th)
+    l7 = assess_l7(samples, th)
+
+    placements = place_samples(samples, tcp, table) if (tcp is not None and samples) else []
+    buckets = [bucket_sample(p, tcp) for p in placements] if placements else [None] * len(samples)
+    ctx = Context(th=th, table=table, tcp=tcp, echo=echo, ping=ping_run,
+                  ping_loaded=ping_loaded_run, mtr=mtr_report, path=path, samples=samples,
+                  placements=placements, buckets=buckets,
+                  grades={"L3": l3.quality, "L4": l4.quality, "L7": l7.quality},
+                  l3_metrics=l3.metrics, l4_metrics=l4.metrics)
+    findings = run_rules(ctx)
+
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "cnfpost", "version": __version__},
+        "inputs": _inputs_section(inputs, table),
+        "warnings": warnings,
+        "layered_analysis": {"l3": l3.to_dict(), "l4": l4.to_dict(), "l7": l7.to_dict()},
+        "samples": [_sample_section(s, placements[i] if placements else None, buckets[i])
+                    for i, s in enumerate(samples)],
+        "tcp_http_correlation": aggregate_phases(samples, buckets) if samples else {},
+        "mtr_tcp_correlation": path_vs_handshake(ctx),
+        "correlations": _correlations(ctx, findings),
+        "flows": _flows_section(tcp, table),
+        "path": None if mtr_report is None else {"mtr": mtr_report.to_dict(),
+                                                  "assessment": None if path is None else path.to_dict()},
+        "ping": None if ping_run is None else _ping_section(ping_run),
+        "findings": [f.to_dict() for f in findings],
+        "overall": _overall(ctx, findings),
+    }
+    return Report(data)
+
+
+def _assess_l4(tcp, th) -> LayerAssessment:
+    from .layers_l4 import assess_l4
+
+    if tcp is None:
+        return LayerAssessment("unknown", {"reason": "no capture"})
+    return assess_l4(tcp, th)
+
+
+def _inputs_section(inputs: Inputs, table) -> dict:
+    files = {"capture": inputs.capture, "timings": inputs.timings,
+             "timings_wallclock": inputs.wallclock, "mtr": inputs.mtr, "mtr_raw": inputs.mtr_raw,
+             "ping": inputs.ping, "ping_loaded": inputs.ping_loaded}
+    if inputs.timings is not None and inputs.wallclock is None:
+        side = inputs.timings.parent / "timings_wallclock.jsonl"
+        files["timings_wallclock"] = side if side.is_file() else None
+    out = {name: _describe(path) for name, path in files.items()}
+    out["missing"] = [name for name in ("capture", "timings", "mtr", "ping") if files[name] is None]
+    if inputs.bundle is not None and inputs.bundle.manifest is not None:
+        m = inputs.bundle.manifest
+        out["manifest"] = {k: m.get(k) for k in ("scenario", "hostname", "target", "interface",
+                                                  "start_utc") if k in m}
+    if table is not None:
+        stats = table.stats
+        out["capture_summary"] = {
+            "format": stats.format, "packets": stats.packets, "bytes_on_wire": stats.bytes_on_wire,
+            "link_types": sorted({i.link_type_name for i in table.interfaces}),
+            "decode_status": dict(stats.status_counts), "stopped_at_byte": stats.stopped_at,
+        }
+    return out
+
+
+def _sample_section(s: CurlSample, placement, buckets) -> dict:
+    out = s.to_dict()
+    out["match"] = None if placement is None else placement.to_dict()
+    for pid in PHASE_IDS:
+        bucket = None if buckets is None else buckets[pid]
+        entry = out["phases"][pid]
+        if placement is not None and placement.edges_ns:
+            k = PHASE_IDS.index(pid)
+            entry["capture_start_epoch_s"] = round(placement.edges_ns[k] / 1e9, 6)
+            entry["capture_end_epoch_s"] = round(placement.edges_ns[k + 1] / 1e9, 6)
+        entry["tcp"] = None if bucket is None else bucket.to_dict()
+    if buckets is not None:
+        out["outside_phases"] = {"before": buckets["before"].packets, "after": buckets["after"].packets}
+    return out
+
+
+def _flows_section(tcp, table) -> list[dict]:
+    if tcp is None:
+        return []
+    from .tcp import END_NAMES, HANDSHAKE_NAMES
+
+    f = tcp.flows
+    out = []
+    for i in range(tcp.n_streams):
+        v = int(f["ip_version"][i])
+        irtt = int(f["irtt_ns"][i])
+        out.append({
+            "stream": i,
+            "client": f"{table.format_address(v, int(f['client_addr'][i]))}:{int(f['client_port'][i])}",
+            "server": f"{table.format_address(v, int(f['server_addr'][i]))}:{int(f['server_port'][i])}",
+            "first_frame": int(f["first_frame"][i]), "last_frame": int(f["last_frame"][i]),
+            "duration_ms": round(int(f["duration_ns"][i]) / 1e6, 3),
+            "packets": int(f["packets_c2s"][i] + f["packets_s2c"][i]),
+            "bytes_c2s": int(f["bytes_c2s"][i]), "bytes_s2c": int(f["bytes_s2c"][i]),
+            "handshake": HANDSHAKE_NAMES[int(f["handshake"][i])],
+            "irtt_ms": None if irtt < 0 else round(irtt / 1e6, 3),
+            "syn_retries": int(f["syn_retries"][i]),
+            "retransmissions": int(f["retransmissions"][i]),
+            "dup_acks": int(f["dup_acks"][i]), "out_of_order": int(f["out_of_order"][i]),
+            "lost_segments": int(f["lost_segments"][i]), "zero_windows": int(f["zero_windows"][i]),
+            "end": END_NAMES[int(f["end"][i])],
+            "display_filter": f"tcp.stream == {i}",
+        })
+    return out
+
+
+def _ping_section(run: PingRun) -> dict:
+    rtts = [p.rtt_ms for p in run.replies if p.rtt_ms is not None]
+    return {
+        "flavor": run.flavor, "target": run.target, "address": run.address,
+        "sent": run.sent, "received": len(run.replies), "lost_seqs": list(run.lost_seqs),
+        "duplicates": sum(1 for p in run.probes if p.duplicate),
+        "errors": [e.to_dict() for e in run.errors],
+        "summary": None if run.summary is None else run.summary.to_dict(),
+        "rtt_median_ms": round(statistics.median(rtts), 3) if rtts else None,
+        "disagreements": list(run.disagreements),
+    }
+
+
+def _correlations(ctx: Context, findings: list[Finding]) -> dict:
+    codes = {f.code for f in findings if f.severity != "info"}
+    l3, l4, l7 = ctx.grades["L3"], ctx.grades["L4"], ctx.grades["L7"]
+    if "l3l4.path_causes_tcp" in codes:
+        l3l4 = "path_causes_tcp"
+    elif "l3l4.endpoint_tcp" in codes:
+        l3l4 = "endpoint_tcp"
+    elif "unknown" in (l3, l4):
+        l3l4 = "unknown"
+    else:
+        l3l4 = "tcp_healthy" if l4 in ("excellent", "good") else "tcp_degraded"
+    inflated = [f.numbers.get("phase") for f in findings if f.code == "l4l7.events_in_phase"]
+    app = [f.numbers.get("phase") for f in findings if f.code == "l4l7.application"]
+    if inflated:
+        l4l7 = "tcp_events_inflated_phases"
+    elif app:
+        l4l7 = "application_slow"
+    elif not ctx.samples or ctx.tcp is None:
+        l4l7 = "unknown"
+    else:
+        l4l7 = "no_tcp_impact"
+    bloat = [f for f in findings if f.code == "l3l7.bufferbloat"]
+    has_load = ctx.ping_loaded is not None or ctx.echo is not None
+    l3l7 = "bufferbloat" if bloat else ("no_bufferbloat_seen" if has_load else "unknown")
+    return {
+        "l3_l4": {"verdict": l3l4, "l3": l3, "l4": l4},
+        "l4_l7": {"verdict": l4l7, "l4": l4, "l7": l7, "inflated_phases": inflated,
+                  "slow_phases_without_tcp_events": app},
+        "l3_l7": {"verdict": l3l7, "l3": l3, "l7": l7,
+                  "added_latency_ms": bloat[0].numbers.get("added_ms") if bloat else None},
+    }
+
+
+_LEAD = {"critical": 0, "warning": 1, "info": 2}
+# Which finding explains the most when several are raised: cross-layer verdicts first.
+_PRIORITY = ("l3l4.path_causes_tcp", "l3l4.endpoint_tcp", "l4l7.events_in_phase",
+             "l4l7.application", "l3l7.bufferbloat", "l7.request_failed", "l3.path_loss",
+             "l3.unreachable", "l4.syn_retry", "l4.retransmissions", "l4.zero_window",
+             "l4.window_limited", "l4.reset", "l7.slow_server", "l7.slow_tls", "l7.slow_dns",
+             "l7.slow_connect", "l7.slow_download", "l3.high_jitter", "l4.reordering",
+             "l3l4.handshake_vs_path", "l3.latency_step", "l3.hop_icmp_ratelimit")
+
+
+def _overall(ctx: Context, findings: list[Finding]) -> dict:
+    known = [g for g in ctx.grades.values() if g != "unknown"]
+    grade = worst_grade(known) if known else "unknown"
+    serious = [f for f in findings if f.severity != "info"]
+    serious.sort(key=lambda f: (_PRIORITY.index(f.code) if f.code in _PRIORITY else 99,
+                                _LEAD[f.severity]))
+    layers = ", ".join(f"{k} {v}" for k, v in ctx.grades.items())
+    if serious:
+        lead = serious[0]
+        others = [f.code for f in serious[1:4]]
+        summary = (f"Root cause: {lead.message} ({lead.code}). Layers: {layers}."
+                   + (f" Also: {', '.join(others)}." if others else ""))
+    elif known:
+        rtt, source = path_rtt(ctx)
+        parts = [f"Layers: {layers}."]
+        if rtt is not None:
+            parts.append(f"Path RTT {rtt:.2f} ms ({source}).")
+        ttfb = [s.ttfb_ms for s in ctx.samples if s.ttfb_ms is not None]
+        if ttfb:
+            parts.append(f"Median time to first byte {statistics.median(ttfb):.1f} ms.")
+        summary = "No problem found. " + " ".join(parts)
+    else:
+        summary = "Nothing could be assessed from the inputs given."
+    return {"grade": grade, "grades": dict(ctx.grades), "summary": summary,
+            "findings_by_severity": {s: sum(1 for f in findings if f.severity == s)
+                                     for s in ("critical", "warning", "info")}}
+

@@ -1,0 +1,581 @@
+"""The rules that turn the layers' figures into findings.
+
+Each rule is a pure function of the analysis context returning findings (codes from
+cnfpost/findings.py, limits from cnfpost/thresholds.py). Rules never raise on missing
+inputs: a rule whose inputs are absent returns nothing, and the report says which inputs
+were missing. A healthy run raises no warning or critical finding.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+
+from .correlate import EVENT_BITS, TROUBLE_EVENTS, PhaseBucket, Placement
+from .findings import Evidence, Finding, capture_evidence, make_finding
+from .icmp_echo import CaptureEcho
+from .inputs.curl import PHASE_IDS, CurlSample
+from .inputs.mtr import MtrReport, PathAssessment
+from .inputs.ping import PingRun
+from .model import PacketTable, TcpFlag
+from .tcp import TcpAnalysis
+
+__all__ = ["Context", "RULES", "run_rules", "path_rtt", "path_vs_handshake"]
+
+SYN, ACK, RST = int(TcpFlag.SYN), int(TcpFlag.ACK), int(TcpFlag.RST)
+PHASE_NAMES = {"dns": "DNS", "tcp": "TCP connect", "tls": "TLS", "request": "request",
+               "server": "server wait", "download": "download"}
+
+
+@dataclass
+class Context:
+    """Everything the rules may look at. Absent inputs are None / empty."""
+
+    th: Mapping[str, float]
+    table: PacketTable | None = None
+    tcp: TcpAnalysis | None = None
+    echo: CaptureEcho | None = None
+    ping: PingRun | None = None
+    ping_loaded: PingRun | None = None
+    mtr: MtrReport | None = None
+    path: PathAssessment | None = None
+    samples: list[CurlSample] = field(default_factory=list)
+    placements: list[Placement] = field(default_factory=list)
+    buckets: list[dict[str, PhaseBucket] | None] = field(default_factory=list)
+    grades: dict[str, str] = field(default_factory=dict)   # layer -> quality
+    l3_metrics: dict = field(default_factory=dict)
+    l4_metrics: dict = field(default_factory=dict)
+
+
+def path_rtt(ctx: Context) -> tuple[float | None, str | None]:
+    """The path's round-trip time: mtr's best to the target (mtr's Avg is already a round
+    trip: never doubled), else ping's minimum, else the capture's echo minimum."""
+    if ctx.path is not None and ctx.path.destination_best_ms is not None:
+        return ctx.path.destination_best_ms, "mtr"
+    if ctx.ping is not None and ctx.ping.summary is not None and ctx.ping.summary.min_ms is not None:
+        return ctx.ping.summary.min_ms, "ping"
+    if ctx.echo is not None and ctx.echo.answered:
+        return ctx.echo.stats.min_ms, "capture_icmp"
+    return None, None
+
+
+def _severity(value: float, warning: float, critical: float | None = None) -> str | None:
+    if critical is not None and value >= critical:
+        return "critical"
+    if value >= warning:
+        return "warning"
+    return None
+
+
+def _frames(tcp: TcpAnalysis, mask: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(mask) + 1
+
+
+# ----------------------------------------------------------------------------------------
+# L3
+# ----------------------------------------------------------------------------------------
+
+def rule_path_loss(ctx: Context) -> list[Finding]:
+    loss = ctx.l3_metrics.get("loss_pct")
+    grade = ctx.l3_metrics.get("grades", {}).get("loss")
+    if loss is None or grade in (None, "excellent", "unknown"):
+        return []
+    severity = {"good": "info", "fair": "warning", "poor": "critical"}[grade]
+    where = ""
+    evidence = Evidence(", ".join(ctx.l3_metrics.get("loss_sources", [])).split(", ")[0] or "ping")
+    if ctx.path is not None and ctx.path.path_loss_from_ttl is not None:
+        where = f", starting at hop {ctx.path.path_loss_from_ttl} and carrying on to the target"
+        evidence = Evidence("mtr", detail=f"hops {ctx.path.path_loss_from_ttl}..{ctx.path.hop_count}")
+    elif ctx.ping is not None and ctx.ping.lost_seqs:
+        evidence = Evidence("ping", detail="lost icmp_seq " + ", ".join(
+            str(s) for s in ctx.ping.lost_seqs[:20]))
+    return [make_finding(
+        "l3.path_loss", severity,
+        f"{loss:.3g}% packet loss to the target ({ctx.l3_metrics.get('probes_lost')} of "
+        f"{ctx.l3_metrics.get('probes_sent')} probes){where}",
+        {"loss_pct": loss, "probes_sent": ctx.l3_metrics.get("probes_sent"),
+         "probes_lost": ctx.l3_metrics.get("probes_lost"),
+         "from_hop": None if ctx.path is None else ctx.path.path_loss_from_ttl},
+        evidence)]
+
+
+def rule_hop_ratelimit(ctx: Context) -> list[Finding]:
+    if ctx.path is None or not ctx.path.rate_limited_ttls or ctx.mtr is None:
+        return []
+    hops = {h.ttl: h for h in ctx.mtr.hops}
+    parts = [f"hop {t} ({hops[t].host}, {hops[t].loss_pct:g}% loss)" for t in ctx.path.rate_limited_ttls
+             if t in hops]
+    dest = ctx.path.destination_loss_pct
+    return [make_finding(
+        "l3.hop_icmp_ratelimit", "info",
+        f"{'; '.join(parts)} but {dest if dest is not None else '?'}% at the target: the router "
+        "rate-limits its ICMP replies, traffic through it is not lost",
+        {"hops": list(ctx.path.rate_limited_ttls), "destination_loss_pct": dest},
+        Evidence("mtr", detail="hops " + ", ".join(str(t) for t in ctx.path.rate_limited_ttls)))]
+
+
+def rule_latency_step(ctx: Context) -> list[Finding]:
+    if ctx.path is None or ctx.path.latency_step_ttl is None:
+        return []
+    return [make_finding(
+        "l3.latency_step", "info",
+        f"latency steps up by {ctx.path.latency_step_ms:.1f} ms at hop "
+        f"{ctx.path.latency_step_ttl} and stays up to the target",
+        {"hop": ctx.path.latency_step_ttl, "step_ms": round(ctx.path.latency_step_ms, 3)},
+        Evidence("mtr", detail=f"hop {ctx.path.latency_step_ttl}"))]
+
+
+def rule_jitter(ctx: Context) -> list[Finding]:
+    jitter = ctx.l3_metrics.get("jitter_ms")
+    if jitter is None:
+        return []
+    severity = _severity(jitter, ctx.th["find.jitter_ms.warning"], ctx.th["find.jitter_ms.critical"])
+    if severity is None:
+        return []
+    source = ctx.l3_metrics.get("jitter_source") or "ping"
+    evidence = Evidence("ping") if source == "ping" else Evidence("mtr")
+    if source == "capture_icmp" and ctx.echo is not None:
+        evidence = capture_evidence(np.concatenate([ctx.echo.request_frame, ctx.echo.reply_frame]),
+                                    "ICMP echo requests and replies")
+    return [make_finding("l3.high_jitter", severity,
+                         f"jitter {jitter:.1f} ms (mean change between consecutive RTTs, {source})",
+                         {"jitter_ms": jitter, "source": source}, evidence)]
+
+
+def rule_unreachable(ctx: Context) -> list[Finding]:
+    out = []
+    if ctx.table is not None and ctx.table.icmp["row"].size:
+        icmp = ctx.table.icmp
+        unreach = ((icmp["version"] == 4) & (icmp["type"] == 3)) | ((icmp["version"] == 6) & (icmp["type"] == 1))
+        if unreach.any():
+            frames = icmp["row"][unreach].astype(np.int64) + 1
+            out.append(make_finding(
+                "l3.unreachable", "warning",
+                f"{frames.size} ICMP destination-unreachable error(s) in the capture",
+                {"icmp_unreachable": int(frames.size)}, capture_evidence(frames, "icmp.type == 3 || icmpv6.type == 1")))
+    if ctx.ping is not None and ctx.ping.sent and ctx.ping.summary is not None and ctx.ping.summary.received == 0:
+        out.append(make_finding("l3.unreachable", "critical",
+                                f"ping got no reply to {ctx.ping.sent} probes",
+                                {"ping_sent": ctx.ping.sent}, Evidence("ping")))
+    elif ctx.path is not None and ctx.path.destination_reached is False:
+        out.append(make_finding("l3.unreachable", "info",
+                                "mtr never reached the target (its probes may be filtered: "
+                                "the end-to-end view comes from ping and TCP)",
+                                {"hops": ctx.path.hop_count}, Evidence("mtr")))
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# L4
+# ----------------------------------------------------------------------------------------
+
+def _data_segments(tcp: TcpAnalysis) -> int:
+    in_tcp = tcp.columns["tcp_stream"] != np.iinfo(np.uint32).max
+    return int(((tcp.payload_len > 0) & in_tcp).sum())
+
+
+def rule_retransmissions(ctx: Context) -> list[Finding]:
+    if ctx.tcp is None or ctx.tcp.n_streams == 0:
+        return []
+    data = _data_segments(ctx.tcp)
+    mask = ctx.tcp.has("tcp.analysis.retransmission")
+    count = int(mask.sum())
+    if not data or not count:
+        return []
+    pct = 100.0 * count / data
+    severity = _severity(pct, ctx.th["find.retrans_pct.warning"], ctx.th["find.retrans_pct.critical"])
+    if severity is None:
+        severity = "info"
+    fast = int(ctx.tcp.has("tcp.analysis.fast_retransmission").sum())
+    spurious = int(ctx.tcp.has("tcp.analysis.spurious_retransmission").sum())
+    streams = sorted({int(s) for s in ctx.tcp.columns["tcp_stream"][mask]})
+    return [make_finding(
+        "l4.retransmissions", severity,
+        f"{count} retransmission(s) in {data} data segments ({pct:.2f}%; {fast} fast, "
+        f"{spurious} spurious) in {len(streams)} connection(s)",
+        {"retransmissions": count, "data_segments": data, "rate_pct": round(pct, 3),
+         "fast": fast, "spurious": spurious, "streams": streams},
+        capture_evidence(_frames(ctx.tcp, mask), "tcp.analysis.retransmission"))]
+
+
+def rule_reordering(ctx: Context) -> list[Finding]:
+    if ctx.tcp is None:
+        return []
+    mask = ctx.tcp.has("tcp.analysis.out_of_order")
+    count = int(mask.sum())
+    data = _data_segments(ctx.tcp)
+    if not count or not data:
+        return []
+    pct = 100.0 * count / data
+    severity = "warning" if pct >= ctx.th["find.ooo_pct.warning"] else "info"
+    return [make_finding("l4.reordering", severity,
+                         f"{count} out-of-order segment(s) ({pct:.2f}% of data segments)",
+                         {"out_of_order": count, "rate_pct": round(pct, 3)},
+                         capture_evidence(_frames(ctx.tcp, mask), "tcp.analysis.out_of_order"))]
+
+
+def rule_zero_window(ctx: Context) -> list[Finding]:
+    if ctx.tcp is None or ctx.tcp.n_streams == 0:
+        return []
+    f = ctx.tcp.flows
+    worst = f["zero_window_max_ns"].astype(np.float64) / 1e6
+    if not (f["zero_windows"] > 0).any():
+        return []
+    longest = float(worst.max())
+    severity = _severity(longest, ctx.th["find.zero_window_ms.warning"],
+                         ctx.th["find.zero_window_ms.critical"]) or "info"
+    mask = ctx.tcp.has("tcp.analysis.zero_window")
+    streams = [int(s) for s in np.flatnonzero(f["zero_windows"] > 0)]
+    total = float(f["zero_window_ns"].sum()) / 1e6
+    return [make_finding("l4.zero_window", severity,
+                         f"zero window advertised {int(mask.sum())} time(s) in {len(streams)} "
+                         f"connection(s); longest stall {longest:.1f} ms, {total:.1f} ms in all",
+                         {"zero_windows": int(mask.sum()), "longest_ms": round(longest, 3),
+                          "total_ms": round(total, 3), "streams": streams},
+                         capture_evidence(_frames(ctx.tcp, mask), "tcp.analysis.zero_window"))]
+
+
+def rule_window_limited(ctx: Context) -> list[Finding]:
+    if ctx.tcp is None or ctx.tcp.n_streams == 0:
+        return []
+    f = ctx.tcp.flows
+    limited = np.flatnonzero(f["window_full"] >= ctx.th["find.window_full.warning"])
+    if limited.size == 0:
+        return []
+    mask = ctx.tcp.has("tcp.analysis.window_full") & np.isin(ctx.tcp.columns["tcp_stream"], limited)
+    return [make_finding("l4.window_limited", "warning",
+                         f"the sender filled the receiver's window {int(mask.sum())} time(s) in "
+                         f"{limited.size} connection(s): the window, not the path, set the pace",
+                         {"window_full": int(mask.sum()), "streams": [int(s) for s in limited]},
+                         capture_evidence(_frames(ctx.tcp, mask), "tcp.analysis.window_full"))]
+
+
+def rule_syn_retry(ctx: Context) -> list[Finding]:
+    if ctx.tcp is None or ctx.tcp.n_streams == 0:
+        return []
+    f = ctx.tcp.flows
+    retried = np.flatnonzero(f["syn_retries"] > 0)
+    if retried.size == 0:
+        return []
+    c = ctx.tcp.columns
+    syn_only = (ctx.tcp.tcp_flags & (SYN | ACK)) == SYN
+    mask = syn_only & np.isin(c["tcp_stream"], retried)
+    return [make_finding("l4.syn_retry", "warning",
+                         f"{retried.size} connection(s) needed SYN retransmissions "
+                         f"({int(f['syn_retries'][retried].sum())} retries): each costs a "
+                         "retransmission timeout",
+                         {"streams": [int(s) for s in retried],
+                          "syn_retries": int(f["syn_retries"][retried].sum())},
+                         capture_evidence(_frames(ctx.tcp, mask), "tcp.flags.syn == 1 && tcp.flags.ack == 0"))]
+
+
+def rule_reset(ctx: Context) -> list[Finding]:
+    if ctx.tcp is None or ctx.tcp.n_streams == 0:
+        return []
+    f = ctx.tcp.flows
+    reset = np.flatnonzero((f["end"] == 2) | (f["handshake"] == 3))
+    if reset.size == 0:
+        return []
+    mask = ((ctx.tcp.tcp_flags & RST) != 0) & np.isin(ctx.tcp.columns["tcp_stream"], reset)
+    refused = int((f["handshake"][reset] == 3).sum())
+    return [make_finding("l4.reset", "warning",
+                         f"{reset.size} connection(s) ended by a TCP reset"
+                         + (f" ({refused} refused at the handshake)" if refused else ""),
+                         {"streams": [int(s) for s in reset], "refused": refused},
+                         capture_evidence(_frames(ctx.tcp, mask), "tcp.flags.reset == 1"))]
+
+
+# ----------------------------------------------------------------------------------------
+# L7
+# ----------------------------------------------------------------------------------------
+
+def _measured(ctx: Context, pid: str) -> list[tuple[CurlSample, float]]:
+    return [(s, s.phases[pid].duration_ms) for s in ctx.samples
+            if s.phases[pid].status == "measured" and s.phases[pid].duration_ms is not None]
+
+
+def _timings_evidence(samples: list[CurlSample]) -> Evidence:
+    return Evidence("timings", detail="samples " + ", ".join(str(s.index) for s in samples))
+
+
+def rule_slow_phases(ctx: Context) -> list[Finding]:
+    th = ctx.th
+    rtt, _ = path_rtt(ctx)
+    out = []
+    limits = {
+        "dns": (th["find.dns_ms.warning"], th["find.dns_ms.critical"]),
+        "tcp": (max(th["find.connect_ms.floor"], th["find.connect_rtt_factor"] * (rtt or 0.0)), None),
+        "tls": (max(th["find.tls_ms.floor"], th["find.tls_rtt_factor"] * (rtt or 0.0)), None),
+        "server": (th["find.server_ms.warning"], th["find.server_ms.critical"]),
+    }
+    codes = {"dns": "l7.slow_dns", "tcp": "l7.slow_connect", "tls": "l7.slow_tls",
+             "server": "l7.slow_server"}
+    for pid, (warning, critical) in limits.items():
+        measured = _measured(ctx, pid)
+        if not measured:
+            continue
+        median = statistics.median(d for _, d in measured)
+        severity = _severity(median, warning, critical)
+        if severity is None:
+            continue
+        slow = [s for s, d in measured if d >= warning]
+        out.append(make_finding(
+            codes[pid], severity,
+            f"{PHASE_NAMES[pid]} median {median:.1f} ms over {len(measured)} sample(s) "
+            f"(limit {warning:.0f} ms); {len(slow)} sample(s) above it",
+            {"median_ms": round(median, 3), "limit_ms": round(warning, 3),
+             "samples_over": [s.index for s in slow]}, _timings_evidence(slow)))
+    out.extend(_slow_download(ctx))
+    return out
+
+
+def _slow_download(ctx: Context) -> list[Finding]:
+    th = ctx.th
+    rates = []
+    for s, d in _measured(ctx, "download"):
+        if s.size_download and s.size_download >= th["find.download_bytes.min"] and d > 0:
+            rates.append((s, s.size_download * 8 / (d / 1000.0) / 1e6))
+    if not rates:
+        return []
+    median = statistics.median(r for _, r in rates)
+    if median >= th["find.download_mbps.warning"]:
+        return []
+    slow = [s for s, r in rates if r < th["find.download_mbps.warning"]]
+    return [make_finding("l7.slow_download", "warning",
+                         f"download goodput median {median:.2f} Mbit/s over {len(rates)} sample(s) "
+                         f"(limit {th['find.download_mbps.warning']:.0f} Mbit/s)",
+                         {"median_mbps": round(median, 3), "samples_over": [s.index for s in slow]},
+                         _timings_evidence(slow))]
+
+
+def rule_request_failed(ctx: Context) -> list[Finding]:
+    out = []
+    for s in ctx.samples:
+        code = s.response_code or 0
+        if not s.ok:
+            out.append(make_finding("l7.request_failed", "critical",
+                                    f"sample {s.index} failed in the {s.failed_phase or '?'} phase: "
+                                    f"curl exit {s.exit_code} ({s.error or 'no message'})",
+                                    {"exit_code": s.exit_code, "failed_phase": s.failed_phase},
+                                    _timings_evidence([s]), sample=s.index))
+        elif code >= 500:
+            out.append(make_finding("l7.request_failed", "critical",
+                                    f"sample {s.index}: HTTP {code} from the server",
+                                    {"response_code": code}, _timings_evidence([s]), sample=s.index))
+        elif code >= 400:
+            out.append(make_finding("l7.request_failed", "warning",
+                                    f"sample {s.index}: HTTP {code}",
+                                    {"response_code": code}, _timings_evidence([s]), sample=s.index))
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# Across layers
+# ----------------------------------------------------------------------------------------
+
+DEGRADED = ("fair", "poor")
+CLEAN = ("excellent", "good")
+
+
+def rule_l3_l4(ctx: Context) -> list[Finding]:
+    l3, l4 = ctx.grades.get("L3", "unknown"), ctx.grades.get("L4", "unknown")
+    if l4 not in DEGRADED or l3 == "unknown":
+        return []
+    frames = _frames(ctx.tcp, ctx.tcp.has("tcp.analysis.retransmission")) if ctx.tcp is not None else []
+    evidence = capture_evidence(frames, "tcp.analysis.retransmission")
+    numbers = {"l3": l3, "l4": l4, "l3_loss_pct": ctx.l3_metrics.get("loss_pct"),
+               "l4_retransmission_pct": ctx.l4_metrics.get("retransmission_rate_pct")}
+    if l3 in DEGRADED:
+        return [make_finding("l3l4.path_causes_tcp", "warning",
+                             f"the path is {l3} (loss {ctx.l3_metrics.get('loss_pct')}%) and TCP is "
+                             f"{l4}: the path's loss or delay explains the TCP trouble",
+                             numbers, evidence)]
+    return [make_finding("l3l4.endpoint_tcp", "warning",
+                         f"TCP is {l4} while the path measured {l3}: look at the endpoints or a "
+                         "middlebox", numbers, evidence)]
+
+
+def path_vs_handshake(ctx: Context) -> dict | None:
+    """The report's mtr_tcp_correlation: the path's RTT against each sample's handshake.
+
+    Handshake RTT per sample: the capture's iRTT (most recent SYN to the ACK completing the
+    handshake) and curl's connect time. Verdict: consistent; endpoint_slower (the handshake
+    takes notably longer than the path's round trip); explained_by_syn_retry (curl's connect
+    includes a retransmission timeout the iRTT does not)."""
+    rtt, source = path_rtt(ctx)
+    if rtt is None or ctx.tcp is None or not ctx.placements:
+        return None
+    f = ctx.tcp.flows
+    per_sample = []
+    for p, s in zip(ctx.placements, ctx.samples):
+        if p.stream is None or p.method == "reused_connection" or f["irtt_ns"][p.stream] < 0:
+            continue
+        irtt = float(f["irtt_ns"][p.stream]) / 1e6
+        connect = s.phases["tcp"].duration_ms if s.phases["tcp"].status == "measured" else None
+        per_sample.append({"sample": s.index, "stream": p.stream, "irtt_ms": round(irtt, 3),
+                           "curl_connect_ms": None if connect is None else round(connect, 3),
+                           "syn_retries": int(f["syn_retries"][p.stream]),
+                           "difference_ms": round(irtt - rtt, 3)})
+    if not per_sample:
+        return None
+    irtt = statistics.median(h["irtt_ms"] for h in per_sample)
+    diff = irtt - rtt
+    pct = 100.0 * diff / rtt if rtt > 0 else None
+    retries = sum(h["syn_retries"] for h in per_sample)
+    slower = diff > ctx.th["find.handshake_vs_path_ms"] and (pct or 0) > ctx.th["find.handshake_vs_path_pct"]
+    verdict = "explained_by_syn_retry" if retries else ("endpoint_slower" if slower else "consistent")
+    connects = [h["curl_connect_ms"] for h in per_sample if h["curl_connect_ms"] is not None]
+    return {"path_rtt_ms": round(rtt, 3), "path_source": source,
+            "path_avg_ms": None if ctx.path is None or ctx.path.destination_avg_ms is None
+            else round(ctx.path.destination_avg_ms, 3),
+            "handshake_rtt_ms": round(irtt, 3),
+            "curl_connect_median_ms": round(statistics.median(connects), 3) if connects else None,
+            "difference_ms": round(diff, 3),
+            "difference_pct": None if pct is None else round(pct, 1),
+            "syn_retries": retries, "verdict": verdict, "samples": per_sample}
+
+
+def rule_handshake_vs_path(ctx: Context) -> list[Finding]:
+    cmp = path_vs_handshake(ctx)
+    if cmp is None:
+        return []
+    text = {
+        "explained_by_syn_retry": "SYN retries explain it: curl's connect time includes the "
+                                  "retransmission timeout, while the iRTT restarts at the last SYN",
+        "endpoint_slower": "the handshake is slower than the path: the server (SYN queue, "
+                           "accept) or a middlebox adds time",
+        "consistent": "consistent: the network path explains the handshake time",
+    }[cmp["verdict"]]
+    severity = "warning" if cmp["verdict"] == "endpoint_slower" else "info"
+    pct = cmp["difference_pct"]
+    streams = [h["stream"] for h in cmp["samples"]]
+    mask = np.isin(ctx.tcp.columns["tcp_stream"], streams) & ((ctx.tcp.tcp_flags & SYN) != 0)
+    numbers = {k: v for k, v in cmp.items() if k != "samples"}
+    return [make_finding("l3l4.handshake_vs_path", severity,
+                         f"handshake RTT {cmp['handshake_rtt_ms']:.2f} ms vs path RTT "
+                         f"{cmp['path_rtt_ms']:.2f} ms ({cmp['path_source']}): "
+                         f"{cmp['difference_ms']:+.2f} ms"
+                         + (f" ({pct:+.0f}%)" if pct is not None else "") + f"; {text}",
+                         numbers, capture_evidence(_frames(ctx.tcp, mask), "SYN and SYN/ACK frames"))]
+
+
+def _expected_ms(pid: str, rtt: float | None, clean: list[float]) -> float | None:
+    """What a phase should have taken: the median of the same phase in samples without
+    TCP trouble, else its round trips on the path: TCP 1, server 1 (request out, first
+    byte back), TLS 1 (TLS 1.3's full handshake; 1.2 takes 2, so this errs towards
+    calling a phase inflated only when it is clearly more than the network needs)."""
+    if clean:
+        return statistics.median(clean)
+    rtts = {"tcp": 1, "tls": 1, "server": 1}.get(pid)
+    return None if rtts is None or rtt is None else rtts * rtt
+
+
+def rule_events_in_phases(ctx: Context) -> list[Finding]:
+    if ctx.tcp is None or not ctx.buckets:
+        return []
+    th = ctx.th
+    rtt, _ = path_rtt(ctx)
+    out = []
+    slow_clean_phases = []
+    for pid in PHASE_IDS:
+        rows = [(s, b[pid]) for s, b in zip(ctx.samples, ctx.buckets)
+                if b is not None and s.phases[pid].status == "measured"]
+        if not rows:
+            continue
+        clean = [s.phases[pid].duration_ms for s, b in rows if b.trouble == 0]
+        expected = _expected_ms(pid, rtt, clean)
+        inflated, frames, events = [], [], {k: 0 for k in TROUBLE_EVENTS}
+        for s, b in rows:
+            if b.trouble == 0 or expected is None:
+                continue
+            took = s.phases[pid].duration_ms
+            if took - expected >= th["find.phase_inflation_ms"] and \
+                    took >= expected * (1 + th["find.phase_inflation_pct"] / 100.0):
+                inflated.append((s, took))
+                for k in TROUBLE_EVENTS:
+                    events[k] += b.events.get(k, 0)
+                    frames.extend(b.event_frames.get(k, ()))
+        if inflated:
+            took = statistics.median(t for _, t in inflated)
+            what = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in events.items() if v)
+            out.append(make_finding(
+                "l4l7.events_in_phase", "warning",
+                f"{what} during {PHASE_NAMES[pid]} in {len(inflated)} of {len(rows)} sample(s) made "
+                f"it {took:.1f} ms instead of about {expected:.1f} ms",
+                {"phase": pid, "samples": [s.index for s, _ in inflated],
+                 "median_ms": round(took, 3), "expected_ms": round(expected, 3),
+                 "inflation_ms": round(took - expected, 3), **events},
+                capture_evidence(frames, f"TCP events during {PHASE_NAMES[pid]}")))
+        if pid == "server":
+            slow = [(s, b) for s, b in rows if s.phases[pid].duration_ms >= th["find.server_ms.warning"]]
+            if slow and all(b.trouble == 0 for _, b in slow):
+                slow_clean_phases.append((pid, slow))
+    for pid, slow in slow_clean_phases:
+        med = statistics.median(s.phases[pid].duration_ms for s, _ in slow)
+        frames = [f for _, b in slow if b.frames for f in b.frames]
+        out.append(make_finding(
+            "l4l7.application", "warning",
+            f"{PHASE_NAMES[pid]} took {med:.1f} ms (median of {len(slow)} sample(s)) with no TCP "
+            "retransmission, loss or window event: the server application is slow, not the network",
+            {"phase": pid, "samples": [s.index for s, _ in slow], "median_ms": round(med, 3)},
+            capture_evidence(frames, "first and last frame of the phase in each sample")))
+    return out
+
+
+def rule_bufferbloat(ctx: Context) -> list[Finding]:
+    idle = loaded = None
+    source = None
+    if ctx.ping is not None and ctx.ping_loaded is not None:
+        idle_r = [p.rtt_ms for p in ctx.ping.replies if p.rtt_ms is not None]
+        load_r = [p.rtt_ms for p in ctx.ping_loaded.replies if p.rtt_ms is not None]
+        if idle_r and load_r:
+            idle, loaded, source = statistics.median(idle_r), statistics.median(load_r), "ping"
+    if idle is None and ctx.echo is not None and ctx.tcp is not None and ctx.echo.rtt_ms.size >= 4:
+        busy = _busy_mask(ctx, ctx.echo.request_ts_ns)
+        if busy.sum() >= 2 and (~busy).sum() >= 2:
+            idle = float(np.median(ctx.echo.rtt_ms[~busy]))
+            loaded = float(np.median(ctx.echo.rtt_ms[busy]))
+            source = "capture_icmp"
+    if idle is None:
+        return []
+    added = loaded - idle
+    severity = _severity(added, ctx.th["find.bufferbloat_ms.warning"], ctx.th["find.bufferbloat_ms.critical"])
+    if severity is None:
+        return []
+    evidence = Evidence("ping", detail="ping.txt vs ping_loaded.txt") if source == "ping" else \
+        capture_evidence(ctx.echo.request_frame, "ICMP echoes during and outside downloads")
+    return [make_finding("l3l7.bufferbloat", severity,
+                         f"latency under load {loaded:.1f} ms vs {idle:.1f} ms at rest: +{added:.1f} ms "
+                         "while data flows",
+                         {"idle_ms": round(idle, 3), "loaded_ms": round(loaded, 3),
+                          "added_ms": round(added, 3), "source": source}, evidence)]
+
+
+def _busy_mask(ctx: Context, ts: np.ndarray) -> np.ndarray:
+    """Per time stamp: was a TCP download carrying data then (between the first and last
+    data segment of a flow that moved at least find.download_bytes.min)?"""
+    f = ctx.tcp.flows
+    big = np.flatnonzero(f["bytes_s2c"] >= ctx.th["find.download_bytes.min"])
+    busy = np.zeros(ts.shape[0], dtype=bool)
+    for s in big:
+        busy |= (ts >= f["start_ns"][s]) & (ts <= f["end_ns"][s])
+    return busy
+
+
+RULES: tuple[Callable[[Context], list[Finding]], ...] = (
+    rule_path_loss, rule_hop_ratelimit, rule_latency_step, rule_jitter, rule_unreachable,
+    rule_retransmissions, rule_reordering, rule_zero_window, rule_window_limited,
+    rule_syn_retry, rule_reset,
+    rule_slow_phases, rule_request_failed,
+    rule_l3_l4, rule_handshake_vs_path, rule_events_in_phases, rule_bufferbloat,
+)
+
+_SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+def run_rules(ctx: Context) -> list[Finding]:
+    """All findings, most severe first, then in rule order (stable, deterministic)."""
+    found = [f for rule in RULES for f in rule(ctx)]
+    return sorted(found, key=lambda f: _SEVERITY_ORDER[f.severity])
