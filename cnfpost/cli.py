@@ -101,6 +101,58 @@ def packets(capture: str | None, fields: tuple[str, ...], fmt: str, output: str,
         click.echo(f"warning: {warning}", err=True)
 
 
+@cli.command()
+@click.argument("source", required=False)
+@click.option("--timings", "-t", help="curl -w '%{json}' output (one object per line).")
+@click.option("--mtr", "-m", help="mtr --json output (or mtr --raw).")
+@click.option("--ping", "-p", help="ping output (iputils, BusyBox or BSD).")
+@click.option("--ping-loaded", help="ping output taken while a download ran (bufferbloat).")
+@click.option("--json", "json_out", metavar="OUT", help="Write the JSON report here (- for stdout).")
+@click.option("--markdown", "md_out", metavar="OUT", help="Write the Markdown report here (- for stdout).")
+@click.option("--config", "-c", help="TOML file overriding thresholds ([thresholds] table).")
+@click.option("--fail-on", type=click.Choice(["warning", "critical"]),
+              help="Exit 1 when a finding of this severity or worse exists (for CI).")
+@click.option("--quiet", "-q", is_flag=True, help="No terminal summary.")
+@ENGINE_OPTION
+def analyze(source: str | None, timings: str | None, mtr: str | None, ping: str | None,
+            ping_loaded: str | None, json_out: str | None, md_out: str | None,
+            config: str | None, fail_on: str | None, quiet: bool, engine: str) -> None:
+    """Explain a run, layer by layer: SOURCE is a capture (pcap/pcapng, - for stdin) or a
+    run directory written by the collector; every input is optional, at least one is needed.
+
+    \b
+    cnfpost analyze capture.pcap --timings t.jsonl --mtr m.json --ping p.txt
+    cnfpost analyze RUN_DIR --json report.json --markdown report.md
+    """
+    from .pipeline import analyze as run_analysis
+    from .report import render
+
+    progress = _progress(True)
+    report = run_analysis(source, timings=timings, mtr=mtr, ping=ping, ping_loaded=ping_loaded,
+                          config=config, engine=engine, progress=progress)
+    if progress:
+        sys.stderr.write("\r" + " " * 20 + "\r")
+    to_stdout = "-" in (json_out, md_out)
+    if json_out:
+        _write(json_out, report.to_json().decode())
+    if md_out:
+        _write(md_out, render.markdown(report))
+    if not quiet and not to_stdout:
+        click.echo(render.terminal(report, color=render.use_color(sys.stdout)), nl=False)
+    for warning in report["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    if fail_on:
+        worst = {"warning": ("warning", "critical"), "critical": ("critical",)}[fail_on]
+        if any(f["severity"] in worst for f in report["findings"]):
+            sys.exit(int(ExitCode.FINDINGS))
+
+
+def _write(target: str, text: str) -> None:
+    """Write a report atomically (a reader never sees half a file), or to stdout for '-'."""
+    with click.open_file(target, "w", encoding="utf-8", atomic=target != "-") as out:
+        out.write(text)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: the one place that turns errors into exit codes."""
     args = sys.argv[1:] if argv is None else argv
