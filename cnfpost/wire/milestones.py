@@ -1,0 +1,153 @@
+"""Per-connection wire milestones: the moments the phases are cut at.
+
+``connection_milestones(table)`` gives, per TCP connection, each milestone as a
+:class:`~cnfpost.wire.conn.Milestone` (frame, ts_ns) or None:
+
+- ``syn``: the client's first SYN; ``syn_ack``: the server's first SYN/ACK;
+  ``handshake_ack``: the client's first ACK without SYN after the SYN/ACK (RFC 9293
+  section 3.5, the third segment of the three-way handshake; it may carry data).
+- ``client_hello``, ``server_hello``, ``tls_done``: from :mod:`cnfpost.wire.tls`
+  (``tls_done`` as defined there: the last Finished of the handshake).
+- ``first_request_byte``: the client's first payload segment after ``tls_done`` (the
+  ``tls_done`` segment itself when it carries more records after the Finished); on a
+  connection without TLS, the client's first payload segment. None when the connection
+  shows a ClientHello but no ``tls_done``: the request is then not told from the
+  handshake.
+- ``first_response_byte``: the server's first payload segment after
+  ``first_request_byte``. Under TLS 1.3 that may be a NewSessionTicket the server sends
+  after the client's Finished, and under HTTP/2 the server's SETTINGS: both are encrypted
+  and not told from the response, so on such connections it is an early bound of the
+  response (curl's ``time_starttransfer`` is at or after it).
+- ``last_response_byte``: the server's last payload segment.
+- ``fin``: the first FIN (either side), ``fin_side`` who sent it; ``rst``: the first RST,
+  ``rst_side``.
+
+All of it is vectorised over the TCP rows (first occurrence per connection through
+``np.minimum.at``/``np.maximum.at``); only the TLS step visits the kept payloads.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..model import PacketTable, TcpFlag
+from .conn import Conn, ConnIndex, Milestone, connections, milestone
+from .tls import TlsHandshake, tls_handshakes
+
+__all__ = ["ConnMilestones", "connection_milestones", "MILESTONES"]
+
+SYN, ACK, FIN, RST = int(TcpFlag.SYN), int(TcpFlag.ACK), int(TcpFlag.FIN), int(TcpFlag.RST)
+NONE = np.iinfo(np.int64).max
+
+MILESTONES = ("syn", "syn_ack", "handshake_ack", "client_hello", "server_hello", "tls_done",
+              "first_request_byte", "first_response_byte", "last_response_byte", "fin", "rst")
+
+
+@dataclass(frozen=True)
+class ConnMilestones:
+    conn: Conn
+    syn: Milestone | None
+    syn_ack: Milestone | None
+    handshake_ack: Milestone | None
+    client_hello: Milestone | None
+    server_hello: Milestone | None
+    tls_done: Milestone | None
+    first_request_byte: Milestone | None
+    first_response_byte: Milestone | None
+    last_response_byte: Milestone | None
+    fin: Milestone | None
+    fin_side: str | None
+    rst: Milestone | None
+    rst_side: str | None
+
+    def to_dict(self) -> dict:
+        d = {"conn": self.conn.to_dict()}
+        for name in MILESTONES:
+            m = getattr(self, name)
+            d[name] = None if m is None else m.to_dict()
+        d["fin_side"], d["rst_side"] = self.fin_side, self.rst_side
+        return d
+
+
+def _first(mask: np.ndarray, conn: np.ndarray, nconn: int) -> np.ndarray:
+    """Per connection, the first row where mask holds (NONE when none)."""
+    out = np.full(nconn, NONE, dtype=np.int64)
+    rows = np.flatnonzero(mask)
+    np.minimum.at(out, conn[rows], rows)
+    return out
+
+
+def _last(mask: np.ndarray, conn: np.ndarray, nconn: int) -> np.ndarray:
+    out = np.full(nconn, -1, dtype=np.int64)
+    rows = np.flatnonzero(mask)
+    np.maximum.at(out, conn[rows], rows)
+    return out
+
+
+def connection_milestones(table: PacketTable, conns: ConnIndex | None = None,
+                          handshakes: tuple[TlsHandshake, ...] | None = None
+                          ) -> tuple[ConnMilestones, ...]:
+    if conns is None:
+        conns = connections(table)
+    if handshakes is None:
+        handshakes = tls_handshakes(table, conns)
+    nconn = len(conns.conns)
+    if nconn == 0:
+        return ()
+    c = table.columns
+    conn = conns.conn_of_row
+    tcp = conn >= 0
+    safe_conn = np.where(tcp, conn, 0)
+    flags = c["tcp_flags"].astype(np.int64)
+    cli = conns.from_client & tcp
+    srv = ~conns.from_client & tcp
+    data = tcp & (c["payload_len"] > 0)
+    rows = np.arange(len(table), dtype=np.int64)
+
+    syn = _first(cli & ((flags & (SYN | ACK)) == SYN), safe_conn, nconn)
+    syn_ack = _first(srv & ((flags & (SYN | ACK)) == (SYN | ACK)), safe_conn, nconn)
+    after_sa = rows > np.where(syn_ack[safe_conn] == NONE, NONE - 1, syn_ack[safe_conn])
+    hs_ack = _first(cli & ((flags & (SYN | ACK | RST)) == ACK) & after_sa, safe_conn, nconn)
+
+    ch = np.full(nconn, NONE, dtype=np.int64)
+    sh = ch.copy()
+    done = ch.copy()
+    done_more = np.zeros(nconn, dtype=bool)
+    for h in handshakes:
+        k = h.conn.index
+        if h.client_hello:
+            ch[k] = h.client_hello.frame - 1
+        if h.server_hello:
+            sh[k] = h.server_hello.frame - 1
+        if h.done:
+            done[k] = h.done.frame - 1
+            done_more[k] = h.done_carries_data
+
+    # The request starts after tls_done (or in its segment); without TLS, at the client's
+    # first payload; with a ClientHello but no tls_done it cannot be placed.
+    after = np.where(done != NONE, done, -1)
+    after = np.where(done_more, after - 1, after)
+    after = np.where((ch != NONE) & (done == NONE), NONE, after)
+    req = _first(cli & data & (rows > after[safe_conn]), safe_conn, nconn)
+    resp = _first(srv & data & (rows > req[safe_conn]), safe_conn, nconn)
+    last = _last(srv & data, safe_conn, nconn)
+    fin = _first(tcp & ((flags & FIN) != 0), safe_conn, nconn)
+    rst = _first(tcp & ((flags & RST) != 0), safe_conn, nconn)
+
+    def m(a: np.ndarray, k: int) -> Milestone | None:
+        v = int(a[k])
+        return None if v == NONE or v < 0 else milestone(table, v)
+
+    def side(a: np.ndarray, k: int) -> str | None:
+        v = int(a[k])
+        if v == NONE:
+            return None
+        return "client" if conns.from_client[v] else "server"
+
+    out = []
+    for k, cn in enumerate(conns.conns):
+        out.append(ConnMilestones(cn, m(syn, k), m(syn_ack, k), m(hs_ack, k), m(ch, k),
+                                  m(sh, k), m(done, k), m(req, k), m(resp, k), m(last, k),
+                                  m(fin, k), side(fin, k), m(rst, k), side(rst, k)))
+    return tuple(out)
