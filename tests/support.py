@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +31,8 @@ def require_tool(name: str) -> str:
 
 def require_root() -> None:
     require(os.geteuid() == 0, "needs root (network namespaces)")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+# Three real runs of the first lab, with known faults (tests/data/lab_bundles/README.md).
+LAB_BUNDLES = ROOT / "tests" / "data" / "lab_bundles"

@@ -18,7 +18,7 @@ from cnfpost.model import PACKET_COLUMNS, DecodeStatus
 from tests import capbuild as cb
 
 ROOT = Path(__file__).resolve().parents[1]
-LAB = Path("/work/shared/lab-bundles")
+from tests.support import LAB_BUNDLES as LAB
 
 
 def tables_equal(a, b) -> None:
@@ -120,7 +120,6 @@ def test_growth_past_the_initial_capacity():
     np.testing.assert_array_equal(table["ts_ns"], np.arange(5000, dtype=np.int64) * 10**9)
 
 
-@pytest.mark.skipif(not LAB.exists(), reason="shared lab bundles not present")
 @pytest.mark.parametrize("bundle", ["clean", "tls_retrans", "path_loss"])
 def test_real_lab_captures_compiled_equals_reference(bundle):
     path = LAB / bundle / "capture.pcap"

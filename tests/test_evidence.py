@@ -11,7 +11,8 @@ from cnfpost.evidence import display_filter, frame_ranges
 from cnfpost.findings import CATALOGUE, capture_evidence, make_finding
 from tests.support import require_tool
 
-LAB = Path("/work/shared/lab-bundles/clean/capture.pcap")
+from tests.support import LAB_BUNDLES
+LAB = LAB_BUNDLES / "clean" / "capture.pcap"
 
 
 def expand(flt: str) -> set[int]:
@@ -67,7 +68,6 @@ def test_every_required_code_is_in_the_catalogue():
 
 
 @pytest.mark.tshark
-@pytest.mark.skipif(not LAB.exists(), reason="shared lab bundles not present")
 @pytest.mark.parametrize("frames", [[1], [2, 3, 4, 9], list(range(100, 300, 3)), [756]])
 def test_tshark_selects_exactly_the_frames(frames):
     require_tool("tshark")

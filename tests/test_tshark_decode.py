@@ -20,7 +20,7 @@ from tests.recorded import record_http
 from tests.support import require, require_root, require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
-LAB = Path("/work/shared/lab-bundles")
+from tests.support import LAB_BUNDLES as LAB
 
 FIELDS = ["frame.number", "frame.time_epoch", "frame.len", "frame.cap_len", "ip.src", "ip.dst",
           "ipv6.src", "ipv6.dst", "ip.ttl", "ip.id", "tcp.srcport", "tcp.dstport", "tcp.seq_raw",
@@ -74,8 +74,7 @@ def compare(path: Path) -> list[str]:
 def repo_captures() -> list[Path]:
     found = sorted((ROOT / "tests" / "data" / "captures").glob("*.pcap*"))
     found += sorted((ROOT / "sample_data").glob("*/capture.pcap*"))
-    if LAB.exists():
-        found += sorted(LAB.glob("*/capture.pcap"))
+    found += sorted(LAB.glob("*/capture.pcap"))
     return found
 
 
