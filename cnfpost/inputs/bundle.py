@@ -158,7 +158,8 @@ def load_manifest(path: str | PathLike) -> dict:
         # The collector writes the manifest last and atomically; a broken one was edited or
         # cut short by a full disk.
         line = text.splitlines()[exc.lineno - 1] if exc.lineno <= len(text.splitlines()) else ""
-        raise InputError(path, at_line(exc.lineno), f"JSON ({exc.msg.lower()} at column {exc.colno})",
+        raise InputError(path, at_line(exc.lineno),
+                         f"valid JSON at column {exc.colno} ({exc.msg.lower()})",
                          describe_got(line.strip()) if line.strip() else "the end of the file") from None
     check_manifest(value, str(path))
     return value

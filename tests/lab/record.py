@@ -37,7 +37,7 @@ def record(scenario: Scenario, out: Path, workdir: Path, pki: dict[str, Path],
         # default ICMP rate limit (1/s after a burst of 6) would otherwise show as hop loss.
         for role in ("r1", "r2"):
             lab.sh(role, "sysctl", "-qw", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0")
-        start_server(lab, pki)
+        start_server(lab, pki, aaaa=scenario.family == 6)
         for role, command in scenario.setup:
             lab.sh(role, *command)
         bridge = None
@@ -49,7 +49,8 @@ def record(scenario: Scenario, out: Path, workdir: Path, pki: dict[str, Path],
             bridge = lab.spawn("wire", "bridge", sys.executable, str(Path(__file__).with_name("bridge.py")),
                                str(config), str(injector_log), log=workdir / f"bridge-{scenario.name}.err")
             lab.wait_until("wire bridge", lambda: injector_log.exists())
-        args = [shell, str(COLLECTOR), "--out", str(out), f"-{scenario.family}",
+        family = ["-6"] if scenario.family == 6 else []
+        args = [shell, str(COLLECTOR), "--out", str(out), *family,
                 "--cacert", str(pki["ca"]), *FAST_ARGS, *scenario.collector_args, *scenario.urls]
         env = {**os.environ, "SSLKEYLOGFILE": str(out.parent / f".{out.name}.keys"), "LC_ALL": "C"}
         proc = subprocess.run(lab.cmd("client", *args), capture_output=True, text=True, env=env, timeout=240)

@@ -22,7 +22,7 @@ class Scenario:
     name: str
     description: str
     urls: tuple[str, ...] = (f"{BASE}/100k.bin",)
-    family: int = 4
+    family: int = 4  # 6: DNS answers AAAA too and the collector runs with -6
     collector_args: tuple[str, ...] = ()
     # Userspace wire (tests/lab/bridge.py config); None = kernel bridge, no delay.
     wire: dict | None = None

@@ -92,8 +92,14 @@ http {{
 """
 
 
-def start_server(lab: Lab, pki: dict[str, Path]) -> None:
-    """nginx + slow backend + dnsmasq in the server namespace; returns once all listen."""
+def start_server(lab: Lab, pki: dict[str, Path], aaaa: bool = False) -> None:
+    """nginx + slow backend + dnsmasq in the server namespace; returns once all listen.
+
+    DNS answers A only unless ``aaaa``: IPv4 scenarios then run the probe tools without -4,
+    as the reference lab did. (With -4, iputils 20221126 prints an empty name in its header,
+    "PING  (198.18.3.2)", because glibc sets the canonical name only on the first result.)
+    """
+    addresses = f"{SERVER_V4},{SERVER_V6}" if aaaa else SERVER_V4
     run = lab.workdir / "server"
     root = run / "www"
     root.mkdir(parents=True, exist_ok=True)
@@ -111,7 +117,7 @@ def start_server(lab: Lab, pki: dict[str, Path]) -> None:
               "--no-resolv", "--no-hosts", "--bind-interfaces", "--user=root",
               f"--listen-address={SERVER_V4}", f"--listen-address={SERVER_V6}",
               # A, AAAA and the PTR records, so ping and curl see a name that resolves both ways.
-              f"--host-record={SERVER_NAME},{SERVER_V4},{SERVER_V6}",
+              f"--host-record={SERVER_NAME},{addresses}",
               "--log-queries", f"--log-facility={run / 'dnsmasq.log'}", "--pid-file=",
               log=run / "dnsmasq.out")
     for port in (443, 80, 53):

@@ -1,0 +1,310 @@
+"""End to end: the real collector records each lab scenario; the bundle is read back with
+cnfpost (bundle reader, parsers, capture decoder, TCP analysis) and the injected fault is
+found in it, packet by packet, with tshark as the referee.
+
+Needs root, network namespaces and the tools .ci/run installs; without them each test
+skips with the reason (and fails in CI, where everything must be present).
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cnfpost.capture import read_capture
+from cnfpost.inputs.bundle import read_bundle
+from cnfpost.inputs.curl import load_curl
+from cnfpost.inputs.mtr import assess_path, load_mtr
+from cnfpost.inputs.ping import load_ping
+from cnfpost.tcp import analyze_tcp
+from tests.lab.record import record
+from tests.lab.scenarios import SCENARIOS
+from tests.lab.services import make_ca
+from tests.lab.topology import PREFIX, Lab, leftover_namespaces
+from tests.support import require_root, require_tool
+
+pytestmark = pytest.mark.lab
+
+TOOLS = ("ip", "tc", "iptables", "ip6tables", "tcpdump", "ping", "mtr", "curl", "nginx",
+         "dnsmasq", "openssl", "tshark", "dash", "ss", "sysctl")
+
+
+@pytest.fixture(scope="session")
+def lab_ready():
+    require_root()
+    for tool in TOOLS:
+        require_tool(tool)
+
+
+@pytest.fixture(scope="session")
+def lab_dir(tmp_path_factory, lab_ready):
+    return tmp_path_factory.mktemp("lab")
+
+
+@pytest.fixture(scope="session")
+def recorded(lab_dir):
+    """scenario name -> (bundle directory, collector process); each recorded once."""
+    pki = make_ca(lab_dir / "pki")
+    cache: dict[str, tuple[Path, subprocess.CompletedProcess]] = {}
+
+    def get(name: str):
+        if name not in cache:
+            out = lab_dir / "bundles" / name
+            out.parent.mkdir(exist_ok=True)
+            cache[name] = (out, record(SCENARIOS[name], out, lab_dir, pki))
+        return cache[name]
+
+    return get
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+def tshark(pcap: Path, display_filter: str, *fields: str) -> list[list[str]]:
+    proc = subprocess.run(["tshark", "-r", str(pcap), "-Y", display_filter, "-T", "fields",
+                           *[a for f in fields for a in ("-e", f)]],
+                          capture_output=True, text=True, check=True)
+    return [line.split("\t") for line in proc.stdout.splitlines()]
+
+
+def injected(bundle: Path, action: str) -> list[dict]:
+    lines = (bundle / "lab" / "injector.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r.get("action") == action]
+
+
+def segment_filter(rec: dict) -> str:
+    """A display filter for the packet the injector logged (same seq, ports, direction)."""
+    ip = "ipv6" if rec["ip_version"] == 6 else "ip"
+    return (f"{ip}.src == {rec['src']} && tcp.srcport == {rec['sport']} && "
+            f"tcp.dstport == {rec['dport']} && tcp.seq_raw == {rec['seq']}")
+
+
+def check_bundle(name: str, recorded) -> dict:
+    """What every scenario's bundle must hold; returns what the scenario checks use."""
+    out, proc = recorded(name)
+    scenario = SCENARIOS[name]
+    assert proc.returncode == 0, proc.stderr
+    bundle = read_bundle(out)
+    assert bundle.problems == ()
+    m = bundle.manifest
+    assert m["bundle_format"] == "cnfpost-bundle/1" and m["notes"] == []
+    assert m["interrupted"] is None
+    for step in ("tcpdump", "ping", "mtr"):
+        assert m["exit_codes"][step] == 0, step
+    # Nothing lost at the capture: no kernel drops, and every packet tcpdump counted is in
+    # the file (cnfpost's decoder and tshark agree on the count).
+    cap = m["capture"]
+    assert cap["packets_dropped_by_kernel"] == 0
+    table = read_capture(bundle.capture)
+    n_tshark = len(tshark(bundle.capture, "", "frame.number"))
+    assert len(table) == n_tshark == cap["packets_captured"] > 0
+    # The inputs parse, one curl sample and one wall-clock line per request.
+    n_requests = 3 * len(scenario.urls)
+    samples, problems = load_curl(bundle.timings)
+    assert problems == [] and len(samples) == n_requests
+    assert all(s.wall_start_s is not None for s in samples)
+    mtr, mtr_problems = load_mtr(bundle.mtr)
+    ping, ping_problems = load_ping(bundle.ping)
+    assert mtr_problems == [] and ping_problems == []
+    assert [h.ttl for h in mtr.hops] == [1, 2, 3]
+    raw = [json.loads(line) for line in bundle.timings.read_text().splitlines()]
+    clocks = [json.loads(line) for line in bundle.timings_wallclock.read_text().splitlines()]
+    assert [c["curl_exit"] for c in clocks] == [r["exitcode"] for r in raw] == m["exit_codes"]["curl"]
+    # Every sample that connected is a TCP stream in the capture, SYN included, and the last
+    # one's closing packets were captured (the collector lingered before stopping tcpdump).
+    for r in raw:
+        if r["local_port"]:
+            assert tshark(bundle.capture, f"tcp.srcport == {r['local_port']} && tcp.flags.syn == 1 "
+                                          "&& tcp.flags.ack == 0", "frame.number"), r["local_port"]
+    last = [r for r in raw if r["local_port"]][-1]["local_port"]
+    assert tshark(bundle.capture, f"tcp.port == {last} && (tcp.flags.fin == 1 || tcp.flags.reset == 1)",
+                  "frame.number")
+    return {"out": out, "bundle": bundle, "manifest": m, "table": table, "samples": samples,
+            "raw": raw, "mtr": mtr, "ping": ping}
+
+
+def cnfpost_flagged(table, field: str) -> set[int]:
+    """Frame numbers cnfpost's TCP analysis marks with a tcp.analysis field."""
+    analysis = analyze_tcp(table)
+    return {int(i) + 1 for i in analysis.has(field).nonzero()[0]}
+
+
+# --- scenarios -----------------------------------------------------------------------------
+
+def test_clean(recorded):
+    got = check_bundle("clean", recorded)
+    pcap = got["bundle"].capture
+    assert tshark(pcap, "tcp.analysis.retransmission || tcp.analysis.lost_segment", "frame.number") == []
+    assert cnfpost_flagged(got["table"], "tcp.analysis.retransmission") == set()
+    assert [h.address for h in got["mtr"].hops] == ["198.18.1.1", "198.18.2.2", "198.18.3.2"]
+    assert all(h.loss_pct == 0 for h in got["mtr"].hops)
+    assert got["ping"].summary.received == 10
+    assert got["manifest"]["capture"]["link_type"] == "EN10MB"
+    assert {s["http_version"] for s in got["raw"]} == {"2"}
+    # curl resolved the name through the lab's DNS: the query is in the capture.
+    assert tshark(pcap, 'dns.qry.name == "origin.lab.test"', "frame.number")
+
+
+def test_path_loss(recorded):
+    got = check_bundle("path_loss", recorded)
+    counters = (got["out"] / "lab" / "counters.txt").read_text()
+    dropped = int(re.search(r"^\s*(\d+)\s+\d+\s+DROP", counters, re.M).group(1))
+    assert dropped > 0
+    # Loss behind the capture point: the client resends (retransmission) or sees a gap.
+    pcap = got["bundle"].capture
+    evidence = tshark(pcap, "tcp.analysis.retransmission || tcp.analysis.lost_segment || "
+                            "tcp.analysis.duplicate_ack", "frame.number")
+    assert evidence
+    assert got["mtr"].hops[0].loss_pct == 0  # r1 answers before the lossy link
+
+
+def test_delay_jitter(recorded):
+    got = check_bundle("delay_jitter", recorded)
+    delayed = injected(got["out"], "delay")
+    assert delayed and all(10 <= r["delay_ms"] for r in delayed)
+    pcap = got["bundle"].capture
+    seen = {(r[0], r[1], r[2]) for r in tshark(pcap, "tcp", "tcp.srcport", "tcp.seq_raw", "tcp.len")}
+    # Every TCP segment the wire delayed reached the capture (order kept: no reordering).
+    assert all((str(r["sport"]), str(r["seq"]), str(r["len"])) in seen for r in delayed)
+    assert tshark(pcap, "tcp.analysis.out_of_order", "frame.number") == []
+    # 10 ms each way is a floor on every round trip through the wire.
+    assert got["ping"].summary.min_ms >= 20
+    assert all(h.best_ms >= 20 for h in got["mtr"].hops[1:])
+
+
+def test_reorder(recorded):
+    got = check_bundle("reorder", recorded)
+    held = [r for r in injected(got["out"], "reorder") if r["dir"] == "s2c"]
+    pcap = got["bundle"].capture
+    ours = cnfpost_flagged(got["table"], "tcp.analysis.out_of_order") | cnfpost_flagged(
+        got["table"], "tcp.analysis.retransmission")
+    overtaken = 0
+    for rec in held:
+        flow = tshark(pcap, f"tcp.srcport == {rec['sport']} && tcp.dstport == {rec['dport']} && "
+                            "tcp.len > 0", "frame.number", "tcp.seq_raw", "tcp.seq")
+        mine = [row for row in flow if row[1] == str(rec["seq"])]
+        assert mine, rec  # the held segment did reach the client
+        first, rel = int(mine[0][0]), int(mine[0][2])
+        # Held back only matters when a later segment passed it (one held at the end of a
+        # burst has nobody behind it). Then the late one is out-of-order to tshark, or a
+        # (spurious) retransmission when the server resent it before the original arrived,
+        # and cnfpost's TCP analysis marks the same frame.
+        if any(int(f) < first and int(seq) > rel for f, _, seq in flow):
+            overtaken += 1
+            flagged = tshark(pcap, segment_filter(rec) + " && (tcp.analysis.out_of_order || "
+                             "tcp.analysis.retransmission)", "frame.number")
+            assert flagged, rec
+            assert {int(f[0]) for f in flagged} <= ours
+    assert overtaken > 0
+    assert tshark(pcap, "tcp.analysis.duplicate_ack", "frame.number")
+
+
+def test_tls_drop(recorded):
+    got = check_bundle("tls_drop", recorded)
+    drops = injected(got["out"], "drop")
+    assert [d["reason"] for d in drops] == ["tls_server_hello"] * 3
+    # One drop per sample, on that sample's connection.
+    assert sorted(d["dport"] for d in drops) == sorted(s["local_port"] for s in got["raw"])
+    pcap = got["bundle"].capture
+    ours = cnfpost_flagged(got["table"], "tcp.analysis.retransmission")
+    for rec in drops:
+        copies = tshark(pcap, segment_filter(rec) + " && tcp.len > 0", "frame.number", "tcp.len",
+                        "tcp.analysis.retransmission")
+        # Only the retransmission reached the client, and both tshark and cnfpost say so.
+        assert len(copies) == 1 and copies[0][1] == str(rec["len"])
+        frame = int(copies[0][0])
+        assert copies[0][2] == "1" and frame in ours
+        # In the TLS phase: after the client's ClientHello, before the client's next record.
+        port = rec["dport"]
+        hello = tshark(pcap, f"tcp.srcport == {port} && tls.handshake.type == 1", "frame.number")
+        after = tshark(pcap, f"tcp.srcport == {port} && tcp.len > 0 && frame.number > {hello[0][0]}",
+                       "frame.number")
+        assert int(hello[0][0]) < frame < int(after[0][0])
+    # curl saw it as a slow TLS phase: appconnect - connect spans the retransmission timeout.
+    assert all(s["time_appconnect"] > s["time_connect"] > 0 for s in got["raw"])
+
+
+def test_slow_server(recorded):
+    got = check_bundle("slow_server", recorded)
+    assert {s["http_version"] for s in got["raw"]} == {"1.1"}
+    # The backend sleeps 400 ms before answering: a floor on the server phase.
+    assert all(s["time_starttransfer"] - s["time_pretransfer"] >= 0.4 for s in got["raw"])
+    assert tshark(got["bundle"].capture, "tcp.analysis.retransmission", "frame.number") == []
+
+
+def test_bufferbloat(recorded):
+    got = check_bundle("bufferbloat", recorded)
+    m, bundle = got["manifest"], got["bundle"]
+    assert bundle.ping_loaded is not None and m["exit_codes"]["load"] == 0
+    assert m["exit_codes"]["ping_loaded"] == 0
+    loaded, problems = load_ping(bundle.ping_loaded)
+    assert problems == [] and loaded.summary.received > 0
+    tc = (got["out"] / "lab" / "counters.txt").read_text()
+    overlimits = int(re.search(r"overlimits (\d+)", tc).group(1))
+    assert overlimits > 0  # the shaper queued the download's packets
+    # The 1 MB download is in the capture, ping echoes among its packets.
+    assert tshark(bundle.capture, "icmp.type == 8", "frame.number")
+
+
+def test_icmp_ratelimit(recorded):
+    got = check_bundle("icmp_ratelimit", recorded)
+    hops = got["mtr"].hops
+    assert hops[0].loss_pct > 0 and hops[-1].loss_pct == 0
+    verdicts = {v.ttl: v.verdict for v in assess_path(got["mtr"]).verdicts}
+    assert verdicts[1] == "icmp_rate_limit"
+    assert got["ping"].summary.received == 10
+
+
+def test_ipv6(recorded):
+    got = check_bundle("ipv6", recorded)
+    pcap = got["bundle"].capture
+    assert {s["remote_ip"] for s in got["raw"]} == {"fd00:cafe:3::2"}
+    assert tshark(pcap, "ipv6.dst == fd00:cafe:3::2 && tcp.dstport == 443", "frame.number")
+    assert tshark(pcap, "ip && tcp", "frame.number") == []
+    assert [h.address for h in got["mtr"].hops] == ["fd00:cafe:1::1", "fd00:cafe:2::2", "fd00:cafe:3::2"]
+    assert got["manifest"]["family"] == "6"
+
+
+def test_reset(recorded):
+    out, proc = recorded("reset")
+    assert proc.returncode == 0
+    resets = injected(out, "reset")
+    raw = [json.loads(line) for line in (out / "timings.jsonl").read_text().splitlines()]
+    assert len(resets) == 3 and all(r["exitcode"] in (55, 56) for r in raw)
+    manifest = read_bundle(out).manifest
+    assert manifest["exit_codes"]["curl"] == [r["exitcode"] for r in raw]
+    for rec in resets:
+        frames = tshark(out / "capture.pcap", segment_filter(rec) + " && tcp.flags.reset == 1",
+                        "frame.number", "tcp.len")
+        assert len(frames) == 1 and frames[0][1] == "0"
+
+
+def test_any_device_nanoseconds(recorded):
+    got = check_bundle("any_nano", recorded)
+    cap = got["manifest"]["capture"]
+    assert (cap["interface"], cap["link_type"], cap["timestamp_precision"], cap["pcap_magic"]) == (
+        "any", "LINUX_SLL2", "nano", "4d3cb2a1")
+    assert got["table"].interfaces[0].link_type == 276  # LINKTYPE_LINUX_SLL2
+    assert (got["table"]["ts_ns"] % 1000 != 0).any()  # real nanosecond digits
+    assert tshark(got["bundle"].capture, "sll.ifindex", "frame.number")
+
+
+def test_mixed_http_versions(recorded):
+    got = check_bundle("mixed_http", recorded)
+    versions = [(s["scheme"].lower(), s["http_version"]) for s in got["raw"]]
+    assert versions == [("https", "2"), ("http", "1.1")] * 3
+
+
+def test_lab_cleans_up_after_itself(lab_dir):
+    """Namespaces, their /etc/netns files and the processes started in them are gone."""
+    lab = Lab.build(lab_dir / "cleanup")
+    names = list(lab.ns.values())
+    proc = lab.spawn("server", "sleeper", "sleep", "300")
+    assert set(names) <= set(leftover_namespaces())
+    lab.close()
+    assert not set(names) & set(leftover_namespaces())
+    assert not any(Path("/etc/netns", n).exists() for n in names)
+    assert proc.poll() is not None
+    assert all(n.startswith(PREFIX) for n in names)
