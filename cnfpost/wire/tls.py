@@ -13,9 +13,9 @@ What the bytes allow, and what they do not:
 - A record is read where a kept payload starts; several records in one segment are read
   as far as the kept bytes go. A record that starts mid-segment past the kept bytes, or in
   a segment that starts mid-record, is not seen.
-- Per direction the stream position of the last known record boundary is tracked (raw TCP
-  sequence numbers), so a segment that starts inside a record already seen is never taken
-  for a record header, even if its ciphertext looks like one.
+- Per direction the stream positions of the records read are kept (raw TCP sequence
+  numbers), so a segment that starts inside a record already seen is never taken for a
+  record header, even if its ciphertext looks like one, in whatever order segments come.
 - A retransmitted segment re-carries records already seen (same sequence number): the
   event is reported once, at its first frame, and ``frames`` lists every frame that
   carried it.
@@ -38,7 +38,8 @@ What the bytes allow, and what they do not:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import bisect
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -344,9 +345,18 @@ def _extensions(buf: bytes, off: int):
     yield None, end <= len(buf)
 
 
-def parse_client_hello(body: bytes) -> ClientHelloInfo:
+def parse_client_hello(body: bytes, declared: int | None = None) -> ClientHelloInfo:
     """A ClientHello body (after the 4-byte handshake header), RFC 8446 section 4.1.2 /
-    RFC 5246 section 7.4.1.2. Reads as far as the bytes go."""
+    RFC 5246 section 7.4.1.2. Reads as far as the bytes go; ``declared`` is the length
+    the handshake header announced (a body cut right after its compression methods would
+    otherwise look whole)."""
+    info = _parse_client_hello(body)
+    if info.complete and declared is not None and len(body) < declared:
+        info = replace(info, complete=False)
+    return info
+
+
+def _parse_client_hello(body: bytes) -> ClientHelloInfo:
     legacy = None
     suites: tuple[int, ...] = ()
     sni, versions, alpn = None, (), ()
@@ -375,8 +385,15 @@ def parse_client_hello(body: bytes) -> ClientHelloInfo:
         return ClientHelloInfo(legacy, suites, sni, versions, alpn, False)
 
 
-def parse_server_hello(body: bytes) -> ServerHelloInfo:
+def parse_server_hello(body: bytes, declared: int | None = None) -> ServerHelloInfo:
     """A ServerHello body, RFC 8446 section 4.1.3 / RFC 5246 section 7.4.1.3."""
+    info = _parse_server_hello(body)
+    if info.complete and declared is not None and len(body) < declared:
+        info = replace(info, complete=False)
+    return info
+
+
+def _parse_server_hello(body: bytes) -> ServerHelloInfo:
     legacy = cipher = alpn = None
     version = None
     hrr = False
@@ -411,21 +428,38 @@ def parse_server_hello(body: bytes) -> ServerHelloInfo:
 _U32 = 1 << 32
 
 
-def _ahead_or_at(seq: int, mark: int) -> bool:
-    """seq >= mark in TCP sequence space (RFC 793 comparisons modulo 2^32)."""
-    return ((seq - mark) % _U32) < (_U32 >> 1)
-
-
 @dataclass
 class _Side:
-    """Parse state of one direction (mutable, one per direction of a TLS connection)."""
+    """Parse state of one direction (mutable, one per direction of a TLS connection).
 
-    boundary: int | None = None      # stream position just past the last record read
-    starts: set = field(default_factory=set)   # record start positions already read
+    The records read are kept as spans of stream positions, so that a segment starting
+    strictly inside one is recognised as ciphertext whatever order segments arrive in.
+    Positions are raw sequence numbers made relative to the first one seen plus 2^31, so
+    they sort (a connection moves far less than 2^31 bytes around its first record)."""
+
+    origin: int | None = None
+    starts: list = field(default_factory=list)   # sorted relative record starts
+    ends: dict = field(default_factory=dict)     # relative start -> relative end
     ccs: bool = False
     finished: bool = False
     first_encrypted: bool = False
     app_data: bool = False
+
+    def rel(self, seq: int) -> int:
+        if self.origin is None:
+            self.origin = seq
+        return (seq - self.origin + (_U32 >> 1)) % _U32
+
+    def inside_known_record(self, seq: int) -> bool:
+        r = self.rel(seq)
+        i = bisect.bisect_right(self.starts, r) - 1
+        return i >= 0 and self.starts[i] < r < self.ends[self.starts[i]]
+
+    def add(self, seq: int, length: int) -> None:
+        r = self.rel(seq)
+        if r not in self.ends:
+            bisect.insort(self.starts, r)
+        self.ends[r] = r + 5 + length
 
 
 @dataclass
@@ -438,6 +472,7 @@ class _Build:
     sides: dict = field(default_factory=lambda: {"client": _Side(), "server": _Side()})
     version: int | None = None
     server_hello: bool = False
+    offered_tls13: bool = False
     done_key: tuple | None = None
     done_more: bool = False
     problems: list = field(default_factory=list)
@@ -463,20 +498,14 @@ def _segment(b: _Build, table: PacketTable, row: int, side: str, buf: bytes) -> 
     seq = int(c["tcp_seq"][row])
     payload_len = int(c["payload_len"][row])
     frame = row + 1
-    if st.boundary is not None and seq not in st.starts and not _ahead_or_at(seq, st.boundary):
+    if st.inside_known_record(seq):
         return  # starts inside a record already read: its bytes are ciphertext, not a header
-    records, end, problem = parse_records(buf, payload_len)
-    if problem and not records:
-        b.problems.append(f"frame {frame}: {problem}")
-        return
+    records, _end, problem = parse_records(buf, payload_len)
     if problem:
         b.problems.append(f"frame {frame}: {problem}")
-    new_boundary = (seq + end) % _U32
-    if st.boundary is None or _ahead_or_at(new_boundary, st.boundary):
-        st.boundary = new_boundary
     for rec in records:
         rseq = (seq + rec.offset) % _U32
-        st.starts.add(rseq)
+        st.add(rseq, rec.length)
         more_after = rec.offset + 5 + rec.length < payload_len
         _record(b, rec, rseq, side, st, frame, row, more_after)
 
@@ -529,13 +558,15 @@ def _record(b: _Build, rec: TlsRecord, rseq: int, side: str, st: _Side, frame: i
         kind = HANDSHAKE_NAMES.get(mtype, f"handshake_type_{mtype}")
         detail = None
         if mtype == CLIENT_HELLO:
-            detail = parse_client_hello(msg)
+            detail = parse_client_hello(msg, mlen)
         elif mtype == SERVER_HELLO:
-            detail = parse_server_hello(msg)
+            detail = parse_server_hello(msg, mlen)
             if detail.hello_retry_request:
                 kind = "hello_retry_request"
         new = _add(b, (side, rseq, index), frame, row, kind=kind, length=mlen, enc=False,
                    complete=complete, detail=detail, **base)
+        if new and mtype == CLIENT_HELLO and side == "client":
+            b.offered_tls13 = b.offered_tls13 or TLS1_3 in detail.supported_versions
         if new and mtype == SERVER_HELLO and side == "server":
             if detail.version is not None:
                 b.version = detail.version
@@ -552,6 +583,13 @@ def _app_data(b: _Build, rec: TlsRecord, rseq: int, side: str, st: _Side, frame:
     key = (side, rseq, 0)
     if key in b.by_key:                 # a retransmission of a record already placed
         _add(b, key, frame, row, kind="", **base)
+        return
+    if b.version is None and b.offered_tls13 and side == "client":
+        # Before any ServerHello a TLS 1.3 client's encrypted records are 0-RTT early
+        # data (RFC 8446 section 4.2.10).
+        if not st.first_encrypted:
+            st.first_encrypted = True
+            _add(b, key, frame, row, kind="early_data", **base)
         return
     if b.version == TLS1_3 and not st.finished:
         if not b.server_hello:
