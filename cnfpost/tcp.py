@@ -288,6 +288,14 @@ def analyze_tcp(table: PacketTable, engine: str = "compiled") -> TcpAnalysis:
     analyze[rows] = c["status"][rows] != int(DecodeStatus.BAD_TCP_HEADER_LEN)
     out, out_conv, nconv, first_row, irtt, conv_ws = _run_state_machine(
         table, order, group_start, direction, analyze, engine)
+    # A frame cut inside its TCP options: Wireshark has run the analysis (its state moves
+    # on) but the option dissector throws before the analysis is printed, so tshark shows
+    # none of it for that frame. Same here: the state counted, the frame shows nothing.
+    cut = (c["status"] == int(DecodeStatus.TRUNCATED_L4)) & (analyze != 0)
+    if cut.any():
+        for name in ("tcp_analysis", "tcp_dupack_num", "tcp_dupack_frame", "tcp_acks_frame",
+                     "tcp_bytes_in_flight"):
+            out[name][cut] = 0
 
     # Streams in order of first appearance (Wireshark numbers a conversation when its
     # first frame creates it).

@@ -191,8 +191,9 @@ def analyze_sorted(order, group_start, ts_ns, seq_raw, ack_raw, tcp_flags, tcp_w
                 if ack != fwd.lastack:
                     fwd.lastnondupack = frame
                     fwd.dupacknum = 0
+                # ACKed unseen segment (as tshark 4.0.17 behaves; see ext/_tcp.pyx)
                 if rev.maxseqtobeacked and GT_SEQ(ack, rev.maxseqtobeacked) and flags & TH_ACK:
-                    if rev.maxseqtobeacked > rev.nextseq:
+                    if LT_SEQ(rev.maxseqtobeacked, rev.nextseq):
                         rev.maxseqtobeacked = rev.nextseq
                         af |= A_ACK_LOST_PACKET
                     else:

@@ -334,10 +334,15 @@ def _analyze_sorted(
                         fwd.lastnondupack = frame
                         fwd.dupacknum = 0
 
-                    # ACKED LOST PACKET (ACKed unseen segment), reported once per hole.
+                    # ACKED LOST PACKET (ACKed unseen segment): the ACK is beyond the peer's
+                    # highest contiguous byte. If the peer has sent past a hole, the mark
+                    # jumps to its nextseq; else it is reported once, until the peer's
+                    # dup-ACK counter is reset (set to -1 here). The source copy we read
+                    # tests maxseqtobeacked > nextseq; tshark 4.0.17 behaves as below
+                    # (probed with crafted captures, wrap included: tests/tcp_scenarios.py).
                     if (rev.maxseqtobeacked != 0 and GT_SEQ(ack, rev.maxseqtobeacked)
                             and (flags & TH_ACK)):
-                        if rev.maxseqtobeacked > rev.nextseq:   # plain compare, as the code
+                        if LT_SEQ(rev.maxseqtobeacked, rev.nextseq):
                             rev.maxseqtobeacked = rev.nextseq
                             af |= A_ACK_LOST_PACKET
                         else:

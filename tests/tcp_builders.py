@@ -75,6 +75,7 @@ class Conn:
 @dataclass
 class Capture:
     t0: float = 1_700_000_000.0
+    snaplen: int = 262144
     frames: list[tuple] = field(default_factory=list)
 
     def conn(self, **kw) -> Conn:
@@ -102,9 +103,10 @@ class Capture:
     def pcap_bytes(self) -> bytes:
         """A nanosecond pcap, LINKTYPE_RAW (101), exact integer timestamps."""
         t0_ns = int(round(self.t0 * 1e9))
-        out = [struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, 101)]
+        out = [struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, self.snaplen, 101)]
         for i, fr in enumerate(self.frames):
             pkt = self.packet(i)
+            cut = pkt[: self.snaplen]
             ts = t0_ns + int(round(fr[0] * 1_000_000))
-            out.append(struct.pack("<IIII", ts // 10**9, ts % 10**9, len(pkt), len(pkt)) + pkt)
+            out.append(struct.pack("<IIII", ts // 10**9, ts % 10**9, len(cut), len(pkt)) + cut)
         return b"".join(out)

@@ -148,6 +148,23 @@ def lost_segment_and_acked_unseen():
     return cap, {5: {LOST}, 6: {ACK_LOST}}
 
 
+def acked_unseen_once_until_peer_moves():
+    """'ACKed unseen segment' as tshark 4.0.17 reports it: once for a peer that has not
+    sent past a hole; again when the peer's sequence jumped (frame 6), not for a repeat."""
+    cap = Capture()
+    k = cap.conn(isn_s=2**32 - 50)                       # the server's numbers wrap too
+    ack = ("c", 1, 201)
+    k.seg(0, *ack)                                        # 1
+    k.seg(0.1, "s", -99, 1, "A", win=500)                 # 2: server at S - 99
+    k.seg(0.2, *ack)                                      # 3: acks beyond it
+    k.seg(0.3, *ack)                                      # 4: again: not reported twice
+    k.seg(0.4, "s", 101, 1, "A", win=500)                 # 5: server jumps past a hole
+    k.seg(0.5, *ack)                                      # 6: reported again
+    k.seg(0.6, *ack)                                      # 7
+    # the client's repeated ACKs are also duplicate ACKs #1..#4
+    return cap, {3: {ACK_LOST, DUP}, 4: {DUP}, 5: {LOST}, 6: {ACK_LOST, DUP}, 7: {DUP}}
+
+
 def syn_retransmission_restarts_irtt():
     """SYN at 0 s, again at 1 s, SYN/ACK at 1.020 s, ACK at 1.0201 s: iRTT 20.1 ms. The
     same ISN is a retransmission, not 'port numbers reused'."""
@@ -235,6 +252,20 @@ def port_reuse_new_stream():
     return cap, {10: {REUSED}}
 
 
+def options_cut_hide_the_analysis():
+    """A frame cut inside its TCP options (snap length): Wireshark runs the analysis but
+    throws in the option dissector before printing it, so tshark shows no flag on that
+    frame; the state still moves on (the next frame is a window update)."""
+    cap = Capture(snaplen=56)
+    k = cap.conn()
+    t = k.handshake()                                     # SYNs are 52 bytes: not cut
+    k.seg(t + 1, "c", 1, 1, "PA", data=100)               # 4: payload cut (normal)
+    o = tcp_options(ts=(5, 6), sack=[(k.isn_c + 201, k.isn_c + 301)])
+    k.seg(41, "s", 1, 101, "A", win=0, opts=o)            # 5: 64 bytes, cut at 56
+    k.seg(42, "s", 1, 101, "A", win=500)                  # 6
+    return cap, {6: {WUPD}}
+
+
 def window_update():
     cap = Capture()
     k = cap.conn()
@@ -264,12 +295,14 @@ SCENARIOS = {f.__name__: f for f in (
     zero_window_and_probe,
     keep_alive,
     lost_segment_and_acked_unseen,
+    acked_unseen_once_until_peer_moves,
     syn_retransmission_restarts_irtt,
     syn_retransmission_restores_nextseq,
     sequence_wrap,
     missing_handshake_window_unknown,
     rst_with_zero_window,
     port_reuse_new_stream,
+    options_cut_hide_the_analysis,
     window_update,
     ipv6_retransmission,
 )}
