@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .scenarios import FAST_ARGS, SCENARIOS, Scenario
+from .scenarios import FAST_ARGS, SAMPLE_ARGS, SCENARIOS, Scenario
 from .services import make_ca, start_server
 from .topology import Lab
 
@@ -29,9 +29,10 @@ SAMPLE_SET = ("clean", "tls_drop", "path_loss", "slow_server")
 
 
 def record(scenario: Scenario, out: Path, workdir: Path, pki: dict[str, Path],
-           shell: str = "dash") -> subprocess.CompletedProcess:
+           base_args: tuple[str, ...] = FAST_ARGS, shell: str = "dash") -> subprocess.CompletedProcess:
     """Run one scenario into bundle directory ``out`` (must not exist). Returns the
-    collector's completed process; the lab is torn down before returning."""
+    collector's completed process; the lab is torn down before returning. ``base_args``:
+    the collector's counts (FAST_ARGS for tests, SAMPLE_ARGS for sample_data)."""
     with Lab.build(workdir / f"lab-{scenario.name}") as lab:
         # Routers answer every mtr probe unless a scenario says otherwise: the kernel's
         # default ICMP rate limit (1/s after a burst of 6) would otherwise show as hop loss.
@@ -51,7 +52,7 @@ def record(scenario: Scenario, out: Path, workdir: Path, pki: dict[str, Path],
             lab.wait_until("wire bridge", lambda: injector_log.exists())
         family = ["-6"] if scenario.family == 6 else []
         args = [shell, str(COLLECTOR), "--out", str(out), *family,
-                "--cacert", str(pki["ca"]), *FAST_ARGS, *scenario.collector_args, *scenario.urls]
+                "--cacert", str(pki["ca"]), *base_args, *scenario.collector_args, *scenario.urls]
         env = {**os.environ, "SSLKEYLOGFILE": str(out.parent / f".{out.name}.keys"), "LC_ALL": "C"}
         proc = subprocess.run(lab.cmd("client", *args), capture_output=True, text=True, env=env, timeout=240)
         counters = [f"$ {' '.join(c)} (in {role})\n{lab.sh(role, *c, check=False).stdout}"
@@ -82,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("scenarios", nargs="*", default=list(SAMPLE_SET),
                         help=f"any of: {', '.join(SCENARIOS)}")
+    parser.add_argument("--fast", action="store_true",
+                        help="the tests' short runs (3 samples, 10 pings) instead of sample_data's")
     opts = parser.parse_args(argv)
     if os.geteuid() != 0:
         parser.error("needs root (network namespaces)")
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             out = opts.out / name
             if out.exists():
                 shutil.rmtree(out)
-            proc = record(SCENARIOS[name], out, work, pki)
+            proc = record(SCENARIOS[name], out, work, pki, FAST_ARGS if opts.fast else SAMPLE_ARGS)
             size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
             print(f"{name}: exit {proc.returncode}, {size} bytes in {out}")
             if proc.returncode != 0:

@@ -13,6 +13,9 @@ from .topology import SERVER_NAME
 BASE = f"https://{SERVER_NAME}"
 
 # Short runs keep the lab tests fast (the collector's defaults are for real probes).
+# The sample_data bundles use a probe's usual counts (still small: under 2 MB each).
+SAMPLE_ARGS = ("--ping-count", "20", "--ping-interval", "0.2", "--mtr-cycles", "10",
+               "--mtr-interval", "0.2", "--mtr-grace", "1", "--samples", "5", "--sample-gap", "0.5")
 FAST_ARGS = ("--ping-count", "10", "--ping-interval", "0.1", "--mtr-cycles", "5",
              "--mtr-interval", "0.1", "--mtr-grace", "1", "--samples", "3", "--sample-gap", "0.2")
 
