@@ -77,11 +77,22 @@ def decode_bytes(data: bytes | bytearray | memoryview, label: str = "<bytes>", *
     return _finish(decoder, label, len(view))
 
 
+# Rows reserved up front: one per 60 bytes of file (a minimal Ethernet frame plus its
+# record header is more), so a file's table never has to grow. The reservation is zeroed
+# lazily by the OS (calloc): rows never written cost address space, not memory, and the
+# arrays are trimmed in place at the end. Capped so that a huge file cannot ask for more
+# address space than a machine allows; past the cap the arrays grow by half each time.
+BYTES_PER_ROW_ESTIMATE = 60
+MAX_RESERVED_ROWS = 1 << 24
+STREAM_RESERVED_ROWS = 1 << 16
+
+
 def _new_decoder(size_hint: int):
     from . import _decode
 
-    # Typical captured frames are 60-1600 bytes; the arrays grow in place when needed.
-    return _decode._Decoder(max(size_hint // 128, 1024), PAYLOAD_BUFFER_LIMIT)
+    rows = min(size_hint // BYTES_PER_ROW_ESTIMATE, MAX_RESERVED_ROWS) if size_hint else \
+        STREAM_RESERVED_ROWS
+    return _decode._Decoder(max(rows, 1024), PAYLOAD_BUFFER_LIMIT)
 
 
 def _decode_mapped(mapped: mmap.mmap, size: int, label: str,

@@ -6,6 +6,7 @@ the traceback instead, for debugging).
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -157,6 +158,9 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: the one place that turns errors into exit codes."""
     args = sys.argv[1:] if argv is None else argv
     show_traceback = "--traceback" in args
+    # cnfpost does no linear algebra: OpenBLAS worker threads would only spin beside the
+    # decoder on the probe's few cores (numpy is imported later, lazily, so this applies).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         cli.main(args=args, prog_name="cnfpost", standalone_mode=False)
     except click.exceptions.Exit as exc:

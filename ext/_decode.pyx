@@ -528,6 +528,7 @@ cdef class _Decoder:
     cdef object ip6_slots_arr
     cdef int64_t* ip6_slots
     cdef Py_ssize_t ip6_nslots
+    cdef Py_ssize_t ip6_recent[2]     # the two addresses interned last (src and dst)
 
     def __init__(self, Py_ssize_t expected_packets, int64_t payload_limit):
         self.format = 0
@@ -572,6 +573,8 @@ cdef class _Decoder:
         self.ip6_buf = np.zeros((0, 16), dtype=np.uint8)
         self.ip6_nslots = 0
         self.ip6_slots_arr = None
+        self.ip6_recent[0] = -1
+        self.ip6_recent[1] = -1
 
     # ---- growable outputs -----------------------------------------------------------
     cdef _grow_rows(self, Py_ssize_t need):
@@ -650,7 +653,7 @@ cdef class _Decoder:
     def interface_packets(self):
         return [int(self.if_packets[i]) for i in range(self.n_if)]
 
-    cdef uint32_t _intern_ip6(self, Span s, Py_ssize_t off):
+    cdef uint32_t _intern_ip6(self, Span s, Py_ssize_t off) except? 0xFFFFFFFF:
         """Index of the 16-byte address at s[off:] in ip6_buf, adding it if new."""
         cdef uint64_t h = 1469598103934665603ULL
         cdef int k
@@ -659,6 +662,13 @@ cdef class _Decoder:
         cdef uint8_t* base
         for k in range(16):
             addr[k] = rd8(s, off + k)
+        # Consecutive packets mostly carry the addresses seen just before: try those first.
+        if self.n_ip6 > 0:
+            base = <uint8_t*>cnp.PyArray_DATA(self.ip6_buf)
+            for k in range(2):
+                if self.ip6_recent[k] >= 0 and memcmp(base + 16 * self.ip6_recent[k], addr, 16) == 0:
+                    return <uint32_t>self.ip6_recent[k]
+        for k in range(16):
             h = (h ^ addr[k]) * 1099511628211ULL
         if 2 * (self.n_ip6 + 1) > self.ip6_nslots:
             self._rehash_ip6()
@@ -669,6 +679,7 @@ cdef class _Decoder:
             if idx < 0:
                 break
             if memcmp(base + 16 * idx, addr, 16) == 0:
+                self._remember_ip6(idx)
                 return <uint32_t>idx
             slot = (slot + 1) & (self.ip6_nslots - 1)
         if self.n_ip6 >= self.cap_ip6:
@@ -678,7 +689,13 @@ cdef class _Decoder:
         memcpy(base + 16 * self.n_ip6, addr, 16)
         self.ip6_slots[slot] = self.n_ip6
         self.n_ip6 += 1
+        self._remember_ip6(self.n_ip6 - 1)
         return <uint32_t>(self.n_ip6 - 1)
+
+    cdef inline void _remember_ip6(self, Py_ssize_t idx) noexcept:
+        if self.ip6_recent[0] != idx:
+            self.ip6_recent[1] = self.ip6_recent[0]
+            self.ip6_recent[0] = idx
 
     cdef _rehash_ip6(self):
         cdef Py_ssize_t nslots = max(256, 4 * (self.n_ip6 + 1))
@@ -703,13 +720,13 @@ cdef class _Decoder:
                 slot = (slot + 1) & (p2 - 1)
             self.ip6_slots[slot] = i
 
-    cdef uint32_t _address(self, Span s, Py_ssize_t off, int version):
+    cdef uint32_t _address(self, Span s, Py_ssize_t off, int version) except? 0xFFFFFFFF:
         if version == 4:
             return be32(s, off)
         return self._intern_ip6(s, off)
 
-    cdef void _add_icmp(self, Py_ssize_t row, Span s, Py_ssize_t off, Py_ssize_t l4_len,
-                        int version):
+    cdef int _add_icmp(self, Py_ssize_t row, Span s, Py_ssize_t off, Py_ssize_t l4_len,
+                        int version) except -1:
         cdef Py_ssize_t i
         cdef uint8_t icmp_type = rd8(s, off), code = rd8(s, off + 1)
         cdef bint echo, error
@@ -742,18 +759,18 @@ cdef class _Decoder:
         c["q_dport"][i] = 0
         c["q_tcp_seq"][i] = 0
         if not error:
-            return
+            return 0
         # The quoted packet: bounded by the ICMP payload and by what was captured.
         quoted = sub(s, off + 8, l4_len - 8)
         ip_walk(quoted, 0, version, quoted.n, True, &q)
         if q.version == 0 or (q.version == 4 and q.status != ST_OK and q.status != ST_IP_FRAGMENT):
-            return
+            return 0
         c["q_ip_version"][i] = q.version
         c["q_proto"][i] = q.proto
         c["q_src"][i] = self._address(quoted, q.src_off, q.version)
         c["q_dst"][i] = self._address(quoted, q.dst_off, q.version)
         if not q.l4_ok or not has(quoted, q.l4_off, 8):
-            return
+            return 0
         if q.proto == IPPROTO_TCP or q.proto == IPPROTO_UDP:
             c["q_sport"][i] = be16(quoted, q.l4_off)
             c["q_dport"][i] = be16(quoted, q.l4_off + 2)
@@ -765,7 +782,7 @@ cdef class _Decoder:
             c["q_sport"][i] = be16(quoted, q.l4_off + 4)
             c["q_dport"][i] = be16(quoted, q.l4_off + 6)
 
-    cdef void _add_tcpopt(self, Py_ssize_t row, uint16_t mss, uint8_t wscale):
+    cdef int _add_tcpopt(self, Py_ssize_t row, uint16_t mss, uint8_t wscale) except -1:
         cdef Py_ssize_t i
         if self.n_tcpopt >= self.cap_tcpopt:
             from cnfpost.model import TCPOPT_COLUMNS
@@ -777,7 +794,7 @@ cdef class _Decoder:
         self.tcpopt_cols["mss"][i] = mss
         self.tcpopt_cols["wscale"][i] = wscale
 
-    cdef void _add_sack(self, Py_ssize_t row, uint32_t left, uint32_t right):
+    cdef int _add_sack(self, Py_ssize_t row, uint32_t left, uint32_t right) except -1:
         cdef Py_ssize_t i
         if self.n_sack >= self.cap_sack:
             from cnfpost.model import SACK_COLUMNS
@@ -789,12 +806,12 @@ cdef class _Decoder:
         self.sack_cols["left"][i] = left
         self.sack_cols["right"][i] = right
 
-    cdef void _keep_payload(self, Py_ssize_t row, Span s, Py_ssize_t off, Py_ssize_t k):
+    cdef int _keep_payload(self, Py_ssize_t row, Span s, Py_ssize_t off, Py_ssize_t k) except -1:
         cdef Py_ssize_t i
         cdef uint8_t* base
         if self.payload_used + k > self.payload_limit:
             self.payload_dropped += k
-            return
+            return 0
         if self.n_payload >= self.cap_payload:
             from cnfpost.model import PAYLOAD_COLUMNS
             self.cap_payload = max(256, 2 * self.cap_payload)
@@ -813,34 +830,34 @@ cdef class _Decoder:
         self.payload_used += k
 
     # ---- one frame ------------------------------------------------------------------
-    cdef void _decode_frame(self, Py_ssize_t row, Span s, Py_ssize_t wire_len,
-                            int64_t linktype, Row* r):
+    cdef int _decode_frame(self, Py_ssize_t row, Span s, Py_ssize_t wire_len,
+                            int64_t linktype, Row* r) except -1:
         cdef Py_ssize_t off = 0, wire_room
         cdef int version = 0
         cdef uint32_t ethertype, af
         cdef IpInfo ip
         if s.n == 0:
             r.status = ST_ZERO_CAPLEN
-            return
+            return 0
         # -- link layer: find where IP starts and which version it announces
         if linktype == LINKTYPE_ETHERNET:
             if not has(s, 0, 14):
                 r.status = ST_TRUNCATED_LINK
-                return
+                return 0
             ethertype = be16(s, 12)
             off = 14
             while (ethertype == ETHERTYPE_8021Q or ethertype == ETHERTYPE_8021AD
                    or ethertype == ETHERTYPE_QINQ_OLD):
                 if not has(s, off, 4):
                     r.status = ST_TRUNCATED_LINK
-                    return
+                    return 0
                 ethertype = be16(s, off + 2)
                 off += 4
             version = 4 if ethertype == ETHERTYPE_IP else (6 if ethertype == ETHERTYPE_IPV6 else -1)
         elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
             if not has(s, 0, 4):
                 r.status = ST_TRUNCATED_LINK
-                return
+                return 0
             if linktype == LINKTYPE_LOOP:
                 af = be32(s, 0)
             else:
@@ -860,29 +877,29 @@ cdef class _Decoder:
         elif linktype == LINKTYPE_LINUX_SLL:
             if not has(s, 0, 16):
                 r.status = ST_TRUNCATED_LINK
-                return
+                return 0
             ethertype = be16(s, 14)
             off = 16
             version = 4 if ethertype == ETHERTYPE_IP else (6 if ethertype == ETHERTYPE_IPV6 else -1)
         elif linktype == LINKTYPE_LINUX_SLL2:
             if not has(s, 0, 20):
                 r.status = ST_TRUNCATED_LINK
-                return
+                return 0
             ethertype = be16(s, 0)
             off = 20
             version = 4 if ethertype == ETHERTYPE_IP else (6 if ethertype == ETHERTYPE_IPV6 else -1)
         else:
             r.status = ST_UNKNOWN_LINKTYPE
-            return
+            return 0
         if version < 0:
             r.status = ST_NON_IP
-            return
+            return 0
         # -- IP
         wire_room = wire_len - off
         ip_walk(s, off, version, wire_room, False, &ip)
         r.status = ip.status
         if ip.version == 0:
-            return
+            return 0
         r.ip_version = ip.version
         r.ip_proto = ip.proto
         r.ip_ttl = ip.ttl
@@ -892,9 +909,9 @@ cdef class _Decoder:
         r.ip_dst = self._address(s, ip.dst_off, ip.version)
         if ip.fragment:
             r.payload_len = <uint32_t>ip.l4_len
-            return
+            return 0
         if not ip.l4_ok:
-            return
+            return 0
         # -- transport
         if ip.proto == IPPROTO_TCP:
             self._decode_tcp(row, s, ip.l4_off, ip.l4_len, r)
@@ -919,19 +936,19 @@ cdef class _Decoder:
         if r.status == ST_OK and ip.ip_end > s.n:
             r.status = ST_SNAPLEN_CUT
 
-    cdef void _maybe_keep(self, Py_ssize_t row, Span s, Py_ssize_t start, Py_ssize_t plen,
-                          Py_ssize_t keep, Row* r):
+    cdef int _maybe_keep(self, Py_ssize_t row, Span s, Py_ssize_t start, Py_ssize_t plen,
+                          Py_ssize_t keep, Row* r) except -1:
         """Keep the first `keep` captured payload bytes (status must end OK/SNAPLEN_CUT)."""
         cdef Py_ssize_t avail
         if r.status != ST_OK:
-            return
+            return 0
         avail = min(plen, s.n - start)
         if avail <= 0:
-            return
+            return 0
         self._keep_payload(row, s, start, min(avail, keep))
 
-    cdef void _decode_tcp(self, Py_ssize_t row, Span s, Py_ssize_t off, Py_ssize_t l4_len,
-                          Row* r):
+    cdef int _decode_tcp(self, Py_ssize_t row, Span s, Py_ssize_t off, Py_ssize_t l4_len,
+                          Row* r) except -1:
         cdef Py_ssize_t hdr, cur, end, kind, olen, k, plen
         cdef uint16_t mss = 0
         cdef uint8_t wscale = 255
@@ -939,7 +956,7 @@ cdef class _Decoder:
         cdef bint handshake_opt = False
         if not has(s, off, 20):
             set_status(&r.status, ST_TRUNCATED_L4)
-            return
+            return 0
         r.sport = be16(s, off)
         r.dport = be16(s, off + 2)
         r.tcp_seq = be32(s, off + 4)
@@ -950,12 +967,12 @@ cdef class _Decoder:
         r.tcp_win = be16(s, off + 14)
         if hdr < 20 or hdr > l4_len:
             set_status(&r.status, ST_BAD_TCP_HEADER_LEN)
-            return
+            return 0
         plen = l4_len - hdr
         r.payload_len = <uint32_t>plen
         if not has(s, off, hdr):
             set_status(&r.status, ST_TRUNCATED_L4)
-            return
+            return 0
         # options
         cur = off + 20
         end = off + hdr
@@ -1013,7 +1030,7 @@ cdef class _Decoder:
         # (only bytes inside the IP payload count, never an Ethernet trailer)
         pay = sub(s, off + hdr, plen)
         if pay.n <= 0:
-            return
+            return 0
         if has(pay, 0, 3) and 20 <= rd8(pay, 0) <= 23 and rd8(pay, 1) == 3 and rd8(pay, 2) <= 4:
             self._maybe_keep(row, pay, 0, plen,
                              KEEP_TLS_HANDSHAKE if rd8(pay, 0) == 22 else KEEP_TLS_OTHER, r)
@@ -1025,7 +1042,7 @@ cdef class _Decoder:
                 or starts_with(pay, 0, b"PRI * HTTP/2", 12)):
             self._maybe_keep(row, pay, 0, plen, KEEP_HTTP, r)
 
-    cdef void _emit(self, Span frame, int64_t ts_ns, Py_ssize_t wire_len, int iface):
+    cdef int _emit(self, Span frame, int64_t ts_ns, Py_ssize_t wire_len, int iface) except -1:
         """Decode one frame into the next row."""
         cdef Row r
         cdef Py_ssize_t row
@@ -1073,7 +1090,7 @@ cdef class _Decoder:
         self.n += 1
 
     # ---- containers -------------------------------------------------------------------
-    cdef void _stop(self, int code, int64_t offset, int64_t a, int64_t b):
+    cdef void _stop(self, int code, int64_t offset, int64_t a, int64_t b) noexcept:
         self.stop_code = code
         self.stop_offset = offset
         self.stop_a = a
@@ -1103,7 +1120,7 @@ cdef class _Decoder:
         self.file_pos += pos
         return pos
 
-    cdef Py_ssize_t _start(self, Span s, bint final):
+    cdef Py_ssize_t _start(self, Span s, bint final) except -1:
         """Recognise the format from the first bytes; 0 when more bytes are needed."""
         cdef uint32_t magic_le, magic_be
         if not has(s, 0, 4):
@@ -1134,7 +1151,7 @@ cdef class _Decoder:
         self._stop(C_STOP_BAD_MAGIC, 0, s.n, magic_be)
         return 0
 
-    cdef Py_ssize_t _pcap_records(self, Span s, Py_ssize_t pos, bint final):
+    cdef Py_ssize_t _pcap_records(self, Span s, Py_ssize_t pos, bint final) except -1:
         cdef Py_ssize_t hdr = 16 + self.rec_extra, left
         cdef uint32_t caplen, origlen
         cdef int64_t limit = max(self.pcap_snaplen, MAX_PCAP_SNAPLEN)
@@ -1161,7 +1178,7 @@ cdef class _Decoder:
             self._emit(sub(s, pos + hdr, caplen), ts, origlen, 0)
             pos += hdr + caplen
 
-    cdef Py_ssize_t _pcapng_blocks(self, Span s, Py_ssize_t pos, bint final):
+    cdef Py_ssize_t _pcapng_blocks(self, Span s, Py_ssize_t pos, bint final) except -1:
         cdef Py_ssize_t left, need
         cdef uint32_t btype, blen, trailer
         cdef bint big
@@ -1213,7 +1230,7 @@ cdef class _Decoder:
             self._pcapng_block(sub(s, pos, blen), btype, big, at)
             pos += blen
 
-    cdef void _pcapng_block(self, Span b, uint32_t btype, bint big, int64_t at):
+    cdef int _pcapng_block(self, Span b, uint32_t btype, bint big, int64_t at) except -1:
         cdef Py_ssize_t caplen, origlen, room
         cdef int64_t local
         cdef int iface
@@ -1223,10 +1240,10 @@ cdef class _Decoder:
             self.big = big
             self.sections += 1
             self.section_base = self.n_if
-            return
+            return 0
         if btype == PCAPNG_IDB:
             self._pcapng_idb(b, big)
-            return
+            return 0
         if btype == PCAPNG_EPB or btype == PCAPNG_PB:
             local = rd32(b, 8, big) if btype == PCAPNG_EPB else rd16(b, 8, big)
             ticks = (<uint64_t>rd32(b, 12, big) << 32) | rd32(b, 16, big)
@@ -1243,7 +1260,7 @@ cdef class _Decoder:
                 iface = -1
                 ts = ticks_to_ns(ticks, 1000000, 0)
             self._emit(sub(b, 28, caplen), ts, origlen, iface)
-            return
+            return 0
         if btype == PCAPNG_SPB:
             origlen = rd32(b, 8, big)
             caplen = min(origlen, b.n - 16)
@@ -1251,11 +1268,11 @@ cdef class _Decoder:
             if iface >= 0 and self.if_snaplen[iface] > 0 and caplen > self.if_snaplen[iface]:
                 caplen = self.if_snaplen[iface]
             self._emit(sub(b, 12, caplen), 0, origlen, iface)
-            return
+            return 0
         name = skipped_block_name(btype)
         self.skipped[name] = self.skipped.get(name, 0) + 1
 
-    cdef void _pcapng_idb(self, Span b, bint big):
+    cdef int _pcapng_idb(self, Span b, bint big) except -1:
         cdef int64_t linktype = rd16(b, 8, big)
         cdef int64_t snaplen = rd32(b, 12, big)
         cdef uint64_t units = 1000000
