@@ -300,7 +300,7 @@ class PacketTable:
 # holds NO_STREAM. Derived fields are not stored: tcp.nxtseq is tcp_seq_rel + tcp.len
 # (+1 for SYN/FIN), tcp.analysis.ack_rtt is ts_ns of the row minus ts_ns of
 # tcp_acks_frame, and tcp.analysis.retransmission is any of the three retransmission bits
-# (see TcpAnalysisFlag.wireshark_fields).
+# (see TCP_ANALYSIS_FIELDS).
 # ---------------------------------------------------------------------------------------
 class TcpAnalysisFlag(enum.IntFlag):
     """Wireshark's TCP_A_* analysis bits (epan/dissectors/packet-tcp.c), same values."""

@@ -237,3 +237,86 @@ declare("find.jitter_ms.warning", 10.0, "ms",
         "'good'.")
 declare("find.jitter_ms.critical", 30.0, "ms",
         "30 ms of jitter: the L3 limit for 'fair'; real-time media degrade.")
+
+# --- L4 ---------------------------------------------------------------------------------
+# TCP quality from the capture's analysis (cnfpost/tcp.py, cnfpost/layers_l4.py). The L4
+# grade is the worst of the retransmission, duplicate-ACK, out-of-order, zero-window and
+# handshake grades. Rates are per 100 TCP data segments (frames with payload) of the
+# capture; counts follow Wireshark's flags (tcp.analysis.retransmission includes fast and
+# spurious retransmissions).
+
+declare("l4.retrans_pct.excellent", 0.1, "%",
+        "Retransmitted data segments per 100. At most 1 in 1000 is the residual loss of a "
+        "healthy path (ITU-T Y.1541's 0.1 % loss objective): nothing to recover from.")
+declare("l4.retrans_pct.good", 1.0, "%",
+        "1 %: the level where TCP starts to spend visible time recovering (the same 1 % as "
+        "find.retrans_pct.warning and the L3 loss limit for 'good').")
+declare("l4.retrans_pct.fair", 5.0, "%",
+        "Above 5 % throughput collapses (Mathis et al. 1997: rate ~ MSS / (RTT sqrt(p))) and "
+        "retransmission timeouts appear: poor (find.retrans_pct.critical).")
+declare("l4.dupack_pct.excellent", 1.0, "%",
+        "Duplicate ACKs per 100 data segments. Each lost or reordered segment makes the "
+        "receiver repeat its ACK once per later segment in flight, so a few per 100 follow "
+        "from the smallest loss; 1 % means practically none.")
+declare("l4.dupack_pct.good", 5.0, "%",
+        "Up to 5 %: isolated recoveries (three dup ACKs trigger one fast retransmission, RFC "
+        "5681), which SACK repairs within a round trip.")
+declare("l4.dupack_pct.fair", 20.0, "%",
+        "More than one dup ACK per 5 data segments: the connection is recovering most of the "
+        "time: poor.")
+declare("l4.ooo_pct.excellent", 0.1, "%",
+        "Out-of-order segments (Wireshark: an older segment within one iRTT of a newer one) "
+        "per 100 data segments. A handful in 1000 is normal multipath/NIC reordering.")
+declare("l4.ooo_pct.good", 1.0, "%",
+        "Up to 1 % reordering is absorbed by SACK and RACK without spurious retransmissions "
+        "(find.ooo_pct.warning starts above it).")
+declare("l4.ooo_pct.fair", 3.0, "%",
+        "Above 3 % reordering triggers duplicate ACKs and spurious fast retransmissions, and "
+        "shrinks the congestion window for nothing: poor.")
+declare("l4.zero_window_ms.excellent", 1.0, "ms",
+        "Longest time a receiver kept its window at zero. Judged by duration, not by the "
+        "flag: at local speed a receiver closes for microseconds and reopens before the "
+        "sender could have sent anything, which costs nothing.")
+declare("l4.zero_window_ms.good", 100.0, "ms",
+        "A stall under 100 ms is below what a user notices in a transfer "
+        "(find.zero_window_ms.warning starts at 100 ms).")
+declare("l4.zero_window_ms.fair", 1000.0, "ms",
+        "A receiver closed for a second or more is not reading (find.zero_window_ms.critical): "
+        "poor.")
+declare("l4.handshake_fail_pct.excellent", 0.0, "%",
+        "TCP handshakes that got no SYN/ACK (no answer, or a RST) per 100 captured SYNs. "
+        "Any failure costs excellent: each one is a connection a client could not open.")
+declare("l4.handshake_fail_pct.good", 1.0, "%",
+        "1 in 100 failed connects matches a 99 % availability objective.")
+declare("l4.handshake_fail_pct.fair", 5.0, "%",
+        "More than 1 in 20 connects failing: the service or a firewall is refusing clients: "
+        "poor.")
+declare("l4.min_data_segments", 20.0, "segments",
+        "Rates (retransmission, dup ACK, out-of-order) are graded only over at least 20 data "
+        "segments; below that one event moves the rate by 5 points or more and the grade "
+        "would measure chance. Zero-window and handshake grades apply at any size.")
+
+# --- Batch ------------------------------------------------------------------------------
+# Which runs of an archive stand out against their own history (cnfpost/batch.py,
+# summarize). A run is compared with every analysed run of the same probe and target,
+# itself included, metric by metric (phase medians, total time, retransmission rate). The
+# baseline is robust: median and MAD (median absolute deviation), which one slow run cannot
+# drag along, whereas a mean and a standard deviation would move towards it and hide it.
+
+declare("batch.outlier_z", 3.5, "robust z",
+        "Iglewicz & Hoaglin (1993), 'How to Detect and Handle Outliers': a modified z-score "
+        "0.6745 * (x - median) / MAD above 3.5 marks a potential outlier. 0.6745 makes MAD "
+        "comparable to a standard deviation for normal data. When MAD is 0 (most runs equal), "
+        "1.253314 * mean absolute deviation takes its place (IBM SPSS Modeler's rule: "
+        "that factor makes it comparable to a standard deviation too). Only slower (higher) values count: faster than usual is not "
+        "what a report has to explain.")
+declare("batch.outlier_min_ms", 10.0, "ms",
+        "... and the run's value must exceed the median by at least 10 ms: on a steady LAN "
+        "path MAD is a few microseconds and a 0.3 ms wobble would otherwise stand out. 10 ms "
+        "is where the L3 latency-step rule starts to care too.")
+declare("batch.outlier_min_retrans_pct", 1.0, "percentage points",
+        "... for the retransmission rate, at least 1 point above the median: the rate at "
+        "which the findings start to warn (find.retrans_pct.warning).")
+declare("batch.min_history", 8.0, "runs",
+        "A probe/target pair needs 8 analysed runs before any is called an outlier: with "
+        "fewer, one slow run is a large share of the sample and MAD is too coarse to trust.")

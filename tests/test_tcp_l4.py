@@ -1,0 +1,132 @@
+"""The L4 grade (cnfpost/layers_l4.py) and its thresholds."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cnfpost.capture import decode_bytes, read_capture
+from cnfpost.layers_l4 import assess_l4
+from cnfpost.tcp import analyze_tcp
+from cnfpost.thresholds import DEFAULTS, Thresholds
+
+from .support import require
+from .tcp_builders import Capture
+
+LAB = Path(__file__).resolve().parents[2] / "shared" / "lab-bundles"
+
+
+def l4(cap: Capture, thresholds=None):
+    return assess_l4(analyze_tcp(decode_bytes(cap.pcap_bytes(), "x.pcap")), thresholds)
+
+
+def bulk(cap: Capture, segments: int = 40, **kw):
+    """A connection with `segments` data segments, each ACKed."""
+    k = cap.conn(**kw)
+    t = k.handshake()
+    for i in range(segments):
+        t += 1
+        k.seg(t, "s", 1 + i * 1000, 1, "PA", data=1000)
+        k.seg(t + 0.5, "c", 1, 1 + (i + 1) * 1000, "A", win=500)
+    return k, t
+
+
+def test_l4_thresholds_have_reasons_and_ascend():
+    names = [n for n in DEFAULTS if n.startswith("l4.")]
+    assert names
+    for n in names:
+        assert len(DEFAULTS[n].why) > 40, n
+    for metric in ("retrans_pct", "dupack_pct", "ooo_pct", "zero_window_ms", "handshake_fail_pct"):
+        v = [DEFAULTS[f"l4.{metric}.{g}"].value for g in ("excellent", "good", "fair")]
+        assert v == sorted(v), metric
+
+
+def test_no_tcp_is_unknown():
+    assert assess_l4(None).quality == "unknown"
+
+
+def test_clean_transfer_is_excellent():
+    cap = Capture()
+    bulk(cap)
+    a = l4(cap)
+    assert a.quality == "excellent"
+    assert a.metrics["data_segments"] == 40 and a.metrics["retransmissions"] == 0
+
+
+def test_retransmissions_grade_by_rate():
+    cap = Capture()
+    k, t = bulk(cap)
+    for _ in range(3):                                    # 3 RTO retransmissions
+        t += 400
+        k.seg(t, "s", 1 + 39 * 1000, 1, "PA", data=1000)
+    a = l4(cap)
+    assert a.metrics["retransmissions"] == 3
+    assert a.metrics["retransmission_rate_pct"] == pytest.approx(300 / 43, abs=1e-3)
+    assert a.metrics["grades"]["retransmissions"] == "poor"   # 6.98 % > l4.retrans_pct.fair
+    assert a.quality == "poor"
+
+
+def test_retransmission_grade_follows_thresholds():
+    cap = Capture()
+    k, t = bulk(cap)
+    t += 400
+    k.seg(t, "s", 1 + 39 * 1000, 1, "PA", data=1000)     # 1 of 41 data segments: 2.4 %
+    a = l4(cap)
+    assert a.metrics["retransmission_rate_pct"] == pytest.approx(100 / 41, abs=1e-3)
+    assert a.metrics["grades"]["retransmissions"] == "fair"
+    strict = Thresholds({"l4.retrans_pct.fair": 2.0})
+    assert l4(cap, strict).metrics["grades"]["retransmissions"] == "poor"
+    lax = Thresholds({"l4.retrans_pct.good": 3.0})
+    assert l4(cap, lax).metrics["grades"]["retransmissions"] == "good"
+
+
+def test_microsecond_zero_window_is_not_a_problem():
+    cap = Capture()
+    k, t = bulk(cap)
+    k.seg(t + 1, "c", 1, 40_001, "A", win=0)
+    k.seg(t + 1.0002, "c", 1, 40_001, "A", win=500)       # reopened 200 us later
+    a = l4(cap)
+    assert a.metrics["zero_windows"] == 1
+    assert a.metrics["grades"]["zero_window"] == "excellent"
+    assert a.quality == "excellent"
+
+
+def test_long_zero_window_is_poor():
+    cap = Capture()
+    k, t = bulk(cap)
+    k.seg(t + 1, "c", 1, 40_001, "A", win=0)
+    k.seg(t + 2501, "c", 1, 40_001, "A", win=500)         # closed for 2.5 s
+    a = l4(cap)
+    assert a.metrics["zero_window_max_ms"] == pytest.approx(2500.0)
+    assert a.metrics["grades"]["zero_window"] == "poor" and a.quality == "poor"
+
+
+def test_handshake_failure():
+    cap = Capture()
+    bulk(cap)
+    dead = cap.conn(client=("10.0.0.1", 40001))
+    dead.seg(5000, "c", 0, None, "S")
+    dead.seg(6000, "c", 0, None, "S")
+    a = l4(cap)
+    assert a.metrics["handshakes_attempted"] == 2 and a.metrics["handshakes_failed"] == 1
+    assert a.metrics["syn_retries"] == 1
+    assert a.metrics["grades"]["handshake"] == "poor"
+
+
+def test_small_captures_do_not_grade_rates():
+    cap = Capture()
+    k, t = bulk(cap, segments=5)
+    k.seg(t + 400, "s", 1 + 4 * 1000, 1, "PA", data=1000)
+    a = l4(cap)
+    assert a.metrics["retransmissions"] == 1
+    assert a.metrics["grades"]["retransmissions"] == "unknown"
+    assert a.metrics["notes"]
+
+
+@pytest.mark.parametrize("name,quality", [("clean", "excellent"), ("path_loss", "fair"),
+                                          ("tls_retrans", "poor")])
+def test_lab_bundles(name, quality):
+    path = LAB / name / "capture.pcap"
+    require(path.exists(), f"{path} is not there")
+    a = assess_l4(analyze_tcp(read_capture(path)))
+    assert a.quality == quality, a.metrics["grades"]
