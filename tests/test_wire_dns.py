@@ -150,7 +150,8 @@ def test_truncated_and_garbage_messages_are_incomplete_never_raise():
 
 
 def test_snaplen_cut_dns_is_reported_incomplete():
-    frame = udp_frame(dns_response("snap.test", 4, answers=((1, b"\x01\x02\x03\x04"),) * 4), query=False)
+    answers = ((1, b"\x01\x02\x03\x04"),) * 4
+    frame = udp_frame(dns_response("snap.test", 4, answers=answers), query=False)
     table = decode_bytes(cb.pcap([cb.Rec(frame[:80], cb.T0, wire_len=len(frame))], snaplen=80))
     (m,) = dns_messages(table)
     assert m.id == 4 and m.is_response and m.qname == "snap.test" and not m.complete

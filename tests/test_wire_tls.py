@@ -1,8 +1,6 @@
 """TLS handshakes from kept payload bytes: one built conversation per rule."""
 from __future__ import annotations
 
-import struct
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -166,7 +164,8 @@ def test_tls12_full_handshake():
     assert h.client_hello.detail.offered_versions == (tb.TLS1_2,)
     assert h.alpn == "h2"
     fin = [e for e in h.events if e.kind == "finished"]
-    assert [(e.side, e.frame, e.encrypted) for e in fin] == [("client", 6, True), ("server", 7, True)]
+    assert [(e.side, e.frame, e.encrypted) for e in fin] == [("client", 6, True),
+                                                             ("server", 7, True)]
     assert h.done is fin[1]                 # full handshake: the server's Finished
     alert = h.first("alert")
     assert alert.encrypted and alert.detail is None and alert.frame == 10

@@ -40,7 +40,8 @@ def tshark_hellos(path: Path) -> tuple[dict, dict]:
     """frame -> (sni, versions) for ClientHellos; frame -> (version, cipher) for ServerHellos."""
     ch, sh = {}, {}
     rows = tshark_rows(path, "tls.handshake.type == 1 or tls.handshake.type == 2",
-                       ["frame.number", "tls.handshake.type", "tls.handshake.extensions_server_name",
+                       ["frame.number", "tls.handshake.type",
+                        "tls.handshake.extensions_server_name",
                         "tls.handshake.extensions.supported_version", "tls.handshake.ciphersuite",
                         "tls.handshake.version"])
     for frame, types, sni, versions, suites, legacy in rows:

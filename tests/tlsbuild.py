@@ -52,7 +52,8 @@ def ext_version_server(version: int) -> bytes:
     return ext(43, struct.pack(">H", version))
 
 
-def client_hello_body(*, sni: str | None = "example.test", versions: tuple[int, ...] = (TLS1_3, TLS1_2),
+def client_hello_body(*, sni: str | None = "example.test",
+                      versions: tuple[int, ...] = (TLS1_3, TLS1_2),
                       alpn: tuple[str, ...] = ("h2", "http/1.1"),
                       suites: tuple[int, ...] = (0x1301, 0x1302, 0xC02F),
                       session_id: bytes = b"\x11" * 32, legacy_version: int = TLS1_2,

@@ -132,7 +132,10 @@ def connections(table: PacketTable) -> ConnIndex:
         ver = int(c["ip_version"][row])
         a_src, a_dst = int(c["ip_src"][row]), int(c["ip_dst"][row])
         p_src, p_dst = int(c["sport"][row]), int(c["dport"][row])
-        ca, cp, sa, sp = (a_src, p_src, a_dst, p_dst) if src_client else (a_dst, p_dst, a_src, p_src)
+        if src_client:
+            ca, cp, sa, sp = a_src, p_src, a_dst, p_dst
+        else:
+            ca, cp, sa, sp = a_dst, p_dst, a_src, p_src
         conns.append(Conn(int(rank[p]), ver, ca, cp, sa, sp, row + 1,
                           table.format_address(ver, ca), table.format_address(ver, sa)))
     return ConnIndex(tuple(conns), conn_of_row, from_client)

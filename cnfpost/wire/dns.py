@@ -180,10 +180,10 @@ def dns_messages(table: PacketTable) -> tuple[DnsMessage, ...]:
         buf = data[off: off + length]
         f = parse_dns(buf)
         ver = int(c["ip_version"][row])
-        out.append(DnsMessage(row + 1, int(c["ts_ns"][row]),
-                              table.format_address(ver, int(c["ip_src"][row])), int(c["sport"][row]),
-                              table.format_address(ver, int(c["ip_dst"][row])), int(c["dport"][row]),
-                              **f))
+        src = table.format_address(ver, int(c["ip_src"][row]))
+        dst = table.format_address(ver, int(c["ip_dst"][row]))
+        out.append(DnsMessage(row + 1, int(c["ts_ns"][row]), src, int(c["sport"][row]),
+                              dst, int(c["dport"][row]), **f))
     return tuple(out)
 
 

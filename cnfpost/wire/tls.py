@@ -44,7 +44,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..model import PacketTable
-from ._bytes import Short, take, u8, u16, u24
+from ._bytes import Short, take, u8, u16
 from .conn import Conn, ConnIndex, connections
 
 __all__ = [
@@ -467,7 +467,7 @@ class _Build:
     """Mutable collector of one connection's events; frozen into a TlsHandshake."""
 
     conn: Conn
-    events: list = field(default_factory=list)      # [kind, side, row, frames, rtype, seq, len, enc, complete, detail]
+    events: list = field(default_factory=list)      # one dict per event, see _add
     by_key: dict = field(default_factory=dict)
     sides: dict = field(default_factory=lambda: {"client": _Side(), "server": _Side()})
     version: int | None = None
