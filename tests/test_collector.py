@@ -315,3 +315,15 @@ def test_byte_limit_stops_the_capture_early(fake_env, tmp_path):
     assert m["capture"]["limits"] == {"packets": None, "bytes": 10, "seconds": None}
     assert (fakes / "tcpdump.stopped").exists()
     assert m["exit_codes"]["curl"] == [0, 0, 0]  # the run carried on without a capture
+
+
+def test_time_limit_stops_the_capture_early(fake_env, tmp_path):
+    bindir, fakes, env = fake_env
+    install(bindir, "tcpdump", "ping", "mtr", "curl")
+    out = tmp_path / "run"
+    proc = collect({**env, "FAKE_PING_SLEEP": "2.5"}, *fast(out), "--max-seconds", "1", URL)
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["capture"]["stopped_by"] == "max_seconds"
+    assert m["capture"]["limits"]["seconds"] == 1
+    assert (fakes / "tcpdump.stopped").exists()

@@ -265,6 +265,9 @@ def test_ipv6(recorded):
     assert tshark(pcap, "ip && tcp", "frame.number") == []
     assert [h.address for h in got["mtr"].hops] == ["fd00:cafe:1::1", "fd00:cafe:2::2", "fd00:cafe:3::2"]
     assert got["manifest"]["family"] == "6"
+    raw, problems = load_mtr(got["bundle"].mtr_raw)
+    assert problems == [] and [h.address for h in raw.hops] == [h.address for h in got["mtr"].hops]
+    assert got["manifest"]["exit_codes"]["mtr_raw"] == 0
 
 
 def test_reset(recorded):

@@ -87,7 +87,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
                        "net.ipv6.icmp.ratelimit=1000")),),
         collector_args=("--mtr-cycles", "20", "--mtr-interval", "0.05"),
     ),
-    Scenario("ipv6", "no impairment, IPv6 only (curl, ping and mtr with -6)", family=6),
+    Scenario("ipv6", "no impairment, IPv6 only (curl, ping and mtr with -6); mtr.raw recorded too",
+             family=6, collector_args=("--mtr-raw",)),
     Scenario(
         "reset", "the first server segment past 30000 bytes of each connection is replaced by "
                  "a RST to the client",
