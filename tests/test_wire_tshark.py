@@ -26,9 +26,10 @@ BUNDLES = ("clean", "tls_retrans", "path_loss")
 pytestmark = pytest.mark.tshark
 
 
-def tshark_rows(path: Path, display_filter: str, fields: list[str]) -> list[list[str]]:
-    cmd = [require_tool("tshark"), "-n", "-o", "tcp.reassemble_out_of_order:TRUE", "-r", str(path),
-           "-Y", display_filter, "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a",
+def tshark_rows(path: Path, display_filter: str, fields: list[str],
+                extra: list[str] = ()) -> list[list[str]]:
+    cmd = [require_tool("tshark"), "-n", "-o", "tcp.reassemble_out_of_order:TRUE", *extra,
+           "-r", str(path), "-Y", display_filter, "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a",
            "-E", "aggregator=,"]
     for f in fields:
         cmd += ["-e", f]
@@ -74,6 +75,23 @@ def test_lab_hellos_match_tshark(bundle):
     theirs = tshark_hellos(path)
     assert ours == theirs
     assert len(ours[0]) == 5 and len(ours[1]) == 5      # five curl samples per bundle
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_lab_tls_done_is_the_decrypted_client_finished(bundle):
+    """With the bundle's key log tshark decrypts TLS 1.3 and shows each Finished: the
+    client's is the frame cnfpost calls ``done`` without keys."""
+    path = LAB / bundle / "capture.pcap"
+    keylog = LAB / bundle / "sslkeylog.txt"
+    require(path.exists() and keylog.exists(), f"{path} or its key log is missing")
+    rows = tshark_rows(path, "tls.handshake.type == 20", ["frame.number", "tcp.dstport"])
+    assert rows == [], "without the key log the Finished must stay encrypted"
+    cmd_rows = tshark_rows(path, "tls.handshake.type == 20", ["frame.number", "tcp.dstport"],
+                           ["-o", f"tls.keylog_file:{keylog}"])
+    client_finished = [int(f) for f, dport in cmd_rows if dport == "443"]
+    handshakes = tls_handshakes(read_capture(path))
+    assert [h.done.frame for h in handshakes] == client_finished
+    assert all(h.version == tb.TLS1_3 and h.done.side == "client" for h in handshakes)
 
 
 @pytest.mark.parametrize("bundle", BUNDLES)
