@@ -10,6 +10,7 @@ independent half of that comparison. Everything is plain ``struct`` over the raw
 """
 from __future__ import annotations
 
+import re
 import struct
 
 import numpy as np
@@ -208,6 +209,8 @@ class _Decoder:
                 else:
                     name = SKIPPED_BLOCK_NAMES.get(btype, "unknown")
                     stats.skipped_blocks[name] = stats.skipped_blocks.get(name, 0) + 1
+                    if name in ("journal", "custom"):
+                        self._record_frame(name, body)
                 off += blen
         except _Stop as stop:
             self._stop(stop)
@@ -263,6 +266,20 @@ class _Decoder:
         if g is not None and self.interfaces[g].snaplen:
             caplen = min(caplen, self.interfaces[g].snaplen)
         self._frame(g, 0, body[4:4 + caplen], origlen)
+
+    def _record_frame(self, name: str, body: bytes) -> None:
+        """Wireshark 4.0 numbers journal and custom blocks as frames: give them a row so
+        that every later frame number still matches Wireshark's."""
+        if name == "custom":
+            self._frame(None, 0, body[4:], max(0, len(body) - 4))
+            return
+        entry = body.rstrip(b"\0")
+        ts_ns = 0
+        key = entry.find(b"__REALTIME_TIMESTAMP=")
+        if key >= 0:
+            digits = re.match(rb"[0-9]*", entry[key + 21:]).group()
+            ts_ns = int(digits or b"0") * 1000
+        self._frame(None, ts_ns, entry, len(entry))
 
     # --- shared bookkeeping -----------------------------------------------------------
     def _add_interface(self, section, index, linktype, snaplen, units, ts_offset=0, name=None) -> int:

@@ -299,14 +299,16 @@ def test_unknown_link_type_in_pcap(decoder):
 def test_multi_section_pcapng(decoder):
     data = cb.multi_section_pcapng()
     t = decoder(data, "m.pcapng")
-    assert len(t) == 4
-    assert t["iface"].tolist() == [0, 1, 2, 3]
+    # Frames 3 and 6 are the custom blocks, numbered as Wireshark 4.0 numbers them.
+    assert len(t) == 6
+    assert t["iface"].tolist() == [0, 1, 65535, 2, 3, 65535]
     # if_tsresol 9 (ns); 2^-20 s with if_tsoffset 100; SPB has no time; PB on µs.
-    assert t["ts_ns"].tolist() == [T0, T0 + 100 * 10**9, 0, T0]
-    assert t["status"].tolist() == [S.OK] * 4
-    assert t["ip_version"].tolist() == [4, 4, 6, 4]
-    assert t["ip_proto"].tolist() == [6, 17, 6, 1]
-    assert t["sport"].tolist() == [1111, 2222, 3333, 0]
+    assert t["ts_ns"].tolist() == [T0, T0 + 100 * 10**9, 0, 0, T0, 0]
+    assert t["status"].tolist() == [S.OK, S.OK, S.UNKNOWN_LINKTYPE, S.OK, S.OK, S.UNKNOWN_LINKTYPE]
+    assert t["cap_len"].tolist()[2::3] == [8, 8] and t["wire_len"].tolist()[2::3] == [8, 8]
+    assert t["ip_version"].tolist() == [4, 4, 0, 6, 4, 0]
+    assert t["ip_proto"].tolist() == [6, 17, 0, 6, 1, 0]
+    assert t["sport"].tolist() == [1111, 2222, 0, 3333, 0, 0]
     assert [(i.section, i.index, i.link_type, i.ts_resolution, i.ts_offset_s, i.name, i.packets)
             for i in t.interfaces] == [
         (0, 0, 1, 10**9, 0, "eth0", 1), (0, 1, 228, 2**20, 100, None, 1),
@@ -315,9 +317,9 @@ def test_multi_section_pcapng(decoder):
     assert (st.format, st.byte_order, st.sections, st.ts_precision) == ("pcapng", "little", 2, "")
     assert st.skipped_blocks == {"NRB": 1, "DSB": 1, "ISB": 1, "custom": 2, "unknown": 1}
     assert st.warnings == [] and st.stopped_at is None and st.file_bytes == len(data)
-    assert side(t.icmp) == [dict(row=3, type=8, code=0, ident=5, seq=6, version=4, q_ip_version=0,
+    assert side(t.icmp) == [dict(row=4, type=8, code=0, ident=5, seq=6, version=4, q_ip_version=0,
                                  q_proto=0, q_src=0, q_dst=0, q_sport=0, q_dport=0, q_tcp_seq=0)]
-    assert addr6(t, t["ip_src"][2]) == "2001:db8::1"
+    assert addr6(t, t["ip_src"][3]) == "2001:db8::1"
     assert t.payload(1)[:2] == b"\x12\x34"  # the DNS query is kept (UDP port 53)
 
 
@@ -368,6 +370,29 @@ def test_empty_if_name_is_no_name(decoder):
 def test_if_name_stops_at_nul(decoder):
     data = cb.shb() + cb.idb(extra_opts=[(2, b"wlan0\0junk")])
     assert decoder(data, "n.pcapng").interfaces[0].name == "wlan0"
+
+
+def test_journal_and_custom_blocks_take_a_frame_number(decoder):
+    # tshark 4.0.17 on this file: frames 1..5 = TCP, journal (49 bytes, its realtime
+    # timestamp), TCP, custom (8 bytes), TCP; ISB/NRB/DSB take no number.
+    entry = b"__REALTIME_TIMESTAMP=1700000000000001\nMESSAGE=hi\n"
+    data = (cb.shb() + cb.idb() + cb.epb(cb.seg(SYN, 1), 1) + cb.block(cb.BT_JOURNAL, entry)
+            + cb.epb(cb.seg(SYN, 2), 2) + cb.custom_block() + cb.epb(cb.seg(SYN, 3), 3)
+            + cb.isb() + cb.nrb() + cb.dsb() + cb.block(cb.BT_CUSTOM, b"\0\0\x7e\xd9"))
+    t = decoder(data, "j.pcapng")
+    assert t["tcp_seq"].tolist() == [1, 0, 2, 0, 3, 0]
+    assert_row(t, 1, ts_ns=1_700_000_000_000_001_000, cap_len=49, wire_len=49, iface=65535,
+               status=S.UNKNOWN_LINKTYPE)
+    assert_row(t, 3, ts_ns=0, cap_len=8, wire_len=8, iface=65535, status=S.UNKNOWN_LINKTYPE)
+    assert_row(t, 5, ts_ns=0, cap_len=0, wire_len=0, iface=65535, status=S.ZERO_CAPLEN)
+    assert t.stats.skipped_blocks == {"journal": 1, "custom": 2, "ISB": 1, "NRB": 1, "DSB": 1}
+    assert t.interfaces[0].packets == 3 and t.stats.warnings == []
+
+
+def test_journal_block_without_a_timestamp(decoder):
+    data = cb.shb() + cb.block(cb.BT_JOURNAL, b"MESSAGE=no time\n")
+    t = decoder(data, "j.pcapng")
+    assert_row(t, 0, ts_ns=0, cap_len=16, wire_len=16, iface=65535, status=S.UNKNOWN_LINKTYPE)
 
 
 def test_unknown_interface_id(decoder):
