@@ -1,0 +1,1 @@
+"""Renderers of one report: Markdown, terminal text, and the report's JSON Schema."""
