@@ -34,6 +34,7 @@ from .inputs.ping import PingRun, load_ping
 from .layers import LayerAssessment, assess_l3, assess_l7
 from .rules import Context, path_rtt, path_vs_handshake, run_rules
 from .thresholds import Thresholds, load_config, worst_grade
+from .wire_phases import boundary_checks, dns_for_sample, wire_samples, wire_view
 
 __all__ = ["analyze", "Report", "SCHEMA_VERSION", "Inputs"]
 
@@ -155,7 +156,7 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
         ping_loaded_run, found = load_ping(inputs.ping_loaded)
         problems += found
 
-    table = tcp = echo = None
+    table = tcp = echo = wire = None
     if inputs.capture is not None:
         from .capture import read_capture
         from .tcp import analyze_tcp
@@ -164,7 +165,12 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
         warnings += table.stats.warnings
         tcp = analyze_tcp(table, engine=engine)
         echo = pair_echoes(table)
+        wire = wire_view(table, tcp)
     warnings = [str(p) for p in problems] + warnings
+    samples_source = "timings" if samples else "none"
+    if not samples and wire is not None:
+        samples = wire_samples(table, tcp, wire)
+        samples_source = "wire" if samples else "none"
 
     path = assess_path(mtr_report, th) if mtr_report is not None and mtr_report.hops else None
     l3 = assess_l3(ping_run, mtr_report, echo, th)
@@ -176,6 +182,7 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
     ctx = Context(th=th, table=table, tcp=tcp, echo=echo, ping=ping_run,
                   ping_loaded=ping_loaded_run, mtr=mtr_report, path=path, samples=samples,
                   placements=placements, buckets=buckets,
+                  tls_versions={} if wire is None else wire.tls_versions,
                   grades={"L3": l3.quality, "L4": l4.quality, "L7": l7.quality},
                   l3_metrics=l3.metrics, l4_metrics=l4.metrics)
     findings = run_rules(ctx)
@@ -186,7 +193,8 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
         "inputs": _inputs_section(inputs, table),
         "warnings": warnings,
         "layered_analysis": {"l3": l3.to_dict(), "l4": l4.to_dict(), "l7": l7.to_dict()},
-        "samples": [_sample_section(s, placements[i] if placements else None, buckets[i])
+        "samples_source": samples_source,
+        "samples": [_sample_section(s, placements[i] if placements else None, buckets[i], wire)
                     for i, s in enumerate(samples)],
         "tcp_http_correlation": aggregate_phases(samples, buckets) if samples else {},
         "mtr_tcp_correlation": path_vs_handshake(ctx),
@@ -232,9 +240,14 @@ def _inputs_section(inputs: Inputs, table) -> dict:
     return out
 
 
-def _sample_section(s: CurlSample, placement, buckets) -> dict:
+def _sample_section(s: CurlSample, placement, buckets, wire) -> dict:
     out = s.to_dict()
     out["match"] = None if placement is None else placement.to_dict()
+    if placement is not None and wire is not None:
+        out["wire_check"] = boundary_checks(placement, s, wire)
+        out["dns_wire"] = dns_for_sample(placement, wire)
+        version = wire.tls_versions.get(placement.stream) if placement.stream is not None else None
+        out["tls_version"] = None if version is None else _tls_name(version)
     for pid in PHASE_IDS:
         bucket = None if buckets is None else buckets[pid]
         entry = out["phases"][pid]
@@ -246,6 +259,12 @@ def _sample_section(s: CurlSample, placement, buckets) -> dict:
     if buckets is not None:
         out["outside_phases"] = {"before": buckets["before"].packets, "after": buckets["after"].packets}
     return out
+
+
+def _tls_name(version: int) -> str:
+    names = {0x0304: "TLS 1.3", 0x0303: "TLS 1.2", 0x0302: "TLS 1.1", 0x0301: "TLS 1.0",
+             0x0300: "SSL 3.0"}
+    return names.get(version, f"0x{version:04x}")
 
 
 def _flows_section(tcp, table) -> list[dict]:
@@ -324,28 +343,36 @@ def _correlations(ctx: Context, findings: list[Finding]) -> dict:
     }
 
 
-_LEAD = {"critical": 0, "warning": 1, "info": 2}
-# Which finding explains the most when several are raised: cross-layer verdicts first.
-_PRIORITY = ("l3l4.path_causes_tcp", "l3l4.endpoint_tcp", "l4l7.events_in_phase",
-             "l4l7.application", "l3l7.bufferbloat", "l7.request_failed", "l3.path_loss",
-             "l3.unreachable", "l4.syn_retry", "l4.retransmissions", "l4.zero_window",
-             "l4.window_limited", "l4.reset", "l7.slow_server", "l7.slow_tls", "l7.slow_dns",
-             "l7.slow_connect", "l7.slow_download", "l3.high_jitter", "l4.reordering",
-             "l3l4.handshake_vs_path", "l3.latency_step", "l3.hop_icmp_ratelimit")
+# The summary tells what hurt the request (an effect at L7), then why (the layer that
+# caused it). Within each group the earlier code explains more.
+_EFFECTS = ("l4l7.events_in_phase", "l4l7.application", "l3l7.bufferbloat", "l7.request_failed",
+            "l7.slow_server", "l7.slow_tls", "l7.slow_dns", "l7.slow_connect", "l7.slow_download")
+_CAUSES = ("l3l4.path_causes_tcp", "l3l4.endpoint_tcp", "l3.path_loss", "l3.unreachable",
+           "l4.syn_retry", "l4.retransmissions", "l4.zero_window", "l4.window_limited",
+           "l4.reset", "l3.high_jitter", "l4.reordering", "l3l4.handshake_vs_path")
+
+
+def _first_of(findings: list[Finding], codes: tuple[str, ...]) -> Finding | None:
+    ranked = [f for f in findings if f.code in codes and f.severity != "info"]
+    ranked.sort(key=lambda f: (codes.index(f.code), {"critical": 0, "warning": 1}[f.severity]))
+    return ranked[0] if ranked else None
 
 
 def _overall(ctx: Context, findings: list[Finding]) -> dict:
     known = [g for g in ctx.grades.values() if g != "unknown"]
     grade = worst_grade(known) if known else "unknown"
-    serious = [f for f in findings if f.severity != "info"]
-    serious.sort(key=lambda f: (_PRIORITY.index(f.code) if f.code in _PRIORITY else 99,
-                                _LEAD[f.severity]))
     layers = ", ".join(f"{k} {v}" for k, v in ctx.grades.items())
-    if serious:
-        lead = serious[0]
-        others = [f.code for f in serious[1:4]]
-        summary = (f"Root cause: {lead.message} ({lead.code}). Layers: {layers}."
-                   + (f" Also: {', '.join(others)}." if others else ""))
+    effect, cause = _first_of(findings, _EFFECTS), _first_of(findings, _CAUSES)
+    if effect or cause:
+        parts = []
+        if effect:
+            parts.append(f"What slowed the requests: {effect.message} ({effect.code}).")
+        if cause:
+            parts.append(f"Why: {cause.message} ({cause.code}).")
+        told = {f.code for f in (effect, cause) if f}
+        others = sorted({f.code for f in findings if f.severity != "info"} - told)
+        parts.append(f"Layers: {layers}." + (f" Also: {', '.join(others)}." if others else ""))
+        summary = " ".join(parts)
     elif known:
         rtt, source = path_rtt(ctx)
         parts = [f"Layers: {layers}."]

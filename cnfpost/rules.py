@@ -45,6 +45,7 @@ class Context:
     placements: list[Placement] = field(default_factory=list)
     buckets: list[dict[str, PhaseBucket] | None] = field(default_factory=list)
     grades: dict[str, str] = field(default_factory=dict)   # layer -> quality
+    tls_versions: dict[int, int | None] = field(default_factory=dict)  # stream -> TLS version
     l3_metrics: dict = field(default_factory=dict)
     l4_metrics: dict = field(default_factory=dict)
 
@@ -461,14 +462,15 @@ def rule_handshake_vs_path(ctx: Context) -> list[Finding]:
                          numbers, capture_evidence(_frames(ctx.tcp, mask), "SYN and SYN/ACK frames"))]
 
 
-def _expected_ms(pid: str, rtt: float | None, clean: list[float]) -> float | None:
+def _expected_ms(pid: str, rtt: float | None, clean: list[float], tls_rtts: int) -> float | None:
     """What a phase should have taken: the median of the same phase in samples without
     TCP trouble, else its round trips on the path: TCP 1, server 1 (request out, first
-    byte back), TLS 1 (TLS 1.3's full handshake; 1.2 takes 2, so this errs towards
-    calling a phase inflated only when it is clearly more than the network needs)."""
+    byte back), TLS 1 for TLS 1.3 and 2 for TLS 1.2 and older (RFC 8446 section 2 vs
+    RFC 5246 section 7.3); an unknown version counts as 1, so a phase is called inflated
+    only when it clearly took more than the network needs."""
     if clean:
         return statistics.median(clean)
-    rtts = {"tcp": 1, "tls": 1, "server": 1}.get(pid)
+    rtts = {"tcp": 1, "tls": tls_rtts, "server": 1}.get(pid)
     return None if rtts is None or rtt is None else rtts * rtt
 
 
@@ -485,7 +487,9 @@ def rule_events_in_phases(ctx: Context) -> list[Finding]:
         if not rows:
             continue
         clean = [s.phases[pid].duration_ms for s, b in rows if b.trouble == 0]
-        expected = _expected_ms(pid, rtt, clean)
+        versions = [ctx.tls_versions.get(p.stream) for p in ctx.placements if p.stream is not None]
+        old_tls = bool(versions) and all(v is not None and v < 0x0304 for v in versions)
+        expected = _expected_ms(pid, rtt, clean, 2 if old_tls else 1)
         inflated, frames, events = [], [], {k: 0 for k in TROUBLE_EVENTS}
         for s, b in rows:
             if b.trouble == 0 or expected is None:
