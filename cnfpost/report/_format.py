@@ -111,19 +111,31 @@ def _l3_lines(m: Mapping) -> list[str]:
     return lines
 
 
-# The L4 assessment's metric keys that are worth a place in the one-line summary, with
-# their wording; any it does not have are skipped (the full metrics are in the JSON).
-_L4_KEYS = (("retransmission_rate_pct", "Retrans {:.2f}%"), ("packets", "Packets {:,}"),
-            ("connections", "Connections {}"), ("dup_acks", "DupACK {}"),
-            ("out_of_order", "OOO {}"), ("zero_windows", "Zero windows {}"),
-            ("syn_retries", "SYN retries {}"), ("resets", "Resets {}"),
-            ("irtt_median_ms", "iRTT {:.2f} ms"))
-
-
 def _l4_lines(m: Mapping) -> list[str]:
-    parts = [fmt.format(m[k]) for k, fmt in _L4_KEYS if isinstance(m.get(k), (int, float))
-             and not isinstance(m.get(k), bool)]
-    return [", ".join(parts[i:i + 3]) for i in range(0, len(parts), 3)]
+    """The L4 assessment's headline figures; any it lacks are left out (all are in the JSON)."""
+    def has(*keys):
+        return all(isinstance(m.get(k), (int, float)) and not isinstance(m.get(k), bool)
+                   for k in keys)
+
+    lines = []
+    if has("retransmission_rate_pct"):
+        line = f"Retrans {m['retransmission_rate_pct']:.2f}%"
+        if has("retransmissions", "data_segments"):
+            line += f" ({m['retransmissions']} of {m['data_segments']} data segments)"
+        lines.append(line)
+    if has("packets"):
+        lines.append(f"Packets {m['packets']:,}"
+                     + (f" in {count(m['streams'], 'connection')}" if has("streams") else ""))
+    events = [f"{label} {m[k]}" for k, label in (("dup_acks", "DupACK"), ("out_of_order", "OOO"),
+                                                 ("lost_segments", "lost"),
+                                                 ("zero_windows", "zero window"),
+                                                 ("syn_retries", "SYN retries"),
+                                                 ("resets", "resets")) if has(k)]
+    if events:
+        lines.append(", ".join(events))
+    if has("irtt_median_ms"):
+        lines.append(f"Handshake iRTT {ms(m['irtt_median_ms'])} median")
+    return lines
 
 
 def _l7_lines(m: Mapping) -> list[str]:
@@ -406,7 +418,13 @@ _MISSING = {
 def missing_inputs(report: Mapping) -> list[tuple[str, str]]:
     """(input, what its absence costs) for each input the run did not have."""
     missing = (report.get("inputs") or {}).get("missing") or []
-    return [(name, _MISSING.get(name, "")) for name in missing]
+    out = []
+    for name in missing:
+        why = _MISSING.get(name, "")
+        if name == "timings" and report.get("samples_source") == "wire":
+            why = "HTTP phases cut at the capture's packets instead of curl's timers"
+        out.append((name, why))
+    return out
 
 
 # ----------------------------------------------------------------------------------------
@@ -414,15 +432,24 @@ def missing_inputs(report: Mapping) -> list[tuple[str, str]]:
 # ----------------------------------------------------------------------------------------
 
 def sample_title(s: Mapping) -> str:
-    head = f"Sample {s['index']}: {s.get('method') or '?'} {s.get('url') or '(no URL)'}"
+    what = " ".join(x for x in (s.get("method"), s.get("url")) if x) or \
+        f"{s.get('scheme') or 'connection'} to {s.get('remote_ip') or '?'}:{s.get('remote_port') or '?'}"
+    head = f"Sample {s['index']}: {what}"
     if s.get("response_code"):
         head += f" → {s['response_code']}"
     if s.get("http_version") and s["http_version"] != "0":
         head += f" (HTTP/{s['http_version']})"
+    if s.get("tls_version"):
+        head += f", {s['tls_version']}"
     if not s.get("ok", True):
         head += f", FAILED in {s.get('failed_phase') or '?'} (curl exit {s.get('exit_code')})"
     return head
 
+
+SAMPLES_SOURCE = {"timings": "curl timings (-w '%{json}')",
+                  "wire": "the capture alone (no curl timings): one sample per TLS or HTTP "
+                          "connection, phases cut at the packets",
+                  "none": "none"}
 
 _MATCH = {"local_port": "matched by local port and server address",
           "reused_connection": "reused the previous sample's connection",

@@ -124,12 +124,16 @@ def _samples(report: Mapping) -> list[str]:
     samples = report.get("samples") or []
     if not samples:
         return []
+    source = report.get("samples_source")
     out = ["## Samples", ""]
+    if source:
+        out += [f"Samples from {text(f.SAMPLES_SOURCE.get(source, source))}.", ""]
     for s in samples:
         out += [f"### {text(f.sample_title(s))}", ""]
-        out.append(f"- URL (redacted): {code(s.get('url') or '')}"
-                   + (f", effective {code(s['url_effective'])}"
-                      if s.get("url_effective") and s["url_effective"] != s.get("url") else ""))
+        if s.get("url"):
+            out.append(f"- URL (redacted): {code(s['url'])}"
+                       + (f", effective {code(s['url_effective'])}"
+                          if s.get("url_effective") and s["url_effective"] != s["url"] else ""))
         if s.get("remote_ip"):
             out.append(f"- Connection: {text(s.get('local_ip') or '?')}:{s.get('local_port') or '?'}"
                        f" → {text(s['remote_ip'])}:{s.get('remote_port') or '?'}")
@@ -140,8 +144,9 @@ def _samples(report: Mapping) -> list[str]:
             out.append(f"- Match: {text(how)}{filt}")
         else:
             out.append("- Match: no capture to match against")
-        out.append(f"- Total {f.ms(s.get('total_ms'))}, time to first byte "
-                   f"{f.ms(s.get('ttfb_ms'))}, {f.num(s.get('size_download'))} bytes downloaded")
+        out.append(f"- Total {f.ms(s.get('total_ms'))}, time to first byte {f.ms(s.get('ttfb_ms'))}"
+                   + ("" if s.get("size_download") is None
+                      else f", {f.num(s['size_download'])} bytes downloaded"))
         for note in list(s.get("notes") or []) + list((s.get("match") or {}).get("notes") or []):
             out.append(f"- Note: {text(note)}")
         if s.get("error"):
@@ -166,8 +171,48 @@ def _samples(report: Mapping) -> list[str]:
             o = s["outside_phases"]
             out += ["", f"Packets of the connection outside the phases: {o['before']} before, "
                     f"{o['after']} after."]
+        # Phases cut at the packets agree with the packets by construction: no check then.
+        out += (_wire_check(s) if source != "wire" else []) + _dns_wire(s)
         out += [""] + _gantt(s) + [""]
     return out[:-1]
+
+
+def _wire_check(s: Mapping) -> list[str]:
+    checks = s.get("wire_check") or []
+    if not checks:
+        return []
+    return ["", "curl's phase ends against the packets that show them (ms since curl "
+            "started; a large difference means curl's clock and the capture disagree):", ""] + table(
+        ["curl timer", "Packet", "Frame", "curl (ms)", "Wire (ms)", "Difference (ms)"],
+        [[code(c["boundary"]), text(c["wire"].replace("_", " ")), f.num(c.get("frame")),
+          f.ms(c.get("curl_ms"), 3, False), f.ms(c.get("wire_ms"), 3, False),
+          "—" if c.get("difference_ms") is None else f"{c['difference_ms']:+.3f}"]
+         for c in checks], "llrrrr")
+
+
+# DNS record types by number (RFC 1035, RFC 3596); others are shown as TYPEnnn (RFC 3597).
+_QTYPE = {1: "A", 28: "AAAA", 5: "CNAME", 65: "HTTPS", 64: "SVCB"}
+
+
+def _dns_wire(s: Mapping) -> list[str]:
+    found = s.get("dns_wire") or []
+    if not found:
+        return []
+    lines = ["", "DNS on the wire during the DNS phase:", ""]
+    for t in found:
+        qtype = _QTYPE.get(t.get("qtype"), f"TYPE{t.get('qtype')}")
+        answer = ", ".join(t.get("answers") or []) or ("no answer records" if t.get("answered")
+                                                       else "unanswered")
+        lines.append(f"- {text(t.get('qname'))} {qtype} → {text(answer)}, "
+                     f"{f.ms(t.get('rtt_ms'))}"
+                     + (f", {count_resends(t['resends'])}" if t.get("resends") else "")
+                     + (f", rcode {t['rcode']}" if t.get("rcode") else "")
+                     + (f" — frames {code(_frames(t['frames']))}" if t.get("frames") else ""))
+    return lines
+
+
+def count_resends(n: int) -> str:
+    return f.count(n, "re-send")
 
 
 def _frames(frames: list[int]) -> str:
