@@ -105,7 +105,9 @@ FLOW_FIELDS: dict[str, str] = {
     "ack_rtt_server_min_ns": "", "ack_rtt_server_median_ns": "", "ack_rtt_server_max_ns": "",
     "ack_rtt_client_count": "ACK RTT samples from client ACKs (server data acknowledged)",
     "ack_rtt_client_min_ns": "", "ack_rtt_client_median_ns": "", "ack_rtt_client_max_ns": "",
-    "ts_rtt_count": "TSval/TSecr RTT samples: first echo of each TSval by the other side",
+    "ts_rtt_count": "TSval/TSecr RTT samples: the first frame of one side echoing a TSval "
+                    "the other sent (among its last 16 distinct ones), timed from the first "
+                    "frame that carried that TSval",
     "ts_rtt_min_ns": "", "ts_rtt_median_ns": "", "ts_rtt_max_ns": "",
     "end": "0 open, 1 FIN (both sides), 2 RST, 3 FIN from one side only",
     "unique_bytes_c2s": "sequence span client -> server (bytes delivered, retransmissions once)",
@@ -251,15 +253,18 @@ def _run_state_machine(table, order, group_start, direction, analyze, engine):
     wscale, has_sack, sack_sum = _option_inputs(table)
     out = empty_columns(ANALYSIS_COLUMNS, n)
     out_conv = np.full(n, -1, dtype=np.int64)
+    out_ts_rtt = np.full(n, -1, dtype=np.int64)
+    has_ts = ((c["tcp_opts"] & int(TcpOpt.TIMESTAMP)) != 0).astype(np.uint8)
     conv_first_row = np.zeros(max(m, 1), dtype=np.int64)
     conv_irtt = np.zeros(max(m, 1), dtype=np.int64)
     conv_ws = np.zeros(2 * max(m, 1), dtype=np.int8)
     args = (
         order, group_start, c["ts_ns"], c["tcp_seq"], c["tcp_ack"], c["tcp_flags"], c["tcp_win"],
         c["payload_len"], analyze, direction, wscale, has_sack, sack_sum,
-        out_conv, out["tcp_seq_rel"], out["tcp_ack_rel"], out["tcp_win_scaled"],
+        has_ts, c["tcp_tsval"], c["tcp_tsecr"], out_conv, out["tcp_seq_rel"], out["tcp_ack_rel"], out["tcp_win_scaled"],
         out["tcp_bytes_in_flight"], out["tcp_analysis"], out["tcp_dupack_num"],
-        out["tcp_dupack_frame"], out["tcp_acks_frame"], conv_first_row, conv_irtt, conv_ws,
+        out["tcp_dupack_frame"], out["tcp_acks_frame"], out_ts_rtt, conv_first_row, conv_irtt,
+        conv_ws,
     )
     if engine == "compiled":
         from . import _tcp
@@ -271,7 +276,7 @@ def _run_state_machine(table, order, group_start, direction, analyze, engine):
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if status != 0:
         raise RuntimeError(f"TCP analysis kernel failed with status {status}")
-    return out, out_conv, nconv, conv_first_row[:nconv], conv_irtt[:nconv], \
+    return out, out_conv, out_ts_rtt, nconv, conv_first_row[:nconv], conv_irtt[:nconv], \
         conv_ws[: 2 * nconv].reshape(nconv, 2)
 
 
@@ -286,7 +291,7 @@ def analyze_tcp(table: PacketTable, engine: str = "compiled") -> TcpAnalysis:
     order, group_start, direction = flow_order(table, rows)
     analyze = np.zeros(n, dtype=np.uint8)
     analyze[rows] = c["status"][rows] != int(DecodeStatus.BAD_TCP_HEADER_LEN)
-    out, out_conv, nconv, first_row, irtt, conv_ws = _run_state_machine(
+    out, out_conv, ts_rtt, nconv, first_row, irtt, conv_ws = _run_state_machine(
         table, order, group_start, direction, analyze, engine)
     # A frame cut inside its TCP options: Wireshark has run the analysis (its state moves
     # on) but the option dissector throws before the analysis is printed, so tshark shows
@@ -306,7 +311,7 @@ def analyze_tcp(table: PacketTable, engine: str = "compiled") -> TcpAnalysis:
     tcp_stream[order] = stream_of_conv[out_conv[order]]
 
     flows, client_dir = _flow_table(table, out, order, out_conv, nconv, stream_of_conv,
-                                    irtt, conv_ws, direction)
+                                    irtt, conv_ws, direction, ts_rtt)
     return TcpAnalysis(columns=out, flows=flows, ts_ns=c["ts_ns"], tcp_flags=c["tcp_flags"],
                        payload_len=c["payload_len"], client_dir=client_dir)
 
@@ -335,7 +340,8 @@ def _group_stats(group: np.ndarray, values: np.ndarray, ngroups: int, bits: int 
     return count, mn, md, mx
 
 
-def _flow_table(table, out, order, out_conv, nconv, stream_of_conv, irtt, conv_ws, direction):
+def _flow_table(table, out, order, out_conv, nconv, stream_of_conv, irtt, conv_ws, direction,
+                ts_rtt):
     c = table.columns
     n = len(table)
     m = order.shape[0]
@@ -455,8 +461,9 @@ def _flow_table(table, out, order, out_conv, nconv, stream_of_conv, irtt, conv_w
         f[f"ack_rtt_{side}_count"] = cnt
         f[f"ack_rtt_{side}_min_ns"], f[f"ack_rtt_{side}_median_ns"], f[f"ack_rtt_{side}_max_ns"] = mn, md, mx
 
-    t_conv, t_rtt = _ts_rtt_samples(c, order, conv, dirs, flags, opts)
-    cnt, mn, md, mx = _group_stats(t_conv, t_rtt, nconv)
+    t_rtt = ts_rtt[order]
+    has_ts_rtt = t_rtt >= 0
+    cnt, mn, md, mx = _group_stats(conv[has_ts_rtt], t_rtt[has_ts_rtt], nconv)
     f["ts_rtt_count"], f["ts_rtt_min_ns"], f["ts_rtt_median_ns"], f["ts_rtt_max_ns"] = cnt, mn, md, mx
 
     rst = per_conv_sum((flags & RST) != 0) > 0
@@ -523,36 +530,3 @@ def _zero_window_time(c, order, conv, dirs, flags, conv_end, nconv):
     np.add.at(total, cv, dur)
     np.maximum.at(longest, cv, dur)
     return total, longest
-
-
-def _ts_rtt_samples(c, order, conv, dirs, flags, opts):
-    """TSval/TSecr RTT: for each TSval a side sent, the first frame of the other side
-    echoing it; the sample is the time between the first frame carrying the TSval and it."""
-    has_ts = (opts & int(TcpOpt.TIMESTAMP)) != 0
-    sel = np.flatnonzero(has_ts)
-    if sel.shape[0] == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    cd = (conv[sel] * 2 + dirs[sel]).astype(np.uint64)
-    tsval = c["tcp_tsval"][order[sel]].astype(np.uint64)
-    tsecr = c["tcp_tsecr"][order[sel]].astype(np.uint64)
-    t = c["ts_ns"][order[sel]]
-    # first time each (conversation, side, TSval) was sent
-    kv = (cd << np.uint64(32)) | tsval
-    p = np.argsort(kv, kind="stable")
-    kv_s = kv[p]
-    firsts = np.concatenate(([True], kv_s[1:] != kv_s[:-1]))
-    ukeys, utime = kv_s[firsts], t[p][firsts]
-    # first echo of each (conversation, side, TSecr), ACKs only, TSecr 0 means none
-    echo = ((flags[sel] & ACK) != 0) & (tsecr != 0)
-    ke = (cd << np.uint64(32)) | tsecr
-    e_idx = np.flatnonzero(echo)
-    pe = e_idx[np.argsort(ke[e_idx], kind="stable")]
-    ke_s = ke[pe]
-    efirst = pe[np.concatenate(([True], ke_s[1:] != ke_s[:-1]))] if pe.shape[0] else pe
-    want = ((cd[efirst] ^ np.uint64(1)) << np.uint64(32)) | tsecr[efirst]
-    at = np.searchsorted(ukeys, want)
-    found = at < ukeys.shape[0]
-    found[found] = ukeys[at[found]] == want[found]
-    rtt = t[efirst[found]] - utime[at[found]]
-    ok = rtt >= 0
-    return conv[sel][efirst[found]][ok], rtt[ok]

@@ -31,6 +31,7 @@ SFR = TH_SYN | TH_FIN | TH_RST
 MAX_UNACKED = 10000          # packet-tcp.h TCP_MAX_UNACKED_SEGMENTS
 FASTRT_NS = 20_000_000       # fast retransmission: within 20 ms of the last dup ACK
 OOO_DEFAULT_NS = 3_000_000   # out-of-order threshold without an iRTT
+TS_RING = 16                 # TSval/TSecr RTT: the last distinct TSvals of a side kept
 M32 = 0xFFFFFFFF
 M64 = 0xFFFFFFFFFFFFFFFF
 
@@ -76,12 +77,14 @@ class Flow:
         self.num_sack_ranges = 0
         self.sack_delivered = 0
         self.segs: list[list[int]] = []   # [seq, nextseq, frame, ts], oldest first
+        self.ts: list[list] = []          # [tsval, time, echoed], oldest first, <= TS_RING
 
 
 def analyze_sorted(order, group_start, ts_ns, seq_raw, ack_raw, tcp_flags, tcp_win, seglen_in,
-                   analyze, direction, wscale, has_sack, sack_sum,
+                   analyze, direction, wscale, has_sack, sack_sum, has_ts, tsval, tsecr,
                    out_conv, out_seq, out_ack, out_win, out_bif, out_flags, out_dupnum,
-                   out_dupframe, out_acks_frame, conv_first_row, conv_irtt_ns, conv_win_scale):
+                   out_dupframe, out_acks_frame, out_ts_rtt, conv_first_row, conv_irtt_ns,
+                   conv_win_scale):
     n = ts_ns.shape[0]
     m = order.shape[0]
     ngroups = group_start.shape[0] - 1
@@ -97,6 +100,7 @@ def analyze_sorted(order, group_start, ts_ns, seq_raw, ack_raw, tcp_flags, tcp_w
     flags_l, win_l, len_l = tcp_flags.tolist(), tcp_win.tolist(), seglen_in.tolist()
     an_l, dir_l, ws_l = analyze.tolist(), direction.tolist(), wscale.tolist()
     hs_l, ss_l = has_sack.tolist(), sack_sum.tolist()
+    ht_l, tv_l, te_l = has_ts.tolist(), tsval.tolist(), tsecr.tolist()
     gs = group_start.tolist()
     order_l = order.tolist()
 
@@ -182,7 +186,8 @@ def analyze_sorted(order, group_start, ts_ns, seq_raw, ack_raw, tcp_flags, tcp_w
                     elif same and window == 0 and rev.lastsegmentflags & A_ZERO_WINDOW_PROBE:
                         af |= A_ZERO_WINDOW_PROBE_ACK
                     elif same and window:
-                        fwd.dupacknum = 1 if fwd.dupacknum == -1 else fwd.dupacknum + 1
+                        # dupacknum is a guint32 in 4.0.17 ('ACKed unseen' stores -1)
+                        fwd.dupacknum = 1 if fwd.dupacknum == M32 else (fwd.dupacknum + 1) & M32
                         af |= A_DUPLICATE_ACK
                         dupnum = min(fwd.dupacknum, 0xFFFF)
                         dupframe = fwd.lastnondupack
@@ -199,7 +204,7 @@ def analyze_sorted(order, group_start, ts_ns, seq_raw, ack_raw, tcp_flags, tcp_w
                     else:
                         if rev.dupacknum == 0:
                             af |= A_ACK_LOST_PACKET
-                        rev.dupacknum = -1
+                        rev.dupacknum = M32    # -1 as a guint32: >= 2 for fast retransmission
 
                 sf = bool(flags & (TH_SYN | TH_FIN))
                 if (seglen > 0 or sf) and not af & A_KEEP_ALIVE:
@@ -290,6 +295,22 @@ def analyze_sorted(order, group_start, ts_ns, seq_raw, ack_raw, tcp_flags, tcp_w
                     rev.win_scale = -2
                 elif flags & TH_ACK and rev.win_scale == -2:
                     fwd.win_scale = -2
+
+            # TSval/TSecr RTT: first echo of a TSval, from the first frame carrying it
+            ts_rtt = -1
+            if ht_l[r]:
+                if flags & TH_ACK and te_l[r] != 0:
+                    for entry in reversed(rev.ts):
+                        if entry[0] == te_l[r]:
+                            if not entry[2] and now >= entry[1]:
+                                ts_rtt = now - entry[1]
+                            entry[2] = True
+                            break
+                if not fwd.ts or fwd.ts[-1][0] != tv_l[r]:
+                    fwd.ts.append([tv_l[r], now, False])
+                    if len(fwd.ts) > TS_RING:
+                        del fwd.ts[0]
+            out_ts_rtt[r] = ts_rtt
 
             out_seq[r] = rel_seq
             out_ack[r] = rel_ack

@@ -51,6 +51,8 @@ cdef enum: MAX_UNACKED = 10000
 cdef enum: FASTRT_NS = 20000000
 # Out-of-order threshold when no iRTT is known (packet-tcp.c: 3 ms).
 cdef enum: OOO_DEFAULT_NS = 3000000
+# TSval/TSecr RTT (not a Wireshark field): the last distinct TSvals of each side kept.
+cdef enum: TS_RING = 16
 
 STATUS_OK = 0
 STATUS_BAD_INDEX = -1
@@ -86,7 +88,7 @@ cdef struct Flow:
     uint32_t window           # last raw window; G_MAXUINT32 until one is seen
     int win_scale             # -1 unknown, -2 no scaling, else the shift
     uint32_t maxseqtobeacked
-    int dupacknum
+    uint32_t dupacknum        # unsigned in 4.0: the -1 of 'ACKed unseen' is >= 2
     uint32_t lastnondupack    # frame number
     uint16_t lastsegmentflags
     bint valid_bif
@@ -95,6 +97,18 @@ cdef struct Flow:
     uint32_t sack_delivered   # sum of right-left over those SACK blocks (mod 2^32)
     Seg* segs                 # unacked segments, oldest first
     int nsegs
+    # cached span of the unacked list for bytes in flight: min(seq - base), max(nextseq -
+    # base); recomputed only after an ACK removed or trimmed a segment (same result as
+    # Wireshark's walk over the whole list at every data segment, without the walk)
+    bint span_dirty
+    uint32_t span_first
+    uint32_t span_last
+    # TSvals sent (ring of the last TS_RING distinct ones), when, and whether echoed yet
+    uint32_t ts_val[TS_RING]
+    int64_t ts_time[TS_RING]
+    bint ts_echoed[TS_RING]
+    int ts_count
+    int ts_head
 
 
 cdef inline void flow_reset(Flow* f) noexcept nogil:
@@ -117,6 +131,11 @@ cdef inline void flow_reset(Flow* f) noexcept nogil:
     f.sack_delivered = 0
     f.segs = segs
     f.nsegs = 0
+    f.span_dirty = False
+    f.span_first = 0
+    f.span_last = 0
+    f.ts_count = 0
+    f.ts_head = 0
 
 
 def _analyze_sorted(
@@ -133,6 +152,9 @@ def _analyze_sorted(
     const int8_t[::1] wscale,
     const uint8_t[::1] has_sack,
     const uint32_t[::1] sack_sum,
+    const uint8_t[::1] has_ts,
+    const uint32_t[::1] tsval,
+    const uint32_t[::1] tsecr,
     # per row outputs (length n, indexed by row)
     int64_t[::1] out_conv,
     uint32_t[::1] out_seq,
@@ -143,6 +165,7 @@ def _analyze_sorted(
     uint16_t[::1] out_dupnum,
     uint32_t[::1] out_dupframe,
     uint32_t[::1] out_acks_frame,
+    int64_t[::1] out_ts_rtt,
     # per conversation outputs (length >= len(order))
     int64_t[::1] conv_first_row,
     int64_t[::1] conv_irtt_ns,
@@ -167,7 +190,9 @@ def _analyze_sorted(
     cdef int64_t first_rtt = 0
     cdef uint64_t t, ooo_thres
     cdef bint seq_not_advanced, sf
-    cdef int shift
+    cdef int shift, q
+    cdef bint trimmed
+    cdef int64_t ts_rtt
     cdef Seg* s
 
     # Every array the loop indexes by row must hold n rows, and every output by
@@ -179,6 +204,8 @@ def _analyze_sorted(
             or out_ack.shape[0] != n or out_win.shape[0] != n or out_bif.shape[0] != n
             or out_flags.shape[0] != n or out_dupnum.shape[0] != n
             or out_dupframe.shape[0] != n or out_acks_frame.shape[0] != n
+            or has_ts.shape[0] != n or tsval.shape[0] != n or tsecr.shape[0] != n
+            or out_ts_rtt.shape[0] != n
             or conv_first_row.shape[0] < m or conv_irtt_ns.shape[0] < m
             or conv_win_scale.shape[0] < 2 * m or ngroups < 0):
         return STATUS_BAD_INDEX, 0
@@ -217,6 +244,7 @@ def _analyze_sorted(
                 dupframe = 0
                 acked_frame = 0
                 in_flight = 0
+                ts_rtt = -1
 
                 # A new 4-tuple is a new conversation (a new tcp.stream).
                 if k == group_start[g]:
@@ -250,6 +278,7 @@ def _analyze_sorted(
                 if ((flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK) and fwd.base_set
                         and seq != fwd.base_seq):
                     fwd.base_seq = seq
+                    fwd.span_dirty = True
                     af |= A_REUSED_PORTS
                 out_conv[r] = nconv - 1
 
@@ -321,7 +350,7 @@ def _analyze_sorted(
                         elif (seglen == 0 and window != 0 and window == fwd.window
                                 and seq == fwd.nextseq and ack == fwd.lastack
                                 and (flags & (TH_SYN | TH_FIN | TH_RST)) == 0):
-                            if fwd.dupacknum == -1:   # neutralises an 'ACKed unseen'
+                            if fwd.dupacknum == <uint32_t>0xFFFFFFFF:   # neutralises 'ACKed unseen'
                                 fwd.dupacknum = 1
                             else:
                                 fwd.dupacknum += 1
@@ -337,7 +366,7 @@ def _analyze_sorted(
                     # ACKED LOST PACKET (ACKed unseen segment): the ACK is beyond the peer's
                     # highest contiguous byte. If the peer has sent past a hole, the mark
                     # jumps to its nextseq; else it is reported once, until the peer's
-                    # dup-ACK counter is reset (set to -1 here). The source copy we read
+                    # dup-ACK counter is reset (set to -1 here, unsigned). The source copy we read
                     # tests maxseqtobeacked > nextseq; tshark 4.0.17 behaves as below
                     # (probed with crafted captures, wrap included: tests/tcp_scenarios.py).
                     if (rev.maxseqtobeacked != 0 and GT_SEQ(ack, rev.maxseqtobeacked)
@@ -348,7 +377,9 @@ def _analyze_sorted(
                         else:
                             if rev.dupacknum == 0:
                                 af |= A_ACK_LOST_PACKET
-                            rev.dupacknum = -1
+                            # guint32 in tshark 4.0.17: this -1 is 0xFFFFFFFF, which
+                            # passes the fast retransmission test (dupacknum >= 2) below
+                            rev.dupacknum = <uint32_t>0xFFFFFFFF
 
                     # RETRANSMISSION / FAST RETRANSMISSION / SPURIOUS / OUT-OF-ORDER:
                     # only segments with data, SYN or FIN; a keep-alive is none of them.
@@ -390,6 +421,15 @@ def _analyze_sorted(
                         s.nextseq = nextseq
                         s.frame = frame
                         s.ts = now
+                        if fwd.nsegs == 0:
+                            fwd.span_dirty = False
+                            fwd.span_first = seq - fwd.base_seq
+                            fwd.span_last = nextseq - fwd.base_seq
+                        elif not fwd.span_dirty:
+                            if seq - fwd.base_seq < fwd.span_first:
+                                fwd.span_first = seq - fwd.base_seq
+                            if nextseq - fwd.base_seq > fwd.span_last:
+                                fwd.span_last = nextseq - fwd.base_seq
                         fwd.nsegs += 1
                     # A zero-window probe never advances nextseq.
                     if GT_SEQ(nextseq, fwd.nextseq) or fwd.nextseq == 0:
@@ -408,6 +448,7 @@ def _analyze_sorted(
                     # gives the ACK RTT (Wireshark walks newest first and keeps the last
                     # match, the oldest: here the first one, oldest first).
                     kept = 0
+                    trimmed = False
                     for i in range(rev.nsegs):
                         s = &rev.segs[i]
                         if ack == s.nextseq:
@@ -416,26 +457,33 @@ def _analyze_sorted(
                             continue
                         elif GT_SEQ(ack, s.seq) and LE_SEQ(ack, s.nextseq):
                             s.seq = ack
+                            trimmed = True
                         elif not GT_SEQ(s.nextseq, ack):
                             continue
                         if kept != i:
                             rev.segs[kept] = s[0]
                         kept += 1
+                    if trimmed or kept != rev.nsegs:
+                        rev.span_dirty = True
                     rev.nsegs = <int>kept
 
                     # Bytes in flight (payload-based, the default): span of this
                     # direction's unacked segments minus what the peer's SACK covers.
                     if seglen != 0 and fwd.nsegs > 0 and fwd.valid_bif:
-                        s = &fwd.segs[fwd.nsegs - 1]
-                        first_seq = s.seq - fwd.base_seq
-                        last_seq = s.nextseq - fwd.base_seq
-                        for j in range(fwd.nsegs):
-                            s = &fwd.segs[j]
-                            if s.nextseq - fwd.base_seq > last_seq:
-                                last_seq = s.nextseq - fwd.base_seq
-                            if s.seq - fwd.base_seq < first_seq:
-                                first_seq = s.seq - fwd.base_seq
-                        in_flight = last_seq - first_seq
+                        if fwd.span_dirty:
+                            s = &fwd.segs[0]
+                            first_seq = s.seq - fwd.base_seq
+                            last_seq = s.nextseq - fwd.base_seq
+                            for j in range(1, fwd.nsegs):
+                                s = &fwd.segs[j]
+                                if s.nextseq - fwd.base_seq > last_seq:
+                                    last_seq = s.nextseq - fwd.base_seq
+                                if s.seq - fwd.base_seq < first_seq:
+                                    first_seq = s.seq - fwd.base_seq
+                            fwd.span_first = first_seq
+                            fwd.span_last = last_seq
+                            fwd.span_dirty = False
+                        in_flight = fwd.span_last - fwd.span_first
                         if rev.num_sack_ranges > 0:
                             in_flight -= rev.sack_delivered
                         if in_flight > 0 and in_flight < 2000000000:
@@ -476,6 +524,26 @@ def _analyze_sorted(
                         rev.win_scale = -2
                     elif (flags & TH_ACK) and rev.win_scale == -2:
                         fwd.win_scale = -2
+
+                # TSval/TSecr RTT: the first echo of a TSval the other side sent, timed
+                # from the first frame that carried it.
+                if has_ts[r]:
+                    if (flags & TH_ACK) and tsecr[r] != 0:
+                        for q in range(rev.ts_count):
+                            i = (rev.ts_head - q + TS_RING) % TS_RING
+                            if rev.ts_val[i] == tsecr[r]:
+                                if not rev.ts_echoed[i] and now >= rev.ts_time[i]:
+                                    ts_rtt = now - rev.ts_time[i]
+                                rev.ts_echoed[i] = True
+                                break
+                    if fwd.ts_count == 0 or fwd.ts_val[fwd.ts_head] != tsval[r]:
+                        fwd.ts_head = (fwd.ts_head + 1) % TS_RING
+                        fwd.ts_val[fwd.ts_head] = tsval[r]
+                        fwd.ts_time[fwd.ts_head] = now
+                        fwd.ts_echoed[fwd.ts_head] = False
+                        if fwd.ts_count < TS_RING:
+                            fwd.ts_count += 1
+                out_ts_rtt[r] = ts_rtt
 
                 out_seq[r] = rel_seq
                 out_ack[r] = rel_ack

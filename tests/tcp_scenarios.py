@@ -165,6 +165,21 @@ def acked_unseen_once_until_peer_moves():
     return cap, {3: {ACK_LOST, DUP}, 4: {DUP}, 5: {LOST}, 6: {ACK_LOST, DUP}, 7: {DUP}}
 
 
+def acked_unseen_then_fast_retransmission():
+    """tshark 4.0.17 keeps the dup-ACK counter unsigned: after 'ACKed unseen segment' sets
+    it to -1, a segment at the peer's ACK within 20 ms is a fast retransmission (no dup
+    ACK was seen). Found by the random comparison with tshark."""
+    cap = Capture()
+    k = cap.conn()
+    for i in range(3):
+        k.seg(0.05 * (i + 1), "c", 1, 1, "A", win=0)      # 1-3
+    k.seg(0.2, "c", 1, 101, "A", win=0)                   # 4
+    k.seg(0.25, "s", 101, 1, "A", win=0, data=100)        # 5
+    k.seg(0.3, "s", 101, 101, "A", win=0, data=1)         # 6
+    zw = {ZW}
+    return cap, {1: zw, 2: zw, 3: zw, 4: zw, 5: zw, 6: {ZW, ACK_LOST, RT, FAST}}
+
+
 def syn_retransmission_restarts_irtt():
     """SYN at 0 s, again at 1 s, SYN/ACK at 1.020 s, ACK at 1.0201 s: iRTT 20.1 ms. The
     same ISN is a retransmission, not 'port numbers reused'."""
@@ -296,6 +311,7 @@ SCENARIOS = {f.__name__: f for f in (
     keep_alive,
     lost_segment_and_acked_unseen,
     acked_unseen_once_until_peer_moves,
+    acked_unseen_then_fast_retransmission,
     syn_retransmission_restarts_irtt,
     syn_retransmission_restores_nextseq,
     sequence_wrap,

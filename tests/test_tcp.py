@@ -247,9 +247,10 @@ def test_kernel_rejects_bad_indexes():
         order = np.array([0, n + 5], dtype=np.int64)          # out of range
         args = (order, np.array([0, 2], dtype=np.int64), c["ts_ns"], c["tcp_seq"], c["tcp_ack"],
                 c["tcp_flags"], c["tcp_win"], c["payload_len"], z("u1"), z("u1"),
-                np.full(n, -1, dtype=np.int8), z("u1"), z("u4"), z("i8"), z("u4"), z("u4"),
-                z("u4"), z("u4"), z("u2"), z("u2"), z("u4"), z("u4"),
-                np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64), np.zeros(4, dtype=np.int8))
+                np.full(n, -1, dtype=np.int8), z("u1"), z("u4"), z("u1"), z("u4"), z("u4"),
+                z("i8"), z("u4"), z("u4"), z("u4"), z("u4"), z("u2"), z("u2"), z("u4"), z("u4"),
+                z("i8"), np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64),
+                np.zeros(4, dtype=np.int8))
         status, nconv = fn(*args)
         assert status == mod.STATUS_BAD_INDEX and nconv == 0
         bad_groups = list(args)

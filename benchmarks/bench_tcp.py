@@ -1,0 +1,139 @@
+"""TCP analysis benchmark: cnfpost decode + full TCP analysis vs tshark's TCP analysis vs
+dpkt decoding alone, on the same capture, in the same run.
+
+Each tool runs as its own process (start-up included, as a user would run it), rounds are
+interleaved, and the median of the rounds is reported with its ratio to cnfpost. Peak
+memory is the child's max RSS. Not a test: timings are never asserted.
+
+    python benchmarks/make_capture.py benchmarks/data/bench_1m.pcap --packets 1000000
+    python benchmarks/bench_tcp.py benchmarks/data/bench_1m.pcap --rounds 3
+
+Targets (issue 3): cnfpost >= 40x faster than tshark with TCP analysis, >= 25x faster than
+dpkt decoding alone.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CNFPOST = "cnfpost: decode + TCP analysis (flows, flags, flow table)"
+DPKT = "dpkt 1.9: decode fields into NumPy (no analysis)"
+TSHARK = "tshark: TCP analysis (-T fields, stream + analysis flags)"
+
+# What tshark prints is what cnfpost computes: the stream and every analysis flag.
+TSHARK_FIELDS = ["frame.number", "tcp.stream", "tcp.seq", "tcp.ack", "tcp.window_size",
+                 "tcp.analysis.flags", "tcp.analysis.retransmission",
+                 "tcp.analysis.fast_retransmission", "tcp.analysis.spurious_retransmission",
+                 "tcp.analysis.out_of_order", "tcp.analysis.lost_segment",
+                 "tcp.analysis.duplicate_ack_num", "tcp.analysis.zero_window",
+                 "tcp.analysis.window_full", "tcp.analysis.bytes_in_flight",
+                 "tcp.analysis.ack_rtt"]
+
+
+def commands(capture: Path) -> dict[str, list[str]]:
+    py = sys.executable
+    out = {
+        CNFPOST: [py, "-c", "import sys\n"
+                            "from cnfpost.capture import read_capture\n"
+                            "from cnfpost.tcp import analyze_tcp\n"
+                            "analyze_tcp(read_capture(sys.argv[1]))", str(capture)],
+        DPKT: [py, str(HERE / "dpkt_fields.py"), str(capture)],
+    }
+    if shutil.which("tshark"):
+        fields = [arg for f in TSHARK_FIELDS for arg in ("-e", f)]
+        out[TSHARK] = ["tshark", "-n", "-r", str(capture), "-o",
+                       "tcp.analyze_sequence_numbers:TRUE", "-T", "fields", *fields]
+    return out
+
+
+def run_once(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS bytes of one run of cmd (output discarded)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark command failed: {' '.join(cmd)}")
+    return elapsed, usage.ru_maxrss * 1024
+
+
+def in_process(capture: Path) -> dict:
+    """Inside a started process: decode, TCP analysis, and its parts (best of 3)."""
+    code = (
+        "import json, sys, time\n"
+        "import numpy as np\n"
+        "from cnfpost.capture import read_capture\n"
+        "from cnfpost import tcp as T\n"
+        "def best(f):\n"
+        "    b = float('inf')\n"
+        "    for _ in range(3):\n"
+        "        t = time.perf_counter(); r = f(); b = min(b, time.perf_counter() - t)\n"
+        "    return b, r\n"
+        "dec, table = best(lambda: read_capture(sys.argv[1]))\n"
+        "ana, a = best(lambda: T.analyze_tcp(table))\n"
+        "rows = T._tcp_rows(table)\n"
+        "grp, (order, gs, d) = best(lambda: T.flow_order(table, rows))\n"
+        "an = np.zeros(len(table), np.uint8); an[rows] = 1\n"
+        "sm, _ = best(lambda: T._run_state_machine(table, order, gs, d, an, 'compiled'))\n"
+        "cols = sum(v.nbytes for v in a.columns.values())\n"
+        "print(json.dumps({'packets': len(table), 'tcp_packets': int(rows.shape[0]),\n"
+        "  'streams': a.n_streams, 'decode_s': dec, 'analysis_s': ana, 'grouping_s': grp,\n"
+        "  'state_machine_s': sm, 'flow_table_and_rest_s': ana - grp - sm,\n"
+        "  'analysis_bytes_per_packet': cols / max(len(table), 1)}))\n")
+    out = subprocess.run([sys.executable, "-c", code, str(capture)], capture_output=True,
+                         text=True, check=True).stdout
+    return json.loads(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("capture", type=Path)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--skip", action="append", default=[],
+                        help="skip tools whose name contains this text (e.g. dpkt)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    if not args.capture.exists():
+        raise SystemExit(f"{args.capture}: not found; make it with benchmarks/make_capture.py")
+
+    cmds = {k: v for k, v in commands(args.capture).items()
+            if not any(s in k for s in args.skip)}
+    times: dict[str, list[float]] = {k: [] for k in cmds}
+    rss: dict[str, int] = {k: 0 for k in cmds}
+    for r in range(args.rounds):
+        for name, cmd in cmds.items():
+            t, m = run_once(cmd)
+            times[name].append(t)
+            rss[name] = max(rss[name], m)
+            print(f"round {r + 1}: {name}: {t:.2f} s", file=sys.stderr)
+    inner = in_process(args.capture)
+    packets = inner["packets"]
+    base = statistics.median(times[CNFPOST])
+    result = {"capture": str(args.capture), "packets": packets, "rounds": args.rounds,
+              "tools": {}, "in_process": inner}
+    print(f"\n{packets:,} packets, {args.capture.stat().st_size / 1e6:.0f} MB, "
+          f"median of {args.rounds} interleaved rounds (whole process)\n")
+    print(f"{'tool':64} {'wall s':>7} {'pkt/s':>10} {'B/pkt':>6} {'vs cnfpost':>10}")
+    for name in cmds:
+        med = statistics.median(times[name])
+        result["tools"][name] = {"median_s": med, "runs_s": times[name],
+                                 "peak_rss_bytes": rss[name]}
+        print(f"{name:64} {med:7.2f} {packets / med:10,.0f} {rss[name] / packets:6.0f} "
+              f"{med / base:9.1f}x")
+    print("\nInside a started process (best of 3):")
+    for k, v in inner.items():
+        print(f"  {k}: {v:.3f}" if isinstance(v, float) else f"  {k}: {v}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
