@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from cnfpost import analyze
 from cnfpost.capture import read_capture
 from cnfpost.inputs.bundle import read_bundle
 from cnfpost.inputs.curl import load_curl
@@ -121,8 +122,16 @@ def check_bundle(name: str, recorded) -> dict:
     last = [r for r in raw if r["local_port"]][-1]["local_port"]
     assert tshark(bundle.capture, f"tcp.port == {last} && (tcp.flags.fin == 1 || tcp.flags.reset == 1)",
                   "frame.number")
+    # cnfpost analyses the bundle directory as a user would, without warnings, and finds
+    # each connected sample's TCP stream by its local port.
+    report = analyze(out).to_dict()
+    assert report["warnings"] == []
+    for sample, r in zip(report["samples"], raw):
+        if r["local_port"]:
+            assert sample["match"]["method"] == "local_port" and sample["local_port"] == r["local_port"]
     return {"out": out, "bundle": bundle, "manifest": m, "table": table, "samples": samples,
-            "raw": raw, "mtr": mtr, "ping": ping}
+            "raw": raw, "mtr": mtr, "ping": ping, "report": report,
+            "codes": {f["code"] for f in report["findings"]}}
 
 
 def cnfpost_flagged(table, field: str) -> set[int]:
@@ -145,6 +154,7 @@ def test_clean(recorded):
     assert {s["http_version"] for s in got["raw"]} == {"2"}
     # curl resolved the name through the lab's DNS: the query is in the capture.
     assert tshark(pcap, 'dns.qry.name == "origin.lab.test"', "frame.number")
+    assert [f["code"] for f in got["report"]["findings"] if f["severity"] != "info"] == []
 
 
 def test_path_loss(recorded):
@@ -158,6 +168,7 @@ def test_path_loss(recorded):
                             "tcp.analysis.duplicate_ack", "frame.number")
     assert evidence
     assert got["mtr"].hops[0].loss_pct == 0  # r1 answers before the lossy link
+    assert got["codes"] & {"l3.path_loss", "l4.retransmissions"}
 
 
 def test_delay_jitter(recorded):
@@ -199,6 +210,7 @@ def test_reorder(recorded):
             assert {int(f[0]) for f in flagged} <= ours
     assert overtaken > 0
     assert tshark(pcap, "tcp.analysis.duplicate_ack", "frame.number")
+    assert "l4.reordering" in got["codes"]
 
 
 def test_tls_drop(recorded):
@@ -209,6 +221,11 @@ def test_tls_drop(recorded):
     assert sorted(d["dport"] for d in drops) == sorted(s["local_port"] for s in got["raw"])
     pcap = got["bundle"].capture
     ours = cnfpost_flagged(got["table"], "tcp.analysis.retransmission")
+    report = got["report"]
+    in_phase = [f for f in report["findings"] if f["code"] == "l4l7.events_in_phase"]
+    assert in_phase
+    tls_retrans = {s["local_port"]: s["phases"]["tls"]["tcp"]["event_frames"]["retransmissions"]
+                   for s in report["samples"]}
     for rec in drops:
         copies = tshark(pcap, segment_filter(rec) + " && tcp.len > 0", "frame.number", "tcp.len",
                         "tcp.analysis.retransmission")
@@ -222,6 +239,9 @@ def test_tls_drop(recorded):
         after = tshark(pcap, f"tcp.srcport == {port} && tcp.len > 0 && frame.number > {hello[0][0]}",
                        "frame.number")
         assert int(hello[0][0]) < frame < int(after[0][0])
+        # cnfpost puts it in that sample's TLS phase and names it in the finding's evidence.
+        assert tls_retrans[port] == [frame]
+        assert frame in in_phase[0]["evidence"]["frames"]
     # curl saw it as a slow TLS phase: appconnect - connect spans the retransmission timeout.
     assert all(s["time_appconnect"] > s["time_connect"] > 0 for s in got["raw"])
 
@@ -229,9 +249,11 @@ def test_tls_drop(recorded):
 def test_slow_server(recorded):
     got = check_bundle("slow_server", recorded)
     assert {s["http_version"] for s in got["raw"]} == {"1.1"}
-    # The backend sleeps 400 ms before answering: a floor on the server phase.
-    assert all(s["time_starttransfer"] - s["time_pretransfer"] >= 0.4 for s in got["raw"])
+    # The backend sleeps 700 ms before answering: a floor on the server phase.
+    assert all(s["time_starttransfer"] - s["time_pretransfer"] >= 0.7 for s in got["raw"])
     assert tshark(got["bundle"].capture, "tcp.analysis.retransmission", "frame.number") == []
+    assert all(s["phases"]["server"]["duration_ms"] >= 700 for s in got["report"]["samples"])
+    assert "l7.slow_server" in got["codes"]
 
 
 def test_bufferbloat(recorded):
@@ -246,6 +268,7 @@ def test_bufferbloat(recorded):
     assert overlimits > 0  # the shaper queued the download's packets
     # The 1 MB download is in the capture, ping echoes among its packets.
     assert tshark(bundle.capture, "icmp.type == 8", "frame.number")
+    assert "l3l7.bufferbloat" in got["codes"]
 
 
 def test_icmp_ratelimit(recorded):
@@ -255,6 +278,7 @@ def test_icmp_ratelimit(recorded):
     verdicts = {v.ttl: v.verdict for v in assess_path(got["mtr"]).verdicts}
     assert verdicts[1] == "icmp_rate_limit"
     assert got["ping"].summary.received == 10
+    assert "l3.hop_icmp_ratelimit" in got["codes"] and "l3.path_loss" not in got["codes"]
 
 
 def test_ipv6(recorded):
@@ -278,10 +302,18 @@ def test_reset(recorded):
     assert len(resets) == 3 and all(r["exitcode"] in (55, 56) for r in raw)
     manifest = read_bundle(out).manifest
     assert manifest["exit_codes"]["curl"] == [r["exitcode"] for r in raw]
+    report = analyze(out).to_dict()
+    assert {"l4.reset", "l7.request_failed"} <= {f["code"] for f in report["findings"]}
+    # The finding's display filter (its full evidence; "frames" lists only the first ones)
+    # shows every injected RST in tshark.
+    finding = next(f for f in report["findings"] if f["code"] == "l4.reset")
+    reset_evidence = {int(r[0]) for r in tshark(out / "capture.pcap",
+                                                finding["evidence"]["display_filter"], "frame.number")}
     for rec in resets:
         frames = tshark(out / "capture.pcap", segment_filter(rec) + " && tcp.flags.reset == 1",
                         "frame.number", "tcp.len")
         assert len(frames) == 1 and frames[0][1] == "0"
+        assert int(frames[0][0]) in reset_evidence
 
 
 def test_any_device_nanoseconds(recorded):

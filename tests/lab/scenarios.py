@@ -67,8 +67,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         wire={"seed": 1, "delay_ms": 10, "drop_server_hello": True},
     ),
     Scenario(
-        "slow_server", "HTTP/1.1 over TLS; nginx proxies /slow/400 to a backend that waits 400 ms before answering",
-        urls=(f"{BASE}/slow/400",),
+        "slow_server", "HTTP/1.1 over TLS; nginx proxies /slow/700 to a backend that waits 700 ms "
+                       "before answering",
+        urls=(f"{BASE}/slow/700",),
         collector_args=("--http1.1",),
     ),
     Scenario(
