@@ -1,10 +1,16 @@
 """Per-connection wire milestones on built TLS conversations."""
 from __future__ import annotations
 
-from cnfpost.capture import decode_bytes
+import json
+from pathlib import Path
+
+import pytest
+
+from cnfpost.capture import decode_bytes, read_capture
 from cnfpost.wire.milestones import MILESTONES, connection_milestones
 from tests import capbuild as cb
 from tests import tlsbuild as tb
+from tests.support import require
 from tests.test_wire_tls import tls13_conversation
 
 
@@ -79,3 +85,30 @@ def test_retransmitted_syn_and_several_connections():
 def test_empty_and_tcp_less_captures():
     assert connection_milestones(decode_bytes(cb.pcap([]))) == ()
     assert connection_milestones(decode_bytes(cb.port_unreachable())) == ()
+
+
+# ----------------------------------------------------------------------------------------
+# The lab bundles: the wire milestones against curl's own timers
+# ----------------------------------------------------------------------------------------
+LAB = Path(__file__).resolve().parents[2] / "shared" / "lab-bundles"
+
+
+@pytest.mark.parametrize("bundle", ["clean", "tls_retrans", "path_loss"])
+def test_lab_wire_phases_agree_with_curl(bundle):
+    """curl cannot finish connecting before the SYN/ACK is on the wire, and its TLS phase
+    (time_connect -> time_appconnect) is the wire's SYN/ACK -> tls_done plus the client's
+    own processing time (under 1 ms on the lab host)."""
+    path = LAB / bundle / "capture.pcap"
+    require(path.exists(), f"{path} is missing")
+    ms = connection_milestones(read_capture(path))
+    timings = [json.loads(line) for line in open(LAB / bundle / "timings.jsonl")]
+    assert len(ms) == len(timings) == 5
+    for m, t in zip(ms, timings):
+        wire_tcp = (m.syn_ack.ts_ns - m.syn.ts_ns) / 1e6
+        curl_tcp = (t["time_connect"] - t["time_namelookup"]) * 1e3
+        assert wire_tcp <= curl_tcp
+        wire_tls = (m.tls_done.ts_ns - m.syn_ack.ts_ns) / 1e6
+        curl_tls = (t["time_appconnect"] - t["time_connect"]) * 1e3
+        assert abs(curl_tls - wire_tls) < 1.0, (m.conn.client_port, curl_tls, wire_tls)
+        assert m.first_request_byte.frame > m.tls_done.frame
+        assert m.fin is not None and m.rst is None
