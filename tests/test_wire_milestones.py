@@ -1,4 +1,4 @@
-"""Per-connection wire milestones on built TLS conversations."""
+"""Per-connection wire milestones: built conversations, and the lab bundles against curl."""
 from __future__ import annotations
 
 import json

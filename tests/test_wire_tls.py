@@ -229,6 +229,22 @@ def test_early_data_before_server_hello():
     assert h.done.frame == 6
 
 
+def test_unreadable_server_hello_leaves_the_version_unknown():
+    c = tb.Conversation()
+    c.handshake()
+    c.send("c", tb.client_hello())
+    hello = tb.server_hello()
+    c.send("s", hello[:2])                  # too short to be kept: the hello is not seen
+    c.send("s", hello[2:] + tb.ccs())       # starts mid-record: not read either
+    c.send("s", tb.app_data(300))           # the server's encrypted flight
+    c.send("c", tb.ccs() + tb.app_data(69))
+    h = only(tls_handshakes(decode_bytes(c.pcap())))
+    assert h.server_hello is None and h.version is None and h.done is None
+    assert h.first("early_data") is None
+    assert kinds(h) == ["client_hello", "application_data", "change_cipher_spec",
+                        "application_data"]
+
+
 def test_records_past_the_kept_bytes_are_not_invented():
     c = tb.Conversation()
     c.handshake()

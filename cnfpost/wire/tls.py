@@ -585,9 +585,11 @@ def _app_data(b: _Build, rec: TlsRecord, rseq: int, side: str, st: _Side, frame:
     if key in b.by_key:                 # a retransmission of a record already placed
         _add(b, key, frame, row, kind="", **base)
         return
-    if b.version is None and b.offered_tls13 and side == "client":
-        # Before any ServerHello a TLS 1.3 client's encrypted records are 0-RTT early
-        # data (RFC 8446 section 4.2.10).
+    if b.version is None and b.offered_tls13 and side == "client" \
+            and not b.sides["server"].starts:
+        # Before the server has said anything a TLS 1.3 client's encrypted records are
+        # 0-RTT early data (RFC 8446 section 4.2.10). Once the server has sent records
+        # whose ServerHello could not be read, the version is unknown and nothing is said.
         if not st.first_encrypted:
             st.first_encrypted = True
             _add(b, key, frame, row, kind="early_data", **base)
