@@ -4,7 +4,8 @@
 the worst of five component grades, each against the "l4.*" thresholds of
 cnfpost/thresholds.py (where every value says why):
 
-- retransmission rate: frames with tcp.analysis.retransmission per 100 data segments;
+- retransmission rate: data segments with tcp.analysis.retransmission per 100 data
+  segments (retransmitted SYN/FIN/ACK-only segments are counted, not graded);
 - duplicate-ACK rate and out-of-order rate, per 100 data segments;
 - zero window: the longest time one side kept its window at zero (a duration, so that a
   zero window lasting microseconds at local speed is not a problem, and a receiver stuck
@@ -49,6 +50,10 @@ def assess_l4(analysis: TcpAnalysis | None,
 
     data = total("data_packets")
     retrans = total("retransmissions")
+    # Graded: data segments sent again. A retransmitted FIN or bare ACK after the transfer
+    # (Wireshark flags those too) costs the user nothing; it is reported, not graded.
+    data_retrans = int((analysis.has("tcp.analysis.retransmission")
+                        & (analysis.payload_len > 0)).sum())
     dupacks = total("dup_acks")
     ooo = total("out_of_order")
     enough = data >= th["l4.min_data_segments"]
@@ -63,7 +68,7 @@ def assess_l4(analysis: TcpAnalysis | None,
     irtt = f["irtt_ns"][f["irtt_ns"] > 0]
 
     grades = {
-        "retransmissions": _grade(th, "l4.retrans_pct", rate(retrans)) if enough else "unknown",
+        "retransmissions": _grade(th, "l4.retrans_pct", rate(data_retrans)) if enough else "unknown",
         "dup_acks": _grade(th, "l4.dupack_pct", rate(dupacks)) if enough else "unknown",
         "out_of_order": _grade(th, "l4.ooo_pct", rate(ooo)) if enough else "unknown",
         "zero_window": _grade(th, "l4.zero_window_ms", zw_max_ms),
@@ -81,7 +86,8 @@ def assess_l4(analysis: TcpAnalysis | None,
         "retransmissions": retrans,
         "fast_retransmissions": total("fast_retransmissions"),
         "spurious_retransmissions": total("spurious_retransmissions"),
-        "retransmission_rate_pct": _r(rate(retrans)),
+        "data_retransmissions": data_retrans,
+        "retransmission_rate_pct": _r(rate(data_retrans)),
         "dup_acks": dupacks,
         "dup_ack_rate_pct": _r(rate(dupacks)),
         "out_of_order": ooo,

@@ -178,26 +178,30 @@ def _data_segments(tcp: TcpAnalysis) -> int:
 
 
 def rule_retransmissions(ctx: Context) -> list[Finding]:
+    """Judged by the data segments sent again: a retransmitted FIN or bare ACK after the
+    transfer ended costs the user nothing, so it is counted apart, not in the rate."""
     if ctx.tcp is None or ctx.tcp.n_streams == 0:
         return []
     data = _data_segments(ctx.tcp)
     mask = ctx.tcp.has("tcp.analysis.retransmission")
-    count = int(mask.sum())
-    if not data or not count:
+    with_data = mask & (ctx.tcp.payload_len > 0)
+    count, control = int(with_data.sum()), int((mask & ~with_data).sum())
+    if not count and not control:
         return []
-    pct = 100.0 * count / data
-    severity = _severity(pct, ctx.th["find.retrans_pct.warning"], ctx.th["find.retrans_pct.critical"])
-    if severity is None:
-        severity = "info"
-    fast = int(ctx.tcp.has("tcp.analysis.fast_retransmission").sum())
-    spurious = int(ctx.tcp.has("tcp.analysis.spurious_retransmission").sum())
+    pct = 100.0 * count / data if data else 0.0
+    severity = _severity(pct, ctx.th["find.retrans_pct.warning"],
+                         ctx.th["find.retrans_pct.critical"]) if count else None
+    fast = int((ctx.tcp.has("tcp.analysis.fast_retransmission") & with_data).sum())
+    spurious = int((ctx.tcp.has("tcp.analysis.spurious_retransmission") & with_data).sum())
     streams = sorted({int(s) for s in ctx.tcp.columns["tcp_stream"][mask]})
+    text = (f"{count} data segment(s) retransmitted out of {data} ({pct:.2f}%; {fast} fast, "
+            f"{spurious} spurious)")
+    if control:
+        text += f"; {control} SYN/FIN/ACK-only retransmission(s)"
     return [make_finding(
-        "l4.retransmissions", severity,
-        f"{count} retransmission(s) in {data} data segments ({pct:.2f}%; {fast} fast, "
-        f"{spurious} spurious) in {len(streams)} connection(s)",
-        {"retransmissions": count, "data_segments": data, "rate_pct": round(pct, 3),
-         "fast": fast, "spurious": spurious, "streams": streams},
+        "l4.retransmissions", severity or "info", f"{text} in {len(streams)} connection(s)",
+        {"retransmissions": count, "control_retransmissions": control, "data_segments": data,
+         "rate_pct": round(pct, 3), "fast": fast, "spurious": spurious, "streams": streams},
         capture_evidence(_frames(ctx.tcp, mask), "tcp.analysis.retransmission"))]
 
 
@@ -305,11 +309,14 @@ def rule_slow_phases(ctx: Context) -> list[Finding]:
     th = ctx.th
     rtt, _ = path_rtt(ctx)
     out = []
+    # The server phase includes one round trip (request out, first byte back): what is
+    # judged is the think time left after it.
     limits = {
         "dns": (th["find.dns_ms.warning"], th["find.dns_ms.critical"]),
         "tcp": (max(th["find.connect_ms.floor"], th["find.connect_rtt_factor"] * (rtt or 0.0)), None),
         "tls": (max(th["find.tls_ms.floor"], th["find.tls_rtt_factor"] * (rtt or 0.0)), None),
-        "server": (th["find.server_ms.warning"], th["find.server_ms.critical"]),
+        "server": (th["find.server_ms.warning"] + (rtt or 0.0),
+                   th["find.server_ms.critical"] + (rtt or 0.0)),
     }
     codes = {"dns": "l7.slow_dns", "tcp": "l7.slow_connect", "tls": "l7.slow_tls",
              "server": "l7.slow_server"}
@@ -390,7 +397,7 @@ def rule_l3_l4(ctx: Context) -> list[Finding]:
                "l4_retransmission_pct": ctx.l4_metrics.get("retransmission_rate_pct")}
     if l3 in DEGRADED:
         return [make_finding("l3l4.path_causes_tcp", "warning",
-                             f"the path is {l3} (loss {ctx.l3_metrics.get('loss_pct')}%) and TCP is "
+                             f"the path is {l3} (loss {ctx.l3_metrics.get('loss_pct') or 0:.3g}%) and TCP is "
                              f"{l4}: the path's loss or delay explains the TCP trouble",
                              numbers, evidence)]
     return [make_finding("l3l4.endpoint_tcp", "warning",
@@ -503,7 +510,7 @@ def rule_events_in_phases(ctx: Context) -> list[Finding]:
                     frames.extend(b.event_frames.get(k, ()))
         if inflated:
             took = statistics.median(t for _, t in inflated)
-            what = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in events.items() if v)
+            what = ", ".join(_count(v, k) for k, v in events.items() if v)
             out.append(make_finding(
                 "l4l7.events_in_phase", "warning",
                 f"{what} during {PHASE_NAMES[pid]} in {len(inflated)} of {len(rows)} sample(s) made "
@@ -513,7 +520,8 @@ def rule_events_in_phases(ctx: Context) -> list[Finding]:
                  "inflation_ms": round(took - expected, 3), **events},
                 capture_evidence(frames, f"TCP events during {PHASE_NAMES[pid]}")))
         if pid == "server":
-            slow = [(s, b) for s, b in rows if s.phases[pid].duration_ms >= th["find.server_ms.warning"]]
+            limit = th["find.server_ms.warning"] + (rtt or 0.0)
+            slow = [(s, b) for s, b in rows if s.phases[pid].duration_ms >= limit]
             if slow and all(b.trouble == 0 for _, b in slow):
                 slow_clean_phases.append((pid, slow))
     for pid, slow in slow_clean_phases:
@@ -526,6 +534,18 @@ def rule_events_in_phases(ctx: Context) -> list[Finding]:
             {"phase": pid, "samples": [s.index for s, _ in slow], "median_ms": round(med, 3)},
             capture_evidence(frames, "first and last frame of the phase in each sample")))
     return out
+
+
+_SINGULAR = {"retransmissions": "retransmission", "dup_acks": "duplicate ACK",
+             "out_of_order": "out-of-order segment", "lost_segments": "lost segment",
+             "zero_windows": "zero window"}
+_PLURAL = {"retransmissions": "retransmissions", "dup_acks": "duplicate ACKs",
+           "out_of_order": "out-of-order segments", "lost_segments": "lost segments (not captured)",
+           "zero_windows": "zero windows"}
+
+
+def _count(n: int, event: str) -> str:
+    return f"{n} {_SINGULAR[event] if n == 1 else _PLURAL[event]}"
 
 
 def rule_bufferbloat(ctx: Context) -> list[Finding]:

@@ -207,11 +207,13 @@ declare("find.tls_rtt_factor", 4.0, "x RTT",
         "more than 4 RTTs is a slow handshake.")
 declare("find.tls_ms.floor", 100.0, "ms",
         "TLS phases under 100 ms are never reported slow (RSA/ECDHE signing alone is a few ms).")
-declare("find.server_ms.warning", 500.0, "ms",
-        "Server wait (request sent to first response byte) median. Half a second of server "
-        "time is most of web.dev's 0.8 s TTFB budget.")
-declare("find.server_ms.critical", 2000.0, "ms",
-        "Two seconds of server time: the application is failing its users.")
+declare("find.server_ms.warning", 200.0, "ms",
+        "Server think time: the server phase (request sent to first response byte) less one "
+        "path RTT, median over samples. 200 ms is PageSpeed's server-response target; above "
+        "it the application, not the network, is the largest part of the wait.")
+declare("find.server_ms.critical", 1000.0, "ms",
+        "A second of server think time: the application is failing its users (web.dev's poor "
+        "TTFB starts at 1.8 s, and the network and TLS need their share of that).")
 declare("find.download_mbps.warning", 10.0, "Mbit/s",
         "Download goodput below 10 Mbit/s for a body large enough to measure it "
         "(find.download_bytes.min) is slow for a data-centre or cloud probe.")

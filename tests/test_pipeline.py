@@ -133,3 +133,42 @@ def test_every_display_filter_selects_exactly_the_evidence(name):
                              check=True).stdout.split()
         assert len(out) == ev["frame_count"], f["code"]
         assert [int(x) for x in out][:len(ev["frames"])] == ev["frames"], f["code"]
+
+
+# --- the project's own lab recordings (sample_data/, with the injector's logs) ----------
+
+SAMPLES = LAB_BUNDLES.parents[2] / "sample_data"
+
+
+def test_slow_server_is_the_application_not_the_network():
+    """Injected: a backend that waits 400 ms before answering, on a clean path."""
+    r = cnfpost.analyze(SAMPLES / "slow_server")
+    assert {"l7.slow_server", "l4l7.application"} <= codes(r)
+    assert not codes(r) & {"l4.retransmissions", "l3.path_loss", "l4l7.events_in_phase"}
+    app = next(f for f in r["findings"] if f["code"] == "l4l7.application")
+    assert app["numbers"]["phase"] == "server" and app["numbers"]["median_ms"] > 400
+
+
+def test_tls_drop_evidence_names_the_segments_the_injector_dropped():
+    """The lab's bridge logs each ServerHello segment it dropped; the sender's
+    retransmission of that segment (same ports, same sequence number) must be among the
+    evidence frames of the TLS-phase finding."""
+    import json
+
+    import numpy as np
+
+    from cnfpost.capture import read_capture
+
+    bundle = SAMPLES / "tls_drop"
+    drops = [json.loads(line) for line in (bundle / "lab" / "injector.jsonl").read_text().splitlines()]
+    drops = [d for d in drops if d.get("action") == "drop"]
+    assert drops, "the recording holds no drop"
+    r = cnfpost.analyze(bundle)
+    finding = next(f for f in r["findings"] if f["code"] == "l4l7.events_in_phase")
+    assert finding["numbers"]["phase"] == "tls"
+    table = read_capture(bundle / "capture.pcap")
+    evidence = set(finding["evidence"]["frames"])
+    for d in drops:
+        same = np.flatnonzero((table["sport"] == d["sport"]) & (table["dport"] == d["dport"])
+                              & (table["tcp_seq"] == d["seq"]))
+        assert {int(i) + 1 for i in same} & evidence, d
