@@ -12,9 +12,7 @@ import json
 from functools import lru_cache
 from importlib import resources
 
-__all__ = ["load", "validate", "SCHEMA_VERSION"]
-
-SCHEMA_VERSION = "1.0"
+__all__ = ["load", "validate"]
 
 
 @lru_cache(maxsize=1)
