@@ -137,8 +137,9 @@ def test_shipped_and_executable():
 
 @pytest.mark.parametrize("args, message", [
     ((), "give at least one target URL"),
-    (("--samples", "three", URL), "SAMPLES must be a whole number"),
-    (("--ping-interval", "0.2s", URL), "PING_INTERVAL must be a number of seconds"),
+    (("--samples", "three", URL), "--samples must be a whole number, got 'three'"),
+    (("--samples", "", URL), "--samples must be a whole number, got ''"),
+    (("--ping-interval", "0.2s", URL), "--ping-interval must be a number of seconds, got '0.2s'"),
     (("--mtr-port", "80", URL), "--mtr-port needs --mtr-tcp"),
     (("--bogus", URL), "unknown option: --bogus"),
     (("--out",), "option --out needs a value"),
