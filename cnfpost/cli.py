@@ -154,6 +154,71 @@ def _write(target: str, text: str) -> None:
         out.write(text)
 
 
+@cli.command()
+@click.argument("archive")
+@click.option("--out", "-o", "out_dir", required=True, metavar="DIR",
+              help="Where the reports, index.jsonl, index.csv and summary.md go.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs analysed in parallel (processes).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run on this Dask distributed scheduler instead (pip install 'cnfpost[dask]'); "
+                   "the workers must see the archive's paths.")
+@click.option("--config", "-c", help="TOML file overriding thresholds ([thresholds] table).")
+@click.option("--force", is_flag=True, help="Re-analyse runs whose reports are up to date.")
+def batch(archive: str, out_dir: str, jobs: int, scheduler: str | None, config: str | None,
+          force: bool) -> None:
+    """Analyse every run bundle in ARCHIVE (a directory, at any depth, or a .tar.gz; .tar.gz
+    files inside are opened too) and write each run's reports, an index and a summary of
+    trends, outliers and path changes. Broken runs are listed with their error; a re-run
+    skips runs whose reports are up to date."""
+    from .batch import run_batch
+
+    def progress(done: int, total: int) -> None:
+        sys.stderr.write(f"\ranalysed {done}/{total} run(s) ")
+        sys.stderr.flush()
+
+    tty = sys.stderr.isatty()
+    result = run_batch(archive, out_dir, jobs=jobs, scheduler=scheduler, config=config,
+                       force=force, progress=progress if tty else None)
+    if tty and result.analysed:
+        sys.stderr.write("\r" + " " * 40 + "\r")
+    click.echo(f"{len(result.rows)} run(s): {len(result.analysed)} analysed, "
+               f"{len(result.skipped)} up to date, {len(result.failed)} failed; "
+               f"see {out_dir}/summary.md")
+    for row in result.rows:
+        if row["status"] == "error":
+            error = row["error"]
+            click.echo("failed: " + (error if error.startswith(row["source"])
+                                     else f"{row['source']}: {error}"), err=True)
+
+
+@cli.command()
+@click.argument("golden_dir")
+@click.option("--update", is_flag=True,
+              help="Rewrite expected/report.json and report.md from a fresh analysis "
+                   "(after a deliberate change; review the diff).")
+def regress(golden_dir: str, update: bool) -> None:
+    """Re-analyse every golden bundle under GOLDEN_DIR and compare with its expected/
+    report: counts, codes, grades and verdicts exactly, timings within max(1 ms, 5 %).
+    Exit 1 on a regression, 0 otherwise."""
+    from pathlib import Path
+
+    from .regress import Tolerance, format_result
+    from .regress import regress as run_regress
+
+    results = run_regress(golden_dir, update=update)
+    base = Path(golden_dir).resolve()
+    for res in results:
+        shown = golden_dir if res.bundle == base else \
+            f"{golden_dir.rstrip('/')}/{res.bundle.relative_to(base).as_posix()}"
+        click.echo(format_result(res, shown), nl=False)
+    bad = [r for r in results if r.failed]
+    click.echo(f"{len(results)} golden bundle(s), {len(bad)} failing"
+               + ("" if update else f"; {Tolerance().describe()}"))
+    if bad:
+        sys.exit(int(ExitCode.FINDINGS))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: the one place that turns errors into exit codes."""
     args = sys.argv[1:] if argv is None else argv
