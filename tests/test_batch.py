@@ -1,0 +1,497 @@
+"""cnfpost batch: discovery (directories and .tar.gz, safely), the index, the robust
+baseline, path changes, resume, the CLI, and the Dask path giving the same bytes."""
+from __future__ import annotations
+
+import io
+import random
+import sys
+import tarfile
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cnfpost import batch
+from cnfpost.batch import (ExtractLimits, Run, discover, extract_tar, robust_z, run_batch,
+                           same_path, summarize, write_atomic)
+from cnfpost.cli import main
+from cnfpost.errors import InputError
+from tests.batch_archive import PROBE, TARGET, make_archive
+from tests.support import require
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    return make_archive(tmp_path_factory.mktemp("batch") / "archive")
+
+
+@pytest.fixture(scope="module")
+def local(archive, tmp_path_factory):
+    """The archive analysed once, in this process (-j1): the reference result."""
+    out = tmp_path_factory.mktemp("batch-out") / "out"
+    return out, run_batch(archive.root, out, jobs=1)
+
+
+def tree(out: Path) -> dict[str, bytes]:
+    """Every output file by relative path (the unpacked archives aside)."""
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and batch.EXTRACTED not in p.relative_to(out).parts}
+
+
+# ----------------------------------------------------------------------------------------
+# The synthetic archive: both planted events are reported, and nothing else
+# ----------------------------------------------------------------------------------------
+
+def test_every_run_is_found_including_the_tar_and_the_broken_one(archive, local):
+    _, result = local
+    assert len(result.rows) == archive.runs + 1
+    sources = [r["source"] for r in result.rows]
+    packed = [s for s in sources if "/late-runs.tar.gz/" in s]
+    assert len(packed) == archive.tar_runs
+    assert f"{PROBE}/packed/late-runs.tar.gz/run-{archive.runs - 1:02d}" in packed
+    assert len(set(r["run_id"] for r in result.rows)) == len(result.rows)
+    assert sorted(result.analysed) == sorted(r["run_id"] for r in result.rows)
+
+
+def test_the_planted_outlier_is_the_only_outlier(archive, local):
+    _, result = local
+    s = summarize(result.rows)
+    assert [o["run_id"] for o in s.outliers] == [archive.run_id(archive.outlier_run)]
+    metrics = {m["metric"]: m for m in s.outliers[0]["metrics"]}
+    assert "server_ms" in metrics
+    assert metrics["server_ms"]["value"] - metrics["server_ms"]["median"] > 250
+    # Only what the slow server moves: the other phases stayed within their history.
+    assert set(metrics) <= {"server_ms", "ttfb_ms", "total_ms"}
+
+
+def test_a_fixed_threshold_would_have_flagged_more(archive, local):
+    """The wobble puts several ordinary runs more than outlier_min_ms above the median:
+    the floor alone would call them outliers; their robust z does not."""
+    _, result = local
+    ok = [r for r in result.rows if r["status"] == "ok"]
+    totals = sorted(r["total_ms"] for r in ok)
+    median = totals[len(totals) // 2]
+    above = [r for r in ok if r["total_ms"] - median >= 10.0
+             and r["run_id"] != archive.run_id(archive.outlier_run)]
+    assert len(above) >= 3
+    values = [r["total_ms"] for r in ok]
+    assert all(robust_z(r["total_ms"], values)[0] <= 3.5 for r in above)
+
+
+def test_the_planted_path_change_is_the_only_path_change(archive, local):
+    _, result = local
+    s = summarize(result.rows)
+    assert len(s.path_changes) == 1
+    change = s.path_changes[0]
+    assert change["before_run"] == archive.run_id(archive.path_change_at - 1)
+    assert change["after_run"] == archive.run_id(archive.path_change_at)
+    assert change["before"][1] == "r2.lab.test" and change["after"][1] == "r2-backup.lab.test"
+    # The run whose first hop was silent (???) is not a change, before or after it.
+    silent = next(r for r in result.rows if r["run_id"] == archive.run_id(archive.silent_hop_run))
+    assert silent["hops"][0] == "???"
+
+
+def test_the_broken_bundle_is_recorded_and_the_rest_goes_on(archive, local):
+    out, result = local
+    assert len(result.failed) == 1
+    row = next(r for r in result.rows if r["status"] == "error")
+    assert row["source"] == archive.broken_source
+    assert row["error"] == (f"{archive.broken_source}/capture.pcap: byte 0: expected a pcap or "
+                            "pcapng magic number, got 0x3c68746d")
+    assert not (out / "runs" / row["run_id"] / "report.json").exists()
+    assert sum(1 for r in result.rows if r["status"] == "ok") == archive.runs
+
+
+def test_summary_markdown_names_exactly_the_planted_events(archive, local):
+    out, _ = local
+    text = (out / "summary.md").read_text()
+    outliers = text.split("## Runs that stand out")[1].split("## Path changes")[0]
+    changes = text.split("## Path changes")[1].split("## Trends")[0]
+    failed = text.split("## Failed runs")[1]
+    assert [line.split(" | ")[0].lstrip("| ") for line in outliers.splitlines()
+            if line.startswith(f"| {PROBE}_")] == [archive.run_id(archive.outlier_run)]
+    assert "server 315" in outliers
+    assert len([line for line in changes.splitlines() if line.startswith(f"| {PROBE} |")]) == 1
+    assert "r2.lab.test > origin.lab.test | r1.lab.test > r2-backup.lab.test" in changes
+    assert archive.broken_source in failed
+    assert f"### {TARGET} from {PROBE}" in text
+    assert f"{archive.runs} analysed run(s)" in text
+
+
+def test_index_jsonl_and_csv_hold_one_row_per_run(archive, local):
+    out, result = local
+    lines = (out / "index.jsonl").read_bytes().splitlines()
+    assert [orjson.loads(line) for line in lines] == result.rows
+    import csv
+
+    rows = list(csv.DictReader(io.StringIO((out / "index.csv").read_text())))
+    assert [r["run_id"] for r in rows] == [r["run_id"] for r in result.rows]
+    assert list(rows[0]) == list(batch.INDEX_COLUMNS)
+    slow = next(r for r in rows if r["run_id"] == archive.run_id(archive.outlier_run))
+    assert float(slow["server_ms"]) > 300
+    assert slow["hops"] == "r1.lab.test > r2.lab.test > origin.lab.test"
+    with_capture = next(r for r in rows if r["run_id"] == archive.run_id(0))
+    assert with_capture["retrans_pct"] == "0.0" and with_capture["grade_l4"] != "unknown"
+    without = next(r for r in rows if r["run_id"] == archive.run_id(1))
+    assert without["retrans_pct"] == "" and without["grade_l4"] == "unknown"
+    # The time orders the rows within a probe and target.
+    times = [r["time"] for r in rows if r["status"] == "ok"]
+    assert times == sorted(times)
+
+
+def test_each_run_has_its_reports_and_stamp(archive, local):
+    out, result = local
+    run_id = archive.run_id(0)
+    folder = out / "runs" / run_id
+    report = orjson.loads((folder / "report.json").read_bytes())
+    assert report["inputs"]["manifest"]["hostname"] == PROBE
+    assert orjson.loads((folder / "row.json").read_bytes()) == next(
+        r for r in result.rows if r["run_id"] == run_id)
+    stamp = orjson.loads((folder / "stamp.json").read_bytes())
+    assert set(stamp["inputs"]) == {"capture.pcap", "manifest.json", "mtr.json", "ping.txt",
+                                    "timings.jsonl", "timings_wallclock.jsonl"}
+    assert stamp["cnfpost"] == batch.__version__
+    md = folder / "report.md"
+    try:
+        import cnfpost.report.render  # noqa: F401
+    except ImportError:
+        assert not md.exists()
+    else:
+        assert md.read_text().strip()
+
+
+# ----------------------------------------------------------------------------------------
+# Resume, atomic writes, parallelism
+# ----------------------------------------------------------------------------------------
+
+def test_a_rerun_skips_up_to_date_runs_and_writes_the_same_bytes(archive, tmp_path):
+    out = tmp_path / "out"
+    first = run_batch(archive.root, out)
+    before = tree(out)
+    again = run_batch(archive.root, out)
+    assert again.analysed == []
+    assert sorted(again.skipped) == sorted(r["run_id"] for r in first.rows)
+    assert again.rows == first.rows
+    assert tree(out) == before
+
+
+def test_an_interrupted_batch_resumes_where_it_stopped(archive, tmp_path):
+    out = tmp_path / "out"
+
+    def stop_after_five(done: int, total: int) -> None:
+        if done == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(archive.root, out, progress=stop_after_five)
+    assert not (out / "index.jsonl").exists()
+    resumed = run_batch(archive.root, out)
+    assert len(resumed.skipped) == 5
+    assert len(resumed.analysed) == archive.runs + 1 - 5
+    assert set(resumed.skipped).isdisjoint(resumed.analysed)
+
+
+def test_a_changed_input_or_a_missing_stamp_is_analysed_again(archive, tmp_path):
+    import shutil
+
+    root = tmp_path / "archive"
+    shutil.copytree(archive.root, root)
+    out = tmp_path / "out"
+    run_batch(root, out)
+    timings = root / PROBE / "2026-11-01" / "run-03" / "timings.jsonl"
+    timings.write_text(timings.read_text().replace('"time_total": 0.', '"time_total": 1.'))
+    (out / "runs" / archive.run_id(5) / "stamp.json").unlink()
+    again = run_batch(root, out)
+    assert again.analysed == sorted([archive.run_id(3), archive.run_id(5)])
+    row = next(r for r in again.rows if r["run_id"] == archive.run_id(3))
+    assert row["total_ms"] > 900  # the change is in the fresh row
+    forced = run_batch(root, out, force=True)
+    assert len(forced.analysed) == archive.runs + 1
+
+
+def test_write_atomic_leaves_old_file_or_new_file_and_no_temporaries(tmp_path):
+    target = tmp_path / "index.jsonl"
+    write_atomic(target, b"old\n")
+    with pytest.raises(TypeError):
+        write_atomic(target, "not bytes")  # fails while writing the temporary file
+    assert target.read_bytes() == b"old\n"
+    write_atomic(target, b"new\n")
+    assert target.read_bytes() == b"new\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["index.jsonl"]
+
+
+def test_two_processes_write_the_same_bytes_as_one(archive, local, tmp_path):
+    out, _ = local
+    result = run_batch(archive.root, tmp_path / "out", jobs=2)
+    assert len(result.analysed) == archive.runs + 1
+    assert tree(tmp_path / "out") == tree(out)
+
+
+def test_dask_cluster_writes_the_same_bytes_as_the_local_run(archive, local, tmp_path):
+    try:
+        from dask.distributed import LocalCluster
+    except ImportError:
+        LocalCluster = None
+    require(LocalCluster is not None, "dask[distributed] is not installed "
+                                      "(pip install 'dask[distributed]')")
+    out, _ = local
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        result = run_batch(archive.root, tmp_path / "out", scheduler=cluster.scheduler_address)
+    assert len(result.analysed) == archive.runs + 1
+    assert tree(tmp_path / "out") == tree(out)
+
+
+def test_scheduler_without_dask_is_bad_input(archive, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)  # import fails
+    code, out, err = run_cli(["batch", str(archive.root), "--out", str(tmp_path / "o"),
+                              "--scheduler", "tcp://127.0.0.1:1"], capsys)
+    assert code == 2 and out == ""
+    assert err == ("<input>: --scheduler: expected dask.distributed installed "
+                   "(pip install 'cnfpost[dask]'), got no module dask.distributed\n")
+
+
+# ----------------------------------------------------------------------------------------
+# The CLI
+# ----------------------------------------------------------------------------------------
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    out, err = capsys.readouterr()
+    return done.value.code, out, err
+
+
+def test_cli_batch_reports_counts_and_failures_without_progress_off_a_terminal(
+        archive, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    code, out, err = run_cli(["batch", str(archive.root), "--out", str(out_dir), "-j", "2"],
+                             capsys)
+    total = archive.runs + 1
+    assert code == 0
+    assert out == f"{total} run(s): {total} analysed, 0 up to date, 1 failed; " \
+                  f"see {out_dir}/summary.md\n"
+    assert err == (f"failed: {archive.broken_source}/capture.pcap: byte 0: expected a pcap or "
+                   "pcapng magic number, got 0x3c68746d\n")  # no progress: not a terminal
+    code, out, _ = run_cli(["batch", str(archive.root), "--out", str(out_dir)], capsys)
+    assert code == 0 and f"0 analysed, {total} up to date" in out
+
+
+def test_cli_batch_on_a_missing_archive_is_one_line(tmp_path, capsys):
+    code, out, err = run_cli(["batch", str(tmp_path / "nope"), "--out", str(tmp_path / "o")],
+                             capsys)
+    assert code == 2 and out == ""
+    assert err == (f"{tmp_path / 'nope'}: expected a directory of run bundles or a .tar.gz "
+                   "of them, got no such file or directory\n")
+
+
+# ----------------------------------------------------------------------------------------
+# Discovery and safe extraction
+# ----------------------------------------------------------------------------------------
+
+def test_an_archive_that_is_one_tar_gz(archive, tmp_path):
+    src = tmp_path / "all.tar.gz"
+    with tarfile.open(src, "w:gz") as tar:
+        tar.add(archive.root, arcname="archive")
+    runs = discover(src, tmp_path / "work")
+    assert len(runs) == archive.runs + 1
+    # The inner .tar.gz was opened too; sources name the path through both archives.
+    assert any(r.source.startswith("all.tar.gz/archive/probe-a/packed/late-runs.tar.gz/")
+               for r in runs)
+
+
+def test_a_directory_that_is_one_bundle(tmp_path):
+    from tests.batch_archive import LAB
+
+    runs = discover(LAB, tmp_path / "work")
+    assert [(r.source, r.probe, r.target, r.time) for r in runs] == [
+        ("clean", "lab-probe", "origin.lab.test", "2026-11-25T17:27:45Z")]
+    assert runs[0].run_id == "lab-probe_origin.lab.test_20261125T172745Z"
+
+
+def test_copies_of_one_bundle_get_distinct_ids(tmp_path):
+    import shutil
+
+    from tests.batch_archive import LAB
+
+    for name in ("a", "b"):
+        shutil.copytree(LAB, tmp_path / "arc" / name)
+    (tmp_path / "arc" / "c").mkdir()
+    (tmp_path / "arc" / "c" / "ping.txt").write_text("")  # no manifest: id from the path
+    ids = [r.run_id for r in discover(tmp_path / "arc", tmp_path / "work")]
+    assert len(set(ids)) == 3
+    assert ids[2] == "c"
+    assert all(i.startswith("lab-probe_origin.lab.test_20261125T172745Z-") for i in ids[:2])
+
+
+def _tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def _info(name: str, kind: bytes = tarfile.REGTYPE, **attrs) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    for key, value in attrs.items():
+        setattr(info, key, value)
+    return info
+
+
+HOSTILE = {
+    "parent": ([(_info("run/../../escaped.txt"), b"x")], "'..' in it"),
+    "absolute": ([(_info("/tmp/escaped.txt"), b"x")], "an absolute or odd name"),
+    "symlink": ([(_info("run/ping.txt", tarfile.SYMTYPE, linkname="/etc/passwd"), None)],
+                "a symbolic link"),
+    "hardlink": ([(_info("run/ping.txt", tarfile.LNKTYPE, linkname="/etc/passwd"), None)],
+                 "a hard link"),
+    "device": ([(_info("run/dev", tarfile.CHRTYPE, devmajor=1, devminor=3), None)], "a device"),
+    "fifo": ([(_info("run/fifo", tarfile.FIFOTYPE), None)], "a FIFO"),
+    "duplicate": ([(_info("run/ping.txt"), b"a"), (_info("run/ping.txt"), b"b")],
+                  "FileExistsError"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_archives_are_rejected_whole_and_nothing_escapes(case, tmp_path):
+    members, why = HOSTILE[case]
+    # A good file first: a rejected archive must not leave even that behind.
+    src = _tar(tmp_path / "bad.tar.gz", [(_info("run/timings.jsonl"), b"{}\n")] + members)
+    work = tmp_path / "deep" / "work"
+    with pytest.raises(InputError) as err:
+        extract_tar(src, work)
+    assert why in str(err.value)
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "deep" / "escaped.txt").exists()
+    assert list(work.iterdir()) == []
+
+
+def test_size_limits_reject_an_archive(tmp_path):
+    src = _tar(tmp_path / "big.tar.gz", [(_info("run/a"), b"x" * 100), (_info("run/b"), b"y" * 100)])
+    with pytest.raises(InputError, match="at most 50 bytes"):
+        extract_tar(src, tmp_path / "w1", ExtractLimits(max_member_bytes=50))
+    with pytest.raises(InputError, match="at most 150 bytes unpacked"):
+        extract_tar(src, tmp_path / "w2", ExtractLimits(max_total_bytes=150))
+    with pytest.raises(InputError, match="at most 1 members"):
+        extract_tar(src, tmp_path / "w3", ExtractLimits(max_members=1))
+    assert extract_tar(src, tmp_path / "w4").joinpath("run", "b").read_bytes() == b"y" * 100
+
+
+def test_a_bad_archive_inside_is_a_failed_run_and_the_rest_goes_on(tmp_path):
+    import shutil
+
+    from tests.batch_archive import LAB
+
+    root = tmp_path / "arc"
+    shutil.copytree(LAB, root / "good")
+    _tar(root / "evil.tar.gz", [(_info("../x"), b"x")])
+    (root / "cut.tar.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    result = run_batch(root, tmp_path / "out")
+    by_source = {r["source"]: r for r in result.rows}
+    assert by_source["good"]["status"] == "ok"
+    assert by_source["evil.tar.gz"]["error"] == ("evil.tar.gz: member '../x': expected a path "
+                                                 "inside the archive, got '..' in it")
+    assert by_source["cut.tar.gz"]["error"].startswith("cut.tar.gz: expected a readable .tar.gz")
+    assert str(tmp_path) not in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_an_unpacked_archive_is_reused(tmp_path):
+    src = _tar(tmp_path / "a.tar.gz", [(_info("run/ping.txt"), b"")])
+    first = extract_tar(src, tmp_path / "work")
+    (first / "marker").write_text("kept")
+    assert extract_tar(src, tmp_path / "work") == first
+    assert (first / "marker").exists()
+
+
+# ----------------------------------------------------------------------------------------
+# summarize (pure)
+# ----------------------------------------------------------------------------------------
+
+def row(i: int, total: float | None, *, probe: str = "p", target: str = "t",
+        hops: list[str] | None = None, status: str = "ok", findings=()) -> dict:
+    r = {"run_id": f"{probe}-{target}-{i:03d}", "source": f"{probe}/{i}", "probe": probe,
+         "target": target, "time": f"2026-01-01T{i // 60:02d}:{i % 60:02d}:00Z",
+         "status": status, "error": None if status == "ok" else "broken", "grade": "good",
+         **{m: None for m in batch.METRICS}, "findings": list(findings), "info_findings": [],
+         "hops": hops if hops is not None else ["a", "b", "c"]}
+    r["total_ms"] = total
+    return r
+
+
+def flagged(rows) -> list[str]:
+    return [o["run_id"] for o in summarize(rows).outliers]
+
+
+def test_the_same_value_stands_out_only_against_a_steady_history():
+    rng = random.Random(7)
+    steady = [row(i, 100 + rng.uniform(-5, 5)) for i in range(20)] + [row(20, 140.0)]
+    noisy = [row(i, 100 + rng.uniform(-60, 60), target="u") for i in range(20)] \
+        + [row(20, 140.0, target="u")]
+    assert flagged(steady) == ["p-t-020"]
+    assert flagged(noisy) == []
+
+
+def test_a_faster_run_or_a_tiny_excess_is_not_an_outlier():
+    runs = [row(i, 100.0 + 0.01 * (i % 3)) for i in range(12)]
+    assert flagged(runs + [row(12, 20.0)]) == []          # faster: nothing to explain
+    assert flagged(runs + [row(12, 105.0)]) == []         # z is huge but 5 ms < 10 ms floor
+    assert flagged(runs + [row(12, 111.0)]) == ["p-t-012"]
+
+
+def test_mad_zero_falls_back_to_mean_absolute_deviation():
+    runs = [row(i, 100.0) for i in range(11)] + [row(11, 150.0)]
+    z, median, mad = robust_z(150.0, [r["total_ms"] for r in runs])
+    assert (median, mad) == (100.0, 0.0)
+    assert z == pytest.approx(50.0 / (1.253314 * 50.0 / 12))
+    assert flagged(runs) == ["p-t-011"]
+    assert robust_z(100.0, [100.0] * 5)[0] == 0.0
+
+
+def test_short_histories_have_no_outliers_and_failed_runs_do_not_count():
+    runs = [row(i, 100.0 + i % 2) for i in range(7)] + [row(7, 900.0)]
+    assert flagged(runs) == ["p-t-007"]                # 8 runs: enough
+    assert flagged(runs[1:]) == []                    # 7 runs: not yet
+    broken = [row(100 + i, None, status="error") for i in range(5)]
+    assert flagged(runs[1:] + broken) == []
+    assert len(summarize(runs + broken).failed) == 5
+
+
+def test_path_changes_per_probe_and_target_with_silent_hops_as_wildcards():
+    assert same_path(["a", "???", "c"], ["a", "b", "c"])
+    assert not same_path(["a", "b"], ["a", "b", "c"])
+    rows = [row(0, 1.0), row(1, 1.0, hops=["a", "???", "c"]), row(2, 1.0),
+            row(3, 1.0, hops=[]),                               # no mtr: skipped
+            row(4, 1.0, hops=["a", "x", "c"]), row(5, 1.0, hops=["a", "x", "c"]),
+            row(0, 1.0, probe="q", hops=["z"])]                  # another probe: its own
+    changes = summarize(rows).path_changes
+    assert [(c["before_run"], c["after_run"]) for c in changes] == [("p-t-002", "p-t-004")]
+
+
+def test_trends_windows_and_recurring_findings():
+    rows = [row(i, float(i), findings=["l4.retransmissions"] if i in (3, 9) else [])
+            for i in range(12)]
+    (trend,) = summarize(rows).trends
+    assert [w["runs"] for w in trend["windows"]] == [2] * 6
+    assert [w["medians"]["total_ms"] for w in trend["windows"]] == [0.5, 2.5, 4.5, 6.5, 8.5,
+                                                                     10.5]
+    assert trend["recurring_findings"] == [{"code": "l4.retransmissions", "runs": 2,
+                                            "first": rows[3]["time"], "last": rows[9]["time"]}]
+
+
+@given(st.lists(st.floats(min_value=1, max_value=1000, allow_nan=False), min_size=1,
+                max_size=40), st.randoms(use_true_random=False))
+def test_summarize_does_not_depend_on_row_order(totals, rnd):
+    rows = [row(i, t, hops=["a", "b"] if i % 7 else ["a", "c"]) for i, t in enumerate(totals)]
+    shuffled = rows[:]
+    rnd.shuffle(shuffled)
+    assert summarize(shuffled) == summarize(rows)
+
+
+def test_run_ids_are_safe_directory_names():
+    run = batch._identify(batch._Found("x/../y z", None))
+    assert run.run_id == "x__..__y-z" and "/" not in run.run_id
+    assert isinstance(run, Run)
