@@ -184,7 +184,7 @@ def _texts(exp: str, act: str, tol: Tolerance) -> tuple[str, bool]:
     if exp == act:
         return "exact", True
     if _NUMBER.sub("#", exp) != _NUMBER.sub("#", act):
-        return "text", False
+        return ("text" if _NUMBER.search(exp + act) else "exact"), False
     for e, a in zip(_NUMBER.findall(exp), _NUMBER.findall(act)):
         if "." not in e and "." not in a:
             if e != a:
