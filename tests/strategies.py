@@ -224,6 +224,11 @@ def _ts_ns_for(ts_units: int, tsresol: int | None, offset_s: int) -> int:
     return ts_units * 10**9 // units + offset_s * 10**9
 
 
+NOT_A_PACKET = -1  # Frame.linktype of a journal or custom block's row
+JOURNAL_ENTRY = b"__CURSOR=s=1\n__REALTIME_TIMESTAMP=1600000000123456\nMESSAGE=cnfpost\n"
+JOURNAL_TS_NS = 1600000000123456 * 1000
+
+
 @st.composite
 def pcapng_captures(draw, max_frames: int = 6, linktypes=LINKTYPES) -> Capture:
     """1-3 sections, each in its own byte order, 1-3 IDBs each (own link type, resolution,
@@ -253,9 +258,17 @@ def pcapng_captures(draw, max_frames: int = 6, linktypes=LINKTYPES) -> Capture:
             global_ifaces += 1
         for _ in range(draw(st.integers(0, max(0, total - len(frames))))):
             if draw(st.integers(0, 4)) == 0:
-                add(draw(st.sampled_from([cb.nrb(endian), cb.isb(0, endian), cb.dsb(endian),
-                                          cb.custom_block(endian), cb.custom_block(endian, False),
-                                          cb.block(0x0BADCAFE, b"junk", endian)])))
+                extra = draw(st.sampled_from(["NRB", "ISB", "DSB", "custom", "custom-nocopy", "journal",
+                                              "unknown"]))
+                add({"NRB": cb.nrb(endian), "ISB": cb.isb(0, endian), "DSB": cb.dsb(endian),
+                     "custom": cb.custom_block(endian), "custom-nocopy": cb.custom_block(endian, False),
+                     "journal": cb.block(cb.BT_JOURNAL, JOURNAL_ENTRY, endian),
+                     "unknown": cb.block(0x0BADCAFE, b"junk", endian)}[extra])
+                # Wireshark 4.0 numbers journal and custom blocks as frames (docs/decoding.md).
+                if extra.startswith("custom"):
+                    frames.append(Frame(NOT_A_PACKET, b"cnfpost!", 0, 8, 65535))
+                elif extra == "journal":
+                    frames.append(Frame(NOT_A_PACKET, JOURNAL_ENTRY, JOURNAL_TS_NS, len(JOURNAL_ENTRY), 65535))
             i = draw(st.integers(0, len(ifaces) - 1))
             lt, tsresol, offset, snaplen, g = ifaces[i]
             data = draw(frames_for(lt))

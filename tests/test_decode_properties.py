@@ -20,7 +20,7 @@ import ipaddress
 import dpkt
 import numpy as np
 import pytest
-from hypothesis import example, given, note
+from hypothesis import event, example, given, note
 from hypothesis import strategies as st
 
 from cnfpost.decode_py import read_capture
@@ -76,7 +76,13 @@ def dpkt_ip(linktype: int, frame: bytes):
 def check_against_dpkt(t, row: int, linktype: int, frame: bytes) -> None:
     """Every field dpkt decodes equals the reference decoder's, for one complete frame."""
     c = {name: int(col[row]) for name, col in t.columns.items()}
-    ip = dpkt_ip(linktype, frame)
+    try:
+        ip = dpkt_ip(linktype, frame)
+    except AttributeError:
+        # dpkt 1.9.8 ip6.py reads frag_off from the *last* extension header whenever the
+        # first is a fragment header (kbandla/dpkt#575 fix): it fails on fragment + more.
+        event("dpkt cannot parse IPv6 fragment header followed by another header")
+        return
     if ip is None:
         assert c["status"] == S.NON_IP and c["ip_version"] == 0
         return
@@ -87,8 +93,8 @@ def check_against_dpkt(t, row: int, linktype: int, frame: bytes) -> None:
     else:
         assert (c["ip_version"], c["ip_ttl"]) == (6, ip.hlim)
         assert bytes(t.ip6_addresses[c["ip_src"]]) == ip.src and bytes(t.ip6_addresses[c["ip_dst"]]) == ip.dst
-        frag_hdr = ip.extension_hdrs.get(44) if hasattr(ip, "extension_hdrs") else None
-        fragment = frag_hdr is not None and frag_hdr.frag_off > 0
+        frags = [h for h in ip.all_extension_headers if isinstance(h, dpkt.ip6.IP6FragmentHeader)]
+        fragment = any(h.frag_off > 0 for h in frags)
         if not fragment:
             assert c["ip_proto"] == ip.p
     if fragment:
@@ -110,7 +116,11 @@ def check_against_dpkt(t, row: int, linktype: int, frame: bytes) -> None:
         assert (int(t.icmp["type"][i]), int(t.icmp["code"][i])) == (l4.type, l4.code)
         if isinstance(l4.data, (dpkt.icmp.ICMP.Echo, dpkt.icmp6.ICMP6.Echo)):
             assert (int(t.icmp["ident"][i]), int(t.icmp["seq"][i])) == (l4.data.id, l4.data.seq)
-        assert c["payload_len"] == len(bytes(l4)) - 8
+        # dpkt re-serialises a quoted packet, so take the length from the IP header
+        if isinstance(ip, dpkt.ip.IP):
+            assert c["payload_len"] == ip.len - ip.hl * 4 - 8
+        else:
+            assert c["payload_len"] == ip.plen - sum(h.length for h in ip.all_extension_headers) - 8
 
 
 def check_tcp_options(t, row, c, opts) -> None:
@@ -151,7 +161,9 @@ def test_reference_decoder_matches_the_builder_and_dpkt(cap):
     assert t["wire_len"].tolist() == [f.wire_len for f in cap.frames]
     for row, f in enumerate(cap.frames):
         note(f"frame {row + 1}: linktype {f.linktype} {f.data.hex()}")
-        if len(f.data) == f.wire_len:
+        if f.linktype == cst.NOT_A_PACKET:
+            assert t["status"][row] == S.UNKNOWN_LINKTYPE and t["ip_version"][row] == 0
+        elif len(f.data) == f.wire_len:
             check_against_dpkt(t, row, f.linktype, f.data)
         else:  # snaplen-cut: the headers are still whole in these captures, or the cut is named
             assert t["status"][row] in (S.SNAPLEN_CUT, S.TRUNCATED_L4, S.TRUNCATED_IP, S.TRUNCATED_IPV6_EXT,
