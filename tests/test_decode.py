@@ -502,6 +502,20 @@ def test_pcapng_epb_too_short(decoder):
     assert t.stats.warnings == [f"t.pcapng: byte {len(head)}: expected an EPB of at least 32 bytes, got 20"]
 
 
+@pytest.mark.parametrize("btype, body, what", [
+    (cb.BT_IDB, b"\1\0\0\0", "an IDB of at least 20 bytes, got 16"),
+    (cb.BT_PB, b"\0" * 16, "a PB of at least 32 bytes, got 28"),
+    (cb.BT_SPB, b"", "an SPB of at least 16 bytes, got 12"),
+    (cb.BT_SHB, struct.pack("<I", 0x1A2B3C4D) + b"\1\0\0\0", "an SHB of at least 28 bytes, got 20"),
+])
+def test_pcapng_blocks_too_short_for_their_fields(decoder, btype, body, what):
+    head = cb.shb() + cb.idb() + cb.epb(cb.seg(SYN, 1), 1)
+    t = decoder(head + cb.block(btype, body) + cb.epb(cb.seg(SYN, 2), 1), "s.pcapng")
+    assert t["tcp_seq"].tolist() == [1]
+    assert t.stats.warnings == [f"s.pcapng: byte {len(head)}: expected {what}"]
+    assert t.stats.stopped_at == len(head)
+
+
 def test_pcapng_bad_byte_order_magic_in_a_later_section(decoder):
     first = cb.shb() + cb.idb() + cb.epb(cb.seg(SYN, 1), 1)
     t = decoder(first + cb.shb(bom=0xDEADBEEF) + cb.idb(), "s.pcapng")
