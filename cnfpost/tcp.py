@@ -43,7 +43,7 @@ from .model import (
     empty_columns,
 )
 
-__all__ = ["TcpAnalysis", "analyze_tcp", "flow_order", "FLOW_FIELDS", "ENGINES"]
+__all__ = ["TcpAnalysis", "analyze_tcp", "flow_keys", "FLOW_FIELDS", "ENGINES"]
 
 ENGINES = ("compiled", "python")
 
@@ -178,51 +178,33 @@ class TcpAnalysis:
 
 
 # ----------------------------------------------------------------------------------------
-# 1. Conversations: canonical keys and the flow-sorted order
+# 1. Conversation keys (NumPy)
 # ----------------------------------------------------------------------------------------
 def _tcp_rows(table: PacketTable) -> np.ndarray:
     c = table.columns
-    return np.flatnonzero((c["ip_proto"] == 6) & (c["ip_version"] != 0) & (c["tcp_hdr_len"] > 0))
+    return (c["ip_proto"] == 6) & (c["ip_version"] != 0) & (c["tcp_hdr_len"] > 0)
 
 
-def flow_order(table: PacketTable, rows: np.ndarray | None = None):
-    """The TCP rows grouped by 4-tuple, capture order inside a group.
+def flow_keys(table: PacketTable, is_tcp: np.ndarray | None = None):
+    """Canonical 4-tuple keys and directions of the TCP frames.
 
-    Returns (order, group_start, direction): ``order`` the row indices, ``group_start`` the
-    offsets of each group in it (plus the end), ``direction`` a per-row uint8 (0 when the
-    source is the lower endpoint of the key, else 1; 0 for non-TCP rows).
+    Returns (lo, hi, direction): per frame, the lower and higher endpoint of its 4-tuple
+    as uint64 ``version << 48 | address << 16 | port`` (0 for non-TCP frames), and 0 when
+    the frame was sent by the lower endpoint, 1 otherwise. Both directions of a connection
+    get the same (lo, hi): Wireshark's conversations are bidirectional.
     """
     c = table.columns
-    n = len(table)
-    if rows is None:
-        rows = _tcp_rows(table)
-    ver = c["ip_version"][rows].astype(np.uint64)
-    ep_src = (ver << np.uint64(48)) | (c["ip_src"][rows].astype(np.uint64) << np.uint64(16)) \
-        | c["sport"][rows].astype(np.uint64)
-    ep_dst = (ver << np.uint64(48)) | (c["ip_dst"][rows].astype(np.uint64) << np.uint64(16)) \
-        | c["dport"][rows].astype(np.uint64)
-    swap = ep_src > ep_dst
-    lo = np.where(swap, ep_dst, ep_src)
-    hi = np.where(swap, ep_src, ep_dst)
-    direction = np.zeros(n, dtype=np.uint8)
-    direction[rows] = swap
-    # One stable sort by a 64-bit mix of the key keeps capture order inside a group.
-    with np.errstate(over="ignore"):
-        h = lo * np.uint64(0x9E3779B97F4A7C15) + (hi ^ (hi >> np.uint64(29))) * np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(31)
-    perm = np.argsort(h, kind="stable")
-    lo_s, hi_s, h_s = lo[perm], hi[perm], h[perm]
-    key_change = (lo_s[1:] != lo_s[:-1]) | (hi_s[1:] != hi_s[:-1])
-    if np.count_nonzero(key_change) != np.count_nonzero(h_s[1:] != h_s[:-1]):
-        # two keys share a hash: sort exactly instead
-        perm = np.lexsort((np.arange(rows.shape[0]), hi, lo))
-        lo_s, hi_s = lo[perm], hi[perm]
-        key_change = (lo_s[1:] != lo_s[:-1]) | (hi_s[1:] != hi_s[:-1])
-    order = rows[perm].astype(np.int64)
-    starts = np.flatnonzero(key_change) + 1
-    group_start = np.concatenate(([0], starts, [order.shape[0]])).astype(np.int64) \
-        if order.shape[0] else np.zeros(1, dtype=np.int64)
-    return order, group_start, direction
+    if is_tcp is None:
+        is_tcp = _tcp_rows(table)
+    ver = (c["ip_version"].astype(np.uint64) << np.uint64(48)) * is_tcp
+    src = ver | (c["ip_src"].astype(np.uint64) << np.uint64(16)) | c["sport"]
+    dst = ver | (c["ip_dst"].astype(np.uint64) << np.uint64(16)) | c["dport"]
+    swap = src > dst
+    lo = np.where(swap, dst, src)
+    hi = np.where(swap, src, dst)
+    lo[~is_tcp] = 0
+    hi[~is_tcp] = 0
+    return lo, hi, swap.astype(np.uint8)
 
 
 def _option_inputs(table: PacketTable):
@@ -236,82 +218,68 @@ def _option_inputs(table: PacketTable):
     sack_sum = np.zeros(n, dtype=np.uint32)
     srows = table.sack["row"].astype(np.int64)
     ok = srows < n
-    with np.errstate(over="ignore"):
-        np.add.at(sack_sum, srows[ok], (table.sack["right"][ok] - table.sack["left"][ok]).astype(np.uint32))
+    if srows.shape[0]:
+        with np.errstate(over="ignore"):
+            np.add.at(sack_sum, srows[ok],
+                      (table.sack["right"][ok] - table.sack["left"][ok]).astype(np.uint32))
     has_sack = (table.columns["tcp_opts"] & int(TcpOpt.SACK)) != 0
     has_sack[srows[~ok]] = False
-    return wscale, has_sack.astype(np.uint8), sack_sum
+    return wscale, has_sack.view(np.uint8), sack_sum
 
 
 # ----------------------------------------------------------------------------------------
 # 2. The state machine
 # ----------------------------------------------------------------------------------------
-def _run_state_machine(table, order, group_start, direction, analyze, engine):
+STAT = {name: i for i, name in enumerate((
+    "first_row", "last_row", "first_ts", "last_ts", "irtt_ns", "wscale_0", "wscale_1",
+    "syn_dir", "packets_0", "packets_1", "bytes_0", "bytes_1", "data_packets", "syn_0",
+    "syn_1", "synack_0", "synack_1", "rst_0", "rst_1", "fin_0", "fin_1", "zero_window_ns",
+    "zero_window_max_ns", *(f"flag_{1 << i:#06x}" for i in range(15)),
+    "retransmissions", "maxend_0", "maxend_1", "minseq_0", "minseq_1"))}
+
+
+def _run_state_machine(table: PacketTable, engine: str):
     c = table.columns
     n = len(table)
-    m = order.shape[0]
+    is_tcp = _tcp_rows(table)
+    lo, hi, direction = flow_keys(table, is_tcp)
+    analyze = is_tcp & (c["status"] != int(DecodeStatus.BAD_TCP_HEADER_LEN))
+    # A frame cut inside its TCP options: Wireshark runs the analysis (its state moves on)
+    # but the option dissector throws before the analysis is printed: tshark shows none.
+    show = ~(c["status"] == int(DecodeStatus.TRUNCATED_L4))
     wscale, has_sack, sack_sum = _option_inputs(table)
+    has_ts = ((c["tcp_opts"] & int(TcpOpt.TIMESTAMP)) != 0).view(np.uint8)
     out = empty_columns(ANALYSIS_COLUMNS, n)
-    out_conv = np.full(n, -1, dtype=np.int64)
-    out_ts_rtt = np.full(n, -1, dtype=np.int64)
-    has_ts = ((c["tcp_opts"] & int(TcpOpt.TIMESTAMP)) != 0).astype(np.uint8)
-    conv_first_row = np.zeros(max(m, 1), dtype=np.int64)
-    conv_irtt = np.zeros(max(m, 1), dtype=np.int64)
-    conv_ws = np.zeros(2 * max(m, 1), dtype=np.int8)
+    ts_rtt = np.full(n, -1, dtype=np.int64)
     args = (
-        order, group_start, c["ts_ns"], c["tcp_seq"], c["tcp_ack"], c["tcp_flags"], c["tcp_win"],
-        c["payload_len"], analyze, direction, wscale, has_sack, sack_sum,
-        has_ts, c["tcp_tsval"], c["tcp_tsecr"], out_conv, out["tcp_seq_rel"], out["tcp_ack_rel"], out["tcp_win_scaled"],
+        lo, hi, is_tcp.view(np.uint8), analyze.view(np.uint8), show.view(np.uint8),
+        c["ts_ns"], c["tcp_seq"], c["tcp_ack"], c["tcp_flags"], c["tcp_win"], c["payload_len"],
+        direction, wscale, has_sack, sack_sum, has_ts, c["tcp_tsval"], c["tcp_tsecr"],
+        out["tcp_stream"], out["tcp_seq_rel"], out["tcp_ack_rel"], out["tcp_win_scaled"],
         out["tcp_bytes_in_flight"], out["tcp_analysis"], out["tcp_dupack_num"],
-        out["tcp_dupack_frame"], out["tcp_acks_frame"], out_ts_rtt, conv_first_row, conv_irtt,
-        conv_ws,
+        out["tcp_dupack_frame"], out["tcp_acks_frame"], ts_rtt,
     )
     if engine == "compiled":
         from . import _tcp
-        status, nconv = _tcp._analyze_sorted(*args)
+        status, stats = _tcp._analyze(*args)
     elif engine == "python":
         from . import tcp_py
-        status, nconv = tcp_py.analyze_sorted(*args)
+        status, stats = tcp_py.analyze(*args)
     else:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if status != 0:
         raise RuntimeError(f"TCP analysis kernel failed with status {status}")
-    return out, out_conv, out_ts_rtt, nconv, conv_first_row[:nconv], conv_irtt[:nconv], \
-        conv_ws[: 2 * nconv].reshape(nconv, 2)
+    return out, stats, direction, ts_rtt
 
 
 # ----------------------------------------------------------------------------------------
-# 3-4. Streams and the flow table
+# 3. The flow table
 # ----------------------------------------------------------------------------------------
 def analyze_tcp(table: PacketTable, engine: str = "compiled") -> TcpAnalysis:
     """Flows and Wireshark's per-packet TCP analysis of a decoded capture."""
     c = table.columns
-    n = len(table)
-    rows = _tcp_rows(table)
-    order, group_start, direction = flow_order(table, rows)
-    analyze = np.zeros(n, dtype=np.uint8)
-    analyze[rows] = c["status"][rows] != int(DecodeStatus.BAD_TCP_HEADER_LEN)
-    out, out_conv, ts_rtt, nconv, first_row, irtt, conv_ws = _run_state_machine(
-        table, order, group_start, direction, analyze, engine)
-    # A frame cut inside its TCP options: Wireshark has run the analysis (its state moves
-    # on) but the option dissector throws before the analysis is printed, so tshark shows
-    # none of it for that frame. Same here: the state counted, the frame shows nothing.
-    cut = (c["status"] == int(DecodeStatus.TRUNCATED_L4)) & (analyze != 0)
-    if cut.any():
-        for name in ("tcp_analysis", "tcp_dupack_num", "tcp_dupack_frame", "tcp_acks_frame",
-                     "tcp_bytes_in_flight"):
-            out[name][cut] = 0
-
-    # Streams in order of first appearance (Wireshark numbers a conversation when its
-    # first frame creates it).
-    stream_of_conv = np.empty(nconv, dtype=np.int64)
-    stream_of_conv[np.argsort(first_row, kind="stable")] = np.arange(nconv)
-    tcp_stream = out["tcp_stream"]
-    tcp_stream[:] = NO_STREAM
-    tcp_stream[order] = stream_of_conv[out_conv[order]]
-
-    flows, client_dir = _flow_table(table, out, order, out_conv, nconv, stream_of_conv,
-                                    irtt, conv_ws, direction, ts_rtt)
+    out, stats, direction, ts_rtt = _run_state_machine(table, engine)
+    flows, client_dir = _flow_table(table, out, stats, direction, ts_rtt)
     return TcpAnalysis(columns=out, flows=flows, ts_ns=c["ts_ns"], tcp_flags=c["tcp_flags"],
                        payload_len=c["payload_len"], client_dir=client_dir)
 
@@ -328,7 +296,7 @@ def _group_stats(group: np.ndarray, values: np.ndarray, ngroups: int, bits: int 
     if group.shape[0] == 0:
         return count, mn, md, mx
     cap = (1 << bits) - 1
-    v = np.minimum(np.maximum(values, 0), cap).astype(np.uint64)
+    v = np.minimum(np.maximum(values.astype(np.int64), 0), cap).astype(np.uint64)
     keys = np.sort((group.astype(np.uint64) << np.uint64(bits)) | v)
     sv = (keys & np.uint64(cap)).astype(np.int64)
     start = np.concatenate(([0], np.cumsum(count)[:-1]))
@@ -340,193 +308,141 @@ def _group_stats(group: np.ndarray, values: np.ndarray, ngroups: int, bits: int 
     return count, mn, md, mx
 
 
-def _flow_table(table, out, order, out_conv, nconv, stream_of_conv, irtt, conv_ws, direction,
-                ts_rtt):
+def _flow_table(table, out, stats, direction, ts_rtt):
     c = table.columns
     n = len(table)
-    m = order.shape[0]
-    flows: dict[str, np.ndarray] = {}
+    nconv = stats.shape[0]
     client_dir_row = np.zeros(n, dtype=np.uint8)
     if nconv == 0:
-        for name in FLOW_FIELDS:
-            flows[name] = np.zeros(0, dtype=np.int64)
-        return flows, client_dir_row
+        return {name: np.zeros(0, dtype=np.int64) for name in FLOW_FIELDS}, client_dir_row
 
-    conv = out_conv[order]                       # nondecreasing along the order
-    cstart = np.flatnonzero(np.concatenate(([True], conv[1:] != conv[:-1])))
-    flags = c["tcp_flags"][order].astype(np.int64)
-    dirs = direction[order].astype(np.int64)
-    ts = c["ts_ns"][order]
-    plen = c["payload_len"][order].astype(np.int64)
-    af = out["tcp_analysis"][order].astype(np.int64)
-    pos = np.arange(m)
+    def col(name):
+        return stats[:, STAT[name]]
 
+    stream = out["tcp_stream"]
+    tcp = stream != NO_STREAM
+    rows = np.flatnonzero(tcp)
+    conv = stream[rows].astype(np.int64)
     # Client: the sender of the first SYN (without ACK), else of the first frame.
-    pure_syn = (flags & (SYN | ACK)) == SYN
-    first_syn = np.minimum.reduceat(np.where(pure_syn, pos, m), cstart)
-    client = np.where(first_syn < m, dirs[np.minimum(first_syn, m - 1)], dirs[cstart])
-    from_client = dirs == client[conv]
-    client_dir_row[order] = from_client
+    first = col("first_row")
+    client = np.where(col("syn_dir") >= 0, col("syn_dir"), direction[first]).astype(np.int64)
+    from_client = direction[rows] == client[conv]
+    client_dir_row[rows] = from_client
+    cs = client          # direction index of the client, per stream
+    ss = 1 - client
 
-    def per_conv_sum(x):
-        return np.add.reduceat(x.astype(np.int64), cstart)
+    def by_side(name, side):
+        return np.where(side == 0, col(f"{name}_0"), col(f"{name}_1"))
 
-    def flag_count(bits):
-        return per_conv_sum((af & int(bits)) != 0)
-
-    first = order[cstart]
-    last = order[np.concatenate((cstart[1:], [m])) - 1]
-    f = {}
+    f = {"stream": np.arange(nconv, dtype=np.int64)}
     f["ip_version"] = c["ip_version"][first].astype(np.int64)
-    first_from_client = from_client[cstart]
+    first_from_client = direction[first] == client
     f["client_addr"] = np.where(first_from_client, c["ip_src"][first], c["ip_dst"][first]).astype(np.int64)
     f["client_port"] = np.where(first_from_client, c["sport"][first], c["dport"][first]).astype(np.int64)
     f["server_addr"] = np.where(first_from_client, c["ip_dst"][first], c["ip_src"][first]).astype(np.int64)
     f["server_port"] = np.where(first_from_client, c["dport"][first], c["sport"][first]).astype(np.int64)
     f["first_frame"] = first + 1
-    f["last_frame"] = last + 1
-    f["start_ns"] = c["ts_ns"][first]
-    f["end_ns"] = np.maximum.reduceat(ts, cstart)
+    f["last_frame"] = col("last_row") + 1
+    f["start_ns"] = col("first_ts")
+    f["end_ns"] = col("last_ts")
     f["duration_ns"] = f["end_ns"] - f["start_ns"]
-    f["packets_c2s"] = per_conv_sum(from_client)
-    f["packets_s2c"] = per_conv_sum(~from_client)
-    f["bytes_c2s"] = per_conv_sum(np.where(from_client, plen, 0))
-    f["bytes_s2c"] = per_conv_sum(np.where(from_client, 0, plen))
-    synack = (flags & (SYN | ACK)) == (SYN | ACK)
-    f["syn_count"] = per_conv_sum(pure_syn & from_client)
-    f["synack_count"] = per_conv_sum(synack & ~from_client)
+    f["packets_c2s"] = by_side("packets", cs)
+    f["packets_s2c"] = by_side("packets", ss)
+    f["bytes_c2s"] = by_side("bytes", cs)
+    f["bytes_s2c"] = by_side("bytes", ss)
+    f["syn_count"] = by_side("syn", cs)
+    f["synack_count"] = by_side("synack", ss)
     f["syn_retries"] = np.maximum(f["syn_count"] - 1, 0)
-    rst_from_server = per_conv_sum(((flags & RST) != 0) & ~from_client)
+    irtt = col("irtt_ns")
     f["irtt_ns"] = np.where(irtt > 0, irtt, -1)
     hs = np.full(nconv, 4, dtype=np.int64)
-    hs[f["syn_count"] == 0] = 0
-    hs[(f["syn_count"] > 0) & (f["synack_count"] == 0)] = 2
-    hs[(f["syn_count"] > 0) & (f["synack_count"] == 0) & (rst_from_server > 0)] = 3
-    hs[(f["syn_count"] > 0) & (f["synack_count"] > 0) & (irtt > 0)] = 1
+    syn, synack, rst_s = f["syn_count"] > 0, f["synack_count"] > 0, by_side("rst", ss) > 0
+    hs[~syn] = 0
+    hs[syn & ~synack] = 2
+    hs[syn & ~synack & rst_s] = 3
+    hs[syn & synack & (irtt > 0)] = 1
     f["handshake"] = hs
 
-    # Options of the SYN and SYN/ACK.
-    opts = c["tcp_opts"][order].astype(np.int64)
-    syn_c = pure_syn & from_client
-    syn_s = synack & ~from_client
+    # Options of the SYN and SYN/ACK (sparse: only those frames are looked at).
+    flags = c["tcp_flags"]
+    syn_rows = np.flatnonzero(tcp & ((flags & SYN) != 0))
+    syn_conv = stream[syn_rows].astype(np.int64)
+    syn_client = direction[syn_rows] == client[syn_conv]
+    pure = (flags[syn_rows] & ACK) == 0
+    mine = pure & syn_client            # the client's SYNs
+    theirs = ~pure & ~syn_client        # the server's SYN/ACKs
     mss_row = np.zeros(n, dtype=np.int64)
     trows = table.tcpopt["row"].astype(np.int64)
     ok = trows < n
     mss_row[trows[ok]] = table.tcpopt["mss"][ok]
-    mss = mss_row[order]
-    f["mss_client"] = np.maximum.reduceat(np.where(syn_c, mss, 0), cstart)
-    f["mss_server"] = np.maximum.reduceat(np.where(syn_s, mss, 0), cstart)
-    f["wscale_client"] = np.where(client == 0, conv_ws[:, 0], conv_ws[:, 1]).astype(np.int64)
-    f["wscale_server"] = np.where(client == 0, conv_ws[:, 1], conv_ws[:, 0]).astype(np.int64)
+    for name, sel in (("mss_client", mine), ("mss_server", theirs)):
+        f[name] = np.zeros(nconv, dtype=np.int64)
+        np.maximum.at(f[name], syn_conv[sel], mss_row[syn_rows[sel]])
+    f["wscale_client"] = by_side("wscale", cs)
+    f["wscale_server"] = by_side("wscale", ss)
+    opts = c["tcp_opts"][syn_rows]
+    for name, bit in (("sack_permitted", TcpOpt.SACK_PERM), ("timestamps", TcpOpt.TIMESTAMP)):
+        has = (opts & int(bit)) != 0
+        a = np.bincount(syn_conv[mine & has], minlength=nconv) > 0
+        b = np.bincount(syn_conv[theirs & has], minlength=nconv) > 0
+        f[name] = a & b
 
-    def both_syns(bit):
-        return (per_conv_sum(syn_c & ((opts & int(bit)) != 0)) > 0) & \
-            (per_conv_sum(syn_s & ((opts & int(bit)) != 0)) > 0)
+    def flag(bit):
+        return col(f"flag_{int(bit):#06x}")
 
-    f["sack_permitted"] = both_syns(TcpOpt.SACK_PERM)
-    f["timestamps"] = both_syns(TcpOpt.TIMESTAMP)
-
-    f["retransmissions"] = flag_count(TCP_ANALYSIS_FIELDS["tcp.analysis.retransmission"])
-    f["fast_retransmissions"] = flag_count(A.FAST_RETRANSMISSION)
-    f["spurious_retransmissions"] = flag_count(A.SPURIOUS_RETRANSMISSION)
-    f["out_of_order"] = flag_count(A.OUT_OF_ORDER)
-    f["lost_segments"] = flag_count(A.LOST_PACKET)
-    f["acked_unseen"] = flag_count(A.ACK_LOST_PACKET)
-    f["dup_acks"] = flag_count(A.DUPLICATE_ACK)
-    f["zero_windows"] = flag_count(A.ZERO_WINDOW)
-    f["zero_window_probes"] = flag_count(A.ZERO_WINDOW_PROBE)
-    f["window_full"] = flag_count(A.WINDOW_FULL)
-    f["window_updates"] = flag_count(A.WINDOW_UPDATE)
-    f["keep_alives"] = flag_count(A.KEEP_ALIVE)
-    f["data_packets"] = per_conv_sum(plen > 0)
-
-    zw_total, zw_max = _zero_window_time(c, order, conv, dirs, flags, f["end_ns"], nconv)
-    f["zero_window_ns"] = zw_total
-    f["zero_window_max_ns"] = zw_max
+    f["retransmissions"] = col("retransmissions")
+    f["fast_retransmissions"] = flag(A.FAST_RETRANSMISSION)
+    f["spurious_retransmissions"] = flag(A.SPURIOUS_RETRANSMISSION)
+    f["out_of_order"] = flag(A.OUT_OF_ORDER)
+    f["lost_segments"] = flag(A.LOST_PACKET)
+    f["acked_unseen"] = flag(A.ACK_LOST_PACKET)
+    f["dup_acks"] = flag(A.DUPLICATE_ACK)
+    f["zero_windows"] = flag(A.ZERO_WINDOW)
+    f["zero_window_probes"] = flag(A.ZERO_WINDOW_PROBE)
+    f["window_full"] = flag(A.WINDOW_FULL)
+    f["window_updates"] = flag(A.WINDOW_UPDATE)
+    f["keep_alives"] = flag(A.KEEP_ALIVE)
+    f["data_packets"] = col("data_packets")
+    f["zero_window_ns"] = col("zero_window_ns")
+    f["zero_window_max_ns"] = col("zero_window_max_ns")
 
     # Advertised windows (scaled), of frames carrying an ACK, SYNs excluded.
-    win = out["tcp_win_scaled"][order].astype(np.int64)
-    adv = ((flags & ACK) != 0) & ((flags & SYN) == 0)
+    fl = flags[rows]
+    adv = ((fl & ACK) != 0) & ((fl & SYN) == 0)
+    win = out["tcp_win_scaled"][rows]
     for side, mask in (("c2s", adv & from_client), ("s2c", adv & ~from_client)):
         _, mn, md, mx = _group_stats(conv[mask], win[mask], nconv)
         f[f"win_min_{side}"], f[f"win_median_{side}"], f[f"win_max_{side}"] = mn, md, mx
 
     # ACK RTT (Wireshark's tcp.analysis.ack_rtt), split by the side that sent the ACK.
-    acks = out["tcp_acks_frame"][order].astype(np.int64)
-    has_rtt = acks > 0
-    rtt = np.zeros(m, dtype=np.int64)
-    rtt[has_rtt] = ts[has_rtt] - c["ts_ns"][acks[has_rtt] - 1]
-    for side, mask in (("server", has_rtt & ~from_client), ("client", has_rtt & from_client)):
-        cnt, mn, md, mx = _group_stats(conv[mask], rtt[mask], nconv)
+    acks = out["tcp_acks_frame"]
+    arows = np.flatnonzero(acks)
+    rtt = c["ts_ns"][arows] - c["ts_ns"][acks[arows].astype(np.int64) - 1]
+    aconv = stream[arows].astype(np.int64)
+    aclient = client_dir_row[arows] == 1
+    for side, mask in (("server", ~aclient), ("client", aclient)):
+        cnt, mn, md, mx = _group_stats(aconv[mask], rtt[mask], nconv)
         f[f"ack_rtt_{side}_count"] = cnt
         f[f"ack_rtt_{side}_min_ns"], f[f"ack_rtt_{side}_median_ns"], f[f"ack_rtt_{side}_max_ns"] = mn, md, mx
 
-    t_rtt = ts_rtt[order]
-    has_ts_rtt = t_rtt >= 0
-    cnt, mn, md, mx = _group_stats(conv[has_ts_rtt], t_rtt[has_ts_rtt], nconv)
+    trows_ = np.flatnonzero(ts_rtt >= 0)
+    cnt, mn, md, mx = _group_stats(stream[trows_].astype(np.int64), ts_rtt[trows_], nconv)
     f["ts_rtt_count"], f["ts_rtt_min_ns"], f["ts_rtt_median_ns"], f["ts_rtt_max_ns"] = cnt, mn, md, mx
 
-    rst = per_conv_sum((flags & RST) != 0) > 0
-    fin_c = per_conv_sum(((flags & FIN) != 0) & from_client) > 0
-    fin_s = per_conv_sum(((flags & FIN) != 0) & ~from_client) > 0
+    rst = (col("rst_0") + col("rst_1")) > 0
+    fin_c, fin_s = by_side("fin", cs) > 0, by_side("fin", ss) > 0
     end = np.zeros(nconv, dtype=np.int64)
     end[fin_c | fin_s] = 3
     end[fin_c & fin_s] = 1
     end[rst] = 2
     f["end"] = end
 
-    # Unique bytes: the span of relative sequence numbers each side covered.
-    nxt = (out["tcp_seq_rel"][order].astype(np.int64) + plen + ((flags & (SYN | FIN)) != 0)) \
-        * (plen > 0)
-    for side, mask in (("c2s", from_client), ("s2c", ~from_client)):
-        span = np.maximum.reduceat(np.where(mask, nxt, 0), cstart)
-        lo = np.minimum.reduceat(np.where(mask & (plen > 0), out["tcp_seq_rel"][order].astype(np.int64),
-                                          np.iinfo(np.int64).max), cstart)
-        uniq = np.where(span > 0, span - np.minimum(lo, span), 0)
+    # Unique bytes: the span of relative sequence numbers each side's data covered.
+    dur = f["duration_ns"]
+    for side, sd in (("c2s", cs), ("s2c", ss)):
+        hi_ = by_side("maxend", sd)
+        lo_ = by_side("minseq", sd)
+        uniq = np.where((hi_ >= 0) & (lo_ >= 0), hi_ - lo_, 0)
         f[f"unique_bytes_{side}"] = uniq
-        dur = f["duration_ns"]
         f[f"goodput_{side}_bps"] = np.where(dur > 0, uniq * 8 * 1e9 / np.maximum(dur, 1), 0.0)
-
-    # Reorder from conversation order to stream order.
-    inv = np.empty(nconv, dtype=np.int64)
-    inv[stream_of_conv] = np.arange(nconv)
-    flows["stream"] = np.arange(nconv, dtype=np.int64)
-    for name in FLOW_FIELDS:
-        if name != "stream":
-            flows[name] = np.asarray(f[name])[inv]
-    return flows, client_dir_row
-
-
-def _zero_window_time(c, order, conv, dirs, flags, conv_end, nconv):
-    """Per conversation: total and longest time a side advertised a zero window."""
-    total = np.zeros(nconv, dtype=np.int64)
-    longest = np.zeros(nconv, dtype=np.int64)
-    win = c["tcp_win"][order]
-    closed = (win == 0) & ((flags & (SYN | FIN | RST)) == 0)
-    if not closed.any():
-        return total, longest
-    # Only the conversations that had one: their frames, per (conversation, side), in time.
-    touched = np.zeros(nconv, dtype=bool)
-    touched[conv[closed]] = True
-    sel = np.flatnonzero(touched[conv])
-    key = conv[sel] * 2 + dirs[sel]
-    sel = sel[np.argsort(key, kind="stable")]
-    key = conv[sel] * 2 + dirs[sel]
-    cl = closed[sel]
-    ts = c["ts_ns"][order[sel]]
-    k = sel.shape[0]
-    idx = np.arange(k)
-    prev_same = np.concatenate(([False], key[1:] == key[:-1]))
-    prev_closed = np.concatenate(([False], cl[:-1])) & prev_same
-    starts = np.flatnonzero(cl & ~prev_closed)
-    nc = np.where(~cl, idx, k)
-    next_open = np.minimum.accumulate(nc[::-1])[::-1]
-    j = next_open[starts]
-    cv = key[starts] // 2
-    same = (j < k)
-    same[same] = key[j[same]] == key[starts[same]]
-    end = np.where(same, ts[np.minimum(j, k - 1)], conv_end[cv])
-    dur = np.maximum(end - ts[starts], 0)
-    np.add.at(total, cv, dur)
-    np.maximum.at(longest, cv, dur)
-    return total, longest
+    return {name: np.asarray(f[name]) for name in FLOW_FIELDS}, client_dir_row

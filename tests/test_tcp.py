@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from cnfpost.capture import decode_bytes
 from cnfpost.model import ANALYSIS_COLUMNS, NO_STREAM, TCP_ANALYSIS_FIELDS, TcpAnalysisFlag
-from cnfpost.tcp import FLOW_FIELDS, analyze_tcp, flow_order
+from cnfpost.tcp import FLOW_FIELDS, analyze_tcp, flow_keys
 
 from . import tcp_scenarios as sc
 from .tcp_builders import Capture, tcp_options
@@ -225,38 +225,36 @@ def test_empty_capture(engine):
     assert a.n_streams == 0 and set(a.flows) == set(FLOW_FIELDS)
 
 
-def test_flow_order_groups_in_capture_order():
+def test_flow_keys_are_bidirectional():
     cap, _ = sc.port_reuse_new_stream()
     table = decode_bytes(cap.pcap_bytes(), "x")
-    order, group_start, direction = flow_order(table)
-    assert sorted(order.tolist()) == list(range(len(table)))
-    for g in range(len(group_start) - 1):
-        part = order[group_start[g]:group_start[g + 1]]
-        assert np.all(np.diff(part) > 0)
-    assert len(group_start) - 1 == 2                     # two 4-tuples
+    lo, hi, direction = flow_keys(table)
+    # frames 1 (client SYN) and 3 (server SYN/ACK) of the same 4-tuple: same key,
+    # opposite directions; frame 2 is another 4-tuple
+    assert (lo[0], hi[0]) == (lo[2], hi[2])
+    assert direction[0] != direction[2]
+    assert (lo[0], hi[0]) != (lo[1], hi[1])
+    assert np.all(lo <= hi)
 
 
-def test_kernel_rejects_bad_indexes():
+def test_kernel_rejects_mismatched_arrays():
     from cnfpost import _tcp, tcp_py
     cap, _ = sc.keep_alive()
     table = decode_bytes(cap.pcap_bytes(), "x")
     n = len(table)
     c = table.columns
-    for mod, fn in ((_tcp, _tcp._analyze_sorted), (tcp_py, tcp_py.analyze_sorted)):
-        z = lambda dt: np.zeros(n, dtype=dt)  # noqa: E731
-        order = np.array([0, n + 5], dtype=np.int64)          # out of range
-        args = (order, np.array([0, 2], dtype=np.int64), c["ts_ns"], c["tcp_seq"], c["tcp_ack"],
-                c["tcp_flags"], c["tcp_win"], c["payload_len"], z("u1"), z("u1"),
-                np.full(n, -1, dtype=np.int8), z("u1"), z("u4"), z("u1"), z("u4"), z("u4"),
-                z("i8"), z("u4"), z("u4"), z("u4"), z("u4"), z("u2"), z("u2"), z("u4"), z("u4"),
-                z("i8"), np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64),
-                np.zeros(4, dtype=np.int8))
-        status, nconv = fn(*args)
-        assert status == mod.STATUS_BAD_INDEX and nconv == 0
-        bad_groups = list(args)
-        bad_groups[0] = np.array([0, 1], dtype=np.int64)
-        bad_groups[1] = np.array([0, 3], dtype=np.int64)      # ends past the order
-        assert fn(*bad_groups)[0] == mod.STATUS_BAD_INDEX
+    z = lambda dt, k=n: np.zeros(k, dtype=dt)  # noqa: E731
+    args = [z("u8"), z("u8"), z("u1"), z("u1"), z("u1"), c["ts_ns"], c["tcp_seq"], c["tcp_ack"],
+            c["tcp_flags"], c["tcp_win"], c["payload_len"], z("u1"), np.full(n, -1, np.int8),
+            z("u1"), z("u4"), z("u1"), z("u4"), z("u4"), z("u4"), z("u4"), z("u4"), z("u4"),
+            z("u4"), z("u2"), z("u2"), z("u4"), z("u4"), z("i8")]
+    for mod, fn in ((_tcp, _tcp._analyze), (tcp_py, tcp_py.analyze)):
+        status, stats = fn(*args)
+        assert status == mod.STATUS_OK and stats.shape == (0, 43)     # nothing marked TCP
+        bad = list(args)
+        bad[20] = z("u4", n - 1)                                       # an output too short
+        status, stats = fn(*bad)
+        assert status == mod.STATUS_BAD_INDEX and stats.shape[0] == 0
 
 
 # ---------------------------------------------------------------------------------------
