@@ -27,7 +27,7 @@ Wireshark cannot compute their segment length either.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -129,6 +129,8 @@ class TcpAnalysis:
     tcp_flags: np.ndarray
     payload_len: np.ndarray
     client_dir: np.ndarray             # per frame: 1 if sent by the flow's client
+    quoted_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # ^ ICMP errors quoting TCP: they have a tcp.stream, no analysis, no window or ack
 
     def __len__(self) -> int:
         return int(self.columns["tcp_stream"].shape[0])
@@ -185,26 +187,55 @@ def _tcp_rows(table: PacketTable) -> np.ndarray:
     return (c["ip_proto"] == 6) & (c["ip_version"] != 0) & (c["tcp_hdr_len"] > 0)
 
 
-def flow_keys(table: PacketTable, is_tcp: np.ndarray | None = None):
+def _quoted_tcp(table: PacketTable):
+    """ICMP/ICMPv6 errors quoting a TCP header that Wireshark dissects far enough to find
+    its conversation (16 bytes: ports, seq, ack, flags, window): their rows, and the
+    quoted version, addresses, ports and sequence number. Wireshark gives such a frame the
+    quoted 4-tuple's tcp.stream (creating a conversation if it is new) and no analysis."""
+    c = table.columns
+    ic = table.icmp
+    n = len(table)
+    rows = ic["row"].astype(np.int64)
+    ok = (ic["q_proto"] == 6) & (ic["q_ip_version"] != 0) & (rows < n)
+    rows_c = np.minimum(rows, max(n - 1, 0))
+    quoted = c["payload_len"][rows_c].astype(np.int64)            # after the 8-byte header
+    cut = (c["wire_len"][rows_c].astype(np.int64) - c["cap_len"][rows_c])
+    ip_hdr = np.where(ic["q_ip_version"] == 4, 20, 40)
+    ok &= np.minimum(quoted, quoted - cut) - ip_hdr >= 16
+    sel = np.flatnonzero(ok)
+    return (rows[sel], ic["q_ip_version"][sel], ic["q_src"][sel], ic["q_dst"][sel],
+            ic["q_sport"][sel], ic["q_dport"][sel], ic["q_tcp_seq"][sel])
+
+
+def flow_keys(table: PacketTable, is_tcp: np.ndarray | None = None, quoted=None):
     """Canonical 4-tuple keys and directions of the TCP frames.
 
     Returns (lo, hi, direction): per frame, the lower and higher endpoint of its 4-tuple
-    as uint64 ``version << 48 | address << 16 | port`` (0 for non-TCP frames), and 0 when
-    the frame was sent by the lower endpoint, 1 otherwise. Both directions of a connection
-    get the same (lo, hi): Wireshark's conversations are bidirectional.
+    as uint64 ``version << 48 | address << 16 | port`` (0 for frames without TCP), and 0
+    when the frame was sent by the lower endpoint, 1 otherwise. Both directions of a
+    connection get the same (lo, hi): Wireshark's conversations are bidirectional. ICMP
+    errors quoting TCP (``quoted``, from _quoted_tcp) get the quoted packet's key.
     """
     c = table.columns
     if is_tcp is None:
         is_tcp = _tcp_rows(table)
-    ver = (c["ip_version"].astype(np.uint64) << np.uint64(48)) * is_tcp
-    src = ver | (c["ip_src"].astype(np.uint64) << np.uint64(16)) | c["sport"]
-    dst = ver | (c["ip_dst"].astype(np.uint64) << np.uint64(16)) | c["dport"]
+    u = np.uint64
+    ver = (c["ip_version"].astype(u) << u(48)) * is_tcp
+    src = ver | (c["ip_src"].astype(u) << u(16)) | c["sport"]
+    dst = ver | (c["ip_dst"].astype(u) << u(16)) | c["dport"]
+    keep = is_tcp.copy()
+    if quoted is not None and quoted[0].shape[0]:
+        rows, qv, qs, qd, qsp, qdp, _ = quoted
+        qver = qv.astype(u) << u(48)
+        src[rows] = qver | (qs.astype(u) << u(16)) | qsp
+        dst[rows] = qver | (qd.astype(u) << u(16)) | qdp
+        keep[rows] = True
     swap = src > dst
     lo = np.where(swap, dst, src)
     hi = np.where(swap, src, dst)
-    lo[~is_tcp] = 0
-    hi[~is_tcp] = 0
-    return lo, hi, swap.astype(np.uint8)
+    lo[~keep] = 0
+    hi[~keep] = 0
+    return lo, hi, (swap & keep).astype(np.uint8)
 
 
 def _option_inputs(table: PacketTable):
@@ -242,8 +273,12 @@ def _run_state_machine(table: PacketTable, engine: str):
     c = table.columns
     n = len(table)
     is_tcp = _tcp_rows(table)
-    lo, hi, direction = flow_keys(table, is_tcp)
+    quoted = _quoted_tcp(table)
+    lo, hi, direction = flow_keys(table, is_tcp, quoted)
     analyze = is_tcp & (c["status"] != int(DecodeStatus.BAD_TCP_HEADER_LEN))
+    stream_only = np.zeros(n, dtype=np.uint8)
+    stream_only[quoted[0]] = 1
+    is_tcp = is_tcp | (stream_only != 0)
     # A frame cut inside its TCP options: Wireshark runs the analysis (its state moves on)
     # but the option dissector throws before the analysis is printed: tshark shows none.
     show = ~(c["status"] == int(DecodeStatus.TRUNCATED_L4))
@@ -252,7 +287,7 @@ def _run_state_machine(table: PacketTable, engine: str):
     out = empty_columns(ANALYSIS_COLUMNS, n)
     ts_rtt = np.full(n, -1, dtype=np.int64)
     args = (
-        lo, hi, is_tcp.view(np.uint8), analyze.view(np.uint8), show.view(np.uint8),
+        lo, hi, is_tcp.view(np.uint8), analyze.view(np.uint8), show.view(np.uint8), stream_only,
         c["ts_ns"], c["tcp_seq"], c["tcp_ack"], c["tcp_flags"], c["tcp_win"], c["payload_len"],
         direction, wscale, has_sack, sack_sum, has_ts, c["tcp_tsval"], c["tcp_tsecr"],
         out["tcp_stream"], out["tcp_seq_rel"], out["tcp_ack_rel"], out["tcp_win_scaled"],
@@ -269,7 +304,9 @@ def _run_state_machine(table: PacketTable, engine: str):
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if status != 0:
         raise RuntimeError(f"TCP analysis kernel failed with status {status}")
-    return out, stats, direction, ts_rtt
+    # tshark shows the quoted header's raw sequence number as tcp.seq of such a frame
+    out["tcp_seq_rel"][quoted[0]] = quoted[6]
+    return out, stats, direction, ts_rtt, quoted[0]
 
 
 # ----------------------------------------------------------------------------------------
@@ -278,10 +315,11 @@ def _run_state_machine(table: PacketTable, engine: str):
 def analyze_tcp(table: PacketTable, engine: str = "compiled") -> TcpAnalysis:
     """Flows and Wireshark's per-packet TCP analysis of a decoded capture."""
     c = table.columns
-    out, stats, direction, ts_rtt = _run_state_machine(table, engine)
+    out, stats, direction, ts_rtt, quoted_rows = _run_state_machine(table, engine)
     flows, client_dir = _flow_table(table, out, stats, direction, ts_rtt)
     return TcpAnalysis(columns=out, flows=flows, ts_ns=c["ts_ns"], tcp_flags=c["tcp_flags"],
-                       payload_len=c["payload_len"], client_dir=client_dir)
+                       payload_len=c["payload_len"], client_dir=client_dir,
+                       quoted_rows=quoted_rows)
 
 
 def _group_stats(group: np.ndarray, values: np.ndarray, ngroups: int, bits: int = 40):

@@ -116,20 +116,21 @@ def _finish(cv, stats):
             _zw_close(cv, st, d, st[S_LAST_TS])
 
 
-def analyze(key_lo, key_hi, is_tcp, analyze, show, ts_ns, seq_raw, ack_raw, tcp_flags, tcp_win,
+def analyze(key_lo, key_hi, is_tcp, analyze, show, stream_only, ts_ns, seq_raw, ack_raw, tcp_flags, tcp_win,
             seglen_in, direction, wscale, has_sack, sack_sum, has_ts, tsval, tsecr,
             out_stream, out_seq, out_ack, out_win, out_bif, out_flags, out_dupnum,
             out_dupframe, out_acks_frame, out_ts_rtt):
     """Same contract as ext/_tcp.pyx's ``_analyze``: (status, per-conversation array)."""
     n = ts_ns.shape[0]
-    arrays = (key_lo, key_hi, is_tcp, analyze, show, seq_raw, ack_raw, tcp_flags, tcp_win,
+    arrays = (key_lo, key_hi, is_tcp, analyze, show, stream_only, seq_raw, ack_raw, tcp_flags, tcp_win,
               seglen_in, direction, wscale, has_sack, sack_sum, has_ts, tsval, tsecr,
               out_stream, out_seq, out_ack, out_win, out_bif, out_flags, out_dupnum,
               out_dupframe, out_acks_frame, out_ts_rtt)
     if any(a.shape[0] != n for a in arrays):
         return STATUS_BAD_INDEX, np.zeros((0, NSTAT), dtype=np.int64)
 
-    lo_l, hi_l, tcp_l, an_l, show_l = (a.tolist() for a in (key_lo, key_hi, is_tcp, analyze, show))
+    lo_l, hi_l, tcp_l, an_l, show_l, only_l = (
+        a.tolist() for a in (key_lo, key_hi, is_tcp, analyze, show, stream_only))
     ts_l, seq_l, ack_l = ts_ns.tolist(), seq_raw.tolist(), ack_raw.tolist()
     flags_l, win_l, len_l = tcp_flags.tolist(), tcp_win.tolist(), seglen_in.tolist()
     dir_l, ws_l = direction.tolist(), wscale.tolist()
@@ -151,6 +152,9 @@ def analyze(key_lo, key_hi, is_tcp, analyze, show, ts_ns, seq_raw, ack_raw, tcp_
 
         cv = convs.setdefault((lo_l[r], hi_l[r]), Conv())
         fwd = cv.f[d]
+        if only_l[r] and cv.id >= 0:       # TCP quoted in an ICMP error: the stream only
+            out_stream[r] = cv.id
+            continue
         # A SYN with a new ISN on a used 4-tuple starts a new conversation ("port numbers
         # reused"); the same ISN restores nextseq (a retransmitted SYN, not flagged).
         if cv.id >= 0 and (flags & (TH_SYN | TH_ACK)) == TH_SYN and fwd.base_set:
@@ -171,6 +175,9 @@ def analyze(key_lo, key_hi, is_tcp, analyze, show, ts_ns, seq_raw, ack_raw, tcp_
             st[S_SYN_DIR] = -1
             st[S_MAXEND] = st[S_MAXEND + 1] = st[S_MINSEQ] = st[S_MINSEQ + 1] = -1
             stats.append(st)
+            if only_l[r]:
+                out_stream[r] = cv.id
+                continue
         fwd, rev = cv.f[d], cv.f[1 - d]
         # A SYN/ACK with another ISN: it becomes the base (Wireshark issue 16944).
         if (flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK) and fwd.base_set \

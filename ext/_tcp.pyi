@@ -14,6 +14,7 @@ def _analyze(
     is_tcp: npt.NDArray[np.uint8],
     analyze: npt.NDArray[np.uint8],
     show: npt.NDArray[np.uint8],
+    stream_only: npt.NDArray[np.uint8],
     ts_ns: npt.NDArray[np.int64],
     seq_raw: npt.NDArray[np.uint32],
     ack_raw: npt.NDArray[np.uint32],

@@ -226,6 +226,7 @@ def _analyze(
     const uint8_t[::1] is_tcp,
     const uint8_t[::1] analyze,
     const uint8_t[::1] show,
+    const uint8_t[::1] stream_only,
     const int64_t[::1] ts_ns,
     const uint32_t[::1] seq_raw,
     const uint32_t[::1] ack_raw,
@@ -287,7 +288,7 @@ def _analyze(
     cdef int64_t[:, ::1] outv
 
     if (key_lo.shape[0] != n or key_hi.shape[0] != n or is_tcp.shape[0] != n
-            or analyze.shape[0] != n or show.shape[0] != n
+            or analyze.shape[0] != n or show.shape[0] != n or stream_only.shape[0] != n
             or seq_raw.shape[0] != n or ack_raw.shape[0] != n or tcp_flags.shape[0] != n
             or tcp_win.shape[0] != n or seglen_in.shape[0] != n
             or direction.shape[0] != n or wscale.shape[0] != n or has_sack.shape[0] != n
@@ -360,6 +361,9 @@ def _analyze(
             cv = &convs[g]
             fwd = &cv.f[d]
             rev = &cv.f[1 - d]
+            if stream_only[r] and cv.id >= 0:
+                out_stream[r] = <uint32_t>cv.id
+                continue
 
             # dissect_tcp(): a SYN (not SYN/ACK) whose sequence number differs from
             # the base_seq of its direction starts a new conversation ("Port numbers
@@ -399,6 +403,9 @@ def _analyze(
                 st[S_MAXEND + 1] = -1
                 st[S_MINSEQ] = -1
                 st[S_MINSEQ + 1] = -1
+                if stream_only[r]:
+                    out_stream[r] = <uint32_t>cv.id
+                    continue
             # A SYN/ACK with another ISN than the one seen: Wireshark takes the new
             # one as base_seq (issue 16944) and flags the frame.
             if ((flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK) and fwd.base_set

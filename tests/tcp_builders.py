@@ -81,11 +81,18 @@ class Capture:
     def conn(self, **kw) -> Conn:
         return Conn(self, **kw)
 
+    def add_raw(self, t_ms: float, packet: bytes) -> int:
+        """Any IP packet, as bytes (e.g. an ICMP error)."""
+        self.frames.append((t_ms, None, packet))
+        return len(self.frames)
+
     def add(self, t_ms, src, dst, seq, ack, flags, win, data, opts) -> int:
         self.frames.append((t_ms, src, dst, seq, ack, flags, win, data, opts))
         return len(self.frames)
 
     def packet(self, i: int) -> bytes:
+        if self.frames[i][1] is None:
+            return self.frames[i][2]
         t_ms, src, dst, seq, ack, flags, win, data, opts = self.frames[i]
         tcp = dpkt.tcp.TCP(sport=src[1], dport=dst[1], seq=seq, ack=ack, flags=flags,
                            win=win, opts=opts, data=b"x" * data)

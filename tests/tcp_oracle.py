@@ -104,6 +104,10 @@ def compare(analysis, tsv: dict[str, list[str]]) -> Agreement:
     mismatch = frames[stream != analysis["tcp_stream"].astype(np.int64)].tolist()
     cols = {}
     is_tcp = stream != NO_STREAM
+    # ICMP errors quoting TCP: the decoder keeps the quoted ports and seq, not the quoted
+    # ack or window, so only their stream and seq are compared
+    quoted = np.zeros(n, dtype=bool)
+    quoted[analysis.quoted_rows] = True
     checks = {
         "tcp.seq": analysis["tcp_seq_rel"], "tcp.ack": analysis["tcp_ack_rel"],
         "tcp.window_size": analysis["tcp_win_scaled"],
@@ -114,7 +118,8 @@ def compare(analysis, tsv: dict[str, list[str]]) -> Agreement:
     }
     for name, ours in checks.items():
         theirs = _int_column(tsv[name], 0)
-        cols[name] = frames[is_tcp & (theirs != ours.astype(np.int64))].tolist()
+        skip = quoted if name != "tcp.seq" else np.zeros(n, dtype=bool)
+        cols[name] = frames[is_tcp & ~skip & (theirs != ours.astype(np.int64))].tolist()
     # ACK RTT to the microsecond (tshark prints seconds with 9 decimals)
     rtt_t = np.array([round(float(v) * 1e9) if v else -1 for v in tsv["tcp.analysis.ack_rtt"]])
     rtt_o = analysis.ack_rtt_ns()

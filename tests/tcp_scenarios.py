@@ -281,6 +281,40 @@ def options_cut_hide_the_analysis():
     return cap, {6: {WUPD}}
 
 
+def icmp_errors_quoting_tcp():
+    """ICMP errors quoting a TCP header: Wireshark gives the frame the quoted 4-tuple's
+    tcp.stream, creating one if the 4-tuple is new (which shifts later stream numbers),
+    and analyses nothing. Quotes shorter than 16 TCP bytes get no stream."""
+    import socket
+
+    import dpkt
+
+    def ipv4(src, dst, proto, payload):
+        p = dpkt.ip.IP(src=socket.inet_aton(src), dst=socket.inet_aton(dst), p=proto, ttl=64,
+                       data=payload)
+        p.len = 20 + len(bytes(payload))
+        return bytes(p)
+
+    def syn(sport):
+        t = dpkt.tcp.TCP(sport=sport, dport=80, seq=1000, flags=0x02, win=64240)
+        t.off = 5
+        return ipv4("10.0.0.1", "10.0.0.2", 6, t)
+
+    def unreachable(quote):
+        icmp = dpkt.icmp.ICMP(type=3, code=3, data=dpkt.icmp.ICMP.Unreach(data=quote))
+        return ipv4("10.0.0.2", "10.0.0.1", 1, icmp)
+
+    cap = Capture()
+    k = cap.conn()
+    k.seg(0, "c", 0, None, "S")                           # 1: stream 0
+    cap.add_raw(1, unreachable(syn(40000)))               # 2: quotes stream 0's SYN
+    cap.add_raw(2, unreachable(syn(40009)))               # 3: a new 4-tuple: stream 1
+    cap.add_raw(3, unreachable(syn(40010)[:28]))          # 4: 8 TCP bytes: no stream
+    k2 = cap.conn(client=("10.0.0.1", 40001))
+    k2.seg(4, "c", 0, None, "S")                          # 5: stream 2
+    return cap, {}
+
+
 def window_update():
     cap = Capture()
     k = cap.conn()
@@ -319,6 +353,7 @@ SCENARIOS = {f.__name__: f for f in (
     rst_with_zero_window,
     port_reuse_new_stream,
     options_cut_hide_the_analysis,
+    icmp_errors_quoting_tcp,
     window_update,
     ipv6_retransmission,
 )}

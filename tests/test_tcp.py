@@ -141,6 +141,14 @@ def test_port_reuse_streams(engine):
     assert a["tcp_seq_rel"][9] == 0                      # relative to the new ISN
 
 
+def test_icmp_errors_get_the_quoted_stream(engine):
+    cap, _ = sc.icmp_errors_quoting_tcp()
+    _, a = run(cap, engine)
+    assert a["tcp_stream"].tolist() == [0, 0, 1, NO_STREAM, 2]
+    assert a.flows["packets_c2s"].tolist() == [1, 0, 1]      # ICMP frames are not counted
+    assert a["tcp_analysis"].tolist() == [0] * 5
+
+
 def test_rst_ends_flow(engine):
     cap, _ = sc.rst_with_zero_window()
     _, a = run(cap, engine)
@@ -244,7 +252,7 @@ def test_kernel_rejects_mismatched_arrays():
     n = len(table)
     c = table.columns
     z = lambda dt, k=n: np.zeros(k, dtype=dt)  # noqa: E731
-    args = [z("u8"), z("u8"), z("u1"), z("u1"), z("u1"), c["ts_ns"], c["tcp_seq"], c["tcp_ack"],
+    args = [z("u8"), z("u8"), z("u1"), z("u1"), z("u1"), z("u1"), c["ts_ns"], c["tcp_seq"], c["tcp_ack"],
             c["tcp_flags"], c["tcp_win"], c["payload_len"], z("u1"), np.full(n, -1, np.int8),
             z("u1"), z("u4"), z("u1"), z("u4"), z("u4"), z("u4"), z("u4"), z("u4"), z("u4"),
             z("u4"), z("u2"), z("u2"), z("u4"), z("u4"), z("i8")]
@@ -252,7 +260,7 @@ def test_kernel_rejects_mismatched_arrays():
         status, stats = fn(*args)
         assert status == mod.STATUS_OK and stats.shape == (0, 43)     # nothing marked TCP
         bad = list(args)
-        bad[20] = z("u4", n - 1)                                       # an output too short
+        bad[21] = z("u4", n - 1)                                       # an output too short
         status, stats = fn(*bad)
         assert status == mod.STATUS_BAD_INDEX and stats.shape[0] == 0
 
