@@ -1184,3 +1184,17 @@ def test_payload_buffer_limit(decoder):
     assert t.stats.payload_bytes_dropped == 1024
     assert len(t.payload_index["row"]) == 2**17 and int(t.payload_index["row"][-1]) == 2**17 - 1
     assert t.payload(2**17 - 1) == hello[:512] and t.payload(2**17) == b""
+
+
+def test_reference_decoder_is_independent_of_the_compiled_one():
+    # The differential tests mean something only if decode_py shares no code with the
+    # extension: importing and running it must not load cnfpost._decode or cnfpost.capture.
+    import subprocess
+    import sys
+
+    code = ("import sys, cnfpost.decode_py as d; from tests import capbuild as cb; "
+            "d.read_capture(cb.syn_then_rst(), 'x'); "
+            "bad = [m for m in ('cnfpost._decode', 'cnfpost.capture') if m in sys.modules]; "
+            "assert not bad, bad")
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], cwd=root, check=True, timeout=60)
