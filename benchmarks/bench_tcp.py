@@ -79,14 +79,13 @@ def in_process(capture: Path) -> dict:
         "    return b, r\n"
         "dec, table = best(lambda: read_capture(sys.argv[1]))\n"
         "ana, a = best(lambda: T.analyze_tcp(table))\n"
-        "rows = T._tcp_rows(table)\n"
-        "grp, (order, gs, d) = best(lambda: T.flow_order(table, rows))\n"
-        "an = np.zeros(len(table), np.uint8); an[rows] = 1\n"
-        "sm, _ = best(lambda: T._run_state_machine(table, order, gs, d, an, 'compiled'))\n"
+        "keys, _ = best(lambda: T.flow_keys(table))\n"
+        "sm, _ = best(lambda: T._run_state_machine(table, 'compiled'))\n"
         "cols = sum(v.nbytes for v in a.columns.values())\n"
-        "print(json.dumps({'packets': len(table), 'tcp_packets': int(rows.shape[0]),\n"
-        "  'streams': a.n_streams, 'decode_s': dec, 'analysis_s': ana, 'grouping_s': grp,\n"
-        "  'state_machine_s': sm, 'flow_table_and_rest_s': ana - grp - sm,\n"
+        "print(json.dumps({'packets': len(table),\n"
+        "  'tcp_packets': int(T._tcp_rows(table).sum()), 'streams': a.n_streams,\n"
+        "  'decode_s': dec, 'analysis_s': ana, 'keys_s': keys,\n"
+        "  'state_machine_incl_keys_s': sm, 'flow_table_s': ana - sm,\n"
         "  'analysis_bytes_per_packet': cols / max(len(table), 1)}))\n")
     out = subprocess.run([sys.executable, "-c", code, str(capture)], capture_output=True,
                          text=True, check=True).stdout
