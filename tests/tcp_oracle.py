@@ -124,4 +124,17 @@ def compare(analysis, tsv: dict[str, list[str]]) -> Agreement:
     rtt_t = np.array([round(float(v) * 1e9) if v else -1 for v in tsv["tcp.analysis.ack_rtt"]])
     rtt_o = analysis.ack_rtt_ns()
     cols["tcp.analysis.ack_rtt"] = frames[np.abs(rtt_t - rtt_o) > 1000].tolist()
+    # iRTT: tshark prints tcp.analysis.initial_rtt on the frames of a stream once known;
+    # compare the first value of each stream with the flow table (frames listed: the first
+    # frame of each stream that differs)
+    irtt_bad = []
+    seen = set()
+    for i, v in enumerate(tsv["tcp.analysis.initial_rtt"]):
+        if v and stream[i] != NO_STREAM and stream[i] not in seen:
+            seen.add(stream[i])
+            s = int(stream[i])
+            ours = analysis.flows["irtt_ns"][s] if s < analysis.n_streams else -1
+            if abs(round(float(v) * 1e9) - ours) > 1000:
+                irtt_bad.append(i + 1)
+    cols["tcp.analysis.initial_rtt"] = irtt_bad
     return Agreement(n, flags, mismatch, cols)
