@@ -69,20 +69,37 @@ FAKES = {"tcpdump": FAKE_TCPDUMP, "ping": FAKE_PING, "mtr": FAKE_MTR, "curl": FA
 URL = "https://origin.lab.test/100k.bin"
 
 
-@pytest.fixture
-def fake_env(tmp_path):
-    """A bin directory with the utilities and the fakes, and the environment to use it."""
-    dash = require_tool("dash")
+@pytest.fixture(params=["dash", "busybox"])
+def fake_env(request, tmp_path):
+    """A bin directory with the utilities and the fakes, and the environment to use it.
+
+    Twice: dash with the GNU utilities (Debian), and BusyBox ash with BusyBox's own applets
+    (the small probes), so both the shell and the utilities' dialects are exercised.
+    """
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    for name in UTILITIES:
-        real = shutil.which(name)
-        assert real, f"{name} is needed by the collector"
-        (bindir / name).symlink_to(real)
+    if request.param == "dash":
+        shell = [require_tool("dash")]
+        for name in UTILITIES:
+            real = shutil.which(name)
+            assert real, f"{name} is needed by the collector"
+            (bindir / name).symlink_to(real)
+    else:
+        busybox = shutil.which("busybox")
+        if busybox is None:
+            # Not required: .ci/run does not install busybox, so this is not a CI skip.
+            pytest.skip("busybox is not installed (optional: BusyBox ash variant)")
+        shell = [busybox, "sh"]
+        for name in UTILITIES:
+            (bindir / name).symlink_to(busybox)  # BusyBox picks the applet from argv[0]
     fakes = tmp_path / "fake"
     fakes.mkdir()
-    env = {"PATH": str(bindir), "FAKE_DIR": str(fakes), "LC_ALL": "C", "DASH": dash}
+    env = {"PATH": str(bindir), "FAKE_DIR": str(fakes), "LC_ALL": "C", "SHELL_CMD": "|".join(shell)}
     return bindir, fakes, env
+
+
+def shell_cmd(env: dict) -> list[str]:
+    return env["SHELL_CMD"].split("|")
 
 
 def install(bindir: Path, *names: str) -> None:
@@ -93,7 +110,7 @@ def install(bindir: Path, *names: str) -> None:
 
 
 def collect(env: dict, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([env["DASH"], str(COLLECTOR), *args], env=env, capture_output=True,
+    return subprocess.run([*shell_cmd(env), str(COLLECTOR), *args], env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -264,7 +281,7 @@ def test_signal_stops_tcpdump_and_keeps_a_manifest(fake_env, tmp_path, sig, code
     bindir, fakes, env = fake_env
     install(bindir, "tcpdump", "ping", "mtr", "curl")
     out = tmp_path / "run"
-    proc = subprocess.Popen([env["DASH"], str(COLLECTOR), *fast(out), URL],
+    proc = subprocess.Popen([*shell_cmd(env), str(COLLECTOR), *fast(out), URL],
                             env={**env, "FAKE_PING_SLEEP": "30"}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
