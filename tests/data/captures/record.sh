@@ -4,10 +4,11 @@
 # on the ports below; every iptables rule added is removed on exit.
 #
 #   lo_drop_output.pcap  HTTP downloads (python http.server + curl --limit-rate), 8 % of the
-#                        server's segments dropped by an OUTPUT rule: retransmissions,
-#                        out-of-order, dup ACKs, a fast retransmission, D-SACK.
+#                        server's segments dropped by an OUTPUT rule (the sender learns of
+#                        the drop locally): a few retransmissions, window full.
 #   lo_drop_input.pcap   the same with the drops in INPUT (tcpdump has seen the dropped
-#                        segment): retransmissions, D-SACK, window full.
+#                        segment): retransmissions, a fast retransmission, out-of-order,
+#                        dup ACKs, D-SACK, window full and updates.
 #   lo_slow_reader.pcap  IPv6 (::1), a client with a small receive buffer that reads slowly
 #                        (zero windows, probes, window full, window updates), TCP
 #                        keep-alives, and a reconnect from the same port after an abortive
