@@ -10,7 +10,7 @@ from cnfpost.capture import decode_bytes, read_capture
 from cnfpost.wire.milestones import MILESTONES, connection_milestones
 from tests import capbuild as cb
 from tests import tlsbuild as tb
-from tests.support import require
+from tests.support import LAB_BUNDLES, require
 from tests.test_wire_tls import tls13_conversation
 
 
@@ -90,7 +90,7 @@ def test_empty_and_tcp_less_captures():
 # ----------------------------------------------------------------------------------------
 # The lab bundles: the wire milestones against curl's own timers
 # ----------------------------------------------------------------------------------------
-LAB = Path(__file__).resolve().parents[2] / "shared" / "lab-bundles"
+LAB = LAB_BUNDLES
 
 
 @pytest.mark.parametrize("bundle", ["clean", "tls_retrans", "path_loss"])

@@ -18,10 +18,10 @@ from cnfpost.wire.dns import dns_messages, dns_transactions
 from cnfpost.wire.tls import tls_handshakes
 from tests import tlsbuild as tb
 
-from .support import require, require_tool
+from .support import LAB_BUNDLES, require, require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
-LAB = ROOT.parent / "shared" / "lab-bundles"
+LAB = LAB_BUNDLES
 BUNDLES = ("clean", "tls_retrans", "path_loss")
 pytestmark = pytest.mark.tshark
 
