@@ -298,3 +298,59 @@ def test_engines_agree_on_random_segments(segs, isn_c, isn_s, handshake):
         assert np.array_equal(ac.columns[name], ap.columns[name]), name
     for name in ac.flows:
         assert np.array_equal(ac.flows[name], ap.flows[name]), name
+
+
+def _table_from_columns(cols: dict, n: int):
+    """A PacketTable built directly from NumPy columns (no decoder involved)."""
+    from cnfpost.model import (ICMP_COLUMNS, PACKET_COLUMNS, PAYLOAD_COLUMNS, SACK_COLUMNS,
+                               TCPOPT_COLUMNS, CaptureStats, PacketTable, empty_columns)
+    columns = empty_columns(PACKET_COLUMNS, n)
+    for k, v in cols.items():
+        columns[k][:] = v
+    return PacketTable(columns=columns, ip6_addresses=np.zeros((0, 16), np.uint8),
+                       icmp=empty_columns(ICMP_COLUMNS, 0), tcpopt=cols.get("_tcpopt", empty_columns(TCPOPT_COLUMNS, 0)),
+                       sack=empty_columns(SACK_COLUMNS, 0), payload_index=empty_columns(PAYLOAD_COLUMNS, 0),
+                       payload_bytes=b"", interfaces=[], stats=CaptureStats(path="x"))
+
+
+@settings(max_examples=100)
+@given(st.data())
+def test_engines_agree_on_arbitrary_columns(data):
+    """Any column values (time going backwards, odd flags, big lengths, a few 4-tuples):
+    both engines give the same results and nothing fails."""
+    n = data.draw(st.integers(1, 60))
+    u32 = st.integers(0, 2**32 - 1)
+    pick = lambda s: np.array(data.draw(st.lists(s, min_size=n, max_size=n)))  # noqa: E731
+    cols = {
+        "ts_ns": pick(st.integers(0, 10**10)),
+        "ip_version": pick(st.sampled_from([4, 4, 6, 0])),
+        "ip_proto": pick(st.sampled_from([6, 6, 6, 17])),
+        "tcp_hdr_len": pick(st.sampled_from([20, 32, 0])),
+        "ip_src": pick(st.sampled_from([1, 2])), "ip_dst": pick(st.sampled_from([1, 2])),
+        "sport": pick(st.sampled_from([80, 4000])), "dport": pick(st.sampled_from([80, 4000])),
+        "tcp_seq": pick(st.one_of(u32, st.sampled_from([0, 1, 100, 2**32 - 1]))),
+        "tcp_ack": pick(st.one_of(u32, st.sampled_from([0, 1, 100, 2**32 - 1]))),
+        "tcp_flags": pick(st.integers(0, 0x1FF)),
+        "tcp_win": pick(st.sampled_from([0, 1, 65535])),
+        "payload_len": pick(st.sampled_from([0, 1, 100, 2**31])),
+        "status": pick(st.sampled_from([0, 0, 9, 10, 13])),
+        "tcp_opts": pick(st.integers(0, 0x1F)),
+        "tcp_tsval": pick(st.integers(0, 5)), "tcp_tsecr": pick(st.integers(0, 5)),
+    }
+    table = _table_from_columns(cols, n)
+    ws_rows = data.draw(st.lists(st.integers(0, n - 1), max_size=3, unique=True))
+    table.tcpopt = {"row": np.array(sorted(ws_rows), np.uint32),
+                    "mss": np.full(len(ws_rows), 1460, np.uint16),
+                    "wscale": np.array(data.draw(st.lists(st.sampled_from([0, 7, 14, 200, 255]),
+                                                          min_size=len(ws_rows), max_size=len(ws_rows))), np.uint8)}
+    ac = analyze_tcp(table, engine="compiled")
+    ap = analyze_tcp(table, engine="python")
+    for name in ac.columns:
+        assert np.array_equal(ac.columns[name], ap.columns[name]), name
+    for name in ac.flows:
+        assert np.array_equal(ac.flows[name], ap.flows[name]), name
+    streams = ac["tcp_stream"][ac["tcp_stream"] != NO_STREAM]
+    # numbered by first appearance: 0, 1, 2, ... in order
+    if streams.size:
+        firsts = np.unique(streams, return_index=True)[1]
+        assert np.all(np.diff(streams[np.sort(firsts)]) == 1) and streams[0] == 0
