@@ -9,21 +9,23 @@
 
 How it works, and why it gives Wireshark's numbers:
 
-1. Conversations (NumPy): each TCP frame gets a canonical 4-tuple key (the lower
-   (address, port) endpoint first) and a direction bit. A stable sort by a 64-bit hash of
-   the key puts the frames of one 4-tuple together in capture order (hash collisions are
-   detected and fall back to an exact sort).
+1. Keys (NumPy): each TCP frame gets a canonical 4-tuple key (the lower (version, address,
+   port) endpoint, then the higher) and a direction bit, so both directions of a
+   connection share one key, as Wireshark's conversations do.
 2. The state machine (compiled, ext/_tcp.pyx; pure-Python reference in tcp_py.py) walks
-   that order once. Inside a 4-tuple it starts a new conversation where Wireshark's
-   port-reuse rule does (a SYN with a new ISN), and applies ``tcp_analyze_sequence_number()``
-   rule by rule (../shared/tcp-analysis.md).
-3. Stream numbers (NumPy): conversations numbered by their first frame, which is how
-   Wireshark's ``tcp.stream`` counts (it creates a conversation at its first frame).
-4. The flow table (NumPy): per-conversation reductions over the sorted order.
+   the frames once in capture order, like Wireshark's first pass. Each key keeps its
+   conversation state; a new key, or a SYN with a new ISN on a known one (Wireshark's
+   port-reuse rule), starts a conversation, numbered in order of first appearance: that
+   number is ``tcp.stream``. Each segment goes through ``tcp_analyze_sequence_number()``
+   rule by rule (../shared/tcp-analysis.md, as tshark 4.0.17 applies it: see
+   docs/tcp-analysis.md), and the same pass counts the flow table's sums.
+3. The flow table (NumPy): client/server orientation, handshake, options of the SYNs,
+   medians of windows and RTT samples (one sort each), goodput.
 
 Frames that count as TCP: IP protocol 6 with the fixed TCP header decoded
 (``tcp_hdr_len > 0``). Frames with a bad data offset get a stream but no analysis:
-Wireshark cannot compute their segment length either.
+Wireshark cannot compute their segment length either. ICMP errors quoting a TCP header get
+the quoted connection's stream and nothing else, as in Wireshark.
 """
 from __future__ import annotations
 
