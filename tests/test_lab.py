@@ -151,6 +151,9 @@ def test_clean(recorded):
     assert all(h.loss_pct == 0 for h in got["mtr"].hops)
     assert got["ping"].summary.received == 10
     assert got["manifest"]["capture"]["link_type"] == "EN10MB"
+    assert got["manifest"]["interface_mtu"] == 1500
+    assert re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", got["manifest"]["interface_mac"])
+    assert "198.18.1.2/24" in got["manifest"]["interface_addrs"]
     assert {s["http_version"] for s in got["raw"]} == {"2"}
     # curl resolved the name through the lab's DNS: the query is in the capture.
     assert tshark(pcap, 'dns.qry.name == "origin.lab.test"', "frame.number")
