@@ -198,6 +198,7 @@ def test_every_tool_missing_still_writes_a_manifest(fake_env, tmp_path):
     assert manifest["exit_codes"] == {"tcpdump": None, "ping": None, "mtr": None, "mtr_raw": None,
                                       "curl": [], "load": None, "ping_loaded": None}
     assert manifest["capture"]["file"] is None
+    assert (manifest["interface_mac"], manifest["interface_mtu"]) == (None, None)
     assert manifest["tools"]["curl"] is None
     assert sorted(manifest["files"]) == ["collector.log"]
     assert sorted(p.name for p in out.iterdir()) == ["collector.log", "manifest.json"]
