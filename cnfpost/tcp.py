@@ -45,7 +45,7 @@ from .model import (
     empty_columns,
 )
 
-__all__ = ["TcpAnalysis", "analyze_tcp", "flow_keys", "FLOW_FIELDS", "ENGINES"]
+__all__ = ["TcpAnalysis", "analyze_tcp", "flow_keys", "flow_order", "FLOW_FIELDS", "ENGINES"]
 
 ENGINES = ("compiled", "python")
 
@@ -238,6 +238,42 @@ def flow_keys(table: PacketTable, is_tcp: np.ndarray | None = None, quoted=None)
     lo[~keep] = 0
     hi[~keep] = 0
     return lo, hi, (swap & keep).astype(np.uint8)
+
+
+def flow_order(table: PacketTable, rows: np.ndarray | None = None):
+    """The TCP rows grouped by 4-tuple, capture order inside a group (for callers that
+    work per connection with NumPy; the analysis itself does not need it).
+
+    Returns (order, group_start, direction): ``order`` the row indices, ``group_start`` the
+    offsets of each group in it (plus the end), ``direction`` a per-row uint8 (0 when the
+    source is the lower endpoint of the key, else 1; 0 for non-TCP rows).
+    """
+    is_tcp = _tcp_rows(table)
+    if rows is not None:
+        only = np.zeros(len(table), dtype=bool)
+        only[rows] = True
+        is_tcp &= only
+    lo, hi, direction = flow_keys(table, is_tcp)
+    rows = np.flatnonzero(is_tcp)
+    lo, hi = lo[rows], hi[rows]
+    # One stable sort by a 64-bit mix of the key keeps capture order inside a group.
+    with np.errstate(over="ignore"):
+        h = lo * np.uint64(0x9E3779B97F4A7C15) + (hi ^ (hi >> np.uint64(29))) * np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(31)
+    perm = np.argsort(h, kind="stable")
+    lo_s, hi_s, h_s = lo[perm], hi[perm], h[perm]
+    key_change = (lo_s[1:] != lo_s[:-1]) | (hi_s[1:] != hi_s[:-1])
+    if np.count_nonzero(key_change) != np.count_nonzero(h_s[1:] != h_s[:-1]):
+        # two keys share a hash: sort exactly instead
+        perm = np.lexsort((np.arange(rows.shape[0]), hi, lo))
+        lo_s, hi_s = lo[perm], hi[perm]
+        key_change = (lo_s[1:] != lo_s[:-1]) | (hi_s[1:] != hi_s[:-1])
+    order = rows[perm].astype(np.int64)
+    starts = np.flatnonzero(key_change) + 1
+    group_start = np.concatenate(([0], starts, [order.shape[0]])).astype(np.int64)
+    if order.shape[0] == 0:
+        group_start = np.zeros(1, dtype=np.int64)
+    return order, group_start, direction
 
 
 def _option_inputs(table: PacketTable):

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from cnfpost.capture import decode_bytes
 from cnfpost.model import ANALYSIS_COLUMNS, NO_STREAM, TCP_ANALYSIS_FIELDS, TcpAnalysisFlag
-from cnfpost.tcp import FLOW_FIELDS, analyze_tcp, flow_keys
+from cnfpost.tcp import FLOW_FIELDS, analyze_tcp, flow_keys, flow_order
 
 from . import tcp_scenarios as sc
 from .tcp_builders import Capture, tcp_options
@@ -243,6 +243,18 @@ def test_flow_keys_are_bidirectional():
     assert direction[0] != direction[2]
     assert (lo[0], hi[0]) != (lo[1], hi[1])
     assert np.all(lo <= hi)
+
+
+def test_flow_order_groups_in_capture_order():
+    cap, _ = sc.port_reuse_new_stream()
+    table = decode_bytes(cap.pcap_bytes(), "x")
+    order, group_start, direction = flow_order(table)
+    assert sorted(order.tolist()) == list(range(len(table)))
+    for g in range(len(group_start) - 1):
+        part = order[group_start[g]:group_start[g + 1]]
+        assert np.all(np.diff(part) > 0)
+    assert len(group_start) - 1 == 2                     # two 4-tuples
+    assert direction[0] != direction[2]
 
 
 def test_kernel_rejects_mismatched_arrays():
