@@ -15,7 +15,7 @@ import pytest
 import cnfpost
 from cnfpost.pipeline import SCHEMA_VERSION
 from cnfpost.report import render, schema
-from cnfpost.report.markdown import mermaid_name
+from cnfpost.report.markdown import mermaid_name, text as md_text
 from tests.support import LAB_BUNDLES, ROOT
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -36,7 +36,21 @@ CASES = {
                                              ping=INPUTS / "ping" / "iputils_lo.txt"),
     "curl_reuse": lambda: cnfpost.analyze(timings=INPUTS / "curl" / "https_reuse.jsonl"),
     "curl_redacted": lambda: cnfpost.analyze(timings=INPUTS / "curl" / "presigned_array.json"),
+    "cut_capture": lambda: cnfpost.analyze(_cut_capture()),
 }
+
+
+@lru_cache(maxsize=None)
+def _cut_capture():
+    """The TLS lab capture with its last record cut short (tcpdump killed mid-write):
+    a report with a warning."""
+    import tempfile
+    from pathlib import Path
+
+    data = (LAB_BUNDLES / "tls_retrans" / "capture.pcap").read_bytes()
+    path = Path(tempfile.mkdtemp(prefix="cnfpost-render-")) / "cut.pcap"
+    path.write_bytes(data[:-30])
+    return path
 
 
 @lru_cache(maxsize=None)
@@ -214,6 +228,20 @@ def test_markdown_sample_detail_has_match_and_event_frames():
     assert "matched by local port" in text
     frames = s["phases"]["tls"]["tcp"]["event_frames"]["retransmissions"]
     assert f"retransmissions {', '.join(map(str, frames))}" in text
+
+
+@all_cases
+def test_warnings_are_listed(name):
+    r, text = report(name), md(name)
+    assert ("## Warnings" in text) == bool(r["warnings"])
+    terminal = render.terminal(r, color=False, width=1000)
+    for w in r["warnings"]:
+        assert f"- {md_text(w)}" in text
+        assert f"warning: {w}" in terminal
+
+
+def test_a_cut_capture_has_a_warning():
+    assert any("cut off mid-record" in w for w in report("cut_capture")["warnings"])
 
 
 def test_markdown_failed_and_reused_samples():
