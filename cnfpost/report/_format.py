@@ -18,7 +18,7 @@ __all__ = [
     "ms", "num", "pct", "count", "findings_sorted", "layer_rows", "event_parts",
     "trouble", "correlation_tree", "hop_rows", "missing_inputs", "sample_title",
     "sample_connection", "evidence_text", "waterfall", "PhaseSpan", "title_line",
-    "phase_rows",
+    "phase_rows", "HOP_VERDICTS", "SAMPLES_SOURCE",
 ]
 
 PHASE_LABELS = {"dns": "DNS lookup", "tcp": "TCP connect", "tls": "TLS handshake",

@@ -40,6 +40,7 @@ def table(header: list[str], rows: list[list[str]], align: str | None = None) ->
     align = align or "l" * len(header)
     out = ["| " + " | ".join(header) + " |",
            "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    # GitHub splits cells at a '|' even inside a code span; text() escaped the others.
     out += ["| " + " | ".join(c.replace("|", "\\|") if "`" in c else c for c in row) + " |"
             for row in rows]
     return out
@@ -205,14 +206,10 @@ def _dns_wire(s: Mapping) -> list[str]:
                                                        else "unanswered")
         lines.append(f"- {text(t.get('qname'))} {qtype} → {text(answer)}, "
                      f"{f.ms(t.get('rtt_ms'))}"
-                     + (f", {count_resends(t['resends'])}" if t.get("resends") else "")
+                     + (f", {f.count(t['resends'], 're-send')}" if t.get("resends") else "")
                      + (f", rcode {t['rcode']}" if t.get("rcode") else "")
                      + (f" — frames {code(_frames(t['frames']))}" if t.get("frames") else ""))
     return lines
-
-
-def count_resends(n: int) -> str:
-    return f.count(n, "re-send")
 
 
 def _frames(frames: list[int]) -> str:
