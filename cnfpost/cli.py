@@ -128,6 +128,8 @@ def analyze(source: str | None, timings: str | None, mtr: str | None, ping: str 
     from .pipeline import analyze as run_analysis
     from .report import render
 
+    if json_out == "-" and md_out == "-":
+        raise click.UsageError("--json - and --markdown - would both write to stdout: pick one")
     progress = _progress(True)
     report = run_analysis(source, timings=timings, mtr=mtr, ping=ping, ping_loaded=ping_loaded,
                           config=config, engine=engine, progress=progress)
@@ -174,14 +176,15 @@ def batch(archive: str, out_dir: str, jobs: int, scheduler: str | None, config: 
     from .batch import run_batch
 
     def progress(done: int, total: int) -> None:
-        sys.stderr.write(f"\ranalysed {done}/{total} run(s) ")
+        filled = 30 * done // total
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} run(s) ")
         sys.stderr.flush()
 
     tty = sys.stderr.isatty()
     result = run_batch(archive, out_dir, jobs=jobs, scheduler=scheduler, config=config,
                        force=force, progress=progress if tty else None)
     if tty and result.analysed:
-        sys.stderr.write("\r" + " " * 40 + "\r")
+        sys.stderr.write("\r" + " " * 60 + "\r")
     click.echo(f"{len(result.rows)} run(s): {len(result.analysed)} analysed, "
                f"{len(result.skipped)} up to date, {len(result.failed)} failed; "
                f"see {out_dir}/summary.md")

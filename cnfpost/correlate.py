@@ -312,7 +312,7 @@ def aggregate_phases(samples: list[CurlSample], buckets: list[dict[str, PhaseBuc
         entry: dict = {
             "samples_measured": len(durations),
             "samples_with_packets": len(placed),
-            "duration_ms": _stats(durations),
+            "duration": _stats(durations),
             "packets": sum(b.packets for b in placed),
             "bytes_c2s": sum(b.bytes_c2s for b in placed),
             "bytes_s2c": sum(b.bytes_s2c for b in placed),
@@ -331,7 +331,7 @@ def aggregate_phases(samples: list[CurlSample], buckets: list[dict[str, PhaseBuc
 
 def _stats(values: list[float]) -> dict:
     if not values:
-        return {"median": None, "mean": None, "min": None, "max": None}
+        return {"median_ms": None, "mean_ms": None, "min_ms": None, "max_ms": None}
     arr = np.asarray(values, dtype=np.float64)
-    return {"median": _round(np.median(arr)), "mean": _round(arr.mean()),
-            "min": _round(arr.min()), "max": _round(arr.max())}
+    return {"median_ms": _round(np.median(arr)), "mean_ms": _round(arr.mean()),
+            "min_ms": _round(arr.min()), "max_ms": _round(arr.max())}

@@ -84,6 +84,10 @@ class Inputs:
     bundle: bundles.Bundle | None = None
     problems: list[Problem] = field(default_factory=list)
 
+    @property
+    def root(self) -> Path | None:
+        return None if self.bundle is None else self.bundle.root
+
     @classmethod
     def gather(cls, source: Source | None, timings, mtr, ping, ping_loaded) -> "Inputs":
         found = cls()
@@ -101,9 +105,18 @@ class Inputs:
         if timings is not None:
             found.wallclock = None  # load_curl looks beside the given timings file
         if not any((found.capture, found.timings, found.mtr, found.ping)):
-            raise InputError(None, None, "at least one input: a capture, a run directory, "
+            raise InputError("cnfpost analyze", None, "at least one input: a capture, a run directory, "
                              "--timings, --mtr or --ping", "none")
         return found
+
+
+def _relative(text: str, root: Path | None) -> str:
+    """A message about a file inside the run directory names it relative to the directory,
+    so that a report does not depend on where the archive was unpacked (goldens, batch)."""
+    if root is None:
+        return text
+    prefix = str(root).rstrip("/") + "/"
+    return text.replace(prefix, "")
 
 
 def _describe(path: Path | None) -> dict | None:
@@ -166,7 +179,7 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
         tcp = analyze_tcp(table, engine=engine)
         echo = pair_echoes(table)
         wire = wire_view(table, tcp)
-    warnings = [str(p) for p in problems] + warnings
+    warnings = [_relative(w, inputs.root) for w in [str(p) for p in problems] + warnings]
     samples_source = "timings" if samples else "none"
     if not samples and wire is not None:
         samples = wire_samples(table, tcp, wire)
@@ -196,7 +209,7 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
         "samples_source": samples_source,
         "samples": [_sample_section(s, placements[i] if placements else None, buckets[i], wire)
                     for i, s in enumerate(samples)],
-        "tcp_http_correlation": aggregate_phases(samples, buckets) if samples else {},
+        "tcp_http_correlation": aggregate_phases(samples, buckets) if samples else None,
         "mtr_tcp_correlation": path_vs_handshake(ctx),
         "correlations": _correlations(ctx, findings),
         "flows": _flows_section(tcp, table),
@@ -244,7 +257,9 @@ def _sample_section(s: CurlSample, placement, buckets, wire) -> dict:
     out = s.to_dict()
     out["match"] = None if placement is None else placement.to_dict()
     if placement is not None and wire is not None:
-        out["wire_check"] = boundary_checks(placement, s, wire)
+        # a sample cut from the packets agrees with them by construction: nothing to check
+        out["wire_check"] = [] if s.curl_version is None and s.url is None else \
+            boundary_checks(placement, s, wire)
         out["dns_wire"] = dns_for_sample(placement, wire)
         version = wire.tls_versions.get(placement.stream) if placement.stream is not None else None
         out["tls_version"] = None if version is None else _tls_name(version)

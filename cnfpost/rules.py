@@ -88,7 +88,8 @@ def rule_path_loss(ctx: Context) -> list[Finding]:
     evidence = Evidence(", ".join(ctx.l3_metrics.get("loss_sources", [])).split(", ")[0] or "ping")
     if ctx.path is not None and ctx.path.path_loss_from_ttl is not None:
         where = f", starting at hop {ctx.path.path_loss_from_ttl} and carrying on to the target"
-        evidence = Evidence("mtr", detail=f"hops {ctx.path.path_loss_from_ttl}..{ctx.path.hop_count}")
+        first, last = ctx.path.path_loss_from_ttl, ctx.path.hop_count
+        evidence = Evidence("mtr", detail=f"hop {first}" if first == last else f"hops {first}..{last}")
     elif ctx.ping is not None and ctx.ping.lost_seqs:
         evidence = Evidence("ping", detail="lost icmp_seq " + ", ".join(
             str(s) for s in ctx.ping.lost_seqs[:20]))
@@ -465,7 +466,7 @@ def rule_handshake_vs_path(ctx: Context) -> list[Finding]:
                          f"handshake RTT {cmp['handshake_rtt_ms']:.2f} ms vs path RTT "
                          f"{cmp['path_rtt_ms']:.2f} ms ({cmp['path_source']}): "
                          f"{cmp['difference_ms']:+.2f} ms"
-                         + (f" ({pct:+.0f}%)" if pct is not None else "") + f"; {text}",
+                         + (f" ({pct:+.1f}%)" if pct is not None else "") + f"; {text}",
                          numbers, capture_evidence(_frames(ctx.tcp, mask), "SYN and SYN/ACK frames"))]
 
 

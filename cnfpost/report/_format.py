@@ -212,7 +212,7 @@ def phase_rows(report: Mapping) -> list[dict]:
         e = thc.get(pid)
         if e is None:
             continue
-        d = e.get("duration_ms") or {}
+        d = {k.removesuffix("_ms"): v for k, v in (e.get("duration") or {}).items()}
         placed = e.get("samples_with_packets", 0) > 0
         rows.append({
             "phase": PHASE_LABELS[pid], "id": pid,
