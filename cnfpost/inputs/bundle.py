@@ -109,9 +109,10 @@ def read_bundle(root: str | PathLike) -> Bundle:
         raise InputError(root, None, "one capture file", "both capture.pcap and capture.pcapng")
     if not is_bundle(root):
         present = sorted(p.name for p in root.iterdir())[:6]
-        raise InputError(root, None, EXPECTED_BUNDLE,
-                         "none of them" + (f" (found {', '.join(present)})" if present else " (empty)"))
-    found = {attr: (root / name if (root / name).is_file() else None) for name, attr in FILES.items()}
+        found_names = f" (found {', '.join(present)})" if present else " (empty)"
+        raise InputError(root, None, EXPECTED_BUNDLE, "none of them" + found_names)
+    found = {attr: (root / name if (root / name).is_file() else None)
+             for name, attr in FILES.items()}
     problems: list[Problem] = []
     manifest_path = root / MANIFEST_NAME
     manifest = None
@@ -149,7 +150,8 @@ def load_manifest(path: str | PathLike) -> dict:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(path, f"byte {exc.start}", "UTF-8 JSON", describe_got(raw[exc.start:])) from None
+        raise InputError(path, f"byte {exc.start}", "UTF-8 JSON",
+                         describe_got(raw[exc.start:])) from None
     if not text.strip():
         raise InputError(path, None, "a JSON object", "an empty file")
     try:
@@ -157,10 +159,11 @@ def load_manifest(path: str | PathLike) -> dict:
     except json.JSONDecodeError as exc:
         # The collector writes the manifest last and atomically; a broken one was edited or
         # cut short by a full disk.
-        line = text.splitlines()[exc.lineno - 1] if exc.lineno <= len(text.splitlines()) else ""
+        lines = text.splitlines()
+        line = lines[exc.lineno - 1].strip() if exc.lineno <= len(lines) else ""
         raise InputError(path, at_line(exc.lineno),
                          f"valid JSON at column {exc.colno} ({exc.msg.lower()})",
-                         describe_got(line.strip()) if line.strip() else "the end of the file") from None
+                         describe_got(line) if line else "the end of the file") from None
     check_manifest(value, str(path))
     return value
 
@@ -209,7 +212,8 @@ def _fits(value: Any, kind: str) -> bool:
     if kind == "str|list[str]":
         return _fits(value, "str") or _fits(value, "list[str]")
     if kind == "list[int]|int":
-        return _fits(value, "int?") or (isinstance(value, list) and all(_fits(v, "int?") for v in value))
+        return _fits(value, "int?") or (isinstance(value, list)
+                                         and all(_fits(v, "int?") for v in value))
     raise ValueError(kind)
 
 
@@ -228,9 +232,10 @@ def check_manifest(value: Any, path: str = MANIFEST_NAME) -> None:
         raise InputError(path, json_pointer("bundle_format"), "a bundle format such as "
                          f"{BUNDLE_FORMATS[0]!r}", "no such key")
     _check_keys(value, _TOP, path)
-    if value["bundle_format"] not in BUNDLE_FORMATS:
+    fmt = value["bundle_format"]
+    if fmt not in BUNDLE_FORMATS:
         raise InputError(path, json_pointer("bundle_format"), " or ".join(map(repr, BUNDLE_FORMATS)),
-                         describe_got(value["bundle_format"]))
+                         describe_got(fmt))
     if "capture" in value:
         _check_keys(value["capture"], _CAPTURE, path, "capture")
     for section, kind in (("commands", "str?"), ("tools", "str?"), ("exit_codes", "list[int]|int")):

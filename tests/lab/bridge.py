@@ -30,7 +30,7 @@ import time
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 TLS_HANDSHAKE, SERVER_HELLO = 22, 2
-TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
+TCP_RST, TCP_ACK = 0x04, 0x10
 
 
 def checksum(data: bytes) -> int:

@@ -14,7 +14,7 @@ from .topology import SERVER_NAME, SERVER_V4, SERVER_V6, Lab
 
 BACKEND_PORT = 8081
 # Static files nginx serves, by name and size. Random bytes, so no layer compresses them.
-FILES = {"1k.bin": 1024, "100k.bin": 100 * 1024, "1m.bin": 1024 * 1024, "8m.bin": 8 * 1024 * 1024}
+FILES = {"1k.bin": 1024, "100k.bin": 100 * 1024, "1m.bin": 1024 * 1024}
 
 
 def make_ca(directory: Path) -> dict[str, Path]:

@@ -52,6 +52,7 @@ ROUTES = {
     "server": [("default", "198.18.3.1"), ("default", "fd00:cafe:3::1")],
 }
 ROLES = ("client", "r1", "wire", "r2", "server")
+WIRE_PORTS = ("w0", "w1")  # w0 faces r1 (the client's side), w1 faces r2
 
 
 def run(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -99,12 +100,10 @@ class Lab:
         for (role, dev), (v4, v6) in ADDRESSES.items():
             self.sh(role, "ip", "addr", "add", v4, "dev", dev)
             self.sh(role, "ip", "-6", "addr", "add", v6, "dev", dev, "nodad")
-        for role in ("wire",):
-            for dev in ("w0", "w1"):
-                self.sh(role, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
-        for role in ROLES:
-            for dev in self._devs(role):
-                self.sh(role, "ip", "link", "set", dev, "up")
+        for dev in WIRE_PORTS:  # the wire has no addresses, not even link-local ones
+            self.sh("wire", "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
+        for role, dev in [*ADDRESSES, *(("wire", d) for d in WIRE_PORTS)]:
+            self.sh(role, "ip", "link", "set", dev, "up")
         for role, routes in ROUTES.items():
             for dst, via in routes:
                 fam = "-6" if ":" in via else "-4"
@@ -115,9 +114,6 @@ class Lab:
         etc = Path("/etc/netns") / self.ns["client"]
         etc.mkdir(parents=True, exist_ok=True)
         (etc / "resolv.conf").write_text(f"nameserver {SERVER_V4}\noptions timeout:1 attempts:2\n")
-
-    def _devs(self, role: str) -> list[str]:
-        return sorted({dev for (r, dev) in ADDRESSES if r == role} | ({"w0", "w1"} if role == "wire" else set()))
 
     def _veth(self, role_a: str, dev_a: str, role_b: str, dev_b: str) -> None:
         run("ip", "link", "add", dev_a, "netns", self.ns[role_a], "type", "veth",
@@ -140,7 +136,7 @@ class Lab:
         else:
             self.sh("wire", "ip", "link", "del", "br0", check=False)
             # Frames for other MACs must still reach the AF_PACKET sockets.
-            for dev in ("w0", "w1"):
+            for dev in WIRE_PORTS:
                 self.sh("wire", "ip", "link", "set", dev, "promisc", "on")
         self.wire_mode = mode
 
