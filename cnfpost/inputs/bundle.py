@@ -234,8 +234,8 @@ def check_manifest(value: Any, path: str = MANIFEST_NAME) -> None:
     _check_keys(value, _TOP, path)
     fmt = value["bundle_format"]
     if fmt not in BUNDLE_FORMATS:
-        raise InputError(path, json_pointer("bundle_format"), " or ".join(map(repr, BUNDLE_FORMATS)),
-                         describe_got(fmt))
+        known = " or ".join(map(repr, BUNDLE_FORMATS))
+        raise InputError(path, json_pointer("bundle_format"), known, describe_got(fmt))
     if "capture" in value:
         _check_keys(value["capture"], _CAPTURE, path, "capture")
     for section, kind in (("commands", "str?"), ("tools", "str?"), ("exit_codes", "list[int]|int")):
