@@ -54,7 +54,7 @@ def record(scenario: Scenario, out: Path, workdir: Path, pki: dict[str, Path],
         args = [shell, str(COLLECTOR), "--out", str(out), *family,
                 "--cacert", str(pki["ca"]), *base_args, *scenario.collector_args, *scenario.urls]
         env = {**os.environ, "SSLKEYLOGFILE": str(out.parent / f".{out.name}.keys"), "LC_ALL": "C"}
-        proc = subprocess.run(lab.cmd("client", *args), capture_output=True, text=True, env=env, timeout=240)
+        proc = run_collector(lab.cmd("client", *args), env)
         counters = [f"$ {' '.join(c)} (in {role})\n{lab.sh(role, *c, check=False).stdout}"
                     for role, c in scenario.counters]
         if bridge is not None:
@@ -76,6 +76,23 @@ def record(scenario: Scenario, out: Path, workdir: Path, pki: dict[str, Path],
     if counters:
         (meta / "counters.txt").write_text("\n".join(counters))
     return proc
+
+
+def run_collector(command: list[str], env: dict, timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run the collector; past the timeout, SIGTERM first so that its trap stops tcpdump
+    (SIGKILL would orphan tcpdump inside the namespace)."""
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            try:
+                proc.communicate(timeout=30)
+            finally:
+                proc.kill()
+            raise
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 
 def main(argv: list[str] | None = None) -> int:
