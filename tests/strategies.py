@@ -230,9 +230,10 @@ JOURNAL_TS_NS = 1600000000123456 * 1000
 
 
 @st.composite
-def pcapng_captures(draw, max_frames: int = 6, linktypes=LINKTYPES) -> Capture:
+def pcapng_captures(draw, max_frames: int = 6, linktypes=LINKTYPES, frame_blocks: bool = True) -> Capture:
     """1-3 sections, each in its own byte order, 1-3 IDBs each (own link type, resolution,
-    offset), EPB/PB/SPB packets, and blocks that must be skipped."""
+    offset), EPB/PB/SPB packets, and blocks that must be skipped (journal and custom
+    blocks, which Wireshark numbers as frames, only with frame_blocks)."""
     parts: list[bytes] = []
     frames: list[Frame] = []
     fields: list[int] = []
@@ -258,8 +259,8 @@ def pcapng_captures(draw, max_frames: int = 6, linktypes=LINKTYPES) -> Capture:
             global_ifaces += 1
         for _ in range(draw(st.integers(0, max(0, total - len(frames))))):
             if draw(st.integers(0, 4)) == 0:
-                extra = draw(st.sampled_from(["NRB", "ISB", "DSB", "custom", "custom-nocopy", "journal",
-                                              "unknown"]))
+                extra = draw(st.sampled_from(["NRB", "ISB", "DSB", "unknown"]
+                                             + (["custom", "custom-nocopy", "journal"] if frame_blocks else [])))
                 add({"NRB": cb.nrb(endian), "ISB": cb.isb(0, endian), "DSB": cb.dsb(endian),
                      "custom": cb.custom_block(endian), "custom-nocopy": cb.custom_block(endian, False),
                      "journal": cb.block(cb.BT_JOURNAL, JOURNAL_ENTRY, endian),
@@ -289,8 +290,9 @@ def pcapng_captures(draw, max_frames: int = 6, linktypes=LINKTYPES) -> Capture:
     return Capture(b"".join(parts), "pcapng", frames, fields)
 
 
-def captures(max_frames: int = 6, linktypes=LINKTYPES):
-    return st.one_of(pcap_captures(max_frames, linktypes), pcapng_captures(max_frames, linktypes))
+def captures(max_frames: int = 6, linktypes=LINKTYPES, frame_blocks: bool = True):
+    return st.one_of(pcap_captures(max_frames, linktypes),
+                     pcapng_captures(max_frames, linktypes, frame_blocks))
 
 
 # =====================================================================================
