@@ -472,8 +472,14 @@ def _execute(todo: list[Run], jobs: int, scheduler: str | None,
 def _execute_pool(todo: list[Run], jobs: int, config: str | None) -> Iterator[RunResult]:
     import multiprocessing
 
-    # spawn, not fork: a fork of a process with threads (a Dask client, BLAS) can deadlock.
-    context = multiprocessing.get_context("spawn")
+    # Not fork: a fork of a process with threads (a Dask client, BLAS) can deadlock. The
+    # forkserver is a fresh single-threaded process that imports the pipeline once; each
+    # worker forks from it ready to work (spawn would import NumPy and cnfpost per worker).
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["cnfpost.pipeline", "cnfpost.batch"])
+    else:
+        context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         futures = {pool.submit(analyse_run, run, config): run for run in todo}
         for future in as_completed(futures):
