@@ -165,7 +165,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _numbers(exp: float, act: float, parts: tuple, tol: Tolerance) -> tuple[str, bool]:
-    if isinstance(exp, int) and isinstance(act, int):
+    if (isinstance(exp, int) and isinstance(act, int)) or exp == act:
         return "exact", exp == act
     keys = [p for p in parts if isinstance(p, str)]
     if any(k.endswith("_ms") for k in keys):

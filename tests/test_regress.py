@@ -137,7 +137,7 @@ def test_goldens_do_not_depend_on_where_the_bundle_lives(tmp_path, capsys):
     assert run(["regress", str(root), "--update"], capsys)[0] == 0
     text = (root / "clean" / "expected" / "report.json").read_text()
     assert str(tmp_path) not in text
-    assert "<bundle>/manifest.json: line 1: expected valid JSON" in text
+    assert '"manifest.json: line 1: expected valid JSON' in text
     moved = tmp_path / "elsewhere" / "deeper"
     shutil.copytree(root, moved)
     assert run(["regress", str(moved)], capsys)[0] == 0
@@ -217,7 +217,8 @@ def test_normalize_replaces_the_bundle_path_everywhere(tmp_path):
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
                                                                 max_size=4),
     max_leaves=20)
@@ -230,7 +231,7 @@ def test_a_report_equals_itself(value):
                    {"findings": [{"code": "c", "v": value}]}) == []
 
 
-@given(st.floats(min_value=0, max_value=1e6), st.floats(min_value=-1, max_value=1))
+@given(st.floats(min_value=0, max_value=1e6), st.floats(min_value=-0.99, max_value=0.99))
 def test_timing_rule_is_max_of_floor_and_share(value, move):
     tol = Tolerance()
     allowed = max(tol.ms_abs, tol.rel * value)
