@@ -435,6 +435,17 @@ def test_the_same_value_stands_out_only_against_a_steady_history():
     assert flagged(noisy) == []
 
 
+def test_two_slow_runs_do_not_hide_each_other():
+    """Masking: with mean and standard deviation, two runs at 200 ms among 100 ms runs
+    inflate the deviation enough that neither reaches z 3.5; median and MAD see both."""
+    import statistics
+
+    runs = [row(i, 100.0 + (i % 5) - 2) for i in range(20)] + [row(20, 200.0), row(21, 200.0)]
+    values = [r["total_ms"] for r in runs]
+    assert (200.0 - statistics.fmean(values)) / statistics.pstdev(values) < 3.5
+    assert flagged(runs) == ["p-t-020", "p-t-021"]
+
+
 def test_a_faster_run_or_a_tiny_excess_is_not_an_outlier():
     runs = [row(i, 100.0 + 0.01 * (i % 3)) for i in range(12)]
     assert flagged(runs + [row(12, 20.0)]) == []          # faster: nothing to explain
@@ -495,3 +506,34 @@ def test_run_ids_are_safe_directory_names():
     run = batch._identify(batch._Found("x/../y z", None))
     assert run.run_id == "x__..__y-z" and "/" not in run.run_id
     assert isinstance(run, Run)
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    """stderr on a pseudo-terminal shows the bar; piped (as in every test above) it does not."""
+    import os
+    import pty
+    import shutil
+    import subprocess
+
+    from tests.batch_archive import LAB
+
+    for name in ("a", "b", "c"):
+        shutil.copytree(LAB, tmp_path / "arc" / name)
+    master, slave = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "cnfpost.cli", "batch", str(tmp_path / "arc"),
+                           "--out", str(tmp_path / "out")], stderr=slave,
+                          stdout=subprocess.PIPE, timeout=300)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the terminal's other side is closed and drained
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.returncode == 0
+    assert b"[" + b"#" * 30 + b"] 3/3 run(s)" in seen
+    assert proc.stdout.startswith(b"3 run(s): 3 analysed")
