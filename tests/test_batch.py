@@ -537,3 +537,19 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
     assert proc.returncode == 0
     assert b"[" + b"#" * 30 + b"] 3/3 run(s)" in seen
     assert proc.stdout.startswith(b"3 run(s): 3 analysed")
+
+
+def test_config_overrides_batch_thresholds_and_invalidates_stamps(archive, local, tmp_path):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(local[0], out)  # up to date without a config
+    config = tmp_path / "strict.toml"
+    config.write_text('[thresholds]\n"batch.outlier_z" = 1000.0\n')
+    result = run_batch(archive.root, out, config=config)
+    assert len(result.analysed) == archive.runs + 1  # the config is part of every stamp
+    assert summarize(result.rows).outliers != []  # default thresholds still flag it...
+    assert "## Runs that stand out" in (out / "summary.md").read_text()
+    text = (out / "summary.md").read_text()
+    outliers = text.split("## Runs that stand out")[1].split("## Path changes")[0]
+    assert outliers.rstrip().endswith("None.")  # ... the configured ones do not
