@@ -115,8 +115,9 @@ def discover(archive: str | PathLike, workdir: str | PathLike,
     be unpacked is a run with an error. Sorted by source path: the same archive gives the
     same list.
     """
-    archive = Path(archive)
-    workdir = Path(workdir)
+    # Absolute paths: Dask workers do not share this process's working directory.
+    archive = Path(archive).resolve()
+    workdir = Path(workdir).resolve()
     if archive.is_dir():
         found = list(_walk(archive, "", workdir, limits, depth=0))
     elif archive.is_file() and archive.name.endswith(TAR_SUFFIXES):
@@ -448,7 +449,8 @@ def run_batch(archive: str | PathLike, out: str | PathLike, *, jobs: int = 1,
     result.analysed.sort()
     write_atomic(out / "index.jsonl", index_jsonl(result.rows))
     write_atomic(out / "index.csv", index_csv(result.rows).encode())
-    write_atomic(out / "summary.md", summary_markdown(result.rows, summarize(result.rows, th)).encode())
+    summary = summarize(result.rows, th)
+    write_atomic(out / "summary.md", summary_markdown(result.rows, summary).encode())
     return result
 
 

@@ -366,12 +366,13 @@ def test_hostile_archives_are_rejected_whole_and_nothing_escapes(case, tmp_path)
     with pytest.raises(InputError) as err:
         extract_tar(src, work)
     assert why in str(err.value)
-    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "deep" / "escaped.txt").exists()
+    assert not any(p.name == "escaped.txt" for p in tmp_path.rglob("*"))
     assert list(work.iterdir()) == []
 
 
 def test_size_limits_reject_an_archive(tmp_path):
-    src = _tar(tmp_path / "big.tar.gz", [(_info("run/a"), b"x" * 100), (_info("run/b"), b"y" * 100)])
+    src = _tar(tmp_path / "big.tar.gz", [(_info("run/a"), b"x" * 100),
+                                         (_info("run/b"), b"y" * 100)])
     with pytest.raises(InputError, match="at most 50 bytes"):
         extract_tar(src, tmp_path / "w1", ExtractLimits(max_member_bytes=50))
     with pytest.raises(InputError, match="at most 150 bytes unpacked"):

@@ -105,7 +105,8 @@ def test_a_timing_within_tolerance_passes_and_beyond_fails(golden, capsys):
     store(golden, report)
     code, out, _ = run(["regress", str(golden)], capsys)
     assert code == 0
-    assert out.splitlines()[0] == f"ok        {golden}/tls_retrans (1 difference(s) within tolerance)"
+    assert out.splitlines()[0] == (f"ok        {golden}/tls_retrans "
+                                   "(1 difference(s) within tolerance)")
 
     report["layered_analysis"]["l7"]["metrics"]["ttfb_median_ms"] = round(ttfb * 1.06, 3)
     store(golden, report)
