@@ -366,3 +366,21 @@ def test_engines_agree_on_arbitrary_columns(data):
     if streams.size:
         firsts = np.unique(streams, return_index=True)[1]
         assert np.all(np.diff(streams[np.sort(firsts)]) == 1) and streams[0] == 0
+
+
+def test_kernel_compiles_without_bounds_checks():
+    """Index values reaching the kernel are its own or checked at entry; the loop itself
+    runs without bounds checks (setup.py DIRECTIVES) unless CNFPOST_DEBUG_CYTHON=1."""
+    import os
+    from pathlib import Path
+
+    from .support import require
+
+    generated = Path(__file__).resolve().parents[1] / "ext" / "_tcp.c"
+    require(generated.exists(), "ext/_tcp.c not generated (build with build_ext --inplace)")
+    text = generated.read_text()
+    if os.environ.get("CNFPOST_DEBUG_CYTHON") == "1":
+        pytest.skip("debug build: bounds checks are on by design")
+    assert "__Pyx_RaiseBufferIndexError" not in text
+    pyx = generated.with_suffix(".pyx").read_text()
+    assert "boundscheck(True)" not in pyx and "boundscheck=True" not in pyx
