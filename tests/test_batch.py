@@ -237,7 +237,9 @@ def test_dask_cluster_writes_the_same_bytes_as_the_local_run(archive, local, tmp
     require(LocalCluster is not None, "dask[distributed] is not installed "
                                       "(pip install 'dask[distributed]')")
     out, _ = local
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+    # Worker processes, not threads: runs and results are serialised across a process
+    # boundary, as they are between machines.
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster:
         result = run_batch(archive.root, tmp_path / "out", scheduler=cluster.scheduler_address)
     assert len(result.analysed) == archive.runs + 1
