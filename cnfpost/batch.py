@@ -9,7 +9,8 @@ files found inside are opened too. What is written under ``OUT``::
     runs/<run id>/report.json    the JSON report, as `cnfpost analyze --json` writes it
     runs/<run id>/report.md      the Markdown report (when the renderers are installed)
     runs/<run id>/row.json       the run's index row
-    runs/<run id>/stamp.json     inputs' sha256 + cnfpost version: what the outputs were made from
+    runs/<run id>/stamp.json     what the outputs were made from: inputs' sha256, config,
+                                 cnfpost version and a digest of its code
     index.jsonl, index.csv       one row per run (probe, target, time, grades, phase medians, ...)
     summary.md                   trends per probe and target, runs that stand out, path changes
     .extracted/<sha256>/         .tar.gz archives, unpacked once (safely) and reused
@@ -17,7 +18,8 @@ files found inside are opened too. What is written under ``OUT``::
 Robustness: a bundle that cannot be analysed becomes a row with its error and the rest
 goes on; every file is written to a temporary name and renamed into place (a reader, or a
 batch that was killed, never sees half a file); a run whose stamp matches its inputs and
-this cnfpost version is not analysed again, so a re-run resumes an interrupted batch.
+this cnfpost (version and code) is not analysed again, so a re-run resumes an interrupted
+batch.
 
 Parallelism: the client (this process) discovers the runs, checks stamps and writes every
 file; only :func:`analyse_run` runs elsewhere, in a local process pool or on a Dask
@@ -57,7 +59,7 @@ from .thresholds import Thresholds, load_config
 __all__ = [
     "Run", "RunResult", "BatchResult", "ExtractLimits", "discover", "extract_tar",
     "analyse_run", "index_row", "summarize", "summary_markdown", "run_batch",
-    "write_atomic", "INDEX_COLUMNS", "METRICS",
+    "write_atomic", "make_stamp", "code_digest", "INDEX_COLUMNS", "METRICS",
 ]
 
 ROW_SCHEMA = 1
@@ -421,6 +423,7 @@ def run_batch(archive: str | PathLike, out: str | PathLike, *, jobs: int = 1,
     th = load_config(config) if config else Thresholds()
     config_str = None if config is None else str(Path(config).resolve())
     runs = discover(archive, out / EXTRACTED, limits)
+    code = code_digest()
     result = BatchResult(rows=[])
     rows: dict[str, dict] = {}
     todo: list[Run] = []
@@ -429,7 +432,7 @@ def run_batch(archive: str | PathLike, out: str | PathLike, *, jobs: int = 1,
         if run.bundle is None:
             rows[run.run_id] = error_row(run, run.error or "not a run bundle")
             continue
-        stamps[run.run_id] = make_stamp(run, config)
+        stamps[run.run_id] = make_stamp(run, config, code)
         cached = None if force else _cached_row(out, run, stamps[run.run_id])
         if cached is not None:
             rows[run.run_id] = cached
@@ -517,14 +520,27 @@ def _collect(run: Run, future) -> RunResult:
                                                     f"{type(exc).__name__}: {exc}"), final=False)
 
 
-def make_stamp(run: Run, config: str | PathLike | None = None) -> dict:
+def make_stamp(run: Run, config: str | PathLike | None = None, code: str | None = None) -> dict:
     """What a run's outputs are made from: every file of the bundle (by sha256), the
-    config, the cnfpost version. Equal stamps, equal outputs."""
+    config, the cnfpost version and code. Equal stamps, equal outputs."""
     root = Path(run.bundle)
     files = {p.name: _sha256(p) for p in sorted(root.iterdir()) if p.is_file()}
-    return {"cnfpost": __version__, "row_schema": ROW_SCHEMA, "source": run.source,
-            "run_id": run.run_id, "inputs": files,
+    return {"cnfpost": __version__, "code": code, "row_schema": ROW_SCHEMA,
+            "source": run.source, "run_id": run.run_id, "inputs": files,
             "config": None if config is None else _sha256(Path(config))}
+
+
+def code_digest() -> str:
+    """sha256 over cnfpost's own modules and extensions. The version alone is not enough:
+    a development checkout changes what the reports say without changing the version,
+    and a resumed batch must not mix reports of two different analyses."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".py", ".so", ".pyd", ".json") and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+            digest.update(bytes.fromhex(_sha256(path)))
+    return digest.hexdigest()
 
 
 def _cached_row(out: Path, run: Run, stamp: dict) -> dict | None:

@@ -211,6 +211,17 @@ def test_a_changed_input_or_a_missing_stamp_is_analysed_again(archive, tmp_path)
     assert len(forced.analysed) == archive.runs + 1
 
 
+def test_other_cnfpost_code_makes_every_run_out_of_date(archive, local, tmp_path,
+                                                        monkeypatch):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(local[0], out)
+    assert run_batch(archive.root, out).analysed == []
+    monkeypatch.setattr(batch, "code_digest", lambda: "0" * 64)  # as after an edit or upgrade
+    assert len(run_batch(archive.root, out).analysed) == archive.runs + 1
+
+
 def test_write_atomic_leaves_old_file_or_new_file_and_no_temporaries(tmp_path):
     target = tmp_path / "index.jsonl"
     write_atomic(target, b"old\n")
