@@ -58,7 +58,7 @@ from .thresholds import Thresholds, load_config
 
 __all__ = [
     "Run", "RunResult", "BatchResult", "ExtractLimits", "discover", "extract_tar",
-    "analyse_run", "index_row", "summarize", "summary_markdown", "run_batch",
+    "analyse_run", "analyse_runs", "index_row", "summarize", "summary_markdown", "run_batch",
     "write_atomic", "make_stamp", "code_digest", "INDEX_COLUMNS", "METRICS",
 ]
 
@@ -348,6 +348,10 @@ def analyse_run(run: Run, config: str | None = None) -> RunResult:
     return RunResult(run.run_id, index_row(run, report), report_json, _markdown(report))
 
 
+def analyse_runs(runs: list[Run], config: str | None = None) -> list[RunResult]:
+    return [analyse_run(run, config) for run in runs]
+
+
 def _markdown(report: dict) -> str | None:
     try:
         from .report.render import markdown
@@ -485,10 +489,18 @@ def _execute_pool(todo: list[Run], jobs: int, config: str | None) -> Iterator[Ru
         context.set_forkserver_preload(["cnfpost.pipeline", "cnfpost.batch"])
     else:
         context = multiprocessing.get_context("spawn")
+    # A few runs per task: a pool's round trip per task costs about as much as analysing a
+    # small run. At least 4 tasks per worker keep the workers evenly busy; at most 8 runs
+    # per task keep the progress bar moving and lose little if a worker dies.
+    size = max(1, min(8, len(todo) // (4 * jobs)))
+    chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {pool.submit(analyse_run, run, config): run for run in todo}
+        futures = {pool.submit(analyse_runs, chunk, config): chunk for chunk in chunks}
         for future in as_completed(futures):
-            yield _collect(futures[future], future)
+            try:
+                yield from future.result()
+            except Exception as exc:
+                yield from (_process_failed(run, exc) for run in futures[future])
 
 
 def _execute_dask(todo: list[Run], scheduler: str, config: str | None) -> Iterator[RunResult]:
@@ -511,13 +523,17 @@ def _execute_dask(todo: list[Run], scheduler: str, config: str | None) -> Iterat
 
 
 def _collect(run: Run, future) -> RunResult:
-    """A worker that died (not the bundle's fault) gives an error row that is retried on
-    the next run: no stamp is written for it."""
     try:
         return future.result()
     except Exception as exc:
-        return RunResult(run.run_id, error_row(run, f"analysis process failed: "
-                                                    f"{type(exc).__name__}: {exc}"), final=False)
+        return _process_failed(run, exc)
+
+
+def _process_failed(run: Run, exc: Exception) -> RunResult:
+    """A worker that died (not the bundle's fault) gives an error row that is retried on
+    the next run: no stamp is written for it."""
+    return RunResult(run.run_id, error_row(run, f"analysis process failed: "
+                                                f"{type(exc).__name__}: {exc}"), final=False)
 
 
 def make_stamp(run: Run, config: str | PathLike | None = None, code: str | None = None) -> dict:
