@@ -670,13 +670,21 @@ class _PacketDecoder:
         keep = 0
         if proto == IPPROTO_TCP:
             if len(head) >= 3 and 20 <= head[0] <= 23 and head[1] == 3 and head[2] <= 4:
-                keep = PAYLOAD_KEEP["tls_handshake" if head[0] == 22 else "tls_other"]
+                handshake = head[0] == 22 or _ccs_then_handshake(head)
+                keep = PAYLOAD_KEEP["tls_handshake" if handshake else "tls_other"]
             elif head.startswith(HTTP_PREFIXES):
                 keep = PAYLOAD_KEEP["http"]
         elif proto == IPPROTO_UDP and 53 in (row["sport"], row["dport"]):
             keep = PAYLOAD_KEEP["dns"]
         if keep:
             self.dec.keep_payload(self.rowno, pkt[start:min(end, start + keep)])
+
+
+def _ccs_then_handshake(head: bytes) -> bool:
+    """A 6-byte ChangeCipherSpec record followed by a handshake record: how a client sends
+    its second ClientHello after a HelloRetryRequest (RFC 8446 D.4 middlebox mode)."""
+    return (len(head) >= 9 and head[0] == 20 and head[3:5] == b"\x00\x01"
+            and head[6] == 22 and head[7] == 3 and head[8] <= 4)
 
 
 class _Ext6:

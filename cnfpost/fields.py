@@ -130,6 +130,20 @@ def _frame_number(ctx: ExportContext):
     return ctx.table.frame, _all(ctx)
 
 
+def _interface_id(ctx: ExportContext):
+    """As tshark 4.0 shows it: the IDB's id within its section (interface ids restart in
+    each section), nothing for a pcap file or a row with no interface."""
+    t = ctx.table
+    iface = t["iface"].astype(np.int64)
+    if t.stats.format != "pcapng" or not t.interfaces:
+        return iface, np.zeros(len(t), dtype=bool)
+    index = np.array([i.index for i in t.interfaces], dtype=np.int64)
+    present = iface < len(t.interfaces)
+    values = np.zeros(len(t), dtype=np.int64)
+    values[present] = index[iface[present]]
+    return values, present
+
+
 def _status_name(value) -> str:
     return DecodeStatus(int(value)).name
 
@@ -140,7 +154,8 @@ _FIELD_LIST = [
           _time_epoch),
     Field("frame.len", "bytes on the wire", _col("wire_len", _all)),
     Field("frame.cap_len", "bytes captured", _col("cap_len", _all)),
-    Field("frame.interface_id", "capture interface", _col("iface", _all)),
+    Field("frame.interface_id", "capture interface: its id within its pcapng section",
+          _interface_id),
     Field("ip.version", "IP version", _col("ip_version", _ip)),
     Field("ip.src", "IPv4 source", _address(4, "src")),
     Field("ip.dst", "IPv4 destination", _address(4, "dst")),

@@ -952,6 +952,7 @@ cdef class _Decoder:
         cdef Py_ssize_t hdr, cur, end, kind, olen, k, plen
         cdef uint16_t mss = 0
         cdef uint8_t wscale = 255
+        cdef bint handshake
         cdef Span pay
         cdef bint handshake_opt = False
         if not has(s, off, 20):
@@ -1032,8 +1033,13 @@ cdef class _Decoder:
         if pay.n <= 0:
             return 0
         if has(pay, 0, 3) and 20 <= rd8(pay, 0) <= 23 and rd8(pay, 1) == 3 and rd8(pay, 2) <= 4:
+            # A ChangeCipherSpec record then a handshake record is a client's second
+            # ClientHello after a HelloRetryRequest (RFC 8446 D.4): keep it like a handshake.
+            handshake = rd8(pay, 0) == 22 or (
+                has(pay, 0, 9) and rd8(pay, 0) == 20 and be16(pay, 3) == 1
+                and rd8(pay, 6) == 22 and rd8(pay, 7) == 3 and rd8(pay, 8) <= 4)
             self._maybe_keep(row, pay, 0, plen,
-                             KEEP_TLS_HANDSHAKE if rd8(pay, 0) == 22 else KEEP_TLS_OTHER, r)
+                             KEEP_TLS_HANDSHAKE if handshake else KEEP_TLS_OTHER, r)
         elif (starts_with(pay, 0, b"GET ", 4) or starts_with(pay, 0, b"POST ", 5)
                 or starts_with(pay, 0, b"PUT ", 4) or starts_with(pay, 0, b"HEAD ", 5)
                 or starts_with(pay, 0, b"DELETE ", 7) or starts_with(pay, 0, b"OPTIONS ", 8)
@@ -1271,6 +1277,31 @@ cdef class _Decoder:
             return 0
         name = skipped_block_name(btype)
         self.skipped[name] = self.skipped.get(name, 0) + 1
+        if btype == PCAPNG_JOURNAL or btype == PCAPNG_CUSTOM or btype == PCAPNG_CUSTOM_NOCOPY:
+            # Wireshark 4.0 shows these as frames of their own: a row keeps every later
+            # frame number equal to Wireshark's (docs/decoding.md).
+            self._record_frame(b, btype)
+        return 0
+
+    cdef int _record_frame(self, Span b, uint32_t btype) except -1:
+        cdef Span body = sub(b, 8, b.n - 12)
+        cdef Span entry
+        cdef Py_ssize_t end = body.n, k
+        cdef uint64_t usec = 0
+        if btype != PCAPNG_JOURNAL:  # custom: the data after the Private Enterprise Number
+            entry = sub(body, 4, body.n - 4)
+            return self._emit(entry, 0, entry.n, -1)
+        while end > 0 and rd8(body, end - 1) == 0:
+            end -= 1
+        entry = sub(body, 0, end)
+        for k in range(entry.n):
+            if starts_with(entry, k, b"__REALTIME_TIMESTAMP=", 21):
+                k += 21
+                while k < entry.n and 48 <= rd8(entry, k) <= 57:
+                    usec = usec * 10 + (rd8(entry, k) - 48)
+                    k += 1
+                break
+        return self._emit(entry, <int64_t>(usec * 1000), entry.n, -1)
 
     cdef int _pcapng_idb(self, Span b, bint big) except -1:
         cdef int64_t linktype = rd16(b, 8, big)

@@ -51,19 +51,6 @@ def decoder(request):
     return _compiled_decoder()
 
 
-@pytest.fixture
-def fb_decoder(decoder, request):
-    """`decoder`, for the tests of the rule that journal/custom blocks are frames. The
-    compiled decoder came before that rule: until it follows it, its runs are a strict
-    xfail, so the day it does, XPASS fails the run and this fixture goes."""
-    if request.node.callspec.params["decoder"] == "compiled" and \
-            len(decoder(cb.shb() + cb.custom_block(), "probe.pcapng")) == 0:
-        request.node.add_marker(pytest.mark.xfail(
-            strict=True, reason="compiled decoder does not yet number journal/custom blocks "
-            "as frames (docs/decoding.md, pcapng)"))
-    return decoder
-
-
 # --- helpers --------------------------------------------------------------------------
 
 def assert_row(t, i, **expected):
@@ -309,9 +296,9 @@ def test_unknown_link_type_in_pcap(decoder):
 # pcapng container
 # =====================================================================================
 
-def test_multi_section_pcapng(fb_decoder):
+def test_multi_section_pcapng(decoder):
     data = cb.multi_section_pcapng()
-    t = fb_decoder(data, "m.pcapng")
+    t = decoder(data, "m.pcapng")
     # Frames 3 and 6 are the custom blocks, numbered as Wireshark 4.0 numbers them.
     assert len(t) == 6
     assert t["iface"].tolist() == [0, 1, 65535, 2, 3, 65535]
@@ -385,14 +372,14 @@ def test_if_name_stops_at_nul(decoder):
     assert decoder(data, "n.pcapng").interfaces[0].name == "wlan0"
 
 
-def test_journal_and_custom_blocks_take_a_frame_number(fb_decoder):
+def test_journal_and_custom_blocks_take_a_frame_number(decoder):
     # tshark 4.0.17 on this file: frames 1..5 = TCP, journal (49 bytes, its realtime
     # timestamp), TCP, custom (8 bytes), TCP; ISB/NRB/DSB take no number.
     entry = b"__REALTIME_TIMESTAMP=1700000000000001\nMESSAGE=hi\n"
     data = (cb.shb() + cb.idb() + cb.epb(cb.seg(SYN, 1), 1) + cb.block(cb.BT_JOURNAL, entry)
             + cb.epb(cb.seg(SYN, 2), 2) + cb.custom_block() + cb.epb(cb.seg(SYN, 3), 3)
             + cb.isb() + cb.nrb() + cb.dsb() + cb.block(cb.BT_CUSTOM, b"\0\0\x7e\xd9"))
-    t = fb_decoder(data, "j.pcapng")
+    t = decoder(data, "j.pcapng")
     assert t["tcp_seq"].tolist() == [1, 0, 2, 0, 3, 0]
     assert_row(t, 1, ts_ns=1_700_000_000_000_001_000, cap_len=49, wire_len=49, iface=65535,
                status=S.UNKNOWN_LINKTYPE)
@@ -402,9 +389,9 @@ def test_journal_and_custom_blocks_take_a_frame_number(fb_decoder):
     assert t.interfaces[0].packets == 3 and t.stats.warnings == []
 
 
-def test_journal_block_without_a_timestamp(fb_decoder):
+def test_journal_block_without_a_timestamp(decoder):
     data = cb.shb() + cb.block(cb.BT_JOURNAL, b"MESSAGE=no time\n")
-    t = fb_decoder(data, "j.pcapng")
+    t = decoder(data, "j.pcapng")
     assert_row(t, 0, ts_ns=0, cap_len=16, wire_len=16, iface=65535, status=S.UNKNOWN_LINKTYPE)
 
 

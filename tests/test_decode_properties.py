@@ -237,35 +237,18 @@ def assert_same_outcome(data: bytes) -> None:
     assert not diff, "reference vs compiled:\n" + "\n".join(diff)
 
 
-def compiled_numbers_frame_blocks() -> bool:
-    """Does the compiled decoder give journal/custom blocks a row yet (docs/decoding.md,
-    added after it was written)? Until it does, the agreement tests leave those blocks out
-    and test_compiled_numbers_journal_and_custom_blocks below is the one (xfail) reminder;
-    once it does, everything below covers them with no change here."""
-    try:
-        from cnfpost.capture import decode_bytes
-    except ImportError:
-        return True
-    return len(decode_bytes(cb.shb() + cb.custom_block(), "probe.pcapng")) == 1
-
-
-FRAME_BLOCKS = compiled_numbers_frame_blocks()
-
-
-@pytest.mark.xfail(not FRAME_BLOCKS, strict=True,
-                   reason="compiled decoder does not yet number journal/custom blocks as frames")
 def test_compiled_numbers_journal_and_custom_blocks():
     assert_same_outcome(cb.multi_section_pcapng())
 
 
-@given(cst.captures(frame_blocks=FRAME_BLOCKS))
+@given(cst.captures())
 @example(cst.Capture(cb.handshake_get_response(), "pcap", []))
 @example(cst.Capture(cb.ip_fragments_udp(), "pcap", []))
 def test_decoders_agree_on_valid_captures(cap):
     assert_same_outcome(cap.data)
 
 
-@given(cst.mutated(cst.captures(frame_blocks=FRAME_BLOCKS)))
+@given(cst.mutated(cst.captures()))
 def test_decoders_agree_on_broken_captures(data):
     note(f"data = bytes.fromhex({data.hex()!r})")
     assert_same_outcome(data)
