@@ -108,7 +108,8 @@ def test_not_a_bundle(tmp_path, setup, message):
 
 @pytest.mark.parametrize("change, message", [
     ({"bundle_format": "cnfpost-bundle/2"},
-     "/bundle_format: expected 'cnfpost-bundle/1' or 'cnfpost-lab-bundle/1', got 'cnfpost-bundle/2'"),
+     "/bundle_format: expected 'cnfpost-bundle/1' or 'cnfpost-lab-bundle/1', "
+     "got 'cnfpost-bundle/2'"),
     ({"bundle_format": None}, "/bundle_format: expected a string, got None"),
     ({"start_wall": "yesterday"}, "/start_wall: expected a number, got 'yesterday'"),
     ({"samples": 2.5}, "/samples: expected a whole number or null, got 2.5"),
@@ -135,8 +136,8 @@ def test_manifest_type_errors_name_the_key(tmp_path, change, message):
 
 
 def test_manifest_without_a_format_and_not_an_object():
-    with pytest.raises(InputError, match=r"m.json: /bundle_format: expected a bundle format such as "
-                                         r"'cnfpost-bundle/1', got no such key"):
+    with pytest.raises(InputError, match=r"m.json: /bundle_format: expected a bundle format "
+                                         r"such as 'cnfpost-bundle/1', got no such key"):
         check_manifest({"hostname": "x"}, "m.json")
     with pytest.raises(InputError, match=r"m.json: /: expected a JSON object, got \[1, 2\]"):
         check_manifest([1, 2], "m.json")
@@ -172,7 +173,7 @@ def test_find_bundles_walks_an_archive(tmp_path):
     (tmp_path / "2026" / "probe-c").mkdir()
     assert find_bundles(tmp_path) == [a, b]
     assert find_bundles(a) == [a]
-    with pytest.raises(InputError, match="expected a directory of run bundles, got no such directory"):
+    with pytest.raises(InputError, match="expected a directory of run bundles, got no such dir"):
         find_bundles(tmp_path / "nope")
 
 

@@ -292,7 +292,7 @@ def test_signal_stops_tcpdump_and_keeps_a_manifest(fake_env, tmp_path, sig, code
             time.sleep(0.05)
         # As a terminal or a supervisor would: the whole process group gets the signal.
         os.killpg(proc.pid, sig)
-        proc.wait(timeout=20)
+        proc.wait(timeout=60)  # a hang guard: the manifest takes ~100 forks on a busy box
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -112,7 +112,8 @@ def check_bundle(name: str, recorded) -> dict:
     assert [h.ttl for h in mtr.hops] == [1, 2, 3]
     raw = [json.loads(line) for line in bundle.timings.read_text().splitlines()]
     clocks = [json.loads(line) for line in bundle.timings_wallclock.read_text().splitlines()]
-    assert [c["curl_exit"] for c in clocks] == [r["exitcode"] for r in raw] == m["exit_codes"]["curl"]
+    exits = [r["exitcode"] for r in raw]
+    assert [c["curl_exit"] for c in clocks] == exits == m["exit_codes"]["curl"]
     # Every sample that connected is a TCP stream in the capture, SYN included, and the last
     # one's closing packets were captured (the collector lingered before stopping tcpdump).
     for r in raw:
@@ -120,15 +121,16 @@ def check_bundle(name: str, recorded) -> dict:
             assert tshark(bundle.capture, f"tcp.srcport == {r['local_port']} && tcp.flags.syn == 1 "
                                           "&& tcp.flags.ack == 0", "frame.number"), r["local_port"]
     last = [r for r in raw if r["local_port"]][-1]["local_port"]
-    assert tshark(bundle.capture, f"tcp.port == {last} && (tcp.flags.fin == 1 || tcp.flags.reset == 1)",
-                  "frame.number")
+    closing = f"tcp.port == {last} && (tcp.flags.fin == 1 || tcp.flags.reset == 1)"
+    assert tshark(bundle.capture, closing, "frame.number")
     # cnfpost analyses the bundle directory as a user would, without warnings, and finds
     # each connected sample's TCP stream by its local port.
     report = analyze(out).to_dict()
     assert report["warnings"] == []
     for sample, r in zip(report["samples"], raw):
         if r["local_port"]:
-            assert sample["match"]["method"] == "local_port" and sample["local_port"] == r["local_port"]
+            assert sample["match"]["method"] == "local_port"
+            assert sample["local_port"] == r["local_port"]
     return {"out": out, "bundle": bundle, "manifest": m, "table": table, "samples": samples,
             "raw": raw, "mtr": mtr, "ping": ping, "report": report,
             "codes": {f["code"] for f in report["findings"]}}
@@ -145,7 +147,8 @@ def cnfpost_flagged(table, field: str) -> set[int]:
 def test_clean(recorded):
     got = check_bundle("clean", recorded)
     pcap = got["bundle"].capture
-    nothing_lost = "tcp.analysis.retransmission || tcp.analysis.lost_segment || tcp.analysis.duplicate_ack"
+    nothing_lost = ("tcp.analysis.retransmission || tcp.analysis.lost_segment || "
+                    "tcp.analysis.duplicate_ack")
     assert tshark(pcap, nothing_lost, "frame.number") == []
     assert cnfpost_flagged(got["table"], "tcp.analysis.retransmission") == set()
     assert [h.address for h in got["mtr"].hops] == ["198.18.1.1", "198.18.2.2", "198.18.3.2"]
@@ -180,7 +183,7 @@ def test_delay_jitter(recorded):
     delayed = injected(got["out"], "delay")
     assert delayed and all(10 <= r["delay_ms"] for r in delayed)
     pcap = got["bundle"].capture
-    seen = {(r[0], r[1], r[2]) for r in tshark(pcap, "tcp", "tcp.srcport", "tcp.seq_raw", "tcp.len")}
+    seen = {tuple(r) for r in tshark(pcap, "tcp", "tcp.srcport", "tcp.seq_raw", "tcp.len")}
     # Every TCP segment the wire delayed reached the capture (order kept: no reordering).
     assert all((str(r["sport"]), str(r["seq"]), str(r["len"])) in seen for r in delayed)
     assert tshark(pcap, "tcp.analysis.out_of_order", "frame.number") == []
@@ -240,8 +243,8 @@ def test_tls_drop(recorded):
         # In the TLS phase: after the client's ClientHello, before the client's next record.
         port = rec["dport"]
         hello = tshark(pcap, f"tcp.srcport == {port} && tls.handshake.type == 1", "frame.number")
-        after = tshark(pcap, f"tcp.srcport == {port} && tcp.len > 0 && frame.number > {hello[0][0]}",
-                       "frame.number")
+        after = tshark(pcap, f"tcp.srcport == {port} && tcp.len > 0 && "
+                             f"frame.number > {hello[0][0]}", "frame.number")
         assert int(hello[0][0]) < frame < int(after[0][0])
         # cnfpost puts it in that sample's TLS phase and names it in the finding's evidence.
         assert tls_retrans[port] == [frame]
@@ -291,7 +294,8 @@ def test_ipv6(recorded):
     assert {s["remote_ip"] for s in got["raw"]} == {"fd00:cafe:3::2"}
     assert tshark(pcap, "ipv6.dst == fd00:cafe:3::2 && tcp.dstport == 443", "frame.number")
     assert tshark(pcap, "ip && tcp", "frame.number") == []
-    assert [h.address for h in got["mtr"].hops] == ["fd00:cafe:1::1", "fd00:cafe:2::2", "fd00:cafe:3::2"]
+    hops = [h.address for h in got["mtr"].hops]
+    assert hops == ["fd00:cafe:1::1", "fd00:cafe:2::2", "fd00:cafe:3::2"]
     assert got["manifest"]["family"] == "6"
     raw, problems = load_mtr(got["bundle"].mtr_raw)
     assert problems == [] and [h.address for h in raw.hops] == [h.address for h in got["mtr"].hops]
@@ -311,8 +315,8 @@ def test_reset(recorded):
     # The finding's display filter (its full evidence; "frames" lists only the first ones)
     # shows every injected RST in tshark.
     finding = next(f for f in report["findings"] if f["code"] == "l4.reset")
-    reset_evidence = {int(r[0]) for r in tshark(out / "capture.pcap",
-                                                finding["evidence"]["display_filter"], "frame.number")}
+    shown = tshark(out / "capture.pcap", finding["evidence"]["display_filter"], "frame.number")
+    reset_evidence = {int(r[0]) for r in shown}
     for rec in resets:
         frames = tshark(out / "capture.pcap", segment_filter(rec) + " && tcp.flags.reset == 1",
                         "frame.number", "tcp.len")

@@ -91,6 +91,11 @@ class Packet:
         return d
 
 
+def record(action: str, **fields) -> str:
+    """One line of the injector log."""
+    return json.dumps({"t": round(time.time(), 6), "action": action, **fields}) + "\n"
+
+
 def fix_l4_checksum(frame: bytearray, pkt: Packet) -> None:
     """Recompute the TCP/UDP checksum. veth offloads the checksum, so a frame taken off one
     veth may carry only the pseudo-header sum; sent out as is, the next hop would drop it."""
@@ -145,8 +150,7 @@ class Bridge:
         self.stats = {"forwarded": 0, "dropped": 0, "delayed": 0, "reordered": 0, "reset": 0}
 
     def note(self, action: str, direction: str, pkt: Packet, **extra) -> None:
-        rec = {"t": round(time.time(), 6), "action": action, "dir": direction, **pkt.describe(), **extra}
-        self.log.write(json.dumps(rec) + "\n")
+        self.log.write(record(action, dir=direction, **pkt.describe(), **extra))
 
     def decide(self, direction: str, pkt: Packet, now: float) -> list[tuple[float, bytes]]:
         """What to send for this frame: a list of (release time, frame); empty = dropped."""
@@ -223,7 +227,7 @@ class Bridge:
                         self.send(out, data)
                     else:
                         heapq.heappush(self.queue, (release, self.counter, out, data))
-        self.log.write(json.dumps({"t": round(time.time(), 6), "action": "stats", **self.stats}) + "\n")
+        self.log.write(record("stats", **self.stats))
 
     def send(self, out: str, frame: bytes) -> None:
         data = bytearray(frame)
@@ -239,7 +243,7 @@ class Bridge:
 def main() -> None:
     config = json.loads(open(sys.argv[1]).read())
     with open(sys.argv[2], "a", buffering=1) as log:
-        log.write(json.dumps({"t": round(time.time(), 6), "action": "start", "config": config}) + "\n")
+        log.write(record("start", config=config))
         Bridge(config, log).run()
 
 

@@ -29,7 +29,8 @@ SAMPLE_SET = ("clean", "tls_drop", "path_loss", "slow_server")
 
 
 def record(scenario: Scenario, out: Path, workdir: Path, pki: dict[str, Path],
-           base_args: tuple[str, ...] = FAST_ARGS, shell: str = "dash") -> subprocess.CompletedProcess:
+           base_args: tuple[str, ...] = FAST_ARGS,
+           shell: str = "dash") -> subprocess.CompletedProcess:
     """Run one scenario into bundle directory ``out`` (must not exist). Returns the
     collector's completed process; the lab is torn down before returning. ``base_args``:
     the collector's counts (FAST_ARGS for tests, SAMPLE_ARGS for sample_data)."""
@@ -47,8 +48,9 @@ def record(scenario: Scenario, out: Path, workdir: Path, pki: dict[str, Path],
             lab.set_wire("userspace")
             config = workdir / f"wire-{scenario.name}.json"
             config.write_text(json.dumps(scenario.wire))
-            bridge = lab.spawn("wire", "bridge", sys.executable, str(Path(__file__).with_name("bridge.py")),
-                               str(config), str(injector_log), log=workdir / f"bridge-{scenario.name}.err")
+            script = str(Path(__file__).with_name("bridge.py"))
+            bridge = lab.spawn("wire", "bridge", sys.executable, script, str(config),
+                               str(injector_log), log=workdir / f"bridge-{scenario.name}.err")
             lab.wait_until("wire bridge", lambda: injector_log.exists())
         family = ["-6"] if scenario.family == 6 else []
         args = [shell, str(COLLECTOR), "--out", str(out), *family,
@@ -78,7 +80,8 @@ def record(scenario: Scenario, out: Path, workdir: Path, pki: dict[str, Path],
     return proc
 
 
-def run_collector(command: list[str], env: dict, timeout: float = 240) -> subprocess.CompletedProcess:
+def run_collector(command: list[str], env: dict,
+                  timeout: float = 240) -> subprocess.CompletedProcess:
     """Run the collector; past the timeout, SIGTERM first so that its trap stops tcpdump
     (SIGKILL would orphan tcpdump inside the namespace)."""
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -38,7 +38,8 @@ def make_ca(directory: Path) -> dict[str, Path]:
             "-keyout", str(paths["ca_key"]), "-out", str(paths["ca"]))
     exts = directory / "ext.cnf"
     exts.write_text(
-        "[int]\nbasicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n"
+        "[int]\nbasicConstraints=critical,CA:TRUE,pathlen:0\n"
+        "keyUsage=critical,keyCertSign,cRLSign\n"
         f"[srv]\nsubjectAltName=DNS:{SERVER_NAME},IP:{SERVER_V4},IP:{SERVER_V6}\n"
         "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
     for name, subject, issuer, section in (("int", "/CN=cnfpost lab intermediate CA", "ca", "int"),
@@ -109,9 +110,11 @@ def start_server(lab: Lab, pki: dict[str, Path], aaaa: bool = False) -> None:
             path.write_bytes(os.urandom(size))
     conf = run / "nginx.conf"
     conf.write_text(NGINX_CONF.format(run=run, v4=SERVER_V4, v6=SERVER_V6, name=SERVER_NAME,
-                                      cert=pki["cert"], key=pki["key"], root=root, backend=BACKEND_PORT))
+                                      cert=pki["cert"], key=pki["key"], root=root,
+                                      backend=BACKEND_PORT))
     backend = Path(__file__).with_name("backend.py")
-    lab.spawn("server", "backend", sys.executable, str(backend), str(BACKEND_PORT), log=run / "backend.log")
+    lab.spawn("server", "backend", sys.executable, str(backend), str(BACKEND_PORT),
+              log=run / "backend.log")
     lab.spawn("server", "nginx", "nginx", "-c", str(conf), "-p", str(run), log=run / "nginx.out")
     lab.spawn("server", "dnsmasq", "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
               "--no-resolv", "--no-hosts", "--bind-interfaces", "--user=root",
@@ -126,5 +129,6 @@ def start_server(lab: Lab, pki: dict[str, Path], aaaa: bool = False) -> None:
 
 
 def _listening(lab: Lab, port: int, addr: str = SERVER_V4) -> bool:
-    out = lab.sh("server", "ss", "-Hltn" if port != 53 else "-Hlun", f"sport = :{port}", check=False).stdout
+    kind = "-Hlun" if port == 53 else "-Hltn"  # DNS: the UDP socket
+    out = lab.sh("server", "ss", kind, f"sport = :{port}", check=False).stdout
     return addr in out

@@ -90,9 +90,11 @@ class Lab:
             self.sh(role, "ip", "link", "set", "lo", "up")
             # No router solicitations, DAD or privacy addresses: quiet, deterministic captures.
             self.sh(role, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0",
-                    "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.default.router_solicitations=0")
+                    "net.ipv6.conf.default.accept_dad=0",
+                    "net.ipv6.conf.default.router_solicitations=0")
         for role in ("r1", "r2"):
-            self.sh(role, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+            self.sh(role, "sysctl", "-qw", "net.ipv4.ip_forward=1",
+                    "net.ipv6.conf.all.forwarding=1")
         # No tail loss probes on the end hosts: with the lab's 50 us RTT the probe timer is
         # its 10 ms floor, and a server that took longer to ACK (a busy 2-core CI machine)
         # made spurious retransmissions on the clean path. Real paths' RTTs keep TLP quiet.
