@@ -123,6 +123,8 @@ def test_built_tls12_and_hrr_hellos_match_tshark(tmp_path):
     c.handshake()
     c.send("c", tb.client_hello())
     c.send("s", tb.server_hello(hrr=True) + tb.ccs())
+    # The second ClientHello rides behind the client's CCS: the decoder keeps 512 bytes of
+    # such a segment (docs/decoding.md), so its fields are read too.
     c.send("c", tb.ccs() + tb.client_hello(sni="second.test"))
     c.send("s", tb.server_hello(suite=0x1303) + tb.app_data(90))
     for name, data in (("tls12", tls12_full().pcap()), ("hrr", c.pcap())):
@@ -133,10 +135,6 @@ def test_built_tls12_and_hrr_hellos_match_tshark(tmp_path):
         for kind in (0, 1):
             for frame, fields in theirs[kind].items():
                 assert ours[kind][frame] == fields, (name, frame)
-
-
-# The second ClientHello after a HelloRetryRequest rides behind the client's CCS: the
-# decoder keeps 512 bytes of such a segment (docs/decoding.md), so its SNI is read too.
 
 
 # ----------------------------------------------------------------------------------------
