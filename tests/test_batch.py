@@ -222,6 +222,22 @@ def test_other_cnfpost_code_makes_every_run_out_of_date(archive, local, tmp_path
     assert len(run_batch(archive.root, out).analysed) == archive.runs + 1
 
 
+def test_a_dead_worker_is_an_error_row_retried_next_time(tmp_path):
+    """Not the bundle's fault: no stamp, so the next batch analyses the run again."""
+    from tests.batch_archive import LAB
+
+    run = Run("r1", "clean", str(LAB))
+    stamp = batch.make_stamp(run, None, "code")
+    dead = batch._process_failed(run, RuntimeError("worker killed"))
+    batch._write_run(tmp_path, dead, stamp)
+    assert dead.row["error"] == "analysis process failed: RuntimeError: worker killed"
+    assert not (tmp_path / "runs" / "r1" / "stamp.json").exists()
+    assert batch._cached_row(tmp_path, run, stamp) is None
+    batch._write_run(tmp_path, batch.analyse_run(run), stamp)
+    assert batch._cached_row(tmp_path, run, stamp)["status"] == "ok"
+    assert batch._cached_row(tmp_path, run, {**stamp, "code": "other"}) is None
+
+
 def test_write_atomic_leaves_old_file_or_new_file_and_no_temporaries(tmp_path):
     target = tmp_path / "index.jsonl"
     write_atomic(target, b"old\n")
