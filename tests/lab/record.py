@@ -35,10 +35,6 @@ def record(scenario: Scenario, out: Path, workdir: Path, pki: dict[str, Path],
     collector's completed process; the lab is torn down before returning. ``base_args``:
     the collector's counts (FAST_ARGS for tests, SAMPLE_ARGS for sample_data)."""
     with Lab.build(workdir / f"lab-{scenario.name}") as lab:
-        # Routers answer every mtr probe unless a scenario says otherwise: the kernel's
-        # default ICMP rate limit (1/s after a burst of 6) would otherwise show as hop loss.
-        for role in ("r1", "r2"):
-            lab.sh(role, "sysctl", "-qw", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0")
         start_server(lab, pki, aaaa=scenario.family == 6)
         for role, command in scenario.setup:
             lab.sh(role, *command)
@@ -55,15 +51,14 @@ def record(scenario: Scenario, out: Path, workdir: Path, pki: dict[str, Path],
         family = ["-6"] if scenario.family == 6 else []
         args = [shell, str(COLLECTOR), "--out", str(out), *family,
                 "--cacert", str(pki["ca"]), *base_args, *scenario.collector_args, *scenario.urls]
-        env = {**os.environ, "SSLKEYLOGFILE": str(out.parent / f".{out.name}.keys"), "LC_ALL": "C"}
+        # curl writes its TLS keys into the bundle (after the collector checked that the
+        # directory was empty), so that Wireshark can decrypt the capture.
+        env = {**os.environ, "SSLKEYLOGFILE": str(out / "sslkeylog.txt"), "LC_ALL": "C"}
         proc = run_collector(lab.cmd("client", *args), env)
         counters = [f"$ {' '.join(c)} (in {role})\n{lab.sh(role, *c, check=False).stdout}"
                     for role, c in scenario.counters]
         if bridge is not None:
             lab.stop(bridge)
-    keys = out.parent / f".{out.name}.keys"
-    if keys.exists():
-        shutil.move(keys, out / "sslkeylog.txt")
     meta = out / "lab"
     meta.mkdir(exist_ok=True)
     (meta / "scenario.json").write_text(json.dumps({

@@ -67,7 +67,6 @@ class Lab:
     workdir: Path
     ns: dict[str, str] = field(default_factory=dict)
     procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
-    wire_mode: str = "kernel"
 
     # --- building ---------------------------------------------------------------------
 
@@ -95,6 +94,10 @@ class Lab:
         for role in ("r1", "r2"):
             self.sh(role, "sysctl", "-qw", "net.ipv4.ip_forward=1",
                     "net.ipv6.conf.all.forwarding=1")
+            # Routers answer every mtr probe unless a scenario says otherwise: the kernel's
+            # default ICMP rate limit (1/s after a burst of 6) would show as hop loss.
+            self.sh(role, "sysctl", "-qw", "net.ipv4.icmp_ratelimit=0",
+                    "net.ipv6.icmp.ratelimit=0")
         # No tail loss probes on the end hosts: with the lab's 50 us RTT the probe timer is
         # its 10 ms floor, and a server that took longer to ACK (a busy 2-core CI machine)
         # made spurious retransmissions on the clean path. Real paths' RTTs keep TLP quiet.
@@ -145,7 +148,6 @@ class Lab:
             # Frames for other MACs must still reach the AF_PACKET sockets.
             for dev in WIRE_PORTS:
                 self.sh("wire", "ip", "link", "set", dev, "promisc", "on")
-        self.wire_mode = mode
 
     # --- running things ---------------------------------------------------------------
 
