@@ -17,9 +17,12 @@ in epan/dissectors/packet-tcp.c (Wireshark 4.0), as written out in
 ../shared/tcp-analysis.md; each block below names the rule it follows. The pure-Python
 reference (cnfpost/tcp_py.py) follows the same lines, and the tests run on both.
 
-No Python object is touched per packet. Index values come from NumPy code in this
-package, but are still checked (a bad index is a returned status, never a wild write);
-the rest compiles without bounds checks (setup.py).
+No Python object is touched per packet. Every array is checked at entry to hold one
+entry per frame (a mismatch is a returned status, never a wild read or write); every
+other index is the kernel's own (hash slots masked to the table, directions masked to
+0/1, conversation numbers it assigned, segment lists bounded by their capacity), so the
+loop compiles without bounds checks (setup.py; tests/test_tcp.py keeps it that way and
+CNFPOST_DEBUG_CYTHON=1 turns them back on).
 
 Only cnfpost/tcp.py uses this module.
 """
