@@ -133,6 +133,9 @@ class TcpAnalysis:
     client_dir: np.ndarray             # per frame: 1 if sent by the flow's client
     quoted_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # ^ ICMP errors quoting TCP: they have a tcp.stream, no analysis, no window or ack
+    ts_rtt_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    ts_rtt_values: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # ^ TSval/TSecr RTT samples (sparse: the frames that gave one, and the RTT in ns)
 
     def __len__(self) -> int:
         return int(self.columns["tcp_stream"].shape[0])
@@ -175,6 +178,25 @@ class TcpAnalysis:
         if rows.shape[0] > points > 0:
             rows = rows[np.unique(np.linspace(0, rows.shape[0] - 1, points).round().astype(np.int64))]
         return self.ts_ns[rows], self.columns["tcp_win_scaled"][rows]
+
+    def rtt_samples(self, stream: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """RTT samples of one stream, each as (frame numbers, ns): "ack_rtt" (Wireshark's
+        tcp.analysis.ack_rtt) and "ts_rtt" (TSval/TSecr), split by the side that sent the
+        acknowledging frame: keys "ack_rtt_server", "ack_rtt_client", "ts_rtt_server",
+        "ts_rtt_client"."""
+        out = {}
+        rows = np.flatnonzero((self.columns["tcp_stream"] == stream)
+                              & (self.columns["tcp_acks_frame"] > 0))
+        rtt = self.ack_rtt_ns()[rows]
+        for side, mask in (("server", self.client_dir[rows] == 0),
+                           ("client", self.client_dir[rows] == 1)):
+            out[f"ack_rtt_{side}"] = (rows[mask] + 1, rtt[mask])
+        sel = self.columns["tcp_stream"][self.ts_rtt_rows] == stream
+        rows, rtt = self.ts_rtt_rows[sel], self.ts_rtt_values[sel]
+        for side, mask in (("server", self.client_dir[rows] == 0),
+                           ("client", self.client_dir[rows] == 1)):
+            out[f"ts_rtt_{side}"] = (rows[mask] + 1, rtt[mask])
+        return out
 
     def flow(self, stream: int) -> dict:
         """One flow as a dict of Python scalars."""
@@ -355,9 +377,11 @@ def analyze_tcp(table: PacketTable, engine: str = "compiled") -> TcpAnalysis:
     c = table.columns
     out, stats, direction, ts_rtt, quoted_rows = _run_state_machine(table, engine)
     flows, client_dir = _flow_table(table, out, stats, direction, ts_rtt)
+    ts_rows = np.flatnonzero(ts_rtt >= 0)
     return TcpAnalysis(columns=out, flows=flows, ts_ns=c["ts_ns"], tcp_flags=c["tcp_flags"],
                        payload_len=c["payload_len"], client_dir=client_dir,
-                       quoted_rows=quoted_rows)
+                       quoted_rows=quoted_rows, ts_rtt_rows=ts_rows,
+                       ts_rtt_values=ts_rtt[ts_rows])
 
 
 def _group_stats(group: np.ndarray, values: np.ndarray, ngroups: int, bits: int = 40):

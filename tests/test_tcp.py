@@ -201,6 +201,11 @@ def test_ts_rtt_samples(engine):
     # TSval 100 echoed 20 ms later, 900 echoed 0.1 ms later, 102 echoed 30 ms later
     assert f["ts_rtt_count"] == 3
     assert (f["ts_rtt_min_ns"], f["ts_rtt_max_ns"]) == (100_000, 30_000_000)
+    samples = a.rtt_samples(0)
+    assert samples["ts_rtt_server"][0].tolist() == [2, 5]         # SYN/ACK, ACK of data
+    assert samples["ts_rtt_server"][1].tolist() == [20_000_000, 30_000_000]
+    assert samples["ts_rtt_client"][1].tolist() == [100_000]
+    assert samples["ack_rtt_server"][0].tolist() == [2, 5]        # tcp.analysis.ack_rtt
 
 
 def test_window_series_downsampled(engine):
