@@ -63,7 +63,10 @@ def info(capture: str, as_json: bool, engine: str) -> None:
 
     from .info import format_text, summarize
 
-    summary = summarize(_read(capture, engine))
+    from .tcp import analyze_tcp
+
+    table = _read(capture, engine)
+    summary = summarize(table, analyze_tcp(table, engine=engine))
     if as_json:
         click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
     else:

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from .model import DecodeStatus, PacketTable
+from .model import NO_STREAM, TCP_ANALYSIS_FIELDS, DecodeStatus, PacketTable
 
 __all__ = ["Field", "FIELDS", "DEFAULT_FIELDS", "ExportContext", "field_values"]
 
@@ -36,6 +36,13 @@ class ExportContext:
         parsed = np.isin(t["status"], (DecodeStatus.OK, DecodeStatus.SNAPLEN_CUT,
                                        DecodeStatus.BAD_IP_TOTAL_LEN))
         return parsed & (t["ip_proto"] == 17) & (t["ip_version"] > 0)
+
+    @cached_property
+    def tcp(self):
+        """The TCP analysis (computed only when an analysis field is asked for)."""
+        from .tcp import analyze_tcp
+
+        return analyze_tcp(self.table)
 
     @cached_property
     def icmp_index(self) -> np.ndarray:
@@ -189,6 +196,55 @@ _FIELD_LIST = [
     Field("cnfpost.status", "decode status (cnfpost's own; not a Wireshark field)",
           _col("status", _all), _status_name),
 ]
+
+def _in_stream(ctx: ExportContext) -> np.ndarray:
+    return ctx.tcp.columns["tcp_stream"] != NO_STREAM
+
+
+def _analysis_col(name: str, present=_in_stream, zero_is_absent: bool = False):
+    """An analysis column; tshark leaves e.g. acks_frame empty where it is 0."""
+    def compute(ctx: ExportContext):
+        values = ctx.tcp.columns[name]
+        here = present(ctx)
+        return values, (here & (values != 0)) if zero_is_absent else here
+    return compute
+
+
+def _analysis_flag(field: str):
+    """tcp.analysis.* as 0/1 on every TCP frame (the design's export convention)."""
+    def compute(ctx: ExportContext):
+        return ctx.tcp.has(field).astype(np.uint8), _in_stream(ctx)
+    return compute
+
+
+def _ack_rtt(ctx: ExportContext):
+    rtt = ctx.tcp.ack_rtt_ns()
+    return rtt, rtt >= 0
+
+
+def _seconds(value) -> str:
+    seconds, nanos = divmod(int(value), 1_000_000_000)
+    return f"{seconds}.{nanos:09d}"
+
+
+_FIELD_LIST += [
+    Field("tcp.stream", "TCP conversation index (Wireshark's)", _analysis_col("tcp_stream")),
+    Field("tcp.seq", "relative sequence number", _analysis_col("tcp_seq_rel")),
+    Field("tcp.ack", "relative acknowledgement number", _analysis_col("tcp_ack_rel")),
+    Field("tcp.window_size", "window after scaling (once the scale is known)",
+          _analysis_col("tcp_win_scaled")),
+    Field("tcp.analysis.bytes_in_flight", "unacknowledged bytes after this segment",
+          _analysis_col("tcp_bytes_in_flight", zero_is_absent=True)),
+    Field("tcp.analysis.duplicate_ack_num", "duplicate ACK number",
+          _analysis_col("tcp_dupack_num", zero_is_absent=True)),
+    Field("tcp.analysis.duplicate_ack_frame", "frame this duplicate ACK repeats",
+          _analysis_col("tcp_dupack_frame", zero_is_absent=True)),
+    Field("tcp.analysis.acks_frame", "frame this ACK acknowledges",
+          _analysis_col("tcp_acks_frame", zero_is_absent=True)),
+    Field("tcp.analysis.ack_rtt", "time from the acknowledged segment to this ACK (s)",
+          _ack_rtt, _seconds),
+] + [Field(name, f"Wireshark's {name} expert flag, 0/1", _analysis_flag(name))
+     for name in TCP_ANALYSIS_FIELDS]
 
 FIELDS: dict[str, Field] = {f.name: f for f in _FIELD_LIST}
 

@@ -16,8 +16,10 @@ def _iso(ts_ns: int) -> str:
     return stamp.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
 
 
-def summarize(table: PacketTable) -> dict:
-    """Counts, times, interfaces and decode problems of one decoded capture."""
+def summarize(table: PacketTable, tcp=None) -> dict:
+    """Counts, times, interfaces and decode problems of one decoded capture; with its TCP
+    analysis, also the TCP conversations (what `tshark -z conv,tcp` lists, and the
+    analysis counts per conversation)."""
     stats = table.stats
     ts = table["ts_ns"]
     timed = ts[ts != 0]  # SPB frames carry no time stamp
@@ -57,7 +59,36 @@ def summarize(table: PacketTable) -> dict:
     }
     if summary["duration_s"] > 0:
         summary["data_rate_bps"] = round(8 * stats.bytes_on_wire / summary["duration_s"], 3)
+    if tcp is not None:
+        first = int(timed.min()) if timed.size else 0
+        summary["tcp_conversations"] = _conversations(table, tcp, first)
     return summary
+
+
+def _conversations(table: PacketTable, tcp, first_ns: int) -> list[dict]:
+    from .tcp import END_NAMES, HANDSHAKE_NAMES
+
+    f = tcp.flows
+    out = []
+    for i in range(tcp.n_streams):
+        v = int(f["ip_version"][i])
+        irtt = int(f["irtt_ns"][i])
+        out.append({
+            "stream": i,
+            "client": f"{table.format_address(v, int(f['client_addr'][i]))}:{int(f['client_port'][i])}",
+            "server": f"{table.format_address(v, int(f['server_addr'][i]))}:{int(f['server_port'][i])}",
+            "frames_c2s": int(f["packets_c2s"][i]), "frames_s2c": int(f["packets_s2c"][i]),
+            "bytes_c2s": int(f["bytes_c2s"][i]), "bytes_s2c": int(f["bytes_s2c"][i]),
+            "rel_start_s": round((int(f["start_ns"][i]) - first_ns) / 1e9, 6),
+            "duration_s": round(int(f["duration_ns"][i]) / 1e9, 6),
+            "handshake": HANDSHAKE_NAMES[int(f["handshake"][i])],
+            "irtt_ms": None if irtt < 0 else round(irtt / 1e6, 3),
+            "retransmissions": int(f["retransmissions"][i]),
+            "dup_acks": int(f["dup_acks"][i]), "out_of_order": int(f["out_of_order"][i]),
+            "lost_segments": int(f["lost_segments"][i]), "zero_windows": int(f["zero_windows"][i]),
+            "end": END_NAMES[int(f["end"][i])],
+        })
+    return out
 
 
 def _protocols(table: PacketTable) -> dict:
@@ -98,6 +129,21 @@ def format_text(summary: dict) -> str:
         note = "" if iface["decoded"] else "  (link type not decoded)"
         lines.append(f"  {iface['id']}{name}: {iface['link_type_name']} ({iface['link_type']}), "
                      f"snaplen {iface['snaplen']}, {iface['packets']:,} packets{note}")
+    conversations = summary.get("tcp_conversations")
+    if conversations:
+        lines.append(f"TCP conversations ({len(conversations)}):")
+        head = (f"  {'stream':>6}  {'client':<28} {'server':<28} {'frames':>12} {'payload bytes':>19} "
+                f"{'start s':>10} {'dur s':>9} {'iRTT ms':>8} {'retr':>5} {'dupack':>6} "
+                f"{'ooo':>4} {'zwin':>4}  end")
+        lines.append(head)
+        for c in conversations:
+            frames = f"{c['frames_c2s']}/{c['frames_s2c']}"
+            volume = f"{c['bytes_c2s']}/{c['bytes_s2c']}"
+            irtt = "-" if c["irtt_ms"] is None else f"{c['irtt_ms']:.3f}"
+            lines.append(f"  {c['stream']:>6}  {c['client']:<28} {c['server']:<28} {frames:>12} "
+                         f"{volume:>19} {c['rel_start_s']:>10.6f} {c['duration_s']:>9.6f} "
+                         f"{irtt:>8} {c['retransmissions']:>5} {c['dup_acks']:>6} "
+                         f"{c['out_of_order']:>4} {c['zero_windows']:>4}  {c['end']}")
     for warning in summary["warnings"]:
         lines.append(f"Warning: {warning}")
     return "\n".join(lines) + "\n"

@@ -123,3 +123,61 @@ def test_stdin_pipe_from_real_tcpdump_file(recorded):
         by_pipe = subprocess.run(["cnfpost", "info", "--json", "-"], stdin=fh,
                                  capture_output=True, text=True, env=env, check=True).stdout
     assert by_pipe.replace('"<stdin>"', f'"{path}"') == by_path
+
+
+ANALYSIS = ["frame.number", "tcp.stream", "tcp.seq", "tcp.ack", "tcp.window_size",
+            "tcp.analysis.bytes_in_flight", "tcp.analysis.duplicate_ack_num",
+            "tcp.analysis.duplicate_ack_frame", "tcp.analysis.acks_frame",
+            "tcp.analysis.ack_rtt", "tcp.analysis.retransmission",
+            "tcp.analysis.fast_retransmission", "tcp.analysis.spurious_retransmission",
+            "tcp.analysis.out_of_order", "tcp.analysis.lost_segment",
+            "tcp.analysis.duplicate_ack", "tcp.analysis.zero_window",
+            "tcp.analysis.window_full", "tcp.analysis.window_update",
+            "tcp.analysis.keep_alive"]
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("path", repo_captures(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_exported_tcp_analysis_matches_tshark(path):
+    """`cnfpost packets -e tcp.analysis.*` gives tshark's analysis, frame by frame. Flags are
+    exported as 0/1 where tshark prints 1 or nothing; both mean the same."""
+    require_tool("tshark")
+    theirs, mine = tshark_fields(path, ANALYSIS), ours(path, ANALYSIS)
+    problems = []
+    for t_row, m_row in zip(theirs, mine):
+        if t_row[1] == "" or len(t_row) != len(m_row):  # not TCP (or a quoted header in ICMP)
+            continue
+        for field, t_val, m_val in zip(ANALYSIS, t_row, m_row):
+            if field.startswith("tcp.analysis.") and m_val in ("0", "1") and t_val in ("", "1"):
+                m_val = "1" if m_val == "1" else ""
+            if t_val != m_val:
+                problems.append(f"frame {t_row[0]} {field}: tshark {t_val!r}, cnfpost {m_val!r}")
+    assert len(theirs) == len(mine)
+    assert not problems, "\n".join(problems[:20])
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("name", ["clean", "tls_retrans", "path_loss"])
+def test_info_conversations_match_tshark_conv_tcp(name):
+    """`cnfpost info --json` lists the conversations `tshark -z conv,tcp` lists: the same
+    endpoints, frames each way, relative start and duration."""
+    import json
+    import re
+    import sys
+
+    require_tool("tshark")
+    path = LAB / name / "capture.pcap"
+    out = subprocess.run(["tshark", "-n", "-r", str(path), "-q", "-z", "conv,tcp"],
+                         capture_output=True, text=True, check=True).stdout
+    theirs = {}
+    for line in out.splitlines():
+        m = re.match(r"(\S+)\s+<->\s+(\S+)\s+(\d+) .*?\s+(\d+) .*?\s+(\d+) .*?\s+([\d.]+)\s+([\d.]+)$", line)
+        if m:
+            a, b, to_a, from_a, total, start, dur = m.groups()
+            theirs[(a, b)] = (int(from_a), int(to_a), round(float(start), 6), round(float(dur), 4))
+    info = json.loads(subprocess.run([sys.executable, "-m", "cnfpost.cli", "info", "--json", str(path)],
+                                     capture_output=True, text=True, check=True).stdout)
+    ours = {(c["client"], c["server"]): (c["frames_c2s"], c["frames_s2c"], round(c["rel_start_s"], 6),
+                                         round(c["duration_s"], 4))
+            for c in info["tcp_conversations"]}
+    assert ours == theirs
