@@ -13,11 +13,11 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from common import interleaved, run_once, tshark_field_args
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,24 +37,13 @@ def commands(capture: Path) -> dict[str, list[str]]:
         "dpkt 1.9 fields into NumPy": [py, str(HERE / "dpkt_fields.py"), str(capture)],
     }
     if shutil.which("tshark"):
-        fields = [arg for f in TSHARK_FIELDS for arg in ("-e", f)]
+        fields = tshark_field_args(TSHARK_FIELDS)
         out["tshark -T fields, TCP analysis off"] = [
             "tshark", "-n", "-r", str(capture), "-o", "tcp.analyze_sequence_numbers:FALSE",
             "-T", "fields", *fields]
         out["tshark -T fields (default, TCP analysis on)"] = [
             "tshark", "-n", "-r", str(capture), "-T", "fields", *fields]
     return out
-
-
-def run_once(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS bytes of one run of cmd (output discarded)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark command failed: {' '.join(cmd)}")
-    return elapsed, usage.ru_maxrss * 1024
 
 
 def in_process(capture: Path) -> dict:
@@ -89,22 +78,16 @@ def main() -> None:
     baseline = run_once([sys.executable, "-c", "import numpy"])[1]
     cmds = {k: v for k, v in commands(args.capture).items()
             if not any(s in k for s in args.skip)}
-    times: dict[str, list[float]] = {k: [] for k in cmds}
-    peaks: dict[str, int] = {k: 0 for k in cmds}
-    for _ in range(args.rounds):  # interleaved rounds: drift hits every tool alike
-        for name, cmd in cmds.items():
-            elapsed, peak = run_once(cmd)
-            times[name].append(elapsed)
-            peaks[name] = max(peaks[name], peak)
+    medians, peaks = interleaved(cmds, args.rounds)
 
     kernel_s, table_bpp = inner["kernel_s"], inner["table_bpp"]
-    ref = statistics.median(times[next(iter(cmds))])
+    ref = medians[next(iter(cmds))]
     size = args.capture.stat().st_size
     print(f"capture: {args.capture} ({packets:,} packets, {size / 1e6:.1f} MB); "
           f"median of {args.rounds} interleaved rounds; CPUs: {os.cpu_count()}")
     print(f"{'tool':48} {'wall s':>8} {'packets/s':>12} {'x slower':>9} {'peak B/pkt':>11}")
     for name in cmds:
-        med = statistics.median(times[name])
+        med = medians[name]
         per_packet = max(peaks[name] - baseline, 0) / packets if "cnfpost" in name or "dpkt" in name \
             else peaks[name] / packets
         print(f"{name:48} {med:8.3f} {packets / med:12,.0f} {med / ref:9.1f} {per_packet:11.0f}")

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from common import interleaved, tshark_field_args
 
 HERE = Path(__file__).resolve().parent
 CNFPOST = "cnfpost: decode + TCP analysis (flows, flags, flow table)"
@@ -48,21 +47,10 @@ def commands(capture: Path) -> dict[str, list[str]]:
         DPKT: [py, str(HERE / "dpkt_fields.py"), str(capture)],
     }
     if shutil.which("tshark"):
-        fields = [arg for f in TSHARK_FIELDS for arg in ("-e", f)]
+        fields = tshark_field_args(TSHARK_FIELDS)
         out[TSHARK] = ["tshark", "-n", "-r", str(capture), "-o",
                        "tcp.analyze_sequence_numbers:TRUE", "-T", "fields", *fields]
     return out
-
-
-def run_once(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS bytes of one run of cmd (output discarded)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark command failed: {' '.join(cmd)}")
-    return elapsed, usage.ru_maxrss * 1024
 
 
 def in_process(capture: Path) -> dict:
@@ -105,26 +93,18 @@ def main() -> None:
 
     cmds = {k: v for k, v in commands(args.capture).items()
             if not any(s in k for s in args.skip)}
-    times: dict[str, list[float]] = {k: [] for k in cmds}
-    rss: dict[str, int] = {k: 0 for k in cmds}
-    for r in range(args.rounds):
-        for name, cmd in cmds.items():
-            t, m = run_once(cmd)
-            times[name].append(t)
-            rss[name] = max(rss[name], m)
-            print(f"round {r + 1}: {name}: {t:.2f} s", file=sys.stderr)
+    medians, rss = interleaved(cmds, args.rounds)
     inner = in_process(args.capture)
     packets = inner["packets"]
-    base = statistics.median(times[CNFPOST])
+    base = medians[CNFPOST]
     result = {"capture": str(args.capture), "packets": packets, "rounds": args.rounds,
               "tools": {}, "in_process": inner}
     print(f"\n{packets:,} packets, {args.capture.stat().st_size / 1e6:.0f} MB, "
           f"median of {args.rounds} interleaved rounds (whole process)\n")
     print(f"{'tool':64} {'wall s':>7} {'pkt/s':>10} {'B/pkt':>6} {'vs cnfpost':>10}")
     for name in cmds:
-        med = statistics.median(times[name])
-        result["tools"][name] = {"median_s": med, "runs_s": times[name],
-                                 "peak_rss_bytes": rss[name]}
+        med = medians[name]
+        result["tools"][name] = {"median_s": med, "peak_rss_bytes": rss[name]}
         print(f"{name:64} {med:7.2f} {packets / med:10,.0f} {rss[name] / packets:6.0f} "
               f"{med / base:9.1f}x")
     print("\nInside a started process (best of 3):")
