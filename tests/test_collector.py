@@ -41,7 +41,9 @@ while :; do sleep 0.05; done
 FAKE_PING = r"""#!/bin/sh
 [ "$1" = -V ] && { echo "ping from iputils 0-fake"; exit 0; }
 echo "$*" >> "$FAKE_DIR/ping.args"
-[ -n "${FAKE_PING_SLEEP:-}" ] && sleep "$FAKE_PING_SLEEP"
+if [ -n "${FAKE_PING_SLEEP:-}" ]; then  # a long ping; stopped, it takes its sleep along
+    sleep "$FAKE_PING_SLEEP" & trap 'kill $! 2>/dev/null; exit 143' TERM; wait $!
+fi
 echo "PING origin.lab.test (198.18.3.2) 56(84) bytes of data."
 echo "64 bytes from origin.lab.test (198.18.3.2): icmp_seq=1 ttl=62 time=0.164 ms"
 echo ""

@@ -351,3 +351,36 @@ def test_lab_cleans_up_after_itself(lab_dir):
     assert not any(Path("/etc/netns", n).exists() for n in names)
     assert proc.poll() is not None
     assert all(n.startswith(PREFIX) for n in names)
+
+
+def test_interrupted_run_stops_the_real_tcpdump(lab_dir):
+    """SIGTERM in the middle of ping: the collector stops tcpdump (nothing left running in
+    the client namespace), the capture is a readable file, and the manifest says why."""
+    from tests.lab.record import COLLECTOR
+    from tests.lab.services import start_server
+
+    out = lab_dir / "interrupted"
+    with Lab.build(lab_dir / "lab-interrupted") as lab:
+        start_server(lab, make_ca(lab_dir / "pki"))
+        proc = subprocess.Popen(lab.cmd("client", "dash", str(COLLECTOR), "--out", str(out),
+                                        "--ping-count", "100", "--ping-interval", "0.1",
+                                        "https://origin.lab.test/1k.bin"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            lab.wait_until("ping running", lambda: (out / "ping.txt").exists()
+                           and (out / "ping.txt").stat().st_size > 0)
+            proc.terminate()  # ip netns exec exec'd the shell: this is the collector's pid
+            proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        # Asked from outside: a process inside the namespace would list itself.
+        left = subprocess.run(["ip", "netns", "pids", lab.ns["client"]], capture_output=True,
+                              text=True, check=True).stdout.split()
+        assert left == []
+    assert proc.returncode == 143
+    m = read_bundle(out).manifest
+    assert m["interrupted"] == "SIGTERM" and m["exit_codes"]["tcpdump"] == 0
+    assert m["capture"]["packets_captured"] == len(tshark(out / "capture.pcap", "", "frame.number"))
+    assert m["exit_codes"]["curl"] == [] and not (out / "timings.jsonl").exists()
