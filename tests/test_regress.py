@@ -255,3 +255,15 @@ def test_sample_data_matches_its_goldens():
 
     assert [r.status for r in results] == ["ok"] * len(results), \
         "".join(format_result(r) for r in results)
+
+
+def test_sample_data_goldens_fit_the_report_schema():
+    """A golden is a report: what review approves must still be a valid one."""
+    pytest.importorskip("jsonschema")
+    from cnfpost.report import schema
+
+    goldens = sorted(SAMPLE_DATA.glob("*/expected/report.json"))
+    require(bool(goldens), "sample_data/ has no golden reports yet "
+                           "(cnfpost regress sample_data --update)")
+    for path in goldens:
+        schema.validate(orjson.loads(path.read_bytes()))
