@@ -336,16 +336,17 @@ def analyse_run(run: Run, config: str | None = None) -> RunResult:
     from .pipeline import analyze
 
     try:
-        report = analyze(run.bundle, config=config).to_dict()
+        report = analyze(run.bundle, config=config)
     except CnfpostError as exc:
+        # Errors name files where this process saw them (perhaps unpacked from a .tar.gz);
+        # users know them by their path in the archive.
         return RunResult(run.run_id, error_row(run, _relabel(str(exc), run.bundle, run.source)))
     except Exception as exc:  # a bug in cnfpost: recorded, the batch goes on
         message = f"internal error: {type(exc).__name__}: {exc}"
         return RunResult(run.run_id, error_row(run, _relabel(message, run.bundle, run.source)))
-    # Warnings name files where this process saw them; users know them by the archive's path.
-    report["warnings"] = [_relabel(w, run.bundle, run.source) for w in report["warnings"]]
-    report_json = orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-    return RunResult(run.run_id, index_row(run, report), report_json, _markdown(report))
+    data = report.to_dict()
+    # The same bytes as `cnfpost analyze RUN --json` (warnings name files relative to the run).
+    return RunResult(run.run_id, index_row(run, data), report.to_json(), _markdown(data))
 
 
 def analyse_runs(runs: list[Run], config: str | None = None) -> list[RunResult]:

@@ -145,6 +145,11 @@ def test_each_run_has_its_reports_and_stamp(archive, local):
     out, result = local
     run_id = archive.run_id(0)
     folder = out / "runs" / run_id
+    from cnfpost.pipeline import analyze
+
+    # The same bytes as `cnfpost analyze RUN --json`.
+    assert (folder / "report.json").read_bytes() == analyze(
+        archive.root / PROBE / "2026-11-01" / "run-00").to_json()
     report = orjson.loads((folder / "report.json").read_bytes())
     assert report["inputs"]["manifest"]["hostname"] == PROBE
     assert orjson.loads((folder / "row.json").read_bytes()) == next(
