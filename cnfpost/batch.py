@@ -32,6 +32,7 @@ filesystem) and have cnfpost installed.
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
 import os
@@ -40,6 +41,7 @@ import shutil
 import statistics
 import tarfile
 import tempfile
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -251,42 +253,61 @@ def extract_tar(path: str | PathLike, workdir: str | PathLike,
 
 
 def _unpack(path: Path, dest: Path, limits: ExtractLimits) -> None:
+    """One streaming pass: each header is checked before its member is written. A bad
+    member later on still rejects the archive: extract_tar removes the whole directory."""
     total = members = 0
     try:
-        with tarfile.open(path, "r:gz") as tar:
-            # Check every header first: a rejected archive writes nothing at all.
-            entries = []
+        with gzip.open(path, "rb") as raw, \
+                tarfile.open(fileobj=_Bounded(raw, path, limits.max_total_bytes + _TAR_SLACK),
+                             mode="r|") as tar:
             for member in tar:
                 members += 1
                 if members > limits.max_members:
                     raise InputError(path, None, f"at most {limits.max_members} members",
                                      "more")
                 parts = _member_parts(path, member)
-                if member.isfile():
-                    if member.size > limits.max_member_bytes:
-                        raise InputError(path, f"member {member.name!r}",
-                                         f"at most {limits.max_member_bytes} bytes",
-                                         f"{member.size} bytes")
-                    total += member.size
-                    if total > limits.max_total_bytes:
-                        raise InputError(path, None, f"at most {limits.max_total_bytes} bytes "
-                                         "unpacked", "more")
-                entries.append((member, parts))
-            for member, parts in entries:
                 target = dest.joinpath(*parts) if parts else dest
                 if member.isdir():
                     target.mkdir(parents=True, exist_ok=True)
                     continue
+                if member.size > limits.max_member_bytes:
+                    raise InputError(path, f"member {member.name!r}",
+                                     f"at most {limits.max_member_bytes} bytes",
+                                     f"{member.size} bytes")
+                total += member.size
+                if total > limits.max_total_bytes:
+                    raise InputError(path, None, f"at most {limits.max_total_bytes} bytes "
+                                     "unpacked", "more")
                 target.parent.mkdir(parents=True, exist_ok=True)
-                source = tar.extractfile(member)
                 # O_EXCL: a name seen twice is not silently overwritten (nor followed).
-                with source, open(target, "xb") as out:
+                with tar.extractfile(member) as source, open(target, "xb") as out:
                     _copy_exact(source, out, member.size)
     except InputError:
         raise
-    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+    except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error) as exc:
         raise InputError(path, None, "a readable .tar.gz archive",
                          f"{type(exc).__name__}: {exc}") from None
+
+
+# Headers, long-name and pax records, and block padding on top of the members' own bytes.
+_TAR_SLACK = 64 << 20
+
+
+class _Bounded:
+    """The decompressed stream, cut off at a limit. Member sizes are checked from their
+    headers, but tarfile reads pax and long-name records whole into memory: without this a
+    small .tar.gz could expand into gigabytes before any header is seen."""
+
+    def __init__(self, raw, path: Path, limit: int):
+        self._raw, self._path, self._left = raw, path, limit
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size if size >= 0 else self._left + 1)
+        self._left -= len(data)
+        if self._left < 0:
+            raise InputError(self._path, None, "an archive that unpacks within the size limit",
+                             "more")
+        return data
 
 
 def _member_parts(path: Path, member: tarfile.TarInfo) -> tuple[str, ...]:

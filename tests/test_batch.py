@@ -416,6 +416,23 @@ def test_size_limits_reject_an_archive(tmp_path):
     assert extract_tar(src, tmp_path / "w4").joinpath("run", "b").read_bytes() == b"y" * 100
 
 
+def test_decompressed_bytes_are_bounded_before_any_member_is_seen(tmp_path, monkeypatch):
+    """A pax record is read whole by tarfile: its size is bounded by the stream limit."""
+    src = tmp_path / "pax.tar.gz"
+    with tarfile.open(src, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        info = _info("run/ping.txt")
+        info.pax_headers = {"comment": "x" * 20_000}
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"1"))
+    assert src.stat().st_size < 1000  # it compresses to almost nothing
+    monkeypatch.setattr(batch, "_TAR_SLACK", 4096)
+    with pytest.raises(InputError, match="unpacks within the size limit"):
+        extract_tar(src, tmp_path / "w", ExtractLimits(max_total_bytes=100))
+    assert list((tmp_path / "w").iterdir()) == []
+    monkeypatch.setattr(batch, "_TAR_SLACK", 64 << 20)
+    assert extract_tar(src, tmp_path / "w2").joinpath("run", "ping.txt").read_bytes() == b"1"
+
+
 def test_a_bad_archive_inside_is_a_failed_run_and_the_rest_goes_on(tmp_path):
     import shutil
 
