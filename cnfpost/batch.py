@@ -753,7 +753,8 @@ def _outliers(runs: list[Mapping], th: Mapping[str, float]) -> list[dict]:
             if z > th["batch.outlier_z"] and x - med >= floor:
                 entry = found.setdefault(r["run_id"], {
                     "run_id": r["run_id"], "source": r["source"], "probe": r["probe"],
-                    "target": r["target"], "time": r["time"], "metrics": []})
+                    "target": r["target"], "time": r["time"], "metrics": [],
+                    "findings": list(r.get("findings") or ())})
                 entry["metrics"].append({"metric": metric, "value": x, "median": round(med, 3),
                                          "mad": round(mad, 3), "z": round(z, 2),
                                          "runs": len(values)})
@@ -835,13 +836,14 @@ def summary_markdown(rows: list[Mapping], summary: Summary) -> str:
               "and above the median by at least `batch.outlier_min_ms` "
               "(`batch.outlier_min_retrans_pct` for the retransmission rate).", ""]
     if summary.outliers:
-        lines += ["| run | probe | target | time | stands out in (value; median, MAD, robust z) |",
-                  "|---|---|---|---|---|"]
+        lines += ["| run | probe | target | time | stands out in (value; median, MAD, robust z) "
+                  "| its findings |", "|---|---|---|---|---|---|"]
         for o in summary.outliers:
             what = "; ".join(f"{_SHORT[m['metric']]} {_num(m['value'])} ({_num(m['median'])}, "
                              f"{_num(m['mad'])}, z {m['z']:.1f})" for m in o["metrics"])
+            codes = ", ".join(f"`{c}`" for c in o["findings"]) or "none"
             lines.append(f"| {_cell(o['run_id'])} | {_cell(o['probe'])} | {_cell(o['target'])} "
-                         f"| {o['time']} | {what} |")
+                         f"| {o['time']} | {what} | {codes} |")
     else:
         lines.append("None.")
     lines += ["", "## Path changes", "",
