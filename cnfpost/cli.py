@@ -1,6 +1,7 @@
 """The command line. Thin: parse arguments, call the library, render, write, exit.
 
-Exit status: 0 done, 1 only for `analyze --fail-on`, 2 bad input (one line on stderr,
+Exit status: 0 done, 1 for `analyze --fail-on` (a finding at that severity) and for
+`regress` (a regression), 2 bad input (one line on stderr,
 the error shape of cnfpost.errors), 3 an internal error (one line; `--traceback` shows
 the traceback instead, for debugging).
 """

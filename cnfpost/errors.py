@@ -32,7 +32,7 @@ __all__ = [
 
 class ExitCode(enum.IntEnum):
     OK = 0
-    FINDINGS = 1  # only with --fail-on: a finding at or above the asked severity
+    FINDINGS = 1  # analyze --fail-on: a finding at or above the asked severity; regress: a regression
     BAD_INPUT = 2
     INTERNAL = 3  # a bug in cnfpost: reported in one line (--traceback shows it)
 
