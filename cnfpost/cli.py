@@ -226,6 +226,20 @@ def regress(golden_dir: str, update: bool) -> None:
         sys.exit(int(ExitCode.FINDINGS))
 
 
+@cli.command("collect-script")
+@click.option("--path", "show_path", is_flag=True, help="Print where the script is instead.")
+def collect_script(show_path: bool) -> None:
+    """Print the probe-side collector (POSIX sh: tcpdump, ping, mtr, curl; no Python), to
+    copy to a probe:  cnfpost collect-script > cnfpost-collect && sh cnfpost-collect --help"""
+    from .inputs.bundle import collect_script_path
+
+    path = collect_script_path()
+    if show_path:
+        click.echo(str(path))
+    else:
+        click.echo(path.read_text(encoding="utf-8"), nl=False)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: the one place that turns errors into exit codes."""
     args = sys.argv[1:] if argv is None else argv

@@ -121,3 +121,10 @@ def test_python_engine_gives_the_same_export(capture, capsys):
     _, compiled, _ = run(["packets", str(capture)], capsys)
     _, reference, _ = run(["packets", "--engine", "python", str(capture)], capsys)
     assert compiled == reference
+
+
+def test_collect_script_prints_the_collector(capsys):
+    code, out, _ = run(["collect-script"], capsys)
+    assert code == 0 and out.startswith("#!/bin/sh") and "tcpdump" in out
+    code, path, _ = run(["collect-script", "--path"], capsys)
+    assert code == 0 and open(path.strip()).read() == out
