@@ -229,3 +229,19 @@ def test_mutated_real_output_gives_result_or_clean_error(data):
     filler = data.draw(st.text(max_size=15) | st.sampled_from(
         ["99999999", "icmp_seq=70000", "time=", " (DUP!)", "\n", "0/0/0/0", "%", "-1"]))
     _check(text[:start] + filler + text[end:])
+
+
+def test_iputils_empty_name_with_dash_4_on_a_dual_stack_name():
+    """iputils 20221126 `ping -4 NAME` where NAME also has an AAAA record prints no name in
+    the header and the statistics line (seen in the project's lab)."""
+    text = ("PING  (198.18.3.2) 56(84) bytes of data.\n"
+            "64 bytes from 198.18.3.2: icmp_seq=1 ttl=62 time=0.164 ms\n"
+            "64 bytes from 198.18.3.2: icmp_seq=2 ttl=62 time=0.238 ms\n\n"
+            "---  ping statistics ---\n"
+            "2 packets transmitted, 2 received, 0% packet loss, time 1001ms\n"
+            "rtt min/avg/max/mdev = 0.164/0.201/0.238/0.037 ms\n")
+    run, problems = parse_ping(text, "p.txt")
+    assert problems == [] and run.disagreements == ()
+    assert run.target is None and run.address == "198.18.3.2"
+    assert run.sent == 2 and len(run.replies) == 2
+    assert run.summary is not None and run.summary.avg_ms == 0.201

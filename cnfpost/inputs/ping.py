@@ -31,7 +31,9 @@ __all__ = ["PingProbe", "PingError", "PingSummary", "PingRun", "parse_ping", "lo
 EXPECTED = "ping output (iputils, BusyBox, BSD or macOS)"
 
 _TS = r"(?:\[(?P<ts>\d+\.\d+)\]\s*)?"
-_HEADER = re.compile(_TS + r"PING (?P<target>\S+?) ?\((?P<addr>[^)]*)\)")
+# iputils 20221126 with -4 against a name that also has an AAAA record prints an empty
+# name: "PING  (198.18.3.2) 56(84) bytes of data." and "---  ping statistics ---".
+_HEADER = re.compile(_TS + r"PING (?P<target>\S*?) ?\((?P<addr>[^)]*)\)")
 # macOS/BSD ping6: "PING6(56=40+8+8 bytes) 2001:db8::5 --> 2001:db8::10"
 _HEADER6 = re.compile(r"PING6\(.*\) \S+ --> (?P<target>\S+)")
 # iputils extras after the counts: "pipe N", "ipg/ewma A/B ms"
@@ -45,7 +47,7 @@ _FROM_ERROR = re.compile(_TS + r"From (?P<src>\S+?)(?: \([^)]*\))?:? icmp_seq=(?
 _BSD_ERROR = re.compile(r"(?P<bytes>\d+) bytes from (?P<src>.+?): (?P<msg>[A-Z][^=]+)$")
 _TIMEOUT = re.compile(_TS + r"(?:Request timeout for icmp_seq (?P<bsd>\d+)|"
                       r"no answer yet for icmp_seq=(?P<linux>\d+))")
-_STATS_HEAD = re.compile(r"--- (?P<target>.+) ping6? statistics ---")
+_STATS_HEAD = re.compile(r"--- (?P<target>.*?) ?ping6? statistics ---")
 _RTT_LINE = re.compile(r"(?:rtt|round-trip) min/avg/max(?:/(?:mdev|stddev|std-dev))? = "
                        r"(?P<min>[\d.]+)/(?P<avg>[\d.]+)/(?P<max>[\d.]+)(?:/(?P<mdev>[\d.]+))? ms")
 # BSD prints the quoted IP header after an error; nothing in it is needed.
@@ -264,7 +266,7 @@ def parse_ping(data: str | bytes, path: str = "<ping>") -> tuple[PingRun, list[P
             timeouts.add(unwrap(int(seq)))
             flavor_hints.add("bsd" if m["bsd"] else "icmp_seq")
         elif m := _HEADER.match(line):
-            target, address = m["target"], m["addr"] or None
+            target, address = m["target"] or None, m["addr"] or None
             # iputils: "56(84) bytes of data"; BusyBox/BSD: "56 data bytes"
             flavor_hints.add("bytes_of_data" if "bytes of data" in line else "data_bytes")
         elif m := _HEADER6.match(line):
@@ -273,7 +275,7 @@ def parse_ping(data: str | bytes, path: str = "<ping>") -> tuple[PingRun, list[P
         elif _EXTRA.match(line):
             pass
         elif m := _STATS_HEAD.match(line):
-            target = target or m["target"]
+            target = target or m["target"] or None
         elif (parsed := _summary_counts(line)) is not None:
             counts = parsed
             flavor_hints.add("packets_received" if "packets received" in line else "received")
