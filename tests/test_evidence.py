@@ -75,3 +75,9 @@ def test_tshark_selects_exactly_the_frames(frames):
     out = subprocess.run(["tshark", "-r", str(LAB), "-Y", flt, "-T", "fields", "-e",
                           "frame.number"], capture_output=True, text=True, check=True).stdout
     assert [int(x) for x in out.split()] == sorted(frames)
+
+
+def test_docs_list_every_catalogue_code_with_its_title():
+    doc = (LAB_BUNDLES.parents[2] / "docs" / "correlation.md").read_text()
+    for code, spec in CATALOGUE.items():
+        assert f"| `{code}` | {spec.layers} | {spec.title} |" in doc, code
