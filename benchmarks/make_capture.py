@@ -6,10 +6,16 @@ all with a 96-byte snaplen. Flows are interleaved, sequence numbers advance, and
 one segment in 500 is sent twice (a retransmission), so TCP analysis has work to do.
 
     python benchmarks/make_capture.py benchmarks/data/bench_1m.pcap --packets 1000000
+
+With --timings FILE it also writes curl -w '%{json}' lines for the connections that
+completed, as curl on the probe would have reported them (t=0 one millisecond before the
+SYN), so `cnfpost analyze capture --timings FILE` has samples to place.
 """
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import json
 import random
 import struct
 from pathlib import Path
@@ -52,6 +58,7 @@ class Flow:
         self.segments = rng.randint(20, 400)
         self.step = 0
         self.ident = rng.getrandbits(16)
+        self.marks: dict[str, int] = {}  # milestone -> time (µs) for --timings
         if v6:
             self.caddr = bytes.fromhex("fd000000000000000000000000000002")
             self.saddr = bytes.fromhex("fd0000000000000000000000000a") + struct.pack("!H", index % 997)
@@ -89,6 +96,25 @@ class Flow:
                     (0, _tcp(self.client_port, 443, self.cseq + 1, self.sseq + 1, 0x10, 2000, ts, ts), 0)]
         return None
 
+    def timings(self) -> dict | None:
+        """The curl -w '%{json}' object of this connection, if it completed."""
+        marks = self.marks
+        if not {"syn", "synack", "request", "first", "last"} <= set(marks):
+            return None
+        t0 = marks["syn"] - 1000  # curl starts 1 ms (DNS) before its SYN
+
+        def at(name: str) -> float:
+            return round((marks[name] - t0) / 1e6, 6)
+
+        return {"time_namelookup": 0.001, "time_connect": at("synack"),
+                "time_appconnect": at("request"), "time_pretransfer": at("request"),
+                "time_starttransfer": at("first"), "time_total": at("last"),
+                "local_port": self.client_port, "remote_port": 443,
+                "remote_ip": _address_text(self.saddr),
+                "local_ip": _address_text(self.caddr), "num_connects": 1, "exitcode": 0,
+                "http_code": 200, "http_version": "1.1", "scheme": "HTTPS",
+                "url": f"https://bench.test/{self.client_port}", "size_download": self.segments * MSS}
+
     def frame(self, direction: int, tcp: bytes, payload_len: int) -> bytes:
         src, dst = (self.caddr, self.saddr) if direction == 0 else (self.saddr, self.caddr)
         self.ident += 1
@@ -96,6 +122,12 @@ class Flow:
         if self.v6:
             return ETH_V6 + _ipv6(src, dst, 6, len(body)) + body
         return ETH_V4 + _ipv4(src, dst, 6, len(body), self.ident) + body
+
+
+def _address_text(addr) -> str:
+    if isinstance(addr, bytes):
+        return str(ipaddress.IPv6Address(addr))
+    return str(ipaddress.IPv4Address(addr))
 
 
 def _dns_frame(rng: random.Random, n: int) -> bytes:
@@ -109,11 +141,12 @@ def _icmp_frame(n: int) -> bytes:
     return ETH_V4 + _ipv4(0xC6120102, 0xC6120302, 1, len(icmp), n) + icmp
 
 
-def generate(path: Path, packets: int, seed: int = 1) -> int:
+def generate(path: Path, packets: int, seed: int = 1, timings: Path | None = None) -> int:
     rng = random.Random(seed)
     record = struct.Struct("<IIII")
     t_us = 1_795_627_665_000_000
     active: list[Flow] = []
+    finished: list[Flow] = []
     next_flow = 0
     written = 0
     with open(path, "wb") as out:
@@ -132,17 +165,41 @@ def generate(path: Path, packets: int, seed: int = 1) -> int:
                 steps = flow.packets(rng, t_us)
                 if steps is None:
                     active.remove(flow)
+                    finished.append(flow)
                     continue
                 frames = [flow.frame(*step) for step in steps]
-            for frame in frames:
+            for k, frame in enumerate(frames):
                 if written >= packets:
                     break
                 t_us += rng.randint(1, 60)
+                if roll >= 0.02:
+                    _mark(flow, steps[k], t_us)
                 cap = frame[:SNAPLEN]
                 out.write(record.pack(t_us // 1_000_000, t_us % 1_000_000, len(cap), len(frame)))
                 out.write(cap)
                 written += 1
+    if timings is not None:
+        with open(timings, "w") as out:
+            for flow in finished:
+                obj = flow.timings()
+                if obj is not None:
+                    out.write(json.dumps(obj) + "\n")
     return written
+
+
+def _mark(flow: Flow, step: tuple, t_us: int) -> None:
+    """Remember when the connection's milestones went out (for --timings)."""
+    direction, tcp, payload_len = step
+    flags = tcp[13]
+    if flags == 0x02:
+        flow.marks.setdefault("syn", t_us)
+    elif flags == 0x12:
+        flow.marks.setdefault("synack", t_us)
+    elif direction == 0 and payload_len:
+        flow.marks.setdefault("request", t_us)
+    elif direction == 1 and payload_len:
+        flow.marks.setdefault("first", t_us)
+        flow.marks["last"] = t_us
 
 
 def main() -> None:
@@ -150,9 +207,10 @@ def main() -> None:
     parser.add_argument("path", type=Path)
     parser.add_argument("--packets", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--timings", type=Path, help="also write curl timings for the flows")
     args = parser.parse_args()
     args.path.parent.mkdir(parents=True, exist_ok=True)
-    n = generate(args.path, args.packets, args.seed)
+    n = generate(args.path, args.packets, args.seed, args.timings)
     print(f"wrote {n:,} packets to {args.path} ({args.path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -199,10 +199,6 @@ def _match(s: CurlSample, flows: dict, table: PacketTable, used: set[int],
 # Bucketing
 # ----------------------------------------------------------------------------------------
 
-def _stream_rows(tcp: TcpAnalysis, stream: int) -> np.ndarray:
-    return np.flatnonzero(tcp.columns["tcp_stream"] == stream)
-
-
 @dataclass(frozen=True)
 class PhaseBucket:
     """The TCP frames of one sample's connection that fell in one phase."""
@@ -268,7 +264,7 @@ def bucket_rows(rows: np.ndarray, edges: tuple[int, ...], tcp: TcpAnalysis) -> d
     win = tcp.columns["tcp_win_scaled"][rows].astype(np.int64)
     flags = tcp.tcp_flags[rows]
     window_rows = ((flags & ACK) != 0) & ((flags & SYN) == 0)
-    rtt = tcp.ack_rtt_ns()[rows]
+    rtt = tcp.ack_rtt_ns(rows)
     for k in range(-1, len(PHASE_IDS) + 1):
         name = "before" if k < 0 else names[k]
         sel = slot == k
@@ -298,7 +294,7 @@ def bucket_sample(placement: Placement, tcp: TcpAnalysis) -> dict[str, PhaseBuck
     """The phase buckets of one placed sample (None when it has no stream or no anchor)."""
     if placement.stream is None or not placement.edges_ns:
         return None
-    return bucket_rows(_stream_rows(tcp, placement.stream), placement.edges_ns, tcp)
+    return bucket_rows(tcp.stream_rows(placement.stream), placement.edges_ns, tcp)
 
 
 def aggregate_phases(samples: list[CurlSample], buckets: list[dict[str, PhaseBucket] | None]

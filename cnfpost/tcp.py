@@ -131,6 +131,7 @@ class TcpAnalysis:
     tcp_flags: np.ndarray
     payload_len: np.ndarray
     client_dir: np.ndarray             # per frame: 1 if sent by the flow's client
+    _by_stream: tuple | None = field(default=None, repr=False, compare=False)
     quoted_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # ^ ICMP errors quoting TCP: they have a tcp.stream, no analysis, no window or ack
     ts_rtt_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -158,13 +159,28 @@ class TcpAnalysis:
         out[self.columns["tcp_stream"] == NO_STREAM] = 0
         return out
 
-    def ack_rtt_ns(self) -> np.ndarray:
-        """tcp.analysis.ack_rtt in ns per frame; -1 where the frame acknowledges nothing."""
-        acks = self.columns["tcp_acks_frame"].astype(np.int64)
+    def ack_rtt_ns(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """tcp.analysis.ack_rtt in ns per frame (of `rows`, or of every frame); -1 where the
+        frame acknowledges nothing."""
+        rows = np.arange(len(self)) if rows is None else rows
+        acks = self.columns["tcp_acks_frame"][rows].astype(np.int64)
         out = np.full(acks.shape[0], -1, dtype=np.int64)
         has = acks > 0
-        out[has] = self.ts_ns[has] - self.ts_ns[acks[has] - 1]
+        out[has] = self.ts_ns[rows[has]] - self.ts_ns[acks[has] - 1]
         return out
+
+    def stream_rows(self, stream: int) -> np.ndarray:
+        """The rows (capture order) of one stream; the index is built on first use, so a
+        report over thousands of samples does not scan every frame per sample."""
+        if self._by_stream is None:
+            order = np.argsort(self.columns["tcp_stream"], kind="stable")
+            bounds = np.searchsorted(self.columns["tcp_stream"][order],
+                                     np.arange(self.n_streams + 1))
+            self._by_stream = (order, bounds)
+        order, bounds = self._by_stream
+        if not 0 <= stream < self.n_streams:
+            return order[:0]
+        return order[bounds[stream]:bounds[stream + 1]]
 
     def window_series(self, stream: int, side: str = "server", points: int = 64):
         """Downsampled (ts_ns, scaled window) the given side advertised over the stream."""

@@ -13,6 +13,8 @@
 """
 from __future__ import annotations
 
+import bisect
+
 from .correlate import Placement
 from .inputs.curl import CurlSample, compute_phases
 from .model import NO_STREAM, PacketTable
@@ -54,7 +56,15 @@ class WireView:
         for line in http_lines(table, conns):
             stream = int(tcp.columns["tcp_stream"][conns.conns[line.conn].first_frame - 1])
             self.http.setdefault(stream, []).append(line)
-        self.dns: tuple[DnsTransaction, ...] = dns_transactions(table)
+        self.dns: tuple[DnsTransaction, ...] = tuple(
+            sorted(dns_transactions(table), key=lambda t: t.query_ts_ns))
+        self._dns_ts = [t.query_ts_ns for t in self.dns]
+
+    def dns_between(self, start_ns: int, end_ns: int) -> tuple[DnsTransaction, ...]:
+        """The DNS transactions whose first query went out in [start_ns, end_ns]."""
+        lo = bisect.bisect_left(self._dns_ts, start_ns)
+        hi = bisect.bisect_right(self._dns_ts, end_ns)
+        return self.dns[lo:hi]
 
 
 def wire_view(table: PacketTable | None, tcp: TcpAnalysis | None) -> WireView | None:
@@ -86,15 +96,12 @@ def dns_for_sample(placement: Placement, wire: WireView) -> list[dict]:
         return []
     start, end = placement.edges_ns[0], placement.edges_ns[1]
     slack = 1_000_000  # 1 ms: curl's clock and the capture's are aligned to about this
-    out = []
-    for t in wire.dns:
-        if start - slack <= t.query_ts_ns <= end + slack:
-            out.append({"qname": t.qname, "qtype": t.qtype, "rcode": t.rcode,
-                        "answered": t.answered, "resends": t.resends,
-                        "rtt_ms": None if t.rtt_ns is None else round(t.rtt_ns / 1e6, 3),
-                        "answers": list(t.answers),
-                        "frames": sorted({*t.query_frames, *t.response_frames})})
-    return out
+    return [{"qname": t.qname, "qtype": t.qtype, "rcode": t.rcode, "answered": t.answered,
+             "resends": t.resends,
+             "rtt_ms": None if t.rtt_ns is None else round(t.rtt_ns / 1e6, 3),
+             "answers": list(t.answers),
+             "frames": sorted({*t.query_frames, *t.response_frames})}
+            for t in wire.dns_between(start - slack, end + slack)]
 
 
 def wire_samples(table: PacketTable, tcp: TcpAnalysis, wire: WireView) -> list[CurlSample]:
@@ -154,7 +161,9 @@ def _sample_from_wire(index: int, stream: int, m: ConnMilestones, wire: WireView
 
 def _lookup_before(m: ConnMilestones, wire: WireView) -> DnsTransaction | None:
     best = None
-    for t in wire.dns:
+    # a lookup answered within DNS_LEAD_NS before the SYN was sent at most 30 s before it
+    # (resolvers give up sooner)
+    for t in wire.dns_between(m.syn.ts_ns - DNS_LEAD_NS - 30_000_000_000, m.syn.ts_ns):
         if (t.answered and t.response_ts_ns is not None
                 and m.syn.ts_ns - DNS_LEAD_NS <= t.response_ts_ns <= m.syn.ts_ns
                 and m.conn.server in t.answers):
