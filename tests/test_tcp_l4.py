@@ -10,10 +10,10 @@ from cnfpost.layers_l4 import assess_l4
 from cnfpost.tcp import analyze_tcp
 from cnfpost.thresholds import DEFAULTS, Thresholds
 
-from .support import require
+from .support import LAB_BUNDLES, require
 from .tcp_builders import Capture
 
-LAB = Path(__file__).resolve().parents[2] / "shared" / "lab-bundles"
+LAB = LAB_BUNDLES
 
 
 def l4(cap: Capture, thresholds=None):

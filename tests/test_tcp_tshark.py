@@ -1,7 +1,7 @@
 """TCP analysis against tshark 4.0, frame by frame.
 
 - Stored oracle: tshark's per-frame fields for real captures (the lab bundles in
-  ../shared/lab-bundles, recorded with tcpdump through an impaired link, and the loopback
+  tests/data/lab_bundles, recorded with tcpdump through an impaired link, and the loopback
   captures in tests/data/captures, recorded by tests/data/captures/record.sh) are kept as
   TSV in tests/data/tshark (tests/data/tshark/regenerate.sh). These tests need no tshark.
 - Live: when tshark is installed (CI installs it), the same captures, every crafted
@@ -25,12 +25,12 @@ from cnfpost.capture import decode_bytes, read_capture
 from cnfpost.tcp import analyze_tcp
 
 from . import tcp_scenarios as sc
-from .support import require, require_tool
+from .support import LAB_BUNDLES, require, require_tool
 from .tcp_builders import Capture, tcp_options
 from .tcp_oracle import FLAG_FIELDS, compare, load_tsv, tshark_tsv
 
 ROOT = Path(__file__).resolve().parents[1]
-LAB = ROOT.parent / "shared" / "lab-bundles"
+LAB = LAB_BUNDLES
 CAPTURES = {
     "lab_clean": LAB / "clean" / "capture.pcap",
     "lab_path_loss": LAB / "path_loss" / "capture.pcap",
