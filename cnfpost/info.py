@@ -7,7 +7,7 @@ import numpy as np
 
 from .model import PacketTable
 
-__all__ = ["summarize", "format_text"]
+__all__ = ["summarize", "format_text", "conversations"]
 
 
 def _iso(ts_ns: int) -> str:
@@ -61,14 +61,19 @@ def summarize(table: PacketTable, tcp=None) -> dict:
         summary["data_rate_bps"] = round(8 * stats.bytes_on_wire / summary["duration_s"], 3)
     if tcp is not None:
         first = int(timed.min()) if timed.size else 0
-        summary["tcp_conversations"] = _conversations(table, tcp, first)
+        summary["tcp_conversations"] = conversations(table, tcp, first)
     return summary
 
 
-def _conversations(table: PacketTable, tcp, first_ns: int) -> list[dict]:
+def conversations(table: PacketTable, tcp, first_ns: int | None = None) -> list[dict]:
+    """One row per TCP conversation (tcp.stream): endpoints, frames and payload bytes each
+    way, start (relative to first_ns, else to the first frame) and duration, handshake,
+    iRTT, the analysis counts, how it ended, and the display filter that shows it."""
     from .tcp import END_NAMES, HANDSHAKE_NAMES
 
     f = tcp.flows
+    if first_ns is None:
+        first_ns = int(table["ts_ns"][0]) if len(table) else 0
     out = []
     for i in range(tcp.n_streams):
         v = int(f["ip_version"][i])
@@ -77,16 +82,19 @@ def _conversations(table: PacketTable, tcp, first_ns: int) -> list[dict]:
             "stream": i,
             "client": f"{table.format_address(v, int(f['client_addr'][i]))}:{int(f['client_port'][i])}",
             "server": f"{table.format_address(v, int(f['server_addr'][i]))}:{int(f['server_port'][i])}",
+            "first_frame": int(f["first_frame"][i]), "last_frame": int(f["last_frame"][i]),
             "frames_c2s": int(f["packets_c2s"][i]), "frames_s2c": int(f["packets_s2c"][i]),
             "bytes_c2s": int(f["bytes_c2s"][i]), "bytes_s2c": int(f["bytes_s2c"][i]),
             "rel_start_s": round((int(f["start_ns"][i]) - first_ns) / 1e9, 6),
-            "duration_s": round(int(f["duration_ns"][i]) / 1e9, 6),
+            "duration_ms": round(int(f["duration_ns"][i]) / 1e6, 3),
             "handshake": HANDSHAKE_NAMES[int(f["handshake"][i])],
             "irtt_ms": None if irtt < 0 else round(irtt / 1e6, 3),
+            "syn_retries": int(f["syn_retries"][i]),
             "retransmissions": int(f["retransmissions"][i]),
             "dup_acks": int(f["dup_acks"][i]), "out_of_order": int(f["out_of_order"][i]),
             "lost_segments": int(f["lost_segments"][i]), "zero_windows": int(f["zero_windows"][i]),
             "end": END_NAMES[int(f["end"][i])],
+            "display_filter": f"tcp.stream == {i}",
         })
     return out
 
@@ -141,7 +149,7 @@ def format_text(summary: dict) -> str:
             volume = f"{c['bytes_c2s']}/{c['bytes_s2c']}"
             irtt = "-" if c["irtt_ms"] is None else f"{c['irtt_ms']:.3f}"
             lines.append(f"  {c['stream']:>6}  {c['client']:<28} {c['server']:<28} {frames:>12} "
-                         f"{volume:>19} {c['rel_start_s']:>10.6f} {c['duration_s']:>9.6f} "
+                         f"{volume:>19} {c['rel_start_s']:>10.6f} {c['duration_ms'] / 1000:>9.6f} "
                          f"{irtt:>8} {c['retransmissions']:>5} {c['dup_acks']:>6} "
                          f"{c['out_of_order']:>4} {c['zero_windows']:>4}  {c['end']}")
     for warning in summary["warnings"]:

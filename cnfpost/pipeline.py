@@ -283,33 +283,9 @@ def _tls_name(version: int) -> str:
 
 
 def _flows_section(tcp, table) -> list[dict]:
-    if tcp is None:
-        return []
-    from .tcp import END_NAMES, HANDSHAKE_NAMES
+    from .info import conversations
 
-    f = tcp.flows
-    out = []
-    for i in range(tcp.n_streams):
-        v = int(f["ip_version"][i])
-        irtt = int(f["irtt_ns"][i])
-        out.append({
-            "stream": i,
-            "client": f"{table.format_address(v, int(f['client_addr'][i]))}:{int(f['client_port'][i])}",
-            "server": f"{table.format_address(v, int(f['server_addr'][i]))}:{int(f['server_port'][i])}",
-            "first_frame": int(f["first_frame"][i]), "last_frame": int(f["last_frame"][i]),
-            "duration_ms": round(int(f["duration_ns"][i]) / 1e6, 3),
-            "packets": int(f["packets_c2s"][i] + f["packets_s2c"][i]),
-            "bytes_c2s": int(f["bytes_c2s"][i]), "bytes_s2c": int(f["bytes_s2c"][i]),
-            "handshake": HANDSHAKE_NAMES[int(f["handshake"][i])],
-            "irtt_ms": None if irtt < 0 else round(irtt / 1e6, 3),
-            "syn_retries": int(f["syn_retries"][i]),
-            "retransmissions": int(f["retransmissions"][i]),
-            "dup_acks": int(f["dup_acks"][i]), "out_of_order": int(f["out_of_order"][i]),
-            "lost_segments": int(f["lost_segments"][i]), "zero_windows": int(f["zero_windows"][i]),
-            "end": END_NAMES[int(f["end"][i])],
-            "display_filter": f"tcp.stream == {i}",
-        })
-    return out
+    return [] if tcp is None else conversations(table, tcp)
 
 
 def _ping_section(run: PingRun) -> dict:

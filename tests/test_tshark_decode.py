@@ -178,6 +178,6 @@ def test_info_conversations_match_tshark_conv_tcp(name):
     info = json.loads(subprocess.run([sys.executable, "-m", "cnfpost.cli", "info", "--json", str(path)],
                                      capture_output=True, text=True, check=True).stdout)
     ours = {(c["client"], c["server"]): (c["frames_c2s"], c["frames_s2c"], round(c["rel_start_s"], 6),
-                                         round(c["duration_s"], 4))
+                                         round(c["duration_ms"] / 1000, 4))
             for c in info["tcp_conversations"]}
     assert ours == theirs

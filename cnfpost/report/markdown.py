@@ -324,12 +324,13 @@ def _connections(report: Mapping) -> list[str]:
     flows = report.get("flows") or []
     if not flows:
         return []
-    rows = [[str(x["stream"]), text(f"{x['client']} → {x['server']}"), str(x["packets"]),
+    rows = [[str(x["stream"]), text(f"{x['client']} → {x['server']}"),
+             f"{x['frames_c2s']} / {x['frames_s2c']}",
              x["handshake"], f.ms(x.get("irtt_ms"), 3, False), str(x["retransmissions"]),
              str(x["dup_acks"]), str(x["out_of_order"]), str(x["zero_windows"]), x["end"],
              code(x["display_filter"])] for x in flows]
     return ["## TCP connections", ""] + table(
-        ["Stream", "Client → server", "Packets", "Handshake", "iRTT (ms)", "Retrans",
+        ["Stream", "Client → server", "Frames c→s / s→c", "Handshake", "iRTT (ms)", "Retrans",
          "Dup ACK", "OOO", "Zero win", "End", "Filter"], rows, "rlrlrrrrrll")
 
 
