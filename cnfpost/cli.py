@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -100,7 +101,7 @@ def packets(capture: str | None, fields: tuple[str, ...], fmt: str, output: str,
     names = [n.strip() for item in fields for n in item.split(",") if n.strip()]
     names = check_fields(names or DEFAULT_FIELDS)
     table = _read(capture, engine)
-    with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as out:
+    with _open_output(output) as out:
         write_packets(table, names, fmt, out)
     for warning in table.stats.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -154,9 +155,17 @@ def analyze(source: str | None, timings: str | None, mtr: str | None, ping: str 
             sys.exit(int(ExitCode.FINDINGS))
 
 
+def _open_output(target: str):
+    """An output file: '-' is stdout; a new or regular file is written atomically (a reader
+    never sees half of it); anything else (/dev/null, a FIFO, a symlink) is written in
+    place, since an atomic rename would replace the device or the link itself."""
+    path = Path(target)
+    atomic = target != "-" and not path.is_symlink() and (not path.exists() or path.is_file())
+    return click.open_file(target, "w", encoding="utf-8", atomic=atomic)
+
+
 def _write(target: str, text: str) -> None:
-    """Write a report atomically (a reader never sees half a file), or to stdout for '-'."""
-    with click.open_file(target, "w", encoding="utf-8", atomic=target != "-") as out:
+    with _open_output(target) as out:
         out.write(text)
 
 

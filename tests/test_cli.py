@@ -128,3 +128,20 @@ def test_collect_script_prints_the_collector(capsys):
     assert code == 0 and out.startswith("#!/bin/sh") and "tcpdump" in out
     code, path, _ = run(["collect-script", "--path"], capsys)
     assert code == 0 and open(path.strip()).read() == out
+
+
+def test_outputs_that_are_not_regular_files_are_written_in_place(capture, tmp_path, capsys):
+    """An atomic write renames a temporary file over the target: over /dev/null (as root)
+    or a symlink that would replace the device or the link. Those are written in place."""
+    import os
+    import stat
+
+    real = tmp_path / "real.csv"
+    real.write_text("")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    code, _, _ = run(["packets", str(capture), "-o", str(link)], capsys)
+    assert code == 0 and link.is_symlink()
+    assert real.read_text().startswith("frame.number")
+    code, _, _ = run(["packets", str(capture), "-o", os.devnull], capsys)
+    assert code == 0 and stat.S_ISCHR(os.stat(os.devnull).st_mode)
