@@ -449,6 +449,34 @@ cdef inline uint64_t tsresol_units(uint8_t value) noexcept nogil:
     return units
 
 
+cdef class SideTable:
+    """A side table (cnfpost/model.py: ICMP, TCP options, SACK, kept payloads) that grows
+    by doubling; rows are appended with next_row() and written through `cols`."""
+    cdef public object cols
+    cdef public object spec
+    cdef public Py_ssize_t n
+    cdef Py_ssize_t cap
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.cols = {name: np.zeros(0, dtype=dtype) for name, dtype in spec}
+        self.n = 0
+        self.cap = 0
+
+    cdef Py_ssize_t next_row(self) except -1:
+        if self.n >= self.cap:
+            self.cap = max(256, 2 * self.cap)
+            for arr in self.cols.values():
+                arr.resize(self.cap, refcheck=False)
+        self.n += 1
+        return self.n - 1
+
+    def trimmed(self):
+        for arr in self.cols.values():
+            arr.resize(self.n, refcheck=False)
+        return self.cols
+
+
 cdef class _Decoder:
     """Walks a pcap or pcapng byte stream and fills the packet table's arrays.
 
@@ -489,15 +517,14 @@ cdef class _Decoder:
 
     # outputs
     cdef public object cols
-    cdef public object icmp_cols
-    cdef public object tcpopt_cols
-    cdef public object sack_cols
-    cdef public object payload_cols
+    cdef public SideTable icmp
+    cdef public SideTable tcpopt
+    cdef public SideTable sack
+    cdef public SideTable payload_index
     cdef public object payload_buf
     cdef public object ip6_buf
     cdef public Py_ssize_t n, cap
-    cdef public Py_ssize_t n_icmp, cap_icmp, n_tcpopt, cap_tcpopt, n_sack, cap_sack
-    cdef public Py_ssize_t n_payload, cap_payload, payload_used, payload_cap
+    cdef public Py_ssize_t payload_used, payload_cap
     cdef public Py_ssize_t n_ip6, cap_ip6
 
     cdef int64_t* c_ts_ns
@@ -557,16 +584,13 @@ cdef class _Decoder:
         self.cap = 0
         self.cols = None
         self._grow_rows(max(expected_packets, 1024))
-        self.n_icmp = self.cap_icmp = 0
-        self.n_tcpopt = self.cap_tcpopt = 0
-        self.n_sack = self.cap_sack = 0
-        self.n_payload = self.cap_payload = 0
+        from cnfpost.model import ICMP_COLUMNS, PAYLOAD_COLUMNS, SACK_COLUMNS, TCPOPT_COLUMNS
+        self.icmp = SideTable(ICMP_COLUMNS)
+        self.tcpopt = SideTable(TCPOPT_COLUMNS)
+        self.sack = SideTable(SACK_COLUMNS)
+        self.payload_index = SideTable(PAYLOAD_COLUMNS)
         self.payload_used = 0
         self.payload_cap = 0
-        self.icmp_cols = None
-        self.tcpopt_cols = None
-        self.sack_cols = None
-        self.payload_cols = None
         self.payload_buf = np.zeros(0, dtype=np.uint8)
         self.n_ip6 = 0
         self.cap_ip6 = 0
@@ -611,13 +635,6 @@ cdef class _Decoder:
         self.c_ip_ttl = <uint8_t*>cnp.PyArray_DATA(c["ip_ttl"])
         self.c_tcp_hdr_len = <uint8_t*>cnp.PyArray_DATA(c["tcp_hdr_len"])
         self.c_tcp_opts = <uint8_t*>cnp.PyArray_DATA(c["tcp_opts"])
-
-    cdef object _grow_side(self, object cols, object spec, Py_ssize_t cap):
-        if cols is None:
-            return {name: np.zeros(cap, dtype=dtype) for name, dtype in spec}
-        for arr in cols.values():
-            arr.resize(cap, refcheck=False)
-        return cols
 
     cdef _grow_interfaces(self, int need):
         cdef int cap = max(need, 2 * self.n_if + 4)
@@ -732,13 +749,8 @@ cdef class _Decoder:
         cdef bint echo, error
         cdef IpInfo q
         cdef Span quoted
-        if self.n_icmp >= self.cap_icmp:
-            from cnfpost.model import ICMP_COLUMNS
-            self.cap_icmp = max(256, 2 * self.cap_icmp)
-            self.icmp_cols = self._grow_side(self.icmp_cols, ICMP_COLUMNS, self.cap_icmp)
-        i = self.n_icmp
-        self.n_icmp += 1
-        c = self.icmp_cols
+        i = self.icmp.next_row()
+        c = self.icmp.cols
         c["row"][i] = row
         c["type"][i] = icmp_type
         c["code"][i] = code
@@ -783,28 +795,18 @@ cdef class _Decoder:
             c["q_dport"][i] = be16(quoted, q.l4_off + 6)
 
     cdef int _add_tcpopt(self, Py_ssize_t row, uint16_t mss, uint8_t wscale) except -1:
-        cdef Py_ssize_t i
-        if self.n_tcpopt >= self.cap_tcpopt:
-            from cnfpost.model import TCPOPT_COLUMNS
-            self.cap_tcpopt = max(256, 2 * self.cap_tcpopt)
-            self.tcpopt_cols = self._grow_side(self.tcpopt_cols, TCPOPT_COLUMNS, self.cap_tcpopt)
-        i = self.n_tcpopt
-        self.n_tcpopt += 1
-        self.tcpopt_cols["row"][i] = row
-        self.tcpopt_cols["mss"][i] = mss
-        self.tcpopt_cols["wscale"][i] = wscale
+        cdef Py_ssize_t i = self.tcpopt.next_row()
+        c = self.tcpopt.cols
+        c["row"][i] = row
+        c["mss"][i] = mss
+        c["wscale"][i] = wscale
 
     cdef int _add_sack(self, Py_ssize_t row, uint32_t left, uint32_t right) except -1:
-        cdef Py_ssize_t i
-        if self.n_sack >= self.cap_sack:
-            from cnfpost.model import SACK_COLUMNS
-            self.cap_sack = max(256, 2 * self.cap_sack)
-            self.sack_cols = self._grow_side(self.sack_cols, SACK_COLUMNS, self.cap_sack)
-        i = self.n_sack
-        self.n_sack += 1
-        self.sack_cols["row"][i] = row
-        self.sack_cols["left"][i] = left
-        self.sack_cols["right"][i] = right
+        cdef Py_ssize_t i = self.sack.next_row()
+        c = self.sack.cols
+        c["row"][i] = row
+        c["left"][i] = left
+        c["right"][i] = right
 
     cdef int _keep_payload(self, Py_ssize_t row, Span s, Py_ssize_t off, Py_ssize_t k) except -1:
         cdef Py_ssize_t i
@@ -812,21 +814,16 @@ cdef class _Decoder:
         if self.payload_used + k > self.payload_limit:
             self.payload_dropped += k
             return 0
-        if self.n_payload >= self.cap_payload:
-            from cnfpost.model import PAYLOAD_COLUMNS
-            self.cap_payload = max(256, 2 * self.cap_payload)
-            self.payload_cols = self._grow_side(self.payload_cols, PAYLOAD_COLUMNS,
-                                                self.cap_payload)
         if self.payload_used + k > self.payload_cap:
             self.payload_cap = max(65536, 2 * self.payload_cap, self.payload_used + k)
             self.payload_buf.resize(self.payload_cap, refcheck=False)
         base = <uint8_t*>cnp.PyArray_DATA(self.payload_buf)
         copy_bytes(s, off, k, base + self.payload_used)
-        i = self.n_payload
-        self.n_payload += 1
-        self.payload_cols["row"][i] = row
-        self.payload_cols["offset"][i] = self.payload_used
-        self.payload_cols["length"][i] = k
+        i = self.payload_index.next_row()
+        c = self.payload_index.cols
+        c["row"][i] = row
+        c["offset"][i] = self.payload_used
+        c["length"][i] = k
         self.payload_used += k
 
     # ---- one frame ------------------------------------------------------------------
@@ -1330,21 +1327,11 @@ cdef class _Decoder:
 
     def finish(self):
         """Trim the arrays to what was filled and return the table's parts."""
-        from cnfpost.model import ICMP_COLUMNS, PAYLOAD_COLUMNS, SACK_COLUMNS, TCPOPT_COLUMNS
         for arr in self.cols.values():
             arr.resize(self.n, refcheck=False)
-        parts = {"columns": self.cols}
-        for key, cols, spec, n in (("icmp", self.icmp_cols, ICMP_COLUMNS, self.n_icmp),
-                                   ("tcpopt", self.tcpopt_cols, TCPOPT_COLUMNS, self.n_tcpopt),
-                                   ("sack", self.sack_cols, SACK_COLUMNS, self.n_sack),
-                                   ("payload_index", self.payload_cols, PAYLOAD_COLUMNS,
-                                    self.n_payload)):
-            if cols is None:
-                cols = {name: np.zeros(0, dtype=dtype) for name, dtype in spec}
-            else:
-                for arr in cols.values():
-                    arr.resize(n, refcheck=False)
-            parts[key] = cols
+        parts = {"columns": self.cols, "icmp": self.icmp.trimmed(),
+                 "tcpopt": self.tcpopt.trimmed(), "sack": self.sack.trimmed(),
+                 "payload_index": self.payload_index.trimmed()}
         self.ip6_buf.resize((self.n_ip6, 16), refcheck=False)
         parts["ip6_addresses"] = self.ip6_buf
         parts["payload_bytes"] = bytes(self.payload_buf[: self.payload_used])
