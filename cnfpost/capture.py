@@ -11,7 +11,6 @@ from __future__ import annotations
 import mmap
 import os
 import sys
-from pathlib import Path
 from typing import BinaryIO, Callable
 
 import numpy as np

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .inputs.curl import PHASE_IDS, CurlSample
-from .model import NO_STREAM, PacketTable, TcpAnalysisFlag, TcpFlag
+from .model import PacketTable, TcpAnalysisFlag, TcpFlag
 from .tcp import TcpAnalysis
 
 __all__ = ["Placement", "place_samples", "bucket_sample", "aggregate_phases",
@@ -255,7 +255,6 @@ def bucket_rows(rows: np.ndarray, edges: tuple[int, ...], tcp: TcpAnalysis) -> d
     ts = tcp.ts_ns[rows]
     # index k in 0..5 = phase k; -1 = before the first edge; 6 = at/after the last edge
     slot = np.searchsorted(np.asarray(edges, dtype=np.int64), ts, side="right") - 1
-    slot[ts >= edges[-1]] = len(PHASE_IDS)
     names = (*PHASE_IDS, "after")
     out: dict[str, PhaseBucket] = {}
     c2s = tcp.client_dir[rows] == 1

@@ -26,7 +26,7 @@ from . import __version__
 from .correlate import aggregate_phases, bucket_sample, place_samples
 from .errors import InputError, Problem
 from .findings import Finding
-from .icmp_echo import CaptureEcho, pair_echoes
+from .icmp_echo import pair_echoes
 from .inputs import bundle as bundles
 from .inputs.curl import PHASE_IDS, CurlSample, load_curl
 from .inputs.mtr import MtrReport, assess_path, load_mtr, with_raw

@@ -13,7 +13,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .correlate import EVENT_BITS, TROUBLE_EVENTS, PhaseBucket, Placement
+from .correlate import TROUBLE_EVENTS, PhaseBucket, Placement
 from .findings import Evidence, Finding, capture_evidence, make_finding
 from .icmp_echo import CaptureEcho
 from .inputs.curl import PHASE_IDS, CurlSample
@@ -70,7 +70,7 @@ def _severity(value: float, warning: float, critical: float | None = None) -> st
     return None
 
 
-def _frames(tcp: TcpAnalysis, mask: np.ndarray) -> np.ndarray:
+def _frames(mask: np.ndarray) -> np.ndarray:
     return np.flatnonzero(mask) + 1
 
 
@@ -203,7 +203,7 @@ def rule_retransmissions(ctx: Context) -> list[Finding]:
         "l4.retransmissions", severity or "info", f"{text} in {len(streams)} connection(s)",
         {"retransmissions": count, "control_retransmissions": control, "data_segments": data,
          "rate_pct": round(pct, 3), "fast": fast, "spurious": spurious, "streams": streams},
-        capture_evidence(_frames(ctx.tcp, mask), "tcp.analysis.retransmission"))]
+        capture_evidence(_frames(mask), "tcp.analysis.retransmission"))]
 
 
 def rule_reordering(ctx: Context) -> list[Finding]:
@@ -219,7 +219,7 @@ def rule_reordering(ctx: Context) -> list[Finding]:
     return [make_finding("l4.reordering", severity,
                          f"{count} out-of-order segment(s) ({pct:.2f}% of data segments)",
                          {"out_of_order": count, "rate_pct": round(pct, 3)},
-                         capture_evidence(_frames(ctx.tcp, mask), "tcp.analysis.out_of_order"))]
+                         capture_evidence(_frames(mask), "tcp.analysis.out_of_order"))]
 
 
 def rule_zero_window(ctx: Context) -> list[Finding]:
@@ -240,7 +240,7 @@ def rule_zero_window(ctx: Context) -> list[Finding]:
                          f"connection(s); longest stall {longest:.1f} ms, {total:.1f} ms in all",
                          {"zero_windows": int(mask.sum()), "longest_ms": round(longest, 3),
                           "total_ms": round(total, 3), "streams": streams},
-                         capture_evidence(_frames(ctx.tcp, mask), "tcp.analysis.zero_window"))]
+                         capture_evidence(_frames(mask), "tcp.analysis.zero_window"))]
 
 
 def rule_window_limited(ctx: Context) -> list[Finding]:
@@ -255,7 +255,7 @@ def rule_window_limited(ctx: Context) -> list[Finding]:
                          f"the sender filled the receiver's window {int(mask.sum())} time(s) in "
                          f"{limited.size} connection(s): the window, not the path, set the pace",
                          {"window_full": int(mask.sum()), "streams": [int(s) for s in limited]},
-                         capture_evidence(_frames(ctx.tcp, mask), "tcp.analysis.window_full"))]
+                         capture_evidence(_frames(mask), "tcp.analysis.window_full"))]
 
 
 def rule_syn_retry(ctx: Context) -> list[Finding]:
@@ -274,7 +274,7 @@ def rule_syn_retry(ctx: Context) -> list[Finding]:
                          "retransmission timeout",
                          {"streams": [int(s) for s in retried],
                           "syn_retries": int(f["syn_retries"][retried].sum())},
-                         capture_evidence(_frames(ctx.tcp, mask), "tcp.flags.syn == 1 && tcp.flags.ack == 0"))]
+                         capture_evidence(_frames(mask), "tcp.flags.syn == 1 && tcp.flags.ack == 0"))]
 
 
 def rule_reset(ctx: Context) -> list[Finding]:
@@ -290,7 +290,7 @@ def rule_reset(ctx: Context) -> list[Finding]:
                          f"{reset.size} connection(s) ended by a TCP reset"
                          + (f" ({refused} refused at the handshake)" if refused else ""),
                          {"streams": [int(s) for s in reset], "refused": refused},
-                         capture_evidence(_frames(ctx.tcp, mask), "tcp.flags.reset == 1"))]
+                         capture_evidence(_frames(mask), "tcp.flags.reset == 1"))]
 
 
 # ----------------------------------------------------------------------------------------
@@ -392,7 +392,7 @@ def rule_l3_l4(ctx: Context) -> list[Finding]:
     l3, l4 = ctx.grades.get("L3", "unknown"), ctx.grades.get("L4", "unknown")
     if l4 not in DEGRADED or l3 == "unknown":
         return []
-    frames = _frames(ctx.tcp, ctx.tcp.has("tcp.analysis.retransmission")) if ctx.tcp is not None else []
+    frames = _frames(ctx.tcp.has("tcp.analysis.retransmission")) if ctx.tcp is not None else []
     evidence = capture_evidence(frames, "tcp.analysis.retransmission")
     numbers = {"l3": l3, "l4": l4, "l3_loss_pct": ctx.l3_metrics.get("loss_pct"),
                "l4_retransmission_pct": ctx.l4_metrics.get("retransmission_rate_pct")}
@@ -467,7 +467,7 @@ def rule_handshake_vs_path(ctx: Context) -> list[Finding]:
                          f"{cmp['path_rtt_ms']:.2f} ms ({cmp['path_source']}): "
                          f"{cmp['difference_ms']:+.2f} ms"
                          + (f" ({pct:+.1f}%)" if pct is not None else "") + f"; {text}",
-                         numbers, capture_evidence(_frames(ctx.tcp, mask), "SYN and SYN/ACK frames"))]
+                         numbers, capture_evidence(_frames(mask), "SYN and SYN/ACK frames"))]
 
 
 def _expected_ms(pid: str, rtt: float | None, clean: list[float], tls_rtts: int) -> float | None:

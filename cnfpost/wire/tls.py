@@ -651,7 +651,6 @@ def tls_handshakes(table: PacketTable, conns: ConnIndex | None = None) -> tuple[
     rows = pi["row"].astype(np.int64)
     if rows.shape[0] == 0:
         return ()
-    c = table.columns
     conn = conns.conn_of_row[rows]
     # TLS candidates: TCP rows whose kept bytes start like a record (the decoder's test).
     keep = conn >= 0
