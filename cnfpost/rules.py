@@ -85,7 +85,12 @@ def rule_path_loss(ctx: Context) -> list[Finding]:
         return []
     severity = {"good": "info", "fair": "warning", "poor": "critical"}[grade]
     where = ""
-    evidence = Evidence(", ".join(ctx.l3_metrics.get("loss_sources", [])).split(", ")[0] or "ping")
+    sources = ctx.l3_metrics.get("loss_sources") or ["ping"]
+    if sources[0] == "capture_icmp" and ctx.echo is not None:
+        # the capture's own echoes: the requests that got no reply are the evidence
+        evidence = capture_evidence(ctx.echo.unanswered_frame, "ICMP echo requests without a reply")
+    else:
+        evidence = Evidence(sources[0])
     if ctx.path is not None and ctx.path.path_loss_from_ttl is not None:
         where = f", starting at hop {ctx.path.path_loss_from_ttl} and carrying on to the target"
         first, last = ctx.path.path_loss_from_ttl, ctx.path.hop_count

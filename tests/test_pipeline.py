@@ -172,3 +172,13 @@ def test_tls_drop_evidence_names_the_segments_the_injector_dropped():
         same = np.flatnonzero((table["sport"] == d["sport"]) & (table["dport"] == d["dport"])
                               & (table["tcp_seq"] == d["seq"]))
         assert {int(i) + 1 for i in same} & evidence, d
+
+
+def test_loss_seen_only_in_the_capture_names_the_unanswered_echo_requests():
+    """Without ping or mtr, loss comes from the capture's ICMP echoes: the evidence is the
+    requests that got no reply, as capture frames (not an input file)."""
+    r = cnfpost.analyze(SAMPLES / "path_loss" / "capture.pcap")
+    loss = next(f for f in r["findings"] if f["code"] == "l3.path_loss")
+    ev = loss["evidence"]
+    assert ev["source"] == "capture" and ev["frame_count"] == loss["numbers"]["probes_lost"] > 0
+    assert ev["display_filter"].startswith("frame.number")
