@@ -7,25 +7,40 @@ cnfpost/thresholds.py.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from .evidence import MAX_LISTED_FRAMES, display_filter
+from .vocab import SEVERITIES
 
 __all__ = ["Spec", "CATALOGUE", "SEVERITIES", "Evidence", "Finding", "make_finding",
            "capture_evidence"]
 
-SEVERITIES = ("info", "warning", "critical")
 SOURCES = ("capture", "mtr", "ping", "timings")
+
+
+ROLES = ("cause", "effect", "context")
 
 
 @dataclass(frozen=True)
 class Spec:
+    """One finding code. ``role``: a *cause* (what made requests slow or fail, a candidate
+    for overall.cause), an *effect* (what a user feels: a slow or inflated phase), or
+    *context* (a fact that helps read the others). ``mechanism`` names a cause's kind
+    (the closed list of overall.cause.mechanism); ``cause_layer`` the layer it sits in."""
+
     code: str
     layers: str
     title: str
     action: str
     doc: str
+    role: str = "context"
+    mechanism: str | None = None
+    cause_layer: str | None = None
+
+    @property
+    def layer_list(self) -> list[str]:
+        return self.layers.split("->")
 
 
 _SPECS = [
@@ -96,6 +111,38 @@ _SPECS = [
     Spec("l7.request_failed", "L7", "The request failed",
          "Read the error (curl's exit code and message) and the phase it failed in.",
          "A curl sample with a non-zero exit code or an HTTP error status."),
+    Spec("l3.downstream_loss", "L3", "Packet loss from the server to the probe",
+         "The server's segments were lost on the way to the probe and had to be sent again: "
+         "take the direction and the evidence frames to the network owner; ICMP probes may "
+         "miss loss this small or this one-sided.",
+         "Server-to-client data segments that filled a hole a round trip or more after it "
+         "opened (cnfpost/repairs.py), while ping/mtr saw no loss."),
+    Spec("l3.upstream_loss", "L3", "Packet loss from the probe to the server",
+         "The probe's segments were lost on the way to the server and had to be sent again: "
+         "take the direction and the evidence frames to the network owner.",
+         "Client-to-server data segments sent again that the server had not acknowledged "
+         "(no D-SACK), while ping/mtr saw no loss."),
+    Spec("l3.pmtud_blackhole", "L3", "Path-MTU black hole: full-size packets never arrive",
+         "A link on the path has a smaller MTU and its ICMP 'fragmentation needed' / "
+         "'packet too big' does not reach the sender: allow that ICMP through, clamp the MSS "
+         "on the tunnel or link, or enable PLPMTUD (net.ipv4.tcp_mtu_probing=1).",
+         "Full-size segments are sent again and again and never arrive while smaller ones "
+         "do (RFC 2923 section 2.1)."),
+    Spec("l4.spurious_retransmissions", "L4", "Retransmissions the receiver did not need",
+         "The receiver already had these bytes: reordering fooled the sender's loss "
+         "detection, ACKs were lost on the way back, or a timeout fired early. Not loss.",
+         "Data segments sent again whose bytes had already arrived or been acknowledged "
+         "(or that a D-SACK reports as duplicates)."),
+    Spec("l4.stall", "L4", "A connection stalled",
+         "Nothing moved for several round trips: see what ended the silence (a backed-off "
+         "retransmission timeout, a window that stayed shut, or the client giving up).",
+         "A silence of find.stall_ms or more in a connection that still had data to "
+         "deliver."),
+    Spec("l3l7.rtt_bound", "L3->L7", "Requests are slow because the server is far",
+         "Each request costs a few round trips: move the server (or a CDN edge) closer, "
+         "reuse connections, use TLS 1.3 and session resumption to save round trips.",
+         "A path RTT of find.rtt_bound_ms or more that, times the round trips a request "
+         "needs, accounts for the requests' time."),
     Spec("l3l4.path_causes_tcp", "L3->L4", "Path problems are causing the TCP trouble",
          "Fix the path (the L3 findings): the endpoints are reacting correctly to loss or delay.",
          "The path is degraded and TCP is degraded with it."),
@@ -121,7 +168,38 @@ _SPECS = [
          "RTT while data flows (loaded ping, TCP RTT samples) well above RTT at rest."),
 ]
 
-CATALOGUE: dict[str, Spec] = {spec.code: spec for spec in _SPECS}
+# code -> (role, mechanism, the layer the cause sits in)
+_ROLES = {
+    "l3.path_loss": ("cause", "path_loss", "L3"),
+    "l3.downstream_loss": ("cause", "downstream_loss", "L3"),
+    "l3.upstream_loss": ("cause", "upstream_loss", "L3"),
+    "l3.pmtud_blackhole": ("cause", "pmtud_blackhole", "L3"),
+    "l3.unreachable": ("cause", "unreachable", "L3"),
+    "l3.high_jitter": ("cause", "jitter", "L3"),
+    "l4.reordering": ("cause", "reordering", "L4"),
+    "l4.spurious_retransmissions": ("cause", "spurious_retransmissions", "L4"),
+    "l4.zero_window": ("cause", "receive_window", "L4"),
+    "l4.window_limited": ("cause", "receive_window", "L4"),
+    "l4.stall": ("cause", "stall", "L4"),
+    "l4.syn_retry": ("cause", "syn_loss", "L4"),
+    "l4.reset": ("cause", "reset", "L4"),
+    "l7.slow_dns": ("cause", "slow_dns", "L7"),
+    "l7.slow_server": ("cause", "slow_server", "L7"),
+    "l7.request_failed": ("cause", "request_failed", "L7"),
+    "l3l4.endpoint_tcp": ("cause", "endpoint", "L4"),
+    "l3l7.bufferbloat": ("cause", "queueing", "L3"),
+    "l3l7.rtt_bound": ("cause", "distance", "L3"),
+    "l7.slow_connect": ("effect", "unexplained", "L7"),
+    "l7.slow_tls": ("effect", "unexplained", "L7"),
+    "l7.slow_download": ("effect", "unexplained", "L7"),
+    "l4.retransmissions": ("effect", None, None),
+    "l4l7.events_in_phase": ("effect", None, None),
+    "l4l7.application": ("effect", None, None),
+}
+CATALOGUE: dict[str, Spec] = {
+    spec.code: replace(spec, **dict(zip(("role", "mechanism", "cause_layer"),
+                                        _ROLES.get(spec.code, ("context", None, None)))))
+    for spec in _SPECS}
 
 
 @dataclass(frozen=True)
@@ -168,6 +246,7 @@ class Finding:
 
     def to_dict(self) -> dict:
         out = {"code": self.code, "severity": self.severity, "layers": self.layers,
+               "role": CATALOGUE[self.code].role,
                "message": self.message, "numbers": self.numbers,
                "evidence": self.evidence.to_dict(), "action": self.action}
         if self.sample is not None:

@@ -39,7 +39,7 @@ def _r(x: float | None, nd: int = 3) -> float | None:
 
 
 def assess_l4(analysis: TcpAnalysis | None,
-              thresholds: Mapping[str, float] | None = None) -> LayerAssessment:
+              thresholds: Mapping[str, float] | None = None, facts=None) -> LayerAssessment:
     th = thresholds if thresholds is not None else Thresholds()
     if analysis is None or analysis.n_streams == 0:
         return LayerAssessment("unknown", {"reason": "no TCP stream in the capture", "streams": 0})
@@ -54,6 +54,11 @@ def assess_l4(analysis: TcpAnalysis | None,
     # (Wireshark flags those too) costs the user nothing; it is reported, not graded.
     data_retrans = int((analysis.has("tcp.analysis.retransmission")
                         & (analysis.payload_len > 0)).sum())
+    # With the repairs classified (cnfpost/repairs.py), only those the receiver needed are
+    # graded: needless copies and late arrivals are not loss.
+    repairs = facts.repairs if facts is not None else None
+    graded_retrans = data_retrans if repairs is None else repairs.count("repair")
+    stalls = () if facts is None else facts.stalls
     dupacks = total("dup_acks")
     ooo = total("out_of_order")
     enough = data >= th["l4.min_data_segments"]
@@ -68,11 +73,17 @@ def assess_l4(analysis: TcpAnalysis | None,
     irtt = f["irtt_ns"][f["irtt_ns"] > 0]
 
     grades = {
-        "retransmissions": _grade(th, "l4.retrans_pct", rate(data_retrans)) if enough else "unknown",
+        "retransmissions": _grade(th, "l4.retrans_pct", rate(graded_retrans)) if enough
+        else "unknown",
         "dup_acks": _grade(th, "l4.dupack_pct", rate(dupacks)) if enough else "unknown",
         "out_of_order": _grade(th, "l4.ooo_pct", rate(ooo)) if enough else "unknown",
         "zero_window": _grade(th, "l4.zero_window_ms", zw_max_ms),
         "handshake": _grade(th, "l4.handshake_fail_pct", fail_pct),
+        # a stall is never excellent: poor from a second of silence (find.stall_ms doc)
+        "stalls": "excellent" if not stalls else
+        ("poor" if max(s.duration_ms for s in stalls) >= 1000 else "fair"),
+        # each SYN retry costs a retransmission timeout (1 s): the connect was slow
+        "syn_retries": "excellent" if not int(np.sum(f["syn_retries"])) else "fair",
     }
     notes = []
     if not enough:
@@ -87,7 +98,12 @@ def assess_l4(analysis: TcpAnalysis | None,
         "fast_retransmissions": total("fast_retransmissions"),
         "spurious_retransmissions": total("spurious_retransmissions"),
         "data_retransmissions": data_retrans,
-        "retransmission_rate_pct": _r(rate(data_retrans)),
+        "retransmission_rate_pct": _r(rate(graded_retrans)),
+        "repaired_segments": graded_retrans,
+        "spurious_copies": None if repairs is None else repairs.count("copy"),
+        "late_arrivals": None if repairs is None else repairs.count("reordered"),
+        "stalls": len(stalls),
+        "stall_max_ms": _r(max((s.duration_ms for s in stalls), default=0.0)),
         "dup_acks": dupacks,
         "dup_ack_rate_pct": _r(rate(dupacks)),
         "out_of_order": ooo,

@@ -25,20 +25,24 @@ import orjson
 from . import __version__
 from .correlate import aggregate_phases, bucket_sample, place_samples
 from .errors import InputError, Problem
-from .findings import Finding
+from .findings import CATALOGUE, Finding
 from .icmp_echo import pair_echoes
 from .inputs import bundle as bundles
 from .inputs.curl import PHASE_IDS, CurlSample, load_curl
 from .inputs.mtr import MtrReport, assess_path, load_mtr, with_raw
 from .inputs.ping import PingRun, load_ping
 from .layers import LayerAssessment, assess_l3, assess_l7
+from .cause import Explanation, explain
+from .facts import build_facts
+from .failures import sample_failure
 from .rules import Context, path_rtt, path_vs_handshake, run_rules
+from .vocab import PHASE_NAMES, severity_rank
 from .thresholds import Thresholds, load_config, worst_grade
 from .wire_phases import boundary_checks, dns_for_sample, wire_samples, wire_view
 
 __all__ = ["analyze", "Report", "SCHEMA_VERSION", "Inputs"]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 Source = str | PathLike
 
 
@@ -187,47 +191,74 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
 
     path = assess_path(mtr_report, th) if mtr_report is not None and mtr_report.hops else None
     l3 = assess_l3(ping_run, mtr_report, echo, th)
-    l4 = _assess_l4(tcp, th)
+    facts = build_facts(table, tcp, th, _path_rtts(path, ping_run, echo),
+                        dns_seen=wire is not None and bool(wire.dns))
+    l4 = _assess_l4(tcp, th, facts)
     l7 = assess_l7(samples, th)
 
     placements = place_samples(samples, tcp, table) if (tcp is not None and samples) else []
     buckets = [bucket_sample(p, tcp) for p in placements] if placements else [None] * len(samples)
+    failures = [sample_failure(s, placements[i] if placements else None, tcp, wire)
+                for i, s in enumerate(samples)]
     ctx = Context(th=th, table=table, tcp=tcp, echo=echo, ping=ping_run,
                   ping_loaded=ping_loaded_run, mtr=mtr_report, path=path, samples=samples,
                   placements=placements, buckets=buckets,
                   tls_versions={} if wire is None else wire.tls_versions,
                   grades={"L3": l3.quality, "L4": l4.quality, "L7": l7.quality},
-                  l3_metrics=l3.metrics, l4_metrics=l4.metrics)
+                  l3_metrics=l3.metrics, l4_metrics=l4.metrics, facts=facts,
+                  failures=failures)
     findings = run_rules(ctx)
+    explanation = explain(ctx, findings)
+    findings = sorted(findings + list(explanation.findings),
+                      key=lambda f: severity_rank(f.severity))
 
     data = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "cnfpost", "version": __version__},
         "inputs": _inputs_section(inputs, table),
         "warnings": warnings,
-        "layered_analysis": {"l3": l3.to_dict(), "l4": l4.to_dict(), "l7": l7.to_dict()},
+        "layered_analysis": _layered(ctx, explanation, {"L3": l3, "L4": l4, "L7": l7}),
         "samples_source": samples_source,
-        "samples": [_sample_section(s, placements[i] if placements else None, buckets[i], wire)
+        "samples": [_sample_section(s, placements[i] if placements else None, buckets[i], wire,
+                                    failures[i])
                     for i, s in enumerate(samples)],
         "tcp_http_correlation": aggregate_phases(samples, buckets) if samples else None,
         "mtr_tcp_correlation": path_vs_handshake(ctx),
-        "correlations": _correlations(ctx, findings),
+        "correlations": _correlations(ctx, findings, explanation),
         "flows": _flows_section(tcp, table),
         "path": None if mtr_report is None else {"mtr": mtr_report.to_dict(),
                                                   "assessment": None if path is None else path.to_dict()},
         "ping": None if ping_run is None else _ping_section(ping_run),
         "findings": [f.to_dict() for f in findings],
-        "overall": _overall(ctx, findings),
+        "overall": _overall(ctx, findings, explanation),
     }
     return Report(data)
 
 
-def _assess_l4(tcp, th) -> LayerAssessment:
+def _layered(ctx: Context, ex: Explanation, layers: dict[str, LayerAssessment]) -> dict:
+    """Each layer's assessment, its quality agreeing with the cause (agreeing_grades)."""
+    grades, reasons = agreeing_grades(ctx.grades, ex)
+    return {name.lower(): {**a.to_dict(), "quality": grades[name],
+                           "quality_reason": reasons[name]}
+            for name, a in layers.items()}
+
+
+def _path_rtts(path, ping_run, echo) -> dict[str, float | None]:
+    """The RTTs the path inputs measured (the baseline RTT is the smallest of these and the
+    capture's own, cnfpost/facts.py)."""
+    return {
+        "mtr": None if path is None else path.destination_best_ms,
+        "ping": None if ping_run is None or ping_run.summary is None else ping_run.summary.min_ms,
+        "capture_icmp": echo.stats.min_ms if echo is not None and echo.answered else None,
+    }
+
+
+def _assess_l4(tcp, th, facts) -> LayerAssessment:
     from .layers_l4 import assess_l4
 
     if tcp is None:
         return LayerAssessment("unknown", {"reason": "no capture"})
-    return assess_l4(tcp, th)
+    return assess_l4(tcp, th, facts)
 
 
 def _inputs_section(inputs: Inputs, table) -> dict:
@@ -253,8 +284,9 @@ def _inputs_section(inputs: Inputs, table) -> dict:
     return out
 
 
-def _sample_section(s: CurlSample, placement, buckets, wire) -> dict:
+def _sample_section(s: CurlSample, placement, buckets, wire, failure) -> dict:
     out = s.to_dict()
+    out["failure"] = None if failure is None else failure.to_dict()
     out["match"] = None if placement is None else placement.to_dict()
     if placement is not None and wire is not None:
         # a sample cut from the packets agrees with them by construction: nothing to check
@@ -301,19 +333,30 @@ def _ping_section(run: PingRun) -> dict:
     }
 
 
-def _correlations(ctx: Context, findings: list[Finding]) -> dict:
-    codes = {f.code for f in findings if f.severity != "info"}
+_PATH_MECHANISMS = ("path_loss", "downstream_loss", "upstream_loss", "pmtud_blackhole",
+                    "queueing", "jitter")
+
+
+def _causes(ex: Explanation):
+    return ([ex.cause] if ex.cause is not None else []) + list(ex.contributing)
+
+
+def _correlations(ctx: Context, findings: list[Finding], ex: Explanation) -> dict:
+    """The cross-layer verdicts, read from the cause model (not rebuilt from codes)."""
     l3, l4, l7 = ctx.grades["L3"], ctx.grades["L4"], ctx.grades["L7"]
-    if "l3l4.path_causes_tcp" in codes:
-        l3l4 = "path_causes_tcp"
-    elif "l3l4.endpoint_tcp" in codes:
+    causes = _causes(ex)
+    head = ex.cause
+    if head is not None and head.code == "l3l4.endpoint_tcp":
         l3l4 = "endpoint_tcp"
+    elif head is not None and head.mechanism in _PATH_MECHANISMS and ctx.tcp is not None \
+            and (head.confidence != "low" or ctx.facts.repair_frames):
+        l3l4 = "path_causes_tcp"
     elif "unknown" in (l3, l4):
         l3l4 = "unknown"
     else:
         l3l4 = "tcp_healthy" if l4 in ("excellent", "good") else "tcp_degraded"
     inflated = [f.numbers.get("phase") for f in findings if f.code == "l4l7.events_in_phase"]
-    app = [f.numbers.get("phase") for f in findings if f.code == "l4l7.application"]
+    app = sorted({p for c in causes if c.code == "l7.slow_server" for p in c.phases})
     if inflated:
         l4l7 = "tcp_events_inflated_phases"
     elif app:
@@ -323,8 +366,11 @@ def _correlations(ctx: Context, findings: list[Finding]) -> dict:
     else:
         l4l7 = "no_tcp_impact"
     bloat = [f for f in findings if f.code == "l3l7.bufferbloat"]
-    has_load = ctx.ping_loaded is not None or ctx.echo is not None
-    l3l7 = "bufferbloat" if bloat else ("no_bufferbloat_seen" if has_load else "unknown")
+    loaded = ctx.ping_loaded is not None or bool(
+        ctx.tcp is not None and ctx.tcp.n_streams and any(
+            ctx.facts.loading_streams(p.stream, *p.edges_ns[::6])
+            for p in ctx.placements if p.stream is not None and p.edges_ns))
+    l3l7 = "bufferbloat" if bloat else ("no_bufferbloat_seen" if loaded else "not_measured")
     return {
         "l3_l4": {"verdict": l3l4, "l3": l3, "l4": l4},
         "l4_l7": {"verdict": l4l7, "l4": l4, "l7": l7, "inflated_phases": inflated,
@@ -334,48 +380,81 @@ def _correlations(ctx: Context, findings: list[Finding]) -> dict:
     }
 
 
-# The summary tells what hurt the request (an effect at L7), then why (the layer that
-# caused it). Within each group the earlier code explains more.
-_EFFECTS = ("l4l7.events_in_phase", "l4l7.application", "l3l7.bufferbloat", "l7.request_failed",
-            "l7.slow_server", "l7.slow_tls", "l7.slow_dns", "l7.slow_connect", "l7.slow_download")
-_CAUSES = ("l3l4.path_causes_tcp", "l3l4.endpoint_tcp", "l3.path_loss", "l3.unreachable",
-           "l4.syn_retry", "l4.retransmissions", "l4.zero_window", "l4.window_limited",
-           "l4.reset", "l3.high_jitter", "l4.reordering", "l3l4.handshake_vs_path")
+def agreeing_grades(grades: dict[str, str], ex: Explanation) -> tuple[dict, dict]:
+    """Grades that agree with the cause: the layer a cause sits in is not excellent (poor
+    when it failed samples, fair when it at least doubled their time, else good), and L7 is
+    not excellent while a cause slowed or failed its requests. Returns (grades, reasons)."""
+    out = dict(grades)
+    reasons = {layer: f"{grade}: measured" if grade != "unknown" else "unknown: not measured"
+               for layer, grade in grades.items()}
+    order = ("excellent", "good", "fair", "poor")
+    for cause in _causes(ex)[:1] + [c for c in ex.contributing if c.explained_ms > 0
+                                     or c.failed_samples]:
+        if cause.failed_samples:
+            cap = "poor"
+        elif cause.observed_ms and cause.expected_ms and cause.observed_ms >= 2 * cause.expected_ms:
+            cap = "fair"
+        else:
+            cap = "good"
+        affected = cause.failed_samples or cause.explained_ms > 0
+        for layer in {cause.layer} | ({"L7"} if affected else set()):
+            if layer not in out or out[layer] == "unknown":
+                continue
+            if order.index(out[layer]) < order.index(cap):
+                out[layer] = cap
+                reasons[layer] = f"{cap}: set by {cause.code}"
+    return out, reasons
 
 
-def _first_of(findings: list[Finding], codes: tuple[str, ...]) -> Finding | None:
-    ranked = [f for f in findings if f.code in codes and f.severity != "info"]
-    ranked.sort(key=lambda f: (codes.index(f.code), {"critical": 0, "warning": 1}[f.severity]))
-    return ranked[0] if ranked else None
-
-
-def _overall(ctx: Context, findings: list[Finding]) -> dict:
-    known = [g for g in ctx.grades.values() if g != "unknown"]
+def _overall(ctx: Context, findings: list[Finding], ex: Explanation) -> dict:
+    grades, reasons = agreeing_grades(ctx.grades, ex)
+    known = [g for g in grades.values() if g != "unknown"]
     grade = worst_grade(known) if known else "unknown"
-    layers = ", ".join(f"{k} {v}" for k, v in ctx.grades.items())
-    effect, cause = _first_of(findings, _EFFECTS), _first_of(findings, _CAUSES)
-    if effect or cause:
-        parts = []
-        if effect:
-            parts.append(f"What slowed the requests: {effect.message} ({effect.code}).")
-        if cause:
-            parts.append(f"Why: {cause.message} ({cause.code}).")
-        told = {f.code for f in (effect, cause) if f}
-        others = sorted({f.code for f in findings if f.severity != "info"} - told)
-        parts.append(f"Layers: {layers}." + (f" Also: {', '.join(others)}." if others else ""))
-        summary = " ".join(parts)
-    elif known:
+    return {"grade": grade, "grades": grades, "grade_reasons": reasons,
+            "cause": None if ex.cause is None else ex.cause.to_dict(),
+            "contributing": [c.to_dict() for c in ex.contributing],
+            "summary": _summary(ctx, findings, ex, grades),
+            "findings_by_severity": {s: sum(1 for f in findings if f.severity == s)
+                                     for s in ("critical", "warning", "info")}}
+
+
+def _summary(ctx: Context, findings: list[Finding], ex: Explanation, grades: dict) -> str:
+    """The headline sentence, written from the cause and what contributed."""
+    layers = ", ".join(f"{k} {v}" for k, v in grades.items())
+    head = ex.cause
+    if head is None:
+        if not [g for g in grades.values() if g != "unknown"]:
+            return "Nothing could be assessed from the inputs given."
         rtt, source = path_rtt(ctx)
-        parts = [f"Layers: {layers}."]
+        parts = [f"No problem found: nothing slowed or failed the requests. Layers: {layers}."]
         if rtt is not None:
             parts.append(f"Path RTT {rtt:.2f} ms ({source}).")
         ttfb = [s.ttfb_ms for s in ctx.samples if s.ttfb_ms is not None]
         if ttfb:
             parts.append(f"Median time to first byte {statistics.median(ttfb):.1f} ms.")
-        summary = "No problem found. " + " ".join(parts)
+        return " ".join(parts)
+    finding = next((f for f in findings if f.code == head.code), None)
+    what = CATALOGUE[head.code].title
+    phases = ", ".join(PHASE_NAMES[p] for p in head.phases)
+    n = len(ctx.samples)
+    if head.failed_samples:
+        lead = f"{head.failed_samples} of {n} sample(s) failed"
+        fails = [f for f in ctx.failures if f is not None]
+        if fails:
+            lead += f" ({fails[0].phase} phase: {fails[0].reason}"
+            lead += f", by the {fails[0].by})" if fails[0].by else ")"
+        lead += f": {what.lower()}"
+    elif head.samples and head.observed_ms is not None and head.expected_ms is not None:
+        lead = (f"{what}: {phases} took {head.observed_ms:.1f} ms instead of about "
+                f"{head.expected_ms:.1f} ms in {len(head.samples)} of {n} sample(s)")
     else:
-        summary = "Nothing could be assessed from the inputs given."
-    return {"grade": grade, "grades": dict(ctx.grades), "summary": summary,
-            "findings_by_severity": {s: sum(1 for f in findings if f.severity == s)
-                                     for s in ("critical", "warning", "info")}}
-
+        lead = what
+    parts = [f"{lead} ({head.code}, {head.confidence} confidence)."]
+    if finding is not None:
+        parts.append(f"Evidence: {finding.message}.")
+    if head.because:
+        parts.append(f"It explains: {', '.join(head.because)}.")
+    if ex.contributing:
+        parts.append("Also: " + ", ".join(c.code for c in ex.contributing) + ".")
+    parts.append(f"Layers: {layers}.")
+    return " ".join(parts)

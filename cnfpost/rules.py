@@ -14,6 +14,8 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .correlate import TROUBLE_EVENTS, PhaseBucket, Placement
+from .facts import Facts, no_facts
+from .failures import Failure
 from .findings import Evidence, Finding, capture_evidence, make_finding
 from .icmp_echo import CaptureEcho
 from .inputs.curl import PHASE_IDS, CurlSample
@@ -21,12 +23,11 @@ from .inputs.mtr import MtrReport, PathAssessment
 from .inputs.ping import PingRun
 from .model import PacketTable, TcpFlag
 from .tcp import TcpAnalysis
+from .vocab import PHASE_NAMES, severity_rank
 
 __all__ = ["Context", "RULES", "run_rules", "path_rtt", "path_vs_handshake"]
 
 SYN, ACK, RST = int(TcpFlag.SYN), int(TcpFlag.ACK), int(TcpFlag.RST)
-PHASE_NAMES = {"dns": "DNS", "tcp": "TCP connect", "tls": "TLS", "request": "request",
-               "server": "server wait", "download": "download"}
 
 
 @dataclass
@@ -48,6 +49,8 @@ class Context:
     tls_versions: dict[int, int | None] = field(default_factory=dict)  # stream -> TLS version
     l3_metrics: dict = field(default_factory=dict)
     l4_metrics: dict = field(default_factory=dict)
+    facts: Facts = field(default_factory=no_facts)
+    failures: list[Failure | None] = field(default_factory=list)
 
 
 def path_rtt(ctx: Context) -> tuple[float | None, str | None]:
@@ -151,11 +154,25 @@ def rule_jitter(ctx: Context) -> list[Finding]:
                          {"jitter_ms": jitter, "source": source}, evidence)]
 
 
+def _sent_by_probe(ctx: Context, rows: np.ndarray) -> np.ndarray:
+    """Per row: sent from one of the probe's own addresses (the clients of the capture's TCP
+    connections)? The probe's own ICMP errors (a port unreachable for a DNS answer that came
+    after the resolver gave up) say nothing about the path."""
+    if ctx.tcp is None or ctx.tcp.n_streams == 0:
+        return np.zeros(rows.shape[0], dtype=bool)
+    f = ctx.tcp.flows
+    mine = {(int(v), int(a)) for v, a in zip(f["ip_version"], f["client_addr"])}
+    c = ctx.table.columns
+    return np.array([(int(c["ip_version"][r]), int(c["ip_src"][r])) in mine for r in rows],
+                    dtype=bool)
+
+
 def rule_unreachable(ctx: Context) -> list[Finding]:
     out = []
     if ctx.table is not None and ctx.table.icmp["row"].size:
         icmp = ctx.table.icmp
         unreach = ((icmp["version"] == 4) & (icmp["type"] == 3)) | ((icmp["version"] == 6) & (icmp["type"] == 1))
+        unreach &= ~_sent_by_probe(ctx, icmp["row"].astype(np.int64))
         if unreach.any():
             frames = icmp["row"][unreach].astype(np.int64) + 1
             out.append(make_finding(
@@ -184,47 +201,146 @@ def _data_segments(tcp: TcpAnalysis) -> int:
 
 
 def rule_retransmissions(ctx: Context) -> list[Finding]:
-    """Judged by the data segments sent again: a retransmitted FIN or bare ACK after the
-    transfer ended costs the user nothing, so it is counted apart, not in the rate."""
-    if ctx.tcp is None or ctx.tcp.n_streams == 0:
+    """Judged by the data segments sent again that the receiver needed (repairs after loss,
+    cnfpost/repairs.py): needless copies are l4.spurious_retransmissions, late arrivals
+    l4.reordering, and a retransmitted SYN, FIN or bare ACK costs the user nothing here
+    (SYN retries are l4.syn_retry)."""
+    if ctx.tcp is None or ctx.tcp.n_streams == 0 or ctx.facts.repairs is None:
         return []
     data = _data_segments(ctx.tcp)
     mask = ctx.tcp.has("tcp.analysis.retransmission")
-    with_data = mask & (ctx.tcp.payload_len > 0)
-    count, control = int(with_data.sum()), int((mask & ~with_data).sum())
+    control = int((mask & (ctx.tcp.payload_len == 0)).sum())
+    rows = ctx.facts.repairs.select("repair")
+    count = int(rows.shape[0])
     if not count and not control:
         return []
     pct = 100.0 * count / data if data else 0.0
     severity = _severity(pct, ctx.th["find.retrans_pct.warning"],
                          ctx.th["find.retrans_pct.critical"]) if count else None
-    fast = int((ctx.tcp.has("tcp.analysis.fast_retransmission") & with_data).sum())
-    spurious = int((ctx.tcp.has("tcp.analysis.spurious_retransmission") & with_data).sum())
-    streams = sorted({int(s) for s in ctx.tcp.columns["tcp_stream"][mask]})
-    text = (f"{count} data segment(s) retransmitted out of {data} ({pct:.2f}%; {fast} fast, "
-            f"{spurious} spurious)")
+    fast = int(ctx.tcp.has("tcp.analysis.fast_retransmission")[rows].sum())
+    up = int((ctx.tcp.client_dir[rows] == 1).sum())
+    streams = sorted({int(s) for s in ctx.tcp.columns["tcp_stream"][rows]})
+    text = (f"{count} data segment(s) sent again to repair loss out of {data} ({pct:.2f}%; "
+            f"{count - up} server->client, {up} client->server; {fast} fast)")
     if control:
-        text += f"; {control} SYN/FIN/ACK-only retransmission(s)"
+        text += f"; {control} SYN/FIN/ACK-only retransmission(s) counted apart"
     return [make_finding(
         "l4.retransmissions", severity or "info", f"{text} in {len(streams)} connection(s)",
         {"retransmissions": count, "control_retransmissions": control, "data_segments": data,
-         "rate_pct": round(pct, 3), "fast": fast, "spurious": spurious, "streams": streams},
-        capture_evidence(_frames(mask), "tcp.analysis.retransmission"))]
+         "rate_pct": round(pct, 3), "fast": fast, "downstream": count - up, "upstream": up,
+         "spurious": ctx.facts.repairs.count("copy"), "streams": streams},
+        capture_evidence(rows + 1 if count else _frames(mask), "tcp.analysis.retransmission"))]
+
+
+def rule_spurious(ctx: Context) -> list[Finding]:
+    if ctx.tcp is None or ctx.facts.repairs is None:
+        return []
+    rows = ctx.facts.repairs.select("copy")
+    if rows.shape[0] == 0:
+        return []
+    data = _data_segments(ctx.tcp)
+    pct = 100.0 * rows.shape[0] / data if data else 0.0
+    severity = "warning" if pct >= ctx.th["find.retrans_pct.warning"] else "info"
+    why = "reordering fooled the sender" if ctx.facts.reordered else \
+        "ACKs lost on the way back or an early timeout"
+    return [make_finding("l4.spurious_retransmissions", severity,
+                         f"{rows.shape[0]} retransmission(s) the receiver did not need "
+                         f"({pct:.2f}% of data segments): the bytes had already arrived; {why}",
+                         {"spurious": int(rows.shape[0]), "rate_pct": round(pct, 3)},
+                         capture_evidence(rows + 1, "data sent again after it had arrived"))]
 
 
 def rule_reordering(ctx: Context) -> list[Finding]:
-    if ctx.tcp is None:
+    """Segments the network held back (arrived late, not re-sent), not hole-filling
+    retransmissions that tshark may also label out-of-order."""
+    if ctx.tcp is None or ctx.facts.repairs is None:
         return []
-    mask = ctx.tcp.has("tcp.analysis.out_of_order")
-    count = int(mask.sum())
+    rows = ctx.facts.repairs.select("reordered")
+    count = int(rows.shape[0])
     data = _data_segments(ctx.tcp)
     if not count or not data:
         return []
     pct = 100.0 * count / data
-    severity = "warning" if pct >= ctx.th["find.ooo_pct.warning"] else "info"
+    copies = ctx.facts.repairs.count("copy")
+    severity = "warning" if pct >= ctx.th["find.ooo_pct.warning"] or copies else "info"
     return [make_finding("l4.reordering", severity,
-                         f"{count} out-of-order segment(s) ({pct:.2f}% of data segments)",
-                         {"out_of_order": count, "rate_pct": round(pct, 3)},
-                         capture_evidence(_frames(mask), "tcp.analysis.out_of_order"))]
+                         f"{count} segment(s) arrived late, overtaken by later ones "
+                         f"({pct:.2f}% of data segments)"
+                         + (f"; {copies} needless retransmission(s) followed" if copies else ""),
+                         {"out_of_order": count, "rate_pct": round(pct, 3),
+                          "spurious_retransmissions": copies},
+                         capture_evidence(rows + 1, "segments that arrived late"))]
+
+
+def rule_directional_loss(ctx: Context) -> list[Finding]:
+    """Loss located by the capture: the direction whose data needed repairs."""
+    if ctx.tcp is None or ctx.facts.repairs is None:
+        return []
+    icmp_saw = (ctx.l3_metrics.get("loss_pct") or 0) > 0
+    sent = ctx.l3_metrics.get("probes_sent") or 0
+    out = []
+    for direction, code, label in (("down", "l3.downstream_loss", "server -> client"),
+                                   ("up", "l3.upstream_loss", "client -> server")):
+        rows = ctx.facts.repairs.select("repair", direction)
+        if rows.shape[0] == 0:
+            continue
+        rate = ctx.facts.repair_rate_pct({direction}) or 0.0
+        bound = 100.0 * ctx.th["find.probe_rule_out_factor"] / sent if sent else None
+        if icmp_saw:
+            seen = "ICMP probes saw loss too (l3.path_loss)"
+        elif bound is None:
+            seen = "no ICMP probes to compare with"
+        else:
+            seen = (f"{sent} ICMP probes saw none, which rules out only loss above "
+                    f"{bound:.3g}%")
+        severity = "info" if icmp_saw else (_severity(
+            rate, ctx.th["find.retrans_pct.warning"], ctx.th["find.retrans_pct.critical"])
+            or "info")
+        streams = sorted({int(s) for s in ctx.tcp.columns["tcp_stream"][rows]})
+        out.append(make_finding(
+            code, severity,
+            f"{rows.shape[0]} {label} data segment(s) lost and sent again ({rate:.2f}% of that "
+            f"direction's data segments) in {len(streams)} connection(s); {seen}",
+            {"repairs": int(rows.shape[0]), "rate_pct": round(rate, 3), "streams": streams,
+             "icmp_probes": sent or None, "icmp_rule_out_pct": None if bound is None
+             else round(bound, 3)},
+            capture_evidence(rows + 1, f"{label} segments that repaired loss")))
+    return out
+
+
+def rule_stall(ctx: Context) -> list[Finding]:
+    stalls = ctx.facts.stalls
+    if not stalls:
+        return []
+    longest = max(s.duration_ms for s in stalls)
+    ended = sorted({s.ended_by for s in stalls})
+    frames = [f for s in stalls for f in s.frames]
+    return [make_finding("l4.stall", "critical" if longest >= 1000 else "warning",
+                         f"{len(stalls)} stall(s) in {len({s.stream for s in stalls})} "
+                         f"connection(s): nothing moved for up to {longest:.0f} ms (ended by "
+                         f"{', '.join(e.replace('_', ' ') for e in ended)})",
+                         {"stalls": len(stalls), "longest_ms": round(longest, 3),
+                          "streams": sorted({s.stream for s in stalls}), "ended_by": ended},
+                         capture_evidence(frames, "the frames before and after each silence"))]
+
+
+def rule_blackhole(ctx: Context) -> list[Finding]:
+    holes = ctx.facts.blackholes
+    if not holes:
+        return []
+    largest = max(h.largest_ip_bytes for h in holes)
+    way = sorted({h.direction for h in holes})
+    frames = [f for h in holes for f in h.frames]
+    return [make_finding("l3.pmtud_blackhole", "critical",
+                         f"full-size segments never got through in {len(holes)} connection(s) "
+                         f"({'/'.join(way)}stream) while smaller ones did: the path MTU looks "
+                         f"like {largest} bytes or a little more, and no ICMP 'fragmentation "
+                         "needed' reached the sender",
+                         {"connections": len(holes), "largest_ip_bytes": largest,
+                          "mss": max(h.mss for h in holes), "directions": way,
+                          "streams": [h.stream for h in holes]},
+                         capture_evidence(frames, "small segments past the hole, or the "
+                                          "full-size segment sent again"))]
 
 
 def rule_zero_window(ctx: Context) -> list[Finding]:
@@ -406,9 +522,13 @@ def rule_l3_l4(ctx: Context) -> list[Finding]:
                              f"the path is {l3} (loss {ctx.l3_metrics.get('loss_pct') or 0:.3g}%) and TCP is "
                              f"{l4}: the path's loss or delay explains the TCP trouble",
                              numbers, evidence)]
+    sent = ctx.l3_metrics.get("probes_sent") or 0
+    rate = ctx.facts.repair_rate_pct({"up", "down"}) if ctx.facts.repairs is not None else None
+    if rate and (not sent or 100.0 * ctx.th["find.probe_rule_out_factor"] / sent >= rate / 2):
+        return []   # too few probes to call the path clean: l3.downstream/upstream_loss say it
     return [make_finding("l3l4.endpoint_tcp", "warning",
-                         f"TCP is {l4} while the path measured {l3}: look at the endpoints or a "
-                         "middlebox", numbers, evidence)]
+                         f"TCP is {l4} while the path measured {l3} over {sent} probes: look "
+                         "at the endpoints or a middlebox", numbers, evidence)]
 
 
 def path_vs_handshake(ctx: Context) -> dict | None:
@@ -596,16 +716,13 @@ def _busy_mask(ctx: Context, ts: np.ndarray) -> np.ndarray:
 
 RULES: tuple[Callable[[Context], list[Finding]], ...] = (
     rule_path_loss, rule_hop_ratelimit, rule_latency_step, rule_jitter, rule_unreachable,
-    rule_retransmissions, rule_reordering, rule_zero_window, rule_window_limited,
-    rule_syn_retry, rule_reset,
+    rule_retransmissions, rule_spurious, rule_reordering, rule_directional_loss, rule_stall,
+    rule_blackhole, rule_zero_window, rule_window_limited, rule_syn_retry, rule_reset,
     rule_slow_phases, rule_request_failed,
     rule_l3_l4, rule_handshake_vs_path, rule_events_in_phases, rule_bufferbloat,
 )
 
-_SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
-
-
 def run_rules(ctx: Context) -> list[Finding]:
     """All findings, most severe first, then in rule order (stable, deterministic)."""
     found = [f for rule in RULES for f in rule(ctx)]
-    return sorted(found, key=lambda f: _SEVERITY_ORDER[f.severity])
+    return sorted(found, key=lambda f: severity_rank(f.severity))

@@ -234,6 +234,19 @@ declare("find.bufferbloat_ms.warning", 60.0, "ms",
         "grades: up to 30 ms A, up to 60 ms B, more C and worse.")
 declare("find.bufferbloat_ms.critical", 200.0, "ms",
         "More than 200 ms added is Waveform's D and F: calls and games break.")
+declare("find.stall_ms", 500.0, "ms",
+        "A connection silent this long (and at least 4 round trips) while it still had data "
+        "to deliver is stalled: Linux's minimum retransmission timeout is 200 ms, so 500 ms "
+        "is a timeout that was backed off at least once (RFC 6298 section 5.5), or a window "
+        "that stayed shut.")
+declare("find.rtt_bound_ms", 30.0, "ms",
+        "A path RTT of 30 ms or more (the end of l3.rtt_ms.excellent) makes the round trips "
+        "of a request (connect, TLS, request, slow start) its main cost: the requests are "
+        "then slow because the server is far, and cnfpost says so (l3l7.rtt_bound).")
+declare("find.probe_rule_out_factor", 3.0, "probes",
+        "Loss that n ICMP probes saw none of is ruled out only above 3/n (the 'rule of "
+        "three', the 95 % upper bound for zero events in n trials): 30 probes rule out 10 %, "
+        "not 2 %. TCP loss below that bound may be on the path although ICMP saw none.")
 declare("find.jitter_ms.warning", 10.0, "ms",
         "Jitter (mean absolute difference of consecutive RTTs) of 10 ms: the L3 limit for "
         "'good'.")

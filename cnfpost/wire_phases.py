@@ -49,9 +49,13 @@ class WireView:
             if stream != NO_STREAM:
                 self.milestones[stream] = m
         self.tls_versions: dict[int, int | None] = {}   # stream -> negotiated version
+        self.tls_alerts: dict[int, tuple] = {}           # stream -> its TLS alert events
         for h in handshakes:
             stream = int(tcp.columns["tcp_stream"][h.conn.first_frame - 1])
             self.tls_versions[stream] = h.version
+            alerts = tuple(e for e in h.events if e.kind == "alert")
+            if alerts:
+                self.tls_alerts[stream] = alerts
         self.http = {}
         for line in http_lines(table, conns):
             stream = int(tcp.columns["tcp_stream"][conns.conns[line.conn].first_frame - 1])

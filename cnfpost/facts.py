@@ -1,0 +1,135 @@
+"""The capture's diagnostic facts, computed once and read by the rules and the cause model.
+
+- the **baseline RTT**: the smallest round trip any source measured (TCP handshakes, the
+  server's ACK RTTs, the capture's ICMP echoes, ping's minimum, mtr's best to the target):
+  what the path costs without queues;
+- **repairs** (cnfpost/repairs.py): each retransmitted or late data segment classified as a
+  repair after loss (and its direction), a needless copy, or a reordered arrival;
+- **stalls** and **path-MTU black holes** (cnfpost/stalls.py);
+- the **load** on the link over time: which other connections moved data when.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from .model import PacketTable, TcpFlag
+from .repairs import KINDS, Repairs, classify_repairs
+from .stalls import Blackhole, Stall, find_blackholes, find_stalls
+from .tcp import TcpAnalysis
+
+__all__ = ["Facts", "build_facts", "no_facts"]
+
+SYN, ACK = int(TcpFlag.SYN), int(TcpFlag.ACK)
+
+
+@dataclass(frozen=True)
+class Facts:
+    baseline_rtt_ms: float | None = None
+    baseline_source: str | None = None
+    repairs: Repairs | None = None
+    stalls: tuple[Stall, ...] = ()
+    blackholes: tuple[Blackhole, ...] = ()
+    dns_seen: bool = False
+    tcp: TcpAnalysis | None = None
+    load_bytes_min: float = 100_000.0
+    repair_frames: dict = field(default_factory=dict)     # frame -> "up" | "down"
+    copy_frames: frozenset = frozenset()
+    reorder_frames: frozenset = frozenset()
+    data_segments: dict = field(default_factory=dict)     # "up"/"down" -> count
+
+    @property
+    def reordered(self) -> bool:
+        return bool(self.reorder_frames)
+
+    def repair_rate_pct(self, directions: set[str]) -> float | None:
+        data = sum(self.data_segments.get(d, 0) for d in directions)
+        repaired = sum(1 for d in self.repair_frames.values() if d in directions)
+        return 100.0 * repaired / data if data else None
+
+    def stream_repairs(self, stream: int) -> set[str]:
+        if self.repairs is None:
+            return set()
+        sel = (self.repairs.stream == stream) & (self.repairs.kind == KINDS.index("repair"))
+        return {"up" if u else "down" for u in self.repairs.up[sel].tolist()}
+
+    def blackhole(self, stream: int) -> Blackhole | None:
+        return next((b for b in self.blackholes if b.stream == stream), None)
+
+    def stall_in(self, stream: int, lo_ns: int, hi_ns: int) -> Stall | None:
+        """The longest stall of the stream that overlaps [lo_ns, hi_ns)."""
+        found = [s for s in self.stalls if s.stream == stream and s.start_ns < hi_ns
+                 and s.end_ns > lo_ns]
+        return max(found, key=lambda s: s.end_ns - s.start_ns) if found else None
+
+    def syn_frames(self, stream: int) -> tuple[int, ...]:
+        rows = self.tcp.stream_rows(stream)
+        return tuple(int(r) + 1 for r in rows[(self.tcp.tcp_flags[rows] & SYN) != 0])
+
+    def rtt_inflation_ms(self, stream: int) -> float | None:
+        """How far the stream's own RTT (handshake, else server ACK RTT median) sits above
+        the baseline."""
+        if self.baseline_rtt_ms is None or self.tcp is None:
+            return None
+        f = self.tcp.flows
+        own = f["irtt_ns"][stream] if f["irtt_ns"][stream] > 0 else \
+            f["ack_rtt_server_median_ns"][stream]
+        if own <= 0:
+            return None
+        return float(own) / 1e6 - self.baseline_rtt_ms
+
+    def loaded_during(self, stream: int, lo_ns: int, hi_ns: int) -> bool:
+        """Did other connections move a bulk of data while this one ran?"""
+        return bool(self.loading_streams(stream, lo_ns, hi_ns))
+
+    def loading_streams(self, stream: int | None, lo_ns: int, hi_ns: int) -> list[int]:
+        if self.tcp is None:
+            return []
+        f = self.tcp.flows
+        other = np.arange(self.tcp.n_streams) != (-1 if stream is None else stream)
+        bulk = (f["bytes_s2c"] + f["bytes_c2s"]) >= self.load_bytes_min
+        overlap = (f["start_ns"] < hi_ns) & (f["end_ns"] > lo_ns)
+        return [int(s) for s in np.flatnonzero(other & bulk & overlap)]
+
+
+def no_facts() -> Facts:
+    return Facts()
+
+
+def baseline_rtt(tcp: TcpAnalysis | None, others: Mapping[str, float | None]
+                 ) -> tuple[float | None, str | None]:
+    """The smallest RTT any source saw, and which source (see the module docstring)."""
+    found = {k: v for k, v in others.items() if v is not None and v > 0}
+    if tcp is not None and tcp.n_streams:
+        f = tcp.flows
+        for name, col in (("tcp_handshake", "irtt_ns"), ("tcp_ack_rtt", "ack_rtt_server_min_ns")):
+            vals = f[col][f[col] > 0]
+            if vals.size:
+                found[name] = float(vals.min()) / 1e6
+    if not found:
+        return None, None
+    source = min(found, key=found.get)
+    return found[source], source
+
+
+def build_facts(table: PacketTable | None, tcp: TcpAnalysis | None, th: Mapping[str, float],
+                path_rtts: Mapping[str, float | None], dns_seen: bool = False) -> Facts:
+    rtt, source = baseline_rtt(tcp, path_rtts)
+    if table is None or tcp is None:
+        return Facts(rtt, source)
+    repairs = classify_repairs(table, tcp)
+    per_stream_rtt = np.where(tcp.flows["irtt_ns"] > 0, tcp.flows["irtt_ns"], 0)
+    stalls = tuple(find_stalls(tcp, per_stream_rtt, th))
+    holes = tuple(find_blackholes(table, tcp, repairs))
+    repair_rows = repairs.select("repair")
+    up = tcp.client_dir[repair_rows] == 1
+    data = (tcp.payload_len > 0) & (tcp.columns["tcp_stream"] != 0xFFFFFFFF)
+    return Facts(
+        rtt, source, repairs, stalls, holes, dns_seen, tcp, th["find.download_bytes.min"],
+        {int(r) + 1: ("up" if u else "down") for r, u in zip(repair_rows, up)},
+        frozenset(int(f) for f in repairs.frames("copy")),
+        frozenset(int(f) for f in repairs.frames("reordered")),
+        {"up": int((data & (tcp.client_dir == 1)).sum()),
+         "down": int((data & (tcp.client_dir == 0)).sum())})

@@ -1,0 +1,156 @@
+"""What each retransmitted or late data segment was: a repair after loss, a needless copy,
+or a segment that was only overtaken; and where the loss was (which direction).
+
+Wireshark's flags say what a segment looks like on the wire (tcp.analysis.retransmission,
+out_of_order, spurious_retransmission), not why. The probe's capture is taken at the
+client, so it sees every segment the client sent and only the server's segments that
+arrived. That decides each flagged data segment (payload > 0) of a connection:
+
+Server -> client (the capture is at the receiver):
+
+- **copy**: the same bytes (same relative sequence number) had arrived before: the
+  retransmission was not needed by the receiver (`spurious`: sent after reordering fooled
+  the sender, after an ACK was lost on the way up, or by an early timeout);
+- **reordered**: new bytes that arrive after later bytes, less than
+  ``REORDER_RTT_FRACTION`` of the connection's RTT after the later bytes first arrived:
+  the network held them back; no sender can retransmit that fast (it needs the duplicate
+  ACKs to reach it and its retransmission to come back: a round trip at least);
+- **repair**: new bytes that fill a hole a round trip or more after it opened: the
+  original was lost between server and probe (downstream loss).
+
+Client -> server (the capture is at the sender): every retransmission is seen twice.
+
+- **copy** when the server had acknowledged the bytes before the copy was sent
+  (Wireshark's spurious flag) or reports them as duplicates later (a D-SACK block,
+  RFC 2883: a SACK block below the cumulative ACK);
+- **repair** otherwise: the original was lost on the way up (upstream loss).
+
+Computed once per capture (:func:`classify_repairs`) and read by the rules and the cause
+model. SYN and FIN retransmissions carry no payload and are not here (SYN retries are
+connection set-up: cnfpost/rules.py rule_syn_retry).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .model import NO_STREAM, PacketTable, TcpAnalysisFlag
+from .tcp import TcpAnalysis
+
+__all__ = ["Repairs", "classify_repairs", "REORDER_RTT_FRACTION", "KINDS"]
+
+A = TcpAnalysisFlag
+FLAGGED = int(A.RETRANSMISSION | A.FAST_RETRANSMISSION | A.SPURIOUS_RETRANSMISSION
+              | A.OUT_OF_ORDER)
+# A late segment that arrives within half a round trip of the bytes that overtook it was
+# held back by the network: a retransmission needs a full round trip to be triggered and
+# to come back (RFC 5681 section 3.2: three duplicate ACKs must first reach the sender).
+REORDER_RTT_FRACTION = 0.5
+KINDS = ("repair", "copy", "reordered")
+DIRECTIONS = ("up", "down")       # up: client -> server; down: server -> client
+
+
+@dataclass(frozen=True)
+class Repairs:
+    """Per flagged data segment (parallel arrays, capture order)."""
+
+    rows: np.ndarray          # packet table rows
+    stream: np.ndarray        # tcp.stream
+    up: np.ndarray            # bool: sent by the client (upstream)
+    kind: np.ndarray          # index into KINDS
+    delay_ns: np.ndarray      # server->client: time since later bytes first arrived; else -1
+
+    def select(self, kind: str, direction: str | None = None,
+               streams: np.ndarray | None = None) -> np.ndarray:
+        """Rows of the segments of one kind (and direction, and streams)."""
+        mask = self.kind == KINDS.index(kind)
+        if direction is not None:
+            mask &= self.up if direction == "up" else ~self.up
+        if streams is not None:
+            mask &= np.isin(self.stream, streams)
+        return self.rows[mask]
+
+    def count(self, kind: str, direction: str | None = None) -> int:
+        return int(self.select(kind, direction).shape[0])
+
+    def frames(self, kind: str, direction: str | None = None) -> np.ndarray:
+        return self.select(kind, direction) + 1
+
+
+def _stream_rtt_ns(tcp: TcpAnalysis) -> np.ndarray:
+    """Per stream: the handshake RTT, else the smallest ACK RTT seen, else 0 (unknown)."""
+    f = tcp.flows
+    rtt = f["irtt_ns"].astype(np.int64).copy()
+    for name in ("ack_rtt_client_min_ns", "ack_rtt_server_min_ns"):
+        alt = f[name].astype(np.int64)
+        rtt = np.where(rtt > 0, rtt, np.where(alt > 0, alt, rtt))
+    return np.maximum(rtt, 0)
+
+
+def _dsack_covers(table: PacketTable, tcp: TcpAnalysis, row: int) -> bool:
+    """Does a later D-SACK block from the server cover this client segment's bytes?"""
+    sack = table.sack
+    if sack["row"].shape[0] == 0:
+        return False
+    c = table.columns
+    stream = tcp.columns["tcp_stream"][row]
+    seq = int(c["tcp_seq"][row])
+    end = (seq + int(tcp.payload_len[row])) & 0xFFFFFFFF
+    srows = sack["row"].astype(np.int64)
+    later = (srows > row) & (tcp.columns["tcp_stream"][srows] == stream) \
+        & (tcp.client_dir[srows] == 0)
+    for i in np.flatnonzero(later):
+        r, left, right = srows[i], int(sack["left"][i]), int(sack["right"][i])
+        ack = int(c["tcp_ack"][r])
+        below_ack = ((ack - right) & 0xFFFFFFFF) < 0x80000000   # right <= ack (RFC 2883)
+        if below_ack and ((seq - left) & 0xFFFFFFFF) < 0x80000000 \
+                and ((right - end) & 0xFFFFFFFF) < 0x80000000:
+            return True
+    return False
+
+
+def classify_repairs(table: PacketTable, tcp: TcpAnalysis) -> Repairs:
+    """Classify every flagged data segment of the capture (see the module docstring)."""
+    c = tcp.columns
+    in_tcp = c["tcp_stream"] != NO_STREAM
+    flagged = np.flatnonzero(in_tcp & ((c["tcp_analysis"] & FLAGGED) != 0)
+                             & (tcp.payload_len > 0))
+    n = flagged.shape[0]
+    kind = np.zeros(n, dtype=np.int8)
+    delay = np.full(n, -1, dtype=np.int64)
+    up = tcp.client_dir[flagged] == 1
+    streams = c["tcp_stream"][flagged].astype(np.int64)
+    if n == 0:
+        return Repairs(flagged, streams, up, kind, delay)
+    rtt = _stream_rtt_ns(tcp)
+    spurious = (c["tcp_analysis"][flagged] & int(A.SPURIOUS_RETRANSMISSION)) != 0
+    seq_rel = c["tcp_seq_rel"].astype(np.int64)
+    for stream in np.unique(streams[~up]):
+        # The server's data segments of this stream, in capture order.
+        rows = tcp.stream_rows(int(stream))
+        rows = rows[(tcp.client_dir[rows] == 0) & (tcp.payload_len[rows] > 0)]
+        seqs = seq_rel[rows]
+        reach = np.maximum.accumulate(seqs)   # highest start seen so far
+        starts, first_pos = np.unique(seqs, return_index=True)
+        mine = np.flatnonzero(~up & (streams == stream))
+        for i in mine:
+            r = int(flagged[i])
+            pos = int(np.searchsorted(rows, r))
+            s = int(seq_rel[r])
+            if first_pos[np.searchsorted(starts, s)] < pos:
+                kind[i] = KINDS.index("copy")
+                continue
+            first_above = int(np.searchsorted(reach[:pos], s, side="right"))
+            if first_above >= pos:       # nothing later had arrived: not late at all
+                kind[i] = KINDS.index("reordered")
+                delay[i] = 0
+                continue
+            delay[i] = int(tcp.ts_ns[r] - tcp.ts_ns[rows[first_above]])
+            late_only = rtt[stream] > 0 and delay[i] < REORDER_RTT_FRACTION * rtt[stream]
+            kind[i] = KINDS.index("reordered" if late_only else "repair")
+    for i in np.flatnonzero(up):
+        r = int(flagged[i])
+        needless = spurious[i] or _dsack_covers(table, tcp, r)
+        kind[i] = KINDS.index("copy" if needless else "repair")
+    return Repairs(flagged, streams, up, kind, delay)

@@ -1,0 +1,172 @@
+"""Connections that stopped making progress: stalls and path-MTU black holes.
+
+- **Stall**: a silence of at least ``find.stall_ms`` (and of several round trips) in a
+  connection that still had work to do: the silence ends with a retransmission (a
+  retransmission timeout, often backed off), a zero-window probe, or the client closing or
+  resetting a connection whose response had not finished (curl gave up). A slow server's
+  silence ends with new data and is not a stall.
+- **Path-MTU black hole** (RFC 2923 section 2.1): a connection whose full-size segments
+  never get through while smaller ones do. At the probe (the client) it shows as a hole in
+  the server's data that is never filled while smaller segments after it arrive, or as the
+  client sending one full-size segment again and again without an acknowledgement while
+  its smaller segments are acknowledged. The MTU it looks like is the largest IP packet
+  that did get through in that direction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from .model import PacketTable, TcpAnalysisFlag, TcpFlag
+from .repairs import Repairs
+from .tcp import TcpAnalysis
+
+__all__ = ["Stall", "Blackhole", "find_stalls", "find_blackholes", "STALL_RTTS"]
+
+A = TcpAnalysisFlag
+FIN, RST = int(TcpFlag.FIN), int(TcpFlag.RST)
+RETRANSMITTED = int(A.RETRANSMISSION | A.FAST_RETRANSMISSION | A.SPURIOUS_RETRANSMISSION)
+STALL_RTTS = 4      # a silence shorter than 4 round trips is ordinary waiting for ACKs
+
+
+@dataclass(frozen=True)
+class Stall:
+    stream: int
+    start_ns: int
+    end_ns: int
+    ended_by: str               # retransmission | zero_window_probe | client_gave_up
+    frames: tuple[int, int]     # the last frame before and the first frame after the silence
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e6
+
+
+@dataclass(frozen=True)
+class Blackhole:
+    stream: int
+    direction: str              # down: server -> client; up: client -> server
+    largest_ip_bytes: int       # largest IP packet that got through in that direction
+    mss: int                    # the segment size the sender was allowed
+    frames: tuple[int, ...]     # the evidence: unfilled hole edges or repeated segments
+
+
+def find_stalls(tcp: TcpAnalysis, rtt_ns: np.ndarray, th: Mapping[str, float]) -> list[Stall]:
+    """Every stall of every connection (see the module docstring), in capture order."""
+    c = tcp.columns
+    floor_ns = th["find.stall_ms"] * 1e6
+    out = []
+    for stream in range(tcp.n_streams):
+        rows = tcp.stream_rows(stream)
+        if rows.shape[0] < 2:
+            continue
+        ts = tcp.ts_ns[rows]
+        gaps = np.diff(ts)
+        limit = max(floor_ns, STALL_RTTS * float(rtt_ns[stream]))
+        for k in np.flatnonzero(gaps >= limit):
+            after = int(rows[k + 1])
+            bits = int(c["tcp_analysis"][after])
+            flags = int(tcp.tcp_flags[after])
+            if bits & RETRANSMITTED:
+                how = "retransmission"
+            elif bits & int(A.ZERO_WINDOW_PROBE):
+                how = "zero_window_probe"
+            elif tcp.client_dir[after] == 1 and flags & (FIN | RST) \
+                    and _response_unfinished(tcp, rows[:k + 1]):
+                how = "client_gave_up"
+            else:
+                continue
+            out.append(Stall(stream, int(ts[k]), int(ts[k + 1]), how,
+                             (int(rows[k]) + 1, after + 1)))
+    return out
+
+
+def _response_unfinished(tcp: TcpAnalysis, rows: np.ndarray) -> bool:
+    """Before the client closed: was data outstanding either way (sent, not acknowledged),
+    with the server still open?"""
+    c = tcp.columns
+    server = rows[tcp.client_dir[rows] == 0]
+    client = rows[tcp.client_dir[rows] == 1]
+    if (tcp.tcp_flags[server] & (FIN | RST)).any():
+        return False
+
+    def data_end(side):
+        sent = side[tcp.payload_len[side] > 0]
+        return int((c["tcp_seq_rel"][sent].astype(np.int64) + tcp.payload_len[sent]).max()) \
+            if sent.size else 0
+
+    def acked(side):
+        return int(c["tcp_ack_rel"][side].max()) if side.size else 0
+
+    return data_end(server) > acked(client) or data_end(client) > acked(server)
+
+
+def find_blackholes(table: PacketTable, tcp: TcpAnalysis, repairs: Repairs) -> list[Blackhole]:
+    """Connections whose full-size segments never got through (see the module docstring)."""
+    c = tcp.columns
+    f = tcp.flows
+    lost = (c["tcp_analysis"] & int(A.LOST_PACKET)) != 0
+    out = []
+    for stream in np.unique(c["tcp_stream"][lost & (tcp.client_dir == 0)]).tolist():
+        found = _unfilled_downstream(table, tcp, int(stream), f)
+        if found is not None:
+            out.append(found)
+    for stream in np.unique(repairs.stream[repairs.up]).tolist():
+        found = _repeated_upstream(table, tcp, int(stream), f)
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def _ip_bytes(table: PacketTable, rows: np.ndarray) -> np.ndarray:
+    """IP packet sizes (wire length less the link header: payload + TCP + IP headers)."""
+    c = table.columns
+    ip_hdr = np.where(c["ip_version"][rows] == 6, 40, 20)
+    return c["payload_len"][rows].astype(np.int64) + c["tcp_hdr_len"][rows] + ip_hdr
+
+
+def _unfilled_downstream(table, tcp, stream, f) -> Blackhole | None:
+    rows = tcp.stream_rows(stream)
+    server = rows[(tcp.client_dir[rows] == 0) & (tcp.payload_len[rows] > 0)]
+    if server.shape[0] == 0:
+        return None
+    seq = tcp.columns["tcp_seq_rel"][server].astype(np.int64)
+    end = seq + tcp.payload_len[server]
+    # A hole never filled: the bytes delivered in order stop below the highest byte seen.
+    delivered = 1 if f["synack_count"][stream] > 0 else int(seq.min())  # relative seq
+    for s, e in sorted(zip(seq.tolist(), end.tolist())):
+        if s > delivered:
+            break
+        delivered = max(delivered, e)
+    highest = int(end.max())
+    if delivered >= highest:
+        return None
+    mss = int(min(x for x in (f["mss_client"][stream], f["mss_server"][stream], 65535) if x > 0))
+    after = server[seq > delivered]
+    # Full-size segments would have filled the hole; what arrived after it is smaller.
+    if after.shape[0] == 0 or int(tcp.payload_len[after].max()) >= mss - 40:
+        return None
+    largest = int(_ip_bytes(table, server).max())
+    return Blackhole(stream, "down", largest, mss, tuple(int(r) + 1 for r in after[:20]))
+
+
+def _repeated_upstream(table, tcp, stream, f) -> Blackhole | None:
+    rows = tcp.stream_rows(stream)
+    client = rows[(tcp.client_dir[rows] == 1) & (tcp.payload_len[rows] > 0)]
+    seq = tcp.columns["tcp_seq_rel"][client].astype(np.int64)
+    starts, counts = np.unique(seq, return_counts=True)
+    sizes = tcp.payload_len[client]
+    mss = int(min(x for x in (f["mss_client"][stream], f["mss_server"][stream], 65535) if x > 0))
+    big = sizes >= mss - 40
+    repeated = np.isin(seq, starts[counts >= 3]) & big
+    if not repeated.any() or (~big).sum() == 0:
+        return None
+    # the server acknowledged small segments but never the repeated full-size one
+    acked = tcp.columns["tcp_ack_rel"][rows[tcp.client_dir[rows] == 0]].astype(np.int64)
+    stuck = int(seq[repeated].min())
+    if acked.size and int(acked.max()) > stuck:
+        return None
+    largest = int(_ip_bytes(table, client[~big]).max())
+    return Blackhole(stream, "up", largest, mss, tuple(int(r) + 1 for r in client[repeated][:20]))
