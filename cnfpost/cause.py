@@ -34,7 +34,7 @@ import numpy as np
 
 from .findings import CATALOGUE, Finding, capture_evidence, make_finding
 from .inputs.curl import MEASURED, PHASE_IDS
-from .vocab import PHASE_NAMES, severity_rank
+from .vocab import PHASE_NAMES, ms_text, severity_rank
 
 __all__ = ["Cause", "Explanation", "explain", "MECHANISMS"]
 
@@ -100,8 +100,12 @@ def slow_start_rounds(size_bytes: int, mss: int) -> int:
 
 
 def expected_ms(ctx, pid: str, sample, stream: int | None, rtt: float) -> float:
-    if pid in ("tcp", "server"):
+    if pid == "tcp":
         return rtt
+    if pid == "server":
+        # request out, first byte back, and a round trip HTTP/2 or TLS 1.3 may add before
+        # the response (the server's SETTINGS, session tickets): within it is not the server
+        return 2 * rtt
     if pid == "tls":
         version = ctx.tls_versions.get(stream) if stream is not None else None
         return rtt * (2 if version is not None and version < 0x0304 else 1)
@@ -315,7 +319,9 @@ def explain(ctx, findings: list[Finding]) -> Explanation:
         # is wrong with the run (a lossy path, a queue measured by ping).
         warned = [f for f in findings if CATALOGUE[f.code].role == "cause"
                   and f.severity != "info"]
-        warned.sort(key=lambda f: (severity_rank(f.severity), _order(f.code)))
+        sample_streams = {p.stream for p in ctx.placements if p.stream is not None}
+        warned.sort(key=lambda f: (_elsewhere(f, sample_streams), severity_rank(f.severity),
+                                   _order(f.code)))
         seen = set()
         for f in warned:
             if f.code not in seen:
@@ -331,6 +337,13 @@ def explain(ctx, findings: list[Finding]) -> Explanation:
     return Explanation(head, tuple(causes[1:]), tuple(extra), tuple(claims))
 
 
+def _elsewhere(f: Finding, sample_streams: set[int]) -> bool:
+    """A finding about other connections only (the load's own loss, say) ranks after one
+    about the samples' connections or the path as a whole."""
+    streams = f.numbers.get("streams") if isinstance(f.numbers, dict) else None
+    return bool(streams) and bool(sample_streams) and not set(streams) & sample_streams
+
+
 def _order(code: str) -> int:
     return list(CATALOGUE).index(code)
 
@@ -340,7 +353,7 @@ def _finding_for(cause: Cause, claims: list[Claim]) -> Finding:
     frames = sorted({f for c in claims for f in c.frames})
     where = ", ".join(PHASE_NAMES[p] for p in cause.phases) or "the requests"
     took = "" if cause.observed_ms is None else \
-        f": {cause.observed_ms:.1f} ms instead of about {cause.expected_ms:.1f} ms"
+        f": {ms_text(cause.observed_ms)} ms instead of about {ms_text(cause.expected_ms)} ms"
     evidence = capture_evidence(frames, f"{cause.code} in the affected phases") if frames \
         else None
     return make_finding(cause.code, "warning",

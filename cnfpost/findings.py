@@ -175,7 +175,7 @@ _ROLES = {
     "l3.upstream_loss": ("cause", "upstream_loss", "L3"),
     "l3.pmtud_blackhole": ("cause", "pmtud_blackhole", "L3"),
     "l3.unreachable": ("cause", "unreachable", "L3"),
-    "l3.high_jitter": ("cause", "jitter", "L3"),
+    "l3.high_jitter": ("context", None, None),   # a symptom; queueing is the cause
     "l4.reordering": ("cause", "reordering", "L4"),
     "l4.spurious_retransmissions": ("cause", "spurious_retransmissions", "L4"),
     "l4.zero_window": ("cause", "receive_window", "L4"),

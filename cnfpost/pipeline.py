@@ -36,7 +36,7 @@ from .cause import Explanation, explain
 from .facts import build_facts
 from .failures import sample_failure
 from .rules import Context, path_rtt, path_vs_handshake, run_rules
-from .vocab import PHASE_NAMES, severity_rank
+from .vocab import PHASE_NAMES, ms_text, severity_rank
 from .thresholds import Thresholds, load_config, worst_grade
 from .wire_phases import boundary_checks, dns_for_sample, wire_samples, wire_view
 
@@ -445,8 +445,8 @@ def _summary(ctx: Context, findings: list[Finding], ex: Explanation, grades: dic
             lead += f", by the {fails[0].by})" if fails[0].by else ")"
         lead += f": {what.lower()}"
     elif head.samples and head.observed_ms is not None and head.expected_ms is not None:
-        lead = (f"{what}: {phases} took {head.observed_ms:.1f} ms instead of about "
-                f"{head.expected_ms:.1f} ms in {len(head.samples)} of {n} sample(s)")
+        lead = (f"{what}: {phases} took {ms_text(head.observed_ms)} ms instead of about "
+                f"{ms_text(head.expected_ms)} ms in {len(head.samples)} of {n} sample(s)")
     else:
         lead = what
     parts = [f"{lead} ({head.code}, {head.confidence} confidence)."]

@@ -689,7 +689,7 @@ def rule_bufferbloat(ctx: Context) -> list[Finding]:
             loaded = float(np.median(ctx.echo.rtt_ms[busy]))
             source = "capture_icmp"
     if idle is None:
-        return []
+        return _bufferbloat_in_capture(ctx)
     added = loaded - idle
     severity = _severity(added, ctx.th["find.bufferbloat_ms.warning"], ctx.th["find.bufferbloat_ms.critical"])
     if severity is None:
@@ -701,6 +701,48 @@ def rule_bufferbloat(ctx: Context) -> list[Finding]:
                          "while data flows",
                          {"idle_ms": round(idle, 3), "loaded_ms": round(loaded, 3),
                           "added_ms": round(added, 3), "source": source}, evidence)]
+
+
+def _bufferbloat_in_capture(ctx: Context) -> list[Finding]:
+    """Queueing seen in the capture alone: the samples' connections took far longer to
+    complete their handshakes than the baseline RTT while other connections moved bulk data
+    (whose retransmissions those are is said too)."""
+    facts = ctx.facts
+    if ctx.tcp is None or facts.baseline_rtt_ms is None or not ctx.placements:
+        return []
+    hit, loaders = [], set()
+    for p in ctx.placements:
+        if p.stream is None or not p.edges_ns:
+            continue
+        added = facts.rtt_inflation_ms(p.stream)
+        load = facts.loading_streams(p.stream, p.edges_ns[0], p.edges_ns[-1])
+        if added is not None and load:
+            hit.append((p, added))
+            loaders.update(load)
+    if not hit:
+        return []
+    added = statistics.median(a for _, a in hit)
+    severity = _severity(added, ctx.th["find.bufferbloat_ms.warning"],
+                         ctx.th["find.bufferbloat_ms.critical"])
+    if severity is None:
+        return []
+    loaders_ = sorted(loaders)
+    retrans = facts.repairs.select("repair", streams=np.asarray(loaders_)) \
+        if facts.repairs is not None else np.zeros(0, dtype=np.int64)
+    frames = [f for p, _ in hit for f in facts.syn_frames(p.stream)]
+    return [make_finding(
+        "l3l7.bufferbloat", severity,
+        f"the samples' handshakes took {added + facts.baseline_rtt_ms:.1f} ms against a "
+        f"{facts.baseline_rtt_ms:.2f} ms baseline ({facts.baseline_source}): +{added:.1f} ms "
+        f"while connection(s) {', '.join(str(s) for s in loaders_)} moved bulk data "
+        f"({retrans.shape[0]} of the capture's loss repairs are theirs)",
+        {"idle_ms": round(facts.baseline_rtt_ms, 3),
+         "loaded_ms": round(added + facts.baseline_rtt_ms, 3), "added_ms": round(added, 3),
+         "source": "capture_tcp", "loading_streams": loaders_,
+         "loading_retransmissions": int(retrans.shape[0]),
+         "samples": [ctx.samples[i].index for i, p in enumerate(ctx.placements)
+                     if any(p is q for q, _ in hit)]},
+        capture_evidence(frames, "the samples' handshakes"))]
 
 
 def _busy_mask(ctx: Context, ts: np.ndarray) -> np.ndarray:

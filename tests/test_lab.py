@@ -340,6 +340,59 @@ def test_mixed_http_versions(recorded):
     assert versions == [("https", "2"), ("http", "1.1")] * 3
 
 
+# --- the cause: overall.cause.code for each injected fault --------------------------------
+
+# scenario -> the cause codes that name its fault (None: nothing slowed or failed the
+# requests), and codes that must not be the cause (the false causes of earlier versions).
+EXPECTED_CAUSE = {
+    "clean": ({None}, set()),
+    "icmp_ratelimit": ({None}, {"l3.path_loss"}),
+    "ipv6": ({None}, set()),
+    "reorder": ({"l4.reordering"}, {"l3l4.endpoint_tcp", "l3.downstream_loss"}),
+    "tls_drop": ({"l3.downstream_loss"}, {"l3l4.endpoint_tcp"}),
+    "slow_server": ({"l7.slow_server"}, set()),
+    "bufferbloat": ({"l3l7.bufferbloat"}, set()),
+    "reset": ({"l4.reset"}, set()),
+    "syn_drop": ({"l4.syn_retry"}, {"l3.downstream_loss", "l3.upstream_loss"}),
+    "oneway_loss": ({"l3.downstream_loss"}, {"l3l4.endpoint_tcp", "l4.reordering"}),
+    "distance": ({"l3l7.rtt_bound"}, {"l7.slow_download", "l3.path_loss"}),
+    "pmtud": ({"l3.pmtud_blackhole"}, {"l4.reset"}),
+    "refused": ({"l4.reset"}, set()),
+    "slow_dns": ({"l7.slow_dns"}, {"l3.unreachable"}),
+    "slow_reader": ({"l4.zero_window", "l4.window_limited"}, {"l3.downstream_loss"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_CAUSE))
+def test_cause_names_the_injected_fault(recorded, name):
+    out, proc = recorded(name)
+    assert proc.returncode == 0, proc.stderr
+    report = analyze(out).to_dict()
+    cause = report["overall"]["cause"]
+    code = None if cause is None else cause["code"]
+    expected, false = EXPECTED_CAUSE[name]
+    assert code in expected, report["overall"]["summary"]
+    assert code not in false
+    if cause is not None:
+        assert cause["mechanism"] and cause["layer"] in ("L3", "L4", "L7")
+        # the cause is a finding of the report, and its layer is not graded excellent
+        assert code in {f["code"] for f in report["findings"]}
+        assert report["overall"]["grades"][cause["layer"]] != "excellent"
+    else:   # nothing wrong: no warning but context (a one-off ping outlier's jitter, say)
+        assert [f for f in report["findings"]
+                if f["severity"] != "info" and f["role"] != "context"] == []
+
+
+def test_failed_samples_say_what_failed(recorded):
+    """Refused: the SYN answered by a RST, in the tcp phase, by the server, with its frames."""
+    out, _ = recorded("refused")
+    report = analyze(out).to_dict()
+    for sample in report["samples"]:
+        failure = sample["failure"]
+        assert failure["phase"] == "tcp" and failure["reason"] == "refused"
+        assert failure["by"] == "server" and failure["frames"]
+
+
 def test_lab_cleans_up_after_itself(lab_dir):
     """Namespaces, their /etc/netns files and the processes started in them are gone."""
     lab = Lab.build(lab_dir / "cleanup")

@@ -12,7 +12,10 @@ CONFIG keys (all optional): seed, delay_ms, jitter_ms (uniform 0..jitter added, 
 reorder (probability that a TCP data segment is held back reorder_ms so later ones overtake),
 reorder_ms, drop_server_hello (drop the first segment of every server's TLS ServerHello once),
 reset_after_bytes (replace the first server data segment past N bytes of a connection by a
-RST to the client). Stops on SIGTERM.
+RST to the client), drop_first_syn (drop the first SYN of every connection once),
+loss_s2c (probability that a server-to-client TCP data segment is dropped: loss one way),
+mtu (silently drop every frame whose IP packet is larger: a path-MTU black hole, no ICMP),
+dns_delay_ms (hold DNS answers from the server side back this long). Stops on SIGTERM.
 """
 from __future__ import annotations
 
@@ -72,6 +75,8 @@ class Packet:
             self.sport, self.dport, self.seq, self.ack, off, self.flags = struct.unpack_from(
                 "!HHIIBB", frame, self.l4)
             self.payload_off = self.l4 + (off >> 4) * 4
+        elif self.proto == 17 and len(frame) >= self.l4 + 8:
+            self.sport, self.dport = struct.unpack_from("!HH", frame, self.l4)
 
     @property
     def payload(self) -> bytes:
@@ -147,6 +152,7 @@ class Bridge:
         self.hello_dropped: set = set()
         self.server_bytes: dict = {}
         self.reset_done: set = set()
+        self.syn_dropped: set = set()
         self.stats = {"forwarded": 0, "dropped": 0, "delayed": 0, "reordered": 0, "reset": 0}
 
     def note(self, action: str, direction: str, pkt: Packet, **extra) -> None:
@@ -165,6 +171,24 @@ class Bridge:
                 self.note("drop", direction, pkt, reason="tls_server_hello")
                 self.stats["dropped"] += 1
                 return []
+        if cfg.get("mtu") and len(pkt.frame) - 14 > cfg["mtu"]:
+            self.note("drop", direction, pkt, reason="mtu")
+            self.stats["dropped"] += 1
+            return []
+        if (direction == "c2s" and pkt.proto == 6 and cfg.get("drop_first_syn")
+                and pkt.flags & 0x12 == 0x02 and pkt.flow not in self.syn_dropped):
+            self.syn_dropped.add(pkt.flow)
+            self.note("drop", direction, pkt, reason="first_syn")
+            self.stats["dropped"] += 1
+            return []
+        if (direction == "s2c" and pkt.proto == 6 and payload and cfg.get("loss_s2c")
+                and self.rng.random() < cfg["loss_s2c"]):
+            self.note("drop", direction, pkt, reason="loss_s2c")
+            self.stats["dropped"] += 1
+            return []
+        if direction == "s2c" and pkt.proto == 17 and pkt.sport == 53 and cfg.get("dns_delay_ms"):
+            self.note("delay", direction, pkt, delay_ms=cfg["dns_delay_ms"], reason="dns")
+            return [(now + cfg["dns_delay_ms"] / 1000, pkt.frame)]
         if direction == "s2c" and pkt.proto == 6 and cfg.get("reset_after_bytes") and payload:
             sent = self.server_bytes.get(pkt.flow, 0) + len(payload)
             self.server_bytes[pkt.flow] = sent

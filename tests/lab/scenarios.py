@@ -105,4 +105,23 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
                       "http URL (HTTP/1.1)",
         urls=(f"{BASE}/100k.bin", f"http://{SERVER_NAME}/1k.bin"),
     ),
+    Scenario("syn_drop", "10 ms one-way delay; the first SYN of every connection dropped once",
+             wire={"seed": 1, "delay_ms": 10, "drop_first_syn": True}),
+    Scenario("oneway_loss", "10 ms one-way delay; 4 % of server-to-client TCP data segments "
+                            "dropped (nothing else): loss one way, that ICMP does not see",
+             wire={"seed": 3, "delay_ms": 10, "loss_s2c": 0.04}),
+    Scenario("distance", "40 ms one-way delay each way (an 80 ms RTT) with 2 ms of jitter, "
+                         "nothing lost", wire={"seed": 2, "delay_ms": 40, "jitter_ms": 2}),
+    Scenario("pmtud", "every frame with an IP packet over 1200 bytes silently dropped (no "
+                      "ICMP): a path-MTU black hole; curl gives up after 3 s",
+             wire={"seed": 1, "mtu": 1200}, collector_args=("--max-time", "3")),
+    Scenario("refused", "the URL's port has no listener: every SYN is answered by a RST",
+             urls=(f"https://{SERVER_NAME}:8443/",)),
+    Scenario("slow_dns", "DNS answers held back 300 ms on the wire",
+             wire={"seed": 1, "dns_delay_ms": 300}),
+    Scenario("slow_reader", "the client reads at 40 kB/s (curl --limit-rate) with a small "
+                            "receive buffer, so its window closes",
+             setup=(("client", ("sysctl", "-qw", "net.ipv4.tcp_rmem=4096 8192 16384")),),
+             # HTTP/1.1: curl 7.88 does not hold back an HTTP/2 stream's reads
+             collector_args=("--http1.1", "--curl-opt", "--limit-rate", "--curl-opt", "40k")),
 )}
