@@ -23,6 +23,15 @@ def require(ok: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def examples(n: int) -> int:
+    """max_examples for a property test that sets its own: n here, ten times n in CI.
+
+    An explicit @settings(max_examples=...) overrides the "ci" profile of conftest.py, so
+    such tests ask this function; CI has the time to find the rare case.
+    """
+    return 10 * n if IN_CI else n
+
+
 def require_tool(name: str) -> str:
     path = shutil.which(name)
     require(path is not None, f"{name} is not installed")

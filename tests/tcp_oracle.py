@@ -95,7 +95,7 @@ def compare(analysis, tsv: dict[str, list[str]]) -> Agreement:
     frames = np.arange(1, n + 1)
     flags = {}
     for name in FLAG_FIELDS:
-        theirs = np.array([v != "" for v in tsv[name]])
+        theirs = np.array([v != "" for v in tsv[name]], dtype=bool)
         ours = analysis.has(name)
         flags[name] = FlagAgreement(
             name, int(theirs.sum()), int(ours.sum()), int((theirs & ours).sum()),
