@@ -1,6 +1,7 @@
 """Helpers every test module may use."""
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 from pathlib import Path
@@ -36,6 +37,20 @@ def require_tool(name: str) -> str:
     path = shutil.which(name)
     require(path is not None, f"{name} is not installed")
     return path
+
+
+def require_module(name: str):
+    """Import a module the test extra provides (CI installs it: missing there is a failure).
+
+    Usable at module level, where it skips (or fails) the whole module.
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        reason = f"Python module {name} is not installed (pip install -e '.[test]')"
+        if IN_CI:
+            pytest.fail(f"CI=true but precondition missing: {reason}", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)
 
 
 def require_root() -> None:
