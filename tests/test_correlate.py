@@ -44,16 +44,19 @@ def test_every_sample_matches_its_own_connection_by_local_port(name):
 
 @pytest.mark.parametrize("name", ["clean", "tls_retrans"])
 def test_anchor_puts_the_syn_ack_at_curls_connect_time(name):
-    """Anchored at SYN - namelookup, the SYN/ACK lands within a millisecond of curl's
-    time_connect: the two clocks agree."""
+    """Anchored at SYN - namelookup, the SYN/ACK lands less than a millisecond before curl's
+    time_connect (curl sees it after the kernel does, never before): the clocks agree."""
     table, tcp, samples = lab(name)
     for p, s in zip(place_samples(samples, tcp, table), samples):
         rows = np.flatnonzero(tcp.columns["tcp_stream"] == p.stream)
         synack = rows[(table["tcp_flags"][rows] & 0x12) == 0x12][0]
         connect_ms = s.phases["tcp"].start_ms + s.phases["tcp"].duration_ms
         wire_ms = (table["ts_ns"][synack] - p.anchor_ns) / 1e6
-        assert abs(wire_ms - connect_ms) < 1.0
-        assert p.clock_offset_ms is not None and abs(p.clock_offset_ms) < 100
+        assert -1.0 < wire_ms - connect_ms <= 0
+        # capture clock minus wall clock, in ms: the collector's `date` runs a few ms
+        # before curl starts (5.7 to 9.8 ms on these runs; seconds or us would be far out)
+        assert p.clock_offset_ms == (p.anchor_ns - round(s.wall_start_s * 1e9)) / 1e6
+        assert 1.0 < p.clock_offset_ms < 20.0
 
 
 def test_tls_drop_lands_in_the_tls_phase():
