@@ -165,9 +165,13 @@ def _match(s: CurlSample, flows: dict, table: PacketTable, used: set[int],
         return None, "none", ()
     wall_lo, wall_hi = _wall_ns(s.wall_start_s), _wall_ns(s.wall_end_s)
     in_window = np.ones(n, dtype=bool)
-    if wall_lo is not None and wall_hi is not None:
+    # started while curl ran: the slack must not hand this sample the next one's connection
+    in_run = np.zeros(n, dtype=bool)
+    timed_ok = wall_lo is not None and wall_hi is not None
+    if timed_ok:
         in_window = ((flows["start_ns"] >= wall_lo - WALLCLOCK_SLACK_NS)
                      & (flows["start_ns"] <= wall_hi + WALLCLOCK_SLACK_NS))
+        in_run = (flows["start_ns"] >= wall_lo) & (flows["start_ns"] <= wall_hi)
     if s.num_connects == 0 and s.local_port in by_local_port:
         return by_local_port[s.local_port], "reused_connection", ()
     key = address_key(table, s.remote_ip)
@@ -177,14 +181,17 @@ def _match(s: CurlSample, flows: dict, table: PacketTable, used: set[int],
                               & (flows["server_addr"] == key[1])
                               & ((flows["server_port"] == (s.remote_port or 0)) | (not s.remote_port)))
         fresh = [int(c) for c in cand if int(c) not in used]
-        timed = [c for c in fresh if in_window[c]]
+        # without a wall clock every connection is "in the window": none is timed, and
+        # the samples take a reused port's connections in capture order
+        timed = ([c for c in fresh if in_run[c]] or [c for c in fresh if in_window[c]]
+                 if timed_ok else [])
         pick = timed or fresh
         if pick:
             # The last connection is the one curl reports; earlier ones in the window are
             # redirect legs or retries of the same sample.
             stream = pick[-1] if len(timed) > 1 else pick[0]
-            extra = tuple(int(c) for c in np.flatnonzero(in_window) if int(c) not in used
-                          and int(c) != stream) if wall_lo is not None else ()
+            extra = tuple(int(c) for c in np.flatnonzero(in_run) if int(c) not in used
+                          and int(c) != stream)
             return stream, "local_port", extra
     if wall_lo is not None:
         port_ok = flows["server_port"] == s.remote_port if s.remote_port else \

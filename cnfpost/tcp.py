@@ -75,7 +75,8 @@ FLOW_FIELDS: dict[str, str] = {
     "syn_retries": "SYN retransmissions (syn_count - 1, at least 0)",
     "handshake": "0 not captured (no SYN), 1 complete (SYN, SYN/ACK, ACK), "
                  "2 no answer (SYN only), 3 refused (RST answer), 4 incomplete otherwise",
-    "irtt_ns": "tcp.analysis.initial_rtt: most recent SYN to the ACK completing the handshake",
+    "irtt_ns": "tcp.analysis.initial_rtt: most recent SYN to the ACK completing the handshake "
+               "(-1 unknown, or not positive: a clock stepped back)",
     "mss_client": "MSS option of the client's SYN (0 = none seen)",
     "mss_server": "MSS option of the server's SYN/ACK (0 = none seen)",
     "wscale_client": "client window scale: shift, -1 unknown, -2 no scaling (Wireshark's)",

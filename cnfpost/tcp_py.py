@@ -257,7 +257,9 @@ def analyze(key_lo, key_hi, is_tcp, analyze, show, stream_only, ts_ns, seq_raw, 
                         af |= A_FAST_RETRANSMISSION
                     else:
                         t = (now - fwd.nextseqtime) & M64
-                        thres = OOO_DEFAULT_NS if cv.first_rtt == 0 else cv.first_rtt
+                        # guint64 in the C code: a negative iRTT (time went backwards
+                        # in the handshake) is a huge threshold, as tshark 4.0.17 shows
+                        thres = OOO_DEFAULT_NS if cv.first_rtt == 0 else cv.first_rtt & M64
                         if (seq_not_advanced and t < thres
                                 and fwd.nextseq != (seq + seglen + (1 if sf else 0)) & M32):
                             af |= A_OUT_OF_ORDER

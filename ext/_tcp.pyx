@@ -530,7 +530,8 @@ def _analyze(
                     else:
                         # tcp.fastrt_supersedes_ooo (default TRUE): fast first.
                         # Time differences are unsigned in the code: a negative one
-                        # never passes.
+                        # never passes. So is the OOO threshold: a negative iRTT (time
+                        # went backwards in the handshake) is a huge one, as in tshark.
                         t = <uint64_t>(now - rev.lastacktime)
                         if (seq_not_advanced and rev.dupacknum >= 2
                                 and rev.lastack == seq and t < FASTRT_NS):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from hypothesis import strategies as st
 
 from tests import capbuild as cb
+from tests import tcp_builders as tb
 
 LINKTYPES = (cb.LINKTYPE_ETHERNET, cb.LINKTYPE_NULL, cb.LINKTYPE_LOOP, cb.LINKTYPE_RAW, 12, 14,
              cb.LINKTYPE_IPV4, cb.LINKTYPE_IPV6, cb.LINKTYPE_LINUX_SLL, cb.LINKTYPE_LINUX_SLL2)
@@ -333,3 +334,50 @@ def mutated(draw, base=None) -> bytes:
             i = draw(st.integers(0, len(data)))
             data[i:i] = draw(st.binary(min_size=1, max_size=8))
     return bytes(data)
+
+
+# =====================================================================================
+# TCP conversations (tests/tcp_builders.py): what decides the analysis but random
+# segments rarely reach
+# =====================================================================================
+
+# Time steps, ms. Negative ones are a clock stepped back (NTP, a VM moved, captures
+# merged); 20.1 ms is a default handshake's iRTT, so "exactly the threshold" comes up.
+TCP_TIME_STEPS = (-300.0, -50.0, -20.1, -1.0, 0.0, 0.05, 1.0, 2.0, 5.0, 15.0, 20.1, 25.0,
+                  300.0)
+tcp_isns = st.one_of(st.sampled_from([1000, 0xFFFFFFFF - 250]), u32)   # near the wrap too
+
+
+@st.composite
+def tcp_conversations(draw, max_segments: int = 20) -> tb.Capture:
+    """Frames of one 4-tuple steered to the analysis' edge cases: a SYN retried (same ISN)
+    zero to three times, handshakes whose times go backwards, data around the ISN, and
+    the 4-tuple reused with new ISNs for up to three conversations (port reuse)."""
+    cap = tb.Capture()
+    k = cap.conn(isn_c=draw(tcp_isns), isn_s=draw(tcp_isns))
+    step = st.sampled_from(TCP_TIME_STEPS)
+    t = 0.0
+    for _ in range(draw(st.integers(1, 3))):
+        syns = draw(st.integers(0, 3))
+        opts = tb.tcp_options(mss=1460, wscale=draw(st.sampled_from([None, 0, 7])))
+        for _ in range(syns):
+            t += draw(step)
+            k.seg(t, "c", 0, None, "S", opts=opts)
+        if syns and draw(st.booleans()):
+            t += draw(step)
+            k.seg(t, "s", 0, 1, "SA", opts=opts)
+            if draw(st.booleans()):
+                t += draw(step)
+                k.seg(t, "c", 1, 1, "A", win=501)
+        for _ in range(draw(st.integers(0, max_segments))):
+            t += draw(step)
+            side = draw(st.sampled_from("ccs"))
+            peer = k.isn_s if side == "c" else k.isn_c
+            sack = tb.tcp_options(sack=[(peer + 101, peer + 201)]) if draw(st.booleans()) else b""
+            k.seg(t, side, 1 + 100 * draw(st.integers(-2, 5)), 1 + 100 * draw(st.integers(-2, 5)),
+                  draw(st.sampled_from(["A", "A", "PA", "PA", "S", "SA", "FA", "RA"])),
+                  win=draw(st.sampled_from([0, 500, 500, 501])),
+                  data=draw(st.sampled_from([0, 0, 1, 100, 100, 200])), opts=sack)
+        # the next conversation on this 4-tuple: new ISNs (or, now and then, the same)
+        k.isn_c, k.isn_s = draw(tcp_isns), draw(tcp_isns)
+    return cap

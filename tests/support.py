@@ -1,6 +1,7 @@
 """Helpers every test module may use."""
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 from pathlib import Path
@@ -23,10 +24,33 @@ def require(ok: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def examples(n: int) -> int:
+    """max_examples for a property test that sets its own: n here, ten times n in CI.
+
+    An explicit @settings(max_examples=...) overrides the "ci" profile of conftest.py, so
+    such tests ask this function; CI has the time to find the rare case.
+    """
+    return 10 * n if IN_CI else n
+
+
 def require_tool(name: str) -> str:
     path = shutil.which(name)
     require(path is not None, f"{name} is not installed")
     return path
+
+
+def require_module(name: str):
+    """Import a module the test extra provides (CI installs it: missing there is a failure).
+
+    Usable at module level, where it skips (or fails) the whole module.
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        reason = f"Python module {name} is not installed (pip install -e '.[test]')"
+        if IN_CI:
+            pytest.fail(f"CI=true but precondition missing: {reason}", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)
 
 
 def require_root() -> None:

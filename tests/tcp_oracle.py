@@ -95,7 +95,7 @@ def compare(analysis, tsv: dict[str, list[str]]) -> Agreement:
     frames = np.arange(1, n + 1)
     flags = {}
     for name in FLAG_FIELDS:
-        theirs = np.array([v != "" for v in tsv[name]])
+        theirs = np.array([v != "" for v in tsv[name]], dtype=bool)
         ours = analysis.has(name)
         flags[name] = FlagAgreement(
             name, int(theirs.sum()), int(ours.sum()), int((theirs & ours).sum()),
@@ -134,7 +134,11 @@ def compare(analysis, tsv: dict[str, list[str]]) -> Agreement:
             seen.add(stream[i])
             s = int(stream[i])
             ours = analysis.flows["irtt_ns"][s] if s < analysis.n_streams else -1
-            if abs(round(float(v) * 1e9) - ours) > 1000:
+            # a clock stepped back gives tshark a negative iRTT; the flow table says
+            # unknown (-1) for anything not positive (the flags still use the raw value)
+            theirs = round(float(v) * 1e9)
+            theirs = theirs if theirs > 0 else -1
+            if abs(theirs - ours) > 1000:
                 irtt_bad.append(i + 1)
     cols["tcp.analysis.initial_rtt"] = irtt_bad
     return Agreement(n, flags, mismatch, cols)

@@ -333,6 +333,26 @@ def ipv6_retransmission():
     return cap, {5: {RT}}
 
 
+def time_backwards_negative_irtt():
+    """The handshake ACK stamped 50 ms before the SYN (clock stepped back): iRTT -50 ms.
+    Wireshark stores the out-of-order threshold as an unsigned 64-bit number, so -50 ms
+    becomes 2**64 - 50e6 ns: an older segment any time later is out-of-order, and one
+    stamped before the newest segment is out-of-order only when more than 50 ms before it
+    (the time difference is unsigned too). Checked against tshark 4.0.17."""
+    cap = Capture()
+    k = cap.conn()
+    k.seg(100, "c", 0, None, "S")                         # 1
+    k.seg(120, "s", 0, 1, "SA")                           # 2
+    k.seg(50, "c", 1, 1, "A")                             # 3: iRTT = 50 - 100 ms
+    k.seg(300, "c", 1, 1, "PA", data=100)                 # 4
+    k.seg(301, "c", 101, 1, "PA", data=100)               # 5: nextseq 201 at 301 ms
+    k.seg(501, "c", 1, 1, "PA", data=100)                 # 6: 200 ms later: not RT
+    k.seg(251, "c", 1, 1, "PA", data=100)                 # 7: exactly 50 ms before
+    k.seg(250, "c", 1, 1, "PA", data=100)                 # 8: 51 ms before
+    k.seg(252, "c", 1, 1, "PA", data=100)                 # 9: 49 ms before
+    return cap, {6: {OOO}, 7: {RT}, 8: {OOO}, 9: {RT}}
+
+
 SCENARIOS = {f.__name__: f for f in (
     dup_ack_x3_fast_retransmission,
     fast_retransmission_too_late,
@@ -356,4 +376,5 @@ SCENARIOS = {f.__name__: f for f in (
     icmp_errors_quoting_tcp,
     window_update,
     ipv6_retransmission,
+    time_backwards_negative_irtt,
 )}

@@ -133,7 +133,8 @@ def test_index_jsonl_and_csv_hold_one_row_per_run(archive, local):
     assert float(slow["server_ms"]) > 300
     assert slow["hops"] == "r1.lab.test > r2.lab.test > origin.lab.test"
     with_capture = next(r for r in rows if r["run_id"] == archive.run_id(0))
-    assert with_capture["retrans_pct"] == "0.0" and with_capture["grade_l4"] != "unknown"
+    # the clean lab capture: no retransmission, and its L4 grade is the lab report's
+    assert with_capture["retrans_pct"] == "0.0" and with_capture["grade_l4"] == "excellent"
     without = next(r for r in rows if r["run_id"] == archive.run_id(1))
     assert without["retrans_pct"] == "" and without["grade_l4"] == "unknown"
     # The time orders the rows within a probe and target.

@@ -44,6 +44,12 @@ echo "$*" >> "$FAKE_DIR/ping.args"
 if [ -n "${FAKE_PING_SLEEP:-}" ]; then  # a long ping; stopped, it takes its sleep along
     sleep "$FAKE_PING_SLEEP" & trap 'kill $! 2>/dev/null; exit 143' TERM; wait $!
 fi
+if [ -n "${FAKE_PING_UNTIL_STOPPED:-}" ]; then  # until the capture is stopped (30 s at most)
+    i=0
+    while [ ! -e "$FAKE_DIR/tcpdump.stopped" ] && [ "$i" -lt 600 ]; do
+        sleep 0.05; i=$((i + 1))
+    done
+fi
 echo "PING origin.lab.test (198.18.3.2) 56(84) bytes of data."
 echo "64 bytes from origin.lab.test (198.18.3.2): icmp_seq=1 ttl=62 time=0.164 ms"
 echo ""
@@ -87,10 +93,7 @@ def fake_env(request, tmp_path):
             assert real, f"{name} is needed by the collector"
             (bindir / name).symlink_to(real)
     else:
-        busybox = shutil.which("busybox")
-        if busybox is None:
-            # Not required: .ci/run does not install busybox, so this is not a CI skip.
-            pytest.skip("busybox is not installed (optional: BusyBox ash variant)")
+        busybox = require_tool("busybox")      # .ci/run installs it: a failure in CI
         shell = [busybox, "sh"]
         for name in UTILITIES:
             (bindir / name).symlink_to(busybox)  # BusyBox picks the applet from argv[0]
@@ -327,9 +330,10 @@ def test_byte_limit_stops_the_capture_early(fake_env, tmp_path):
     bindir, fakes, env = fake_env
     install(bindir, "tcpdump", "ping", "mtr", "curl")
     out = tmp_path / "run"
-    # The fake writes a 24-byte header at once; ping then takes a second, in which the
-    # watchdog must see the limit passed and stop tcpdump on its own.
-    proc = collect({**env, "FAKE_PING_SLEEP": "1"}, *fast(out), "--max-bytes", "10", URL)
+    # The fake writes a 24-byte header at once; ping then runs until tcpdump is stopped, so
+    # only the watchdog, seeing the limit passed, can end it (however slow the machine).
+    proc = collect({**env, "FAKE_PING_UNTIL_STOPPED": "1"}, *fast(out), "--max-bytes", "10",
+                   URL)
     assert proc.returncode == 0, proc.stderr
     m = json.loads((out / "manifest.json").read_text())
     assert m["capture"]["stopped_by"] == "max_bytes"
@@ -342,7 +346,9 @@ def test_time_limit_stops_the_capture_early(fake_env, tmp_path):
     bindir, fakes, env = fake_env
     install(bindir, "tcpdump", "ping", "mtr", "curl")
     out = tmp_path / "run"
-    proc = collect({**env, "FAKE_PING_SLEEP": "2.5"}, *fast(out), "--max-seconds", "1", URL)
+    # ping runs until tcpdump is stopped: no sleep racing the watchdog's one-second clock
+    proc = collect({**env, "FAKE_PING_UNTIL_STOPPED": "1"}, *fast(out), "--max-seconds", "1",
+                   URL)
     assert proc.returncode == 0, proc.stderr
     m = json.loads((out / "manifest.json").read_text())
     assert m["capture"]["stopped_by"] == "max_seconds"

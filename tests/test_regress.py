@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from cnfpost.cli import main
 from cnfpost.inputs.bundle import find_bundles
 from cnfpost.regress import MISSING, Tolerance, compare, normalize, regress
-from tests.support import require
+from tests.support import require, require_module
 
 LAB = Path(__file__).resolve().parent / "data" / "lab_bundles"
 SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
@@ -259,7 +259,7 @@ def test_sample_data_matches_its_goldens():
 
 def test_sample_data_goldens_fit_the_report_schema():
     """A golden is a report: what review approves must still be a valid one."""
-    pytest.importorskip("jsonschema")
+    require_module("jsonschema")
     from cnfpost.report import schema
 
     goldens = sorted(SAMPLE_DATA.glob("*/expected/report.json"))

@@ -16,9 +16,9 @@ import cnfpost
 from cnfpost.pipeline import SCHEMA_VERSION
 from cnfpost.report import render, schema
 from cnfpost.report.markdown import mermaid_name, text as md_text
-from tests.support import LAB_BUNDLES, ROOT
+from tests.support import LAB_BUNDLES, ROOT, require_module
 
-jsonschema = pytest.importorskip("jsonschema")
+jsonschema = require_module("jsonschema")
 
 INPUTS = ROOT / "tests" / "data" / "inputs"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -25,7 +25,8 @@ from cnfpost.capture import decode_bytes, read_capture
 from cnfpost.tcp import analyze_tcp
 
 from . import tcp_scenarios as sc
-from .support import LAB_BUNDLES, require, require_tool
+from .strategies import tcp_conversations
+from .support import LAB_BUNDLES, examples, require, require_tool
 from .tcp_builders import Capture, tcp_options
 from .tcp_oracle import FLAG_FIELDS, compare, load_tsv, tshark_tsv
 
@@ -118,7 +119,7 @@ segment = st.tuples(
 
 
 @pytest.mark.tshark
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(st.lists(segment, min_size=1, max_size=25), st.booleans(),
        st.sampled_from([1000, 2**32 - 250]))
 def test_live_tshark_random_segments(tmp_path_factory, segs, handshake, isn):
@@ -137,3 +138,14 @@ def test_live_tshark_random_segments(tmp_path_factory, segs, handshake, isn):
     agreement = compare(analysis, tshark_tsv(path))
     check_agreement("random", agreement)
     assert np.array_equal(analysis["tcp_stream"] != 0xFFFFFFFF, np.ones(len(analysis), bool))
+
+
+@pytest.mark.tshark
+@settings(max_examples=examples(30))
+@given(tcp_conversations())
+def test_live_tshark_conversations(tmp_path_factory, cap):
+    """SYN retries, port reuse and time going backwards, frame by frame against tshark."""
+    require_tool("tshark")
+    path = tmp_path_factory.mktemp("conversation") / "conversation.pcap"
+    path.write_bytes(cap.pcap_bytes())
+    check_agreement("conversation", compare(analyze_tcp(read_capture(path)), tshark_tsv(path)))
