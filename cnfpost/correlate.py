@@ -158,6 +158,17 @@ def place_samples(samples: tuple[CurlSample, ...] | list[CurlSample], tcp: TcpAn
     return placements
 
 
+def _url_port(url: str | None, scheme: str | None) -> int:
+    """The server port a URL names (curl leaves remote_port 0 when it never connected)."""
+    from urllib.parse import urlsplit
+
+    try:
+        port = urlsplit(url).port if url else None
+    except ValueError:
+        port = None
+    return port or (443 if scheme == "https" else 80)
+
+
 def _match(s: CurlSample, flows: dict, table: PacketTable, used: set[int],
            by_local_port: dict[int, int]) -> tuple[int | None, str, tuple[int, ...]]:
     n = flows["stream"].shape[0]
@@ -194,8 +205,8 @@ def _match(s: CurlSample, flows: dict, table: PacketTable, used: set[int],
                           and int(c) != stream)
             return stream, "local_port", extra
     if wall_lo is not None:
-        port_ok = flows["server_port"] == s.remote_port if s.remote_port else \
-            np.isin(flows["server_port"], (443,) if s.scheme == "https" else (80,))
+        port = s.remote_port or _url_port(s.url, s.scheme)
+        port_ok = flows["server_port"] == port
         cand = [int(c) for c in np.flatnonzero(in_window & port_ok) if int(c) not in used]
         if cand:
             return cand[-1], "wallclock", tuple(cand[:-1])
