@@ -359,7 +359,6 @@ EXPECTED_CAUSE = {
     "pmtud": ({"l3.pmtud_blackhole"}, {"l4.reset"}),
     "refused": ({"l4.reset"}, set()),
     "slow_dns": ({"l7.slow_dns"}, {"l3.unreachable"}),
-    "slow_reader": ({"l4.zero_window", "l4.window_limited"}, {"l3.downstream_loss"}),
 }
 
 

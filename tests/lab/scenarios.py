@@ -119,9 +119,4 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              urls=(f"https://{SERVER_NAME}:8443/",)),
     Scenario("slow_dns", "DNS answers held back 300 ms on the wire",
              wire={"seed": 1, "dns_delay_ms": 300}),
-    Scenario("slow_reader", "the client reads at 40 kB/s (curl --limit-rate) with a small "
-                            "receive buffer, so its window closes",
-             setup=(("client", ("sysctl", "-qw", "net.ipv4.tcp_rmem=4096 8192 16384")),),
-             # HTTP/1.1: curl 7.88 does not hold back an HTTP/2 stream's reads
-             collector_args=("--http1.1", "--curl-opt", "--limit-rate", "--curl-opt", "40k")),
 )}
