@@ -56,6 +56,7 @@ import orjson
 from . import __version__
 from .errors import CnfpostError, InputError
 from .inputs.bundle import MANIFEST_NAME, is_bundle, load_manifest
+from .outputs import check_dir, output_error
 from .thresholds import Thresholds, load_config
 
 __all__ = [
@@ -74,6 +75,7 @@ INDEX_COLUMNS = ("run_id", "source", "probe", "target", "time", "status", "error
 SILENT_HOP = "???"  # mtr's name for a hop that never answered
 TAR_SUFFIXES = (".tar.gz", ".tgz")
 EXTRACTED = ".extracted"
+TMP_SUFFIX = ".tmp"  # write_atomic's temporary files: '.<name>.<random>.tmp'
 
 
 # ----------------------------------------------------------------------------------------
@@ -445,7 +447,7 @@ def run_batch(archive: str | PathLike, out: str | PathLike, *, jobs: int = 1,
     runs whose outputs are up to date. ``progress(done, total)`` is called as runs finish.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_dir(out, "--out")
     th = load_config(config) if config else Thresholds()
     config_str = None if config is None else str(Path(config).resolve())
     runs = discover(archive, out / EXTRACTED, limits)
@@ -622,17 +624,22 @@ def write_atomic(path: str | PathLike, data: bytes) -> None:
     """Write to a temporary file beside ``path``, then rename it over ``path``: readers
     see the old file or the new one, never a part."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise output_error(path, "--out", exc) from None
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):  # a full disk: one line naming the file, not the temp
+            raise output_error(path, "--out", exc) from None
         raise
 
 

@@ -35,6 +35,7 @@ class ExitCode(enum.IntEnum):
     FINDINGS = 1  # analyze --fail-on: a finding at or above the asked severity; regress: a regression
     BAD_INPUT = 2
     INTERNAL = 3  # a bug in cnfpost: reported in one line (--traceback shows it)
+    INTERRUPTED = 130  # stopped by SIGINT (Ctrl-C): 128 + 2, as the shell reports it
 
 
 def at_byte(offset: int) -> str:

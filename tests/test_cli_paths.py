@@ -1,0 +1,188 @@
+"""Every path a user gives fails cleanly: exit 2 with one line naming that path (issue #15).
+
+Output paths (missing directories, directories, /proc, read-only mounts), a closed pipe,
+and the manners of the command line (--traceback anywhere, bare cnfpost, help texts).
+"""
+from __future__ import annotations
+
+import errno
+import subprocess
+import sys
+
+import click
+import pytest
+
+from cnfpost.cli import main
+from tests import capbuild as cb
+from tests.support import ROOT, require, require_root
+
+CLEAN = ROOT / "sample_data" / "clean"
+
+
+def run(args: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    out, err = capsys.readouterr()
+    return done.value.code, out, err
+
+
+@pytest.fixture
+def capture(tmp_path):
+    path = tmp_path / "hs.pcap"
+    path.write_bytes(cb.handshake_get_response())
+    return path
+
+
+# Each case: (command line with {cap} for a capture and {out} for the output path,
+# the output path under tmp_path or an absolute one, what the message says it got).
+OUTPUT_CASES = {
+    "json-missing-dir": (["analyze", "{cap}", "-q", "--json", "{out}"],
+                         "missing/x.json", "no such directory"),
+    "json-onto-dir": (["analyze", "{cap}", "-q", "--json", "{out}"], ".", "a directory"),
+    "json-under-a-file": (["analyze", "{cap}", "-q", "--json", "{out}"],
+                          "hs.pcap/x.json", "not a directory"),
+    "markdown-missing-dir": (["analyze", "{cap}", "-q", "--markdown", "{out}"],
+                             "missing/x.md", "no such directory"),
+    "markdown-in-proc": (["analyze", "{cap}", "-q", "--markdown", "{out}"],
+                         "/proc/cnfpost-x.md", "no such file or directory"),
+    "packets-missing-dir": (["packets", "{cap}", "-o", "{out}"], "missing_dir/x.csv",
+                            "no such directory"),
+    "packets-onto-dir": (["packets", "{cap}", "-o", "{out}"], ".", "a directory"),
+    "batch-out-in-proc": (["batch", str(CLEAN), "--out", "{out}"], "/proc/x", "no such file"),
+    "batch-out-is-a-file": (["batch", str(CLEAN), "--out", "{out}"], "hs.pcap", "a file"),
+    "batch-out-under-a-file": (["batch", str(CLEAN), "--out", "{out}"], "hs.pcap/out",
+                               "not a directory"),
+}
+
+
+@pytest.mark.parametrize("case", OUTPUT_CASES)
+def test_output_path_problems_are_exit_2_naming_the_path(case, capture, tmp_path, capsys):
+    argv, out, got = OUTPUT_CASES[case]
+    target = out if out.startswith("/") else str(tmp_path / out)
+    code, stdout, err = run([a.format(cap=capture, out=target) for a in argv], capsys)
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith(f"{target}: expected ")
+    assert got in err
+    assert "atomic" not in err and ".tmp" not in err
+
+
+def test_a_read_only_filesystem_is_exit_2(capture, tmp_path, capsys):
+    require_root()
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)],
+                             capture_output=True)
+    require(mounted.returncode == 0, "cannot mount a read-only tmpfs here")
+    try:
+        for argv in (["analyze", str(capture), "-q", "--json", str(ro / "x.json")],
+                     ["packets", str(capture), "-o", str(ro / "x.csv")],
+                     ["batch", str(CLEAN), "--out", str(ro / "out")]):
+            code, _, err = run(argv, capsys)
+            assert code == 2 and err.count("\n") == 1 and str(ro) in err
+            assert "read-only file system" in err
+    finally:
+        subprocess.run(["umount", str(ro)], check=True)
+
+
+def test_a_write_failing_midway_names_the_users_path(capture, tmp_path, capsys, monkeypatch):
+    """A disk that fills (or turns read-only) after the check: still exit 2, the user's path."""
+    real_open = click.open_file
+
+    class Full:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.__exit__(*exc)
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / ".__atomic"))
+
+    monkeypatch.setattr(click, "open_file", lambda *a, **k: Full(real_open(*a, **k)))
+    target = tmp_path / "x.json"
+    code, _, err = run(["analyze", str(capture), "-q", "--json", str(target)], capsys)
+    assert code == 2
+    assert err == f"{target}: expected a file --json can write, got no space left on device\n"
+
+
+def test_batch_write_failing_midway_names_the_users_path(tmp_path, capsys, monkeypatch):
+    from cnfpost import batch
+
+    def full(fd, *args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(batch.os, "fchmod", full)
+    code, _, err = run(["batch", str(CLEAN), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(str(tmp_path / "out")) and "no space left on device" in err
+    assert not list((tmp_path / "out").rglob("*.tmp"))
+
+
+def test_a_closed_pipe_is_exit_0(tmp_path):
+    big = tmp_path / "big.pcap"
+    big.write_bytes(cb.pcap([cb.Rec(cb.ether(cb.ipv4(cb.tcp(sport=40000 + i % 1000))), i)
+                             for i in range(20000)]))
+    proc = subprocess.Popen([sys.executable, "-m", "cnfpost.cli", "packets", str(big)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # what `| head -1` does
+    err = proc.stderr.read()
+    proc.wait()
+    assert first.startswith(b"frame.number")
+    assert proc.returncode == 0, err
+    assert err == b""
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_traceback_is_accepted_anywhere(where, tmp_path):
+    path = tmp_path / "x.pcap"
+    path.write_bytes(b"<html>")
+    args = ["--traceback", "info", str(path)] if where == "before" \
+        else ["info", str(path), "--traceback"]
+    proc = subprocess.run([sys.executable, "-m", "cnfpost.cli", *args], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 1  # the raised InputError, as Python reports it
+    assert "Traceback (most recent call last)" in proc.stderr
+
+
+def test_bare_cnfpost_prints_help_and_exits_0(capsys):
+    code, out, err = run([], capsys)
+    assert code == 0 and err == ""
+    assert out.startswith("Usage: cnfpost") and "Exit status" in out
+
+
+def test_top_level_help_names_exit_codes_and_an_example(capsys):
+    code, out, _ = run(["--help"], capsys)
+    assert code == 0
+    assert "cnfpost analyze RUN_DIR" in out
+    for status in ("0 done", "1 a finding", "2 bad input", "3 an internal error",
+                   "130 interrupted"):
+        assert status in " ".join(out.split())
+
+
+@pytest.mark.parametrize("command", ["analyze", "info", "packets", "batch", "regress",
+                                     "collect-script"])
+def test_every_command_has_examples_and_no_text_paths(command, capsys):
+    code, out, _ = run([command, "--help"], capsys)
+    assert code == 0
+    assert f"cnfpost {command} " in out.split("Options:")[0]
+    assert " TEXT" not in out
+
+
+def test_packets_format_is_described(capsys):
+    _, out, _ = run(["packets", "--help"], capsys)
+    options = out.split("Options:")[1]
+    line = " ".join(options.split("--format")[1].split("--output")[0].split())
+    assert "jsonl: one JSON object per packet" in line
+
+
+def test_readme_exit_status_lists_every_code():
+    from cnfpost.errors import ExitCode
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("Exit status, for every command:")[1].split("\n\n")[0]
+    for code in ExitCode:
+        assert f"{int(code)} " in section, code
