@@ -186,3 +186,27 @@ def test_readme_exit_status_lists_every_code():
     section = readme.split("Exit status, for every command:")[1].split("\n\n")[0]
     for code in ExitCode:
         assert f"{int(code)} " in section, code
+
+
+@pytest.mark.parametrize("line", ['{"time_total": 1e308}', '{"time_total": 1e12}',
+                                  '{"time_total": NaN}', '{"time_total": 1e400}'])
+def test_absurd_timings_with_a_capture_are_exit_2_naming_the_key(line, tmp_path, capsys):
+    timings = tmp_path / "t.jsonl"
+    timings.write_text(line + "\n")
+    code, _, err = run(["analyze", str(CLEAN / "capture.pcap"), "-t", str(timings), "-q"],
+                       capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"{timings}: line 1: expected a number at most ")
+    assert "/time_total" in err
+
+
+def test_an_absurd_sample_among_good_ones_is_a_warning(tmp_path, capsys):
+    timings = tmp_path / "t.jsonl"
+    lines = (CLEAN / "timings.jsonl").read_text().splitlines()
+    timings.write_text("\n".join(lines[:1] + ['{"time_total": 0.1, "local_port": 99999999999}']
+                                 + lines[1:]) + "\n")
+    code, _, err = run(["analyze", str(CLEAN / "capture.pcap"), "-t", str(timings), "-q"],
+                       capsys)
+    assert code == 0
+    assert (f"warning: {timings}: line 2: expected a number at most 65,535 at /local_port, "
+            "got 99999999999") in err
