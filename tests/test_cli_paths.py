@@ -210,3 +210,45 @@ def test_an_absurd_sample_among_good_ones_is_a_warning(tmp_path, capsys):
     assert code == 0
     assert (f"warning: {timings}: line 2: expected a number at most 65,535 at /local_port, "
             "got 99999999999") in err
+
+
+CONFIG_CASES = {
+    "misspelt table": ('[threshold]\n"l3.loss_pct.fair" = 10\n',
+                       "c.toml: /threshold: expected only a [thresholds] table, got 'threshold'"),
+    "nan": ('[thresholds]\n"l3.loss_pct.fair" = nan\n',
+            "c.toml: /thresholds/l3.loss_pct.fair: expected a finite number >= 0, got nan"),
+    "inf": ('[thresholds]\n"find.dns_ms.critical" = inf\n',
+            "c.toml: /thresholds/find.dns_ms.critical: expected a finite number >= 0, got inf"),
+    "negative": ('[thresholds]\n"batch.outlier_z" = -1\n',
+                 "c.toml: /thresholds/batch.outlier_z: expected a finite number >= 0, got -1"),
+    "warning above critical": (
+        '[thresholds]\n"find.retrans_pct.warning" = 10\n',
+        "c.toml: /thresholds/find.retrans_pct.warning: expected find.retrans_pct.warning <= "
+        "find.retrans_pct.critical, got 10 > 5"),
+    "good above fair": (
+        '[thresholds]\n"l3.rtt_ms.fair" = 50\n',
+        "c.toml: /thresholds/l3.rtt_ms.fair: expected l3.rtt_ms.good <= l3.rtt_ms.fair, "
+        "got 100 > 50"),
+    "not utf-8": (b"\xff\xfe[thresholds]", "c.toml: expected valid TOML, got "),
+}
+
+
+@pytest.mark.parametrize("case", CONFIG_CASES)
+@pytest.mark.parametrize("command", ["analyze", "batch"])
+def test_bad_config_is_exit_2_naming_the_key(case, command, tmp_path, capsys, monkeypatch):
+    text, message = CONFIG_CASES[case]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.toml").write_bytes(text if isinstance(text, bytes) else text.encode())
+    argv = ["analyze", str(CLEAN), "-q"] if command == "analyze" \
+        else ["batch", str(CLEAN), "--out", "out"]
+    code, _, err = run(argv + ["--config", "c.toml"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(message)
+
+
+def test_raising_limits_in_order_is_accepted(tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text('[thresholds]\n"find.retrans_pct.warning" = 10\n'
+                      '"find.retrans_pct.critical" = 20\n')
+    code, _, err = run(["analyze", str(CLEAN), "-q", "--config", str(config)], capsys)
+    assert code == 0, err
