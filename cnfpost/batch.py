@@ -54,7 +54,7 @@ from typing import Callable
 import orjson
 
 from . import __version__
-from .errors import CnfpostError, InputError
+from .errors import CnfpostError, InputError, describe_got, format_problem
 from .inputs.bundle import MANIFEST_NAME, is_bundle, load_manifest
 from .outputs import check_dir, output_error
 from .thresholds import Thresholds, load_config
@@ -143,12 +143,23 @@ def _walk(root: Path, shown: str, workdir: Path, limits: ExtractLimits,
         rel = here.relative_to(root).as_posix()
         label = _join(shown, "" if rel == "." else rel)
         if is_bundle(here):
-            yield _Found(label or root.name, here)
+            link = _escaping_link(here, root)
+            if link is None:
+                yield _Found(label or root.name, here)
+            else:
+                yield _Found(label or root.name, None,
+                             _link_error(_join(label, link.relative_to(here).as_posix())))
             dirnames.clear()  # bundles do not nest (expected/, lab/ are theirs)
             continue
+        # The same rule as tar members: a link that leaves the archive is refused, named.
+        for name in sorted(dirnames + filenames):
+            if not _stays_inside(here / name, root):
+                yield _Found(_join(label, name), None, _link_error(_join(label, name)))
+        filenames[:] = [f for f in filenames if _stays_inside(here / f, root)]
         # Hidden directories are not runs; the output directory may sit inside the archive.
         dirnames[:] = sorted(d for d in dirnames
-                             if not d.startswith(".") and (here / d).resolve() != skip)
+                             if not d.startswith(".") and (here / d).resolve() != skip
+                             and _stays_inside(here / d, root))
         for name in sorted(filenames):
             if name.endswith(TAR_SUFFIXES) and not name.startswith("."):
                 yield from _walk_tar(here / name, _join(label, name), workdir, limits, depth + 1)
@@ -166,6 +177,30 @@ def _walk_tar(path: Path, shown: str, workdir: Path, limits: ExtractLimits,
         yield _Found(shown, None, _relabel(str(err), str(path), shown))
         return
     yield from _walk(unpacked, shown, workdir, limits, depth)
+
+
+def _stays_inside(path: Path, root: Path) -> bool:
+    """Not a symbolic link, or one whose target (followed all the way) is under ``root``.
+    A link out of the archive would let a bundle read, and the index and summary quote,
+    any file of this machine."""
+    if not path.is_symlink():
+        return True
+    top = os.path.realpath(root)
+    return os.path.realpath(path).startswith(top.rstrip(os.sep) + os.sep)
+
+
+def _escaping_link(directory: Path, root: Path) -> Path | None:
+    """The first link under ``directory`` that leaves ``root`` (links are not followed)."""
+    for dirpath, dirnames, filenames in os.walk(directory):
+        for name in sorted(dirnames + filenames):
+            if not _stays_inside(Path(dirpath) / name, root):
+                return Path(dirpath) / name
+    return None
+
+
+def _link_error(shown: str) -> str:
+    return format_problem(shown, None, "a file or directory inside the archive",
+                          "a symbolic link that leaves it")
 
 
 def _join(a: str, b: str) -> str:
@@ -273,7 +308,7 @@ def _unpack(path: Path, dest: Path, limits: ExtractLimits) -> None:
                     target.mkdir(parents=True, exist_ok=True)
                     continue
                 if member.size > limits.max_member_bytes:
-                    raise InputError(path, f"member {member.name!r}",
+                    raise InputError(path, _member(member.name),
                                      f"at most {limits.max_member_bytes} bytes",
                                      f"{member.size} bytes")
                 total += member.size
@@ -318,13 +353,18 @@ def _member_parts(path: Path, member: tarfile.TarInfo) -> tuple[str, ...]:
         kind = ("a symbolic link" if member.issym() else "a hard link" if member.islnk()
                 else "a device" if (member.ischr() or member.isblk())
                 else "a FIFO" if member.isfifo() else "a special member")
-        raise InputError(path, f"member {name!r}", "regular files and directories only", kind)
+        raise InputError(path, _member(name), "regular files and directories only", kind)
     if name.startswith("/") or "\\" in name or "\0" in name:
-        raise InputError(path, f"member {name!r}", "a relative path", "an absolute or odd name")
+        raise InputError(path, _member(name), "a relative path", "an absolute or odd name")
     parts = tuple(p for p in name.split("/") if p not in ("", "."))
     if ".." in parts:
-        raise InputError(path, f"member {name!r}", "a path inside the archive", "'..' in it")
+        raise InputError(path, _member(name), "a path inside the archive", "'..' in it")
     return parts
+
+
+def _member(name: str) -> str:
+    """A member's name as messages show it: escaped, and short (names are the input's)."""
+    return f"member {describe_got(name, 80)}"
 
 
 def _copy_exact(source, out, size: int) -> None:
@@ -414,6 +454,8 @@ def index_row(run: Run, report: Mapping) -> dict:
 
 def error_row(run: Run, error: str) -> dict:
     row = _identity(run)
+    # One line, whatever an exception's text held: stderr, index.csv and summary.md show it.
+    error = error.replace("\r", "\\r").replace("\n", "\\n")
     row.update({"status": "error", "error": error, "grade": None, "grade_l3": None,
                 "grade_l4": None, "grade_l7": None, **{m: None for m in METRICS},
                 "findings": [], "info_findings": [], "hops": []})

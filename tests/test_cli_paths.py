@@ -6,8 +6,11 @@ and the manners of the command line (--traceback anywhere, bare cnfpost, help te
 from __future__ import annotations
 
 import errno
+import shutil
 import subprocess
 import sys
+import tarfile
+from pathlib import Path
 
 import click
 import pytest
@@ -252,3 +255,87 @@ def test_raising_limits_in_order_is_accepted(tmp_path, capsys):
                       '"find.retrans_pct.critical" = 20\n')
     code, _, err = run(["analyze", str(CLEAN), "-q", "--config", str(config)], capsys)
     assert code == 0, err
+
+
+# ---------------------------------------------------------------------------------------
+# batch stays inside its archive: links that leave a directory tree are refused, named
+# ---------------------------------------------------------------------------------------
+
+SECRET = "TOPSECRET first line of a file outside the archive"
+
+
+def _link_archive(tmp_path: Path, case: str) -> tuple[Path, str]:
+    """An archive with one good bundle and one link of the given kind; the link's name."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text(SECRET + "\n")
+    shutil.copytree(CLEAN, outside / "bundle")
+    archive = tmp_path / "archive"
+    shutil.copytree(CLEAN, archive / "good")
+    if case == "file in a bundle":
+        shutil.copytree(CLEAN, archive / "bad")
+        (archive / "bad" / "ping.txt").unlink()
+        (archive / "bad" / "ping.txt").symlink_to(outside / "secret.txt")
+        return archive, "bad/ping.txt"
+    if case == "relative file in a bundle":
+        shutil.copytree(CLEAN, archive / "bad")
+        (archive / "bad" / "ping.txt").unlink()
+        (archive / "bad" / "ping.txt").symlink_to("../../outside/secret.txt")
+        return archive, "bad/ping.txt"
+    if case == "directory in a bundle":
+        shutil.copytree(CLEAN, archive / "bad")
+        (archive / "bad" / "extra").symlink_to(outside)
+        return archive, "bad/extra"
+    if case == "bundle directory":
+        (archive / "site").mkdir()
+        (archive / "site" / "run2").symlink_to(outside / "bundle")
+        return archive, "site/run2"
+    if case == "tar.gz":
+        with tarfile.open(outside / "runs.tar.gz", "w:gz") as tar:
+            tar.add(outside / "bundle", arcname="run3")
+        (archive / "runs.tar.gz").symlink_to(outside / "runs.tar.gz")
+        return archive, "runs.tar.gz"
+    raise AssertionError(case)
+
+
+LINK_CASES = ["file in a bundle", "relative file in a bundle", "directory in a bundle",
+              "bundle directory", "tar.gz"]
+
+
+@pytest.mark.parametrize("case", LINK_CASES)
+def test_batch_refuses_links_that_leave_the_archive(case, tmp_path, capsys):
+    archive, name = _link_archive(tmp_path, case)
+    out = tmp_path / "out"
+    code, stdout, err = run(["batch", str(archive), "--out", str(out)], capsys)
+    assert code == 0  # the good bundle was analysed
+    assert "2 run(s): 1 analysed" in stdout
+    assert err == (f"failed: {name}: expected a file or directory inside the archive, "
+                   "got a symbolic link that leaves it\n")
+    for written in [out / "index.csv", out / "index.jsonl", out / "summary.md",
+                    *out.rglob("*.json")]:
+        assert "TOPSECRET" not in written.read_text(), written
+    assert "TOPSECRET" not in stdout + err
+
+
+def test_batch_follows_links_that_stay_inside(tmp_path, capsys):
+    archive = tmp_path / "archive"
+    shutil.copytree(CLEAN, archive / "a")
+    shutil.copytree(CLEAN, archive / "b")
+    (archive / "b" / "ping.txt").unlink()
+    (archive / "b" / "ping.txt").symlink_to("../a/ping.txt")
+    code, stdout, err = run(["batch", str(archive), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0 and err == ""
+    assert "2 run(s): 2 analysed" in stdout
+
+
+def test_tar_member_names_in_messages_are_short_and_escaped(tmp_path, capsys):
+    name = "x" * 300 + "\x1b[31m"
+    path = tmp_path / "a.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo(name)
+        info.type = tarfile.SYMTYPE
+        info.linkname = "/etc/passwd"
+        tar.addfile(info)
+    code, _, err = run(["batch", str(path), "--out", str(tmp_path / "out")], capsys)
+    assert "\x1b" not in err and "x" * 100 not in err
+    assert "a symbolic link" in err and len(err) < 300
