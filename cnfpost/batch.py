@@ -38,6 +38,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import statistics
 import tarfile
 import tempfile
@@ -490,6 +491,7 @@ def run_batch(archive: str | PathLike, out: str | PathLike, *, jobs: int = 1,
     """
     out = Path(out)
     check_dir(out, "--out")
+    _remove_temporaries(out)
     th = load_config(config) if config else Thresholds()
     config_str = None if config is None else str(Path(config).resolve())
     runs = discover(archive, out / EXTRACTED, limits)
@@ -527,6 +529,21 @@ def run_batch(archive: str | PathLike, out: str | PathLike, *, jobs: int = 1,
     return result
 
 
+def _remove_temporaries(out: Path) -> None:
+    """What an interrupted batch may have left: write_atomic's temporary files and
+    half-unpacked archives (nothing else under OUT has their names)."""
+    for tmp in [*out.glob(f".*{TMP_SUFFIX}"), *out.glob(f"runs/*/.*{TMP_SUFFIX}")]:
+        tmp.unlink(missing_ok=True)
+    for half in (out / EXTRACTED).glob(".*-*"):
+        shutil.rmtree(half, ignore_errors=True)
+
+
+def tally(rows: list[Mapping]) -> str:
+    """'35 run(s): 34 analysed, 1 failed': the one count that stdout and summary.md show."""
+    ok = sum(1 for r in rows if r["status"] == "ok")
+    return f"{len(rows)} run(s): {ok} analysed, {len(rows) - ok} failed"
+
+
 def row_order(row: Mapping) -> tuple:
     return (row["probe"], row["target"], row["time"], row["run_id"])
 
@@ -560,13 +577,24 @@ def _execute_pool(todo: list[Run], jobs: int, config: str | None) -> Iterator[Ru
     # per task keep the progress bar moving and lose little if a worker dies.
     size = max(1, min(8, len(todo) // (4 * jobs)))
     chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context,
+                             initializer=_ignore_sigint) as pool:
         futures = {pool.submit(analyse_runs, chunk, config): chunk for chunk in chunks}
-        for future in as_completed(futures):
-            try:
-                yield from future.result()
-            except Exception as exc:
-                yield from (_process_failed(run, exc) for run in futures[future])
+        try:
+            for future in as_completed(futures):
+                try:
+                    yield from future.result()
+                except Exception as exc:
+                    yield from (_process_failed(run, exc) for run in futures[future])
+        except BaseException:  # Ctrl-C: do not analyse the runs still queued
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to this process, which stops the pool (one message, no
+    traceback per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _execute_dask(todo: list[Run], scheduler: str, config: str | None) -> Iterator[RunResult]:
@@ -874,9 +902,8 @@ _SHORT = {"dns_ms": "DNS", "tcp_ms": "TCP", "tls_ms": "TLS", "request_ms": "requ
 
 
 def summary_markdown(rows: list[Mapping], summary: Summary) -> str:
-    ok = sum(1 for r in rows if r["status"] == "ok")
     lines = ["# cnfpost batch summary", "",
-             f"{len(rows)} run(s): {ok} analysed, {len(rows) - ok} failed. "
+             f"{tally(rows)}. "
              "Durations are medians over each run's samples, in ms; the retransmission rate "
              "is retransmitted per 100 data segments.", ""]
     lines += ["## Runs that stand out", "",

@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from .errors import CnfpostError, ExitCode
+from .errors import CnfpostError, ExitCode, InputError, Interrupted
 from .outputs import check_file, output_error, writes_in_place
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -242,7 +242,7 @@ def batch(archive: str, out_dir: str, jobs: int, scheduler: str | None, config: 
     cnfpost batch archive/ --out results/ -j 4
     cnfpost batch probes.tar.gz --out results/ --scheduler tcp://scheduler:8786
     """
-    from .batch import run_batch
+    from .batch import run_batch, tally
 
     def progress(done: int, total: int) -> None:
         filled = 30 * done // total
@@ -250,18 +250,23 @@ def batch(archive: str, out_dir: str, jobs: int, scheduler: str | None, config: 
         sys.stderr.flush()
 
     tty = sys.stderr.isatty()
-    result = run_batch(archive, out_dir, jobs=jobs, scheduler=scheduler, config=config,
-                       force=force, progress=progress if tty else None)
+    try:
+        result = run_batch(archive, out_dir, jobs=jobs, scheduler=scheduler, config=config,
+                           force=force, progress=progress if tty else None)
+    except KeyboardInterrupt:
+        raise Interrupted("\ncnfpost batch: interrupted; re-run to resume") from None
     if tty and result.analysed:
         sys.stderr.write("\r" + " " * 60 + "\r")
-    click.echo(f"{len(result.rows)} run(s): {len(result.analysed)} analysed, "
-               f"{len(result.skipped)} up to date, {len(result.failed)} failed; "
+    click.echo(f"{tally(result.rows)}; {len(result.skipped)} up to date, reused; "
                f"see {out_dir}/summary.md")
     for row in result.rows:
         if row["status"] == "error":
             error = row["error"]
             click.echo("failed: " + (error if error.startswith(row["source"])
                                      else f"{row['source']}: {error}"), err=True)
+    if len(result.failed) == len(result.rows):
+        got = f"all {len(result.rows)} failed" if result.rows else "no run bundle"
+        raise InputError(archive, None, "at least one run that can be analysed", got)
 
 
 @cli.command()

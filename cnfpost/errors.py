@@ -21,6 +21,7 @@ __all__ = [
     "ExitCode",
     "CnfpostError",
     "InputError",
+    "Interrupted",
     "Problem",
     "format_problem",
     "at_byte",
@@ -103,3 +104,9 @@ class InputError(CnfpostError):
 
     def as_problem(self) -> Problem:
         return Problem(self.path or "<input>", self.place, self.expected, self.got)
+
+
+class Interrupted(CnfpostError):
+    """Stopped by SIGINT, with what to do next (a batch resumes when re-run)."""
+
+    exit_code = ExitCode.INTERRUPTED

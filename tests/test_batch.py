@@ -305,12 +305,14 @@ def test_cli_batch_reports_counts_and_failures_without_progress_off_a_terminal(
                              capsys)
     total = archive.runs + 1
     assert code == 0
-    assert out == f"{total} run(s): {total} analysed, 0 up to date, 1 failed; " \
+    assert out == f"{total} run(s): {total - 1} analysed, 1 failed; 0 up to date, reused; " \
                   f"see {out_dir}/summary.md\n"
+    assert f"{total} run(s): {total - 1} analysed, 1 failed." in \
+        (out_dir / "summary.md").read_text()  # the same count in both
     assert err == (f"failed: {archive.broken_source}/capture.pcap: byte 0: expected a pcap or "
                    "pcapng magic number, got 0x3c68746d\n")  # no progress: not a terminal
     code, out, _ = run_cli(["batch", str(archive.root), "--out", str(out_dir)], capsys)
-    assert code == 0 and f"0 analysed, {total} up to date" in out
+    assert code == 0 and f"{total - 1} analysed, 1 failed; {total} up to date" in out
 
 
 def test_cli_batch_on_a_missing_archive_is_one_line(tmp_path, capsys):

@@ -337,5 +337,71 @@ def test_tar_member_names_in_messages_are_short_and_escaped(tmp_path, capsys):
         info.linkname = "/etc/passwd"
         tar.addfile(info)
     code, _, err = run(["batch", str(path), "--out", str(tmp_path / "out")], capsys)
-    assert "\x1b" not in err and "x" * 100 not in err
-    assert "a symbolic link" in err and len(err) < 300
+    failed = err.splitlines()[0]
+    assert code == 2 and "\x1b" not in err and "x" * 100 not in err
+    assert failed.endswith("got a symbolic link") and len(failed) < 200
+
+
+# ---------------------------------------------------------------------------------------
+# batch: one count, exit 2 when nothing could be analysed, Ctrl-C
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", ["empty", "all broken"])
+def test_batch_with_no_analysable_run_is_exit_2(case, tmp_path, capsys):
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    if case == "all broken":
+        shutil.copytree(CLEAN, archive / "run1")
+        (archive / "run1" / "capture.pcap").write_bytes(b"<html>")
+    code, out, err = run(["batch", str(archive), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2
+    got = "no run bundle" if case == "empty" else "all 1 failed"
+    assert err.endswith(f"{archive}: expected at least one run that can be analysed, "
+                        f"got {got}\n")
+    assert (tmp_path / "out" / "summary.md").is_file()  # the failures are still written down
+
+
+def test_batch_interrupted_says_so_and_the_resume_removes_its_temporaries(
+        tmp_path, capsys, monkeypatch):
+    from cnfpost import batch
+
+    archive = tmp_path / "archive"
+    for name in ("a", "b", "c"):
+        shutil.copytree(CLEAN, archive / name)
+    out = tmp_path / "out"
+    real = batch.analyse_run
+    calls = []
+
+    def interrupted_at_the_second(run_, config=None):
+        calls.append(run_.run_id)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(run_, config)
+
+    monkeypatch.setattr(batch, "analyse_run", interrupted_at_the_second)
+    code, _, err = run(["batch", str(archive), "--out", str(out)], capsys)
+    assert code == 130
+    assert err.endswith("cnfpost batch: interrupted; re-run to resume\n")
+    # What a signal in the middle of a write leaves behind, and a half-unpacked archive.
+    folder = next((out / "runs").iterdir())
+    stale = [folder / ".report.json.x1y2.tmp", out / ".index.csv.abc.tmp"]
+    for path in stale:
+        path.write_text("half")
+    (out / ".extracted" / ".0123456789ab-xyz").mkdir(parents=True)
+    monkeypatch.setattr(batch, "analyse_run", real)
+    code, stdout, _ = run(["batch", str(archive), "--out", str(out)], capsys)
+    assert code == 0 and stdout.startswith("3 run(s): 3 analysed, 0 failed; 1 up to date")
+    assert not [p for p in stale if p.exists()]
+    assert not list((out / ".extracted").iterdir())
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_a_plain_interrupt_is_exit_130_with_a_line(tmp_path, capsys, monkeypatch):
+    from cnfpost import pipeline
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "analyze", interrupt)
+    code, _, err = run(["analyze", str(CLEAN), "-q"], capsys)
+    assert code == 130 and err.endswith("cnfpost: interrupted\n")
