@@ -13,7 +13,9 @@ files found inside are opened too. What is written under ``OUT``::
                                  cnfpost version and a digest of its code
     index.jsonl, index.csv       one row per run (probe, target, time, grades, phase medians, ...)
     summary.md                   trends per probe and target, runs that stand out, path changes
-    .extracted/<sha256>/         .tar.gz archives, unpacked once (safely) and reused
+    .extracted/<sha256>/         .tar.gz archives, unpacked (safely) for this batch only: each
+                                 run's files are deleted once it is analysed, the rest at
+                                 the end; a re-run unpacks again
 
 Robustness: a bundle that cannot be analysed becomes a row with its error and the rest
 goes on; every file is written to a temporary name and renamed into place (a reader, or a
@@ -92,6 +94,14 @@ class ExtractLimits:
     max_member_bytes: int = 4 << 30    # one capture: tcpdump files are rotated well below
     max_total_bytes: int = 16 << 30
     max_depth: int = 3                 # .tar.gz inside .tar.gz inside ...
+    # A member may unpack to at most 100 times its compressed bytes (plus RATIO_SLACK):
+    # captures compress 2 to 10 times, a gigabyte of zeros a thousand times.
+    max_ratio: int = 100
+
+
+# The gzip reader takes compressed bytes in 128 KiB gulps: a member's own compressed size is
+# known only to that much, so the ratio is held from 256 KiB of compressed input on.
+RATIO_SLACK = 256 << 10
 
 
 @dataclass(frozen=True)
@@ -295,7 +305,7 @@ def _unpack(path: Path, dest: Path, limits: ExtractLimits) -> None:
     member later on still rejects the archive: extract_tar removes the whole directory."""
     total = members = 0
     try:
-        with gzip.open(path, "rb") as raw, \
+        with open(path, "rb") as packed, gzip.GzipFile(fileobj=packed) as raw, \
                 tarfile.open(fileobj=_Bounded(raw, path, limits.max_total_bytes + _TAR_SLACK),
                              mode="r|") as tar:
             for member in tar:
@@ -319,7 +329,8 @@ def _unpack(path: Path, dest: Path, limits: ExtractLimits) -> None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 # O_EXCL: a name seen twice is not silently overwritten (nor followed).
                 with tar.extractfile(member) as source, open(target, "xb") as out:
-                    _copy_exact(source, out, member.size)
+                    _copy_exact(source, out, member.size,
+                                _ratio_check(path, member.name, packed, limits.max_ratio))
     except InputError:
         raise
     except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error) as exc:
@@ -368,8 +379,9 @@ def _member(name: str) -> str:
     return f"member {describe_got(name, 80)}"
 
 
-def _copy_exact(source, out, size: int) -> None:
-    """Copy exactly the header's size: a member cannot write more than it declared."""
+def _copy_exact(source, out, size: int, check: Callable[[int], None]) -> None:
+    """Copy exactly the header's size: a member cannot write more than it declared.
+    ``check(bytes written)`` runs after every chunk, to stop a bomb early."""
     left = size
     while left:
         chunk = source.read(min(left, 1 << 20))
@@ -377,6 +389,20 @@ def _copy_exact(source, out, size: int) -> None:
             raise EOFError("member cut short")
         out.write(chunk)
         left -= len(chunk)
+        check(size - left)
+
+
+def _ratio_check(path: Path, name: str, packed, ratio: int) -> Callable[[int], None]:
+    """Refuse a member once it has unpacked to more than ``ratio`` times the compressed
+    bytes read since it began (``packed`` is the compressed file)."""
+    start = packed.tell()
+
+    def check(written: int) -> None:
+        compressed = packed.tell() - start
+        if written > ratio * (compressed + RATIO_SLACK):
+            raise InputError(path, _member(name), f"at most {ratio}:1 expansion",
+                             f"{written} bytes from {compressed} compressed")
+    return check
 
 
 # ----------------------------------------------------------------------------------------
@@ -494,7 +520,9 @@ def run_batch(archive: str | PathLike, out: str | PathLike, *, jobs: int = 1,
     _remove_temporaries(out)
     th = load_config(config) if config else Thresholds()
     config_str = None if config is None else str(Path(config).resolve())
-    runs = discover(archive, out / EXTRACTED, limits)
+    scratch = (out / EXTRACTED).resolve()
+    runs = discover(archive, scratch, limits)
+    by_id = {run.run_id: run for run in runs}
     code = code_digest()
     result = BatchResult(rows=[])
     rows: dict[str, dict] = {}
@@ -509,11 +537,13 @@ def run_batch(archive: str | PathLike, out: str | PathLike, *, jobs: int = 1,
         if cached is not None:
             rows[run.run_id] = cached
             result.skipped.append(run.run_id)
+            _discard_unpacked(run, scratch)
         else:
             todo.append(run)
     done = 0
     for res in _execute(todo, jobs, scheduler, config_str):
         _write_run(out, res, stamps[res.run_id])
+        _discard_unpacked(by_id[res.run_id], scratch)
         rows[res.run_id] = res.row
         result.analysed.append(res.run_id)
         done += 1
@@ -522,6 +552,7 @@ def run_batch(archive: str | PathLike, out: str | PathLike, *, jobs: int = 1,
     result.rows = sorted(rows.values(), key=row_order)
     result.failed = [r["run_id"] for r in result.rows if r["status"] == "error"]
     result.analysed.sort()
+    shutil.rmtree(scratch, ignore_errors=True)  # what no run claimed (broken bundles' rest)
     write_atomic(out / "index.jsonl", index_jsonl(result.rows))
     write_atomic(out / "index.csv", index_csv(result.rows).encode())
     summary = summarize(result.rows, th)
@@ -531,11 +562,18 @@ def run_batch(archive: str | PathLike, out: str | PathLike, *, jobs: int = 1,
 
 def _remove_temporaries(out: Path) -> None:
     """What an interrupted batch may have left: write_atomic's temporary files and
-    half-unpacked archives (nothing else under OUT has their names)."""
+    unpacked archives (nothing else under OUT has their names)."""
     for tmp in [*out.glob(f".*{TMP_SUFFIX}"), *out.glob(f"runs/*/.*{TMP_SUFFIX}")]:
         tmp.unlink(missing_ok=True)
-    for half in (out / EXTRACTED).glob(".*-*"):
-        shutil.rmtree(half, ignore_errors=True)
+    # Archives unpacked by an interrupted batch, some runs already deleted: unpack afresh.
+    shutil.rmtree(out / EXTRACTED, ignore_errors=True)
+
+
+def _discard_unpacked(run: Run, scratch: Path) -> None:
+    """Delete a run's files once it is analysed when they were unpacked from a .tar.gz:
+    an archive of captures must not be kept twice on disk."""
+    if run.bundle is not None and Path(run.bundle).is_relative_to(scratch):
+        shutil.rmtree(run.bundle, ignore_errors=True)
 
 
 def tally(rows: list[Mapping]) -> str:
