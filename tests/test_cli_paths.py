@@ -405,3 +405,32 @@ def test_a_plain_interrupt_is_exit_130_with_a_line(tmp_path, capsys, monkeypatch
     monkeypatch.setattr(pipeline, "analyze", interrupt)
     code, _, err = run(["analyze", str(CLEAN), "-q"], capsys)
     assert code == 130 and err.endswith("cnfpost: interrupted\n")
+
+
+# ---------------------------------------------------------------------------------------
+# A capture that stopped early (tcpdump alone got the SIGINT): samples outside it are named
+# ---------------------------------------------------------------------------------------
+
+def test_samples_after_the_capture_ended_are_a_warning(tmp_path, capsys):
+    import dpkt
+
+    bundle = tmp_path / "early"
+    shutil.copytree(CLEAN, bundle)
+    with open(CLEAN / "capture.pcap", "rb") as fh:
+        reader = dpkt.pcap.Reader(fh)
+        first = [next(iter(reader)) for _ in range(10)]  # ping's echoes: before any curl
+        linktype = reader.datalink()
+    with open(bundle / "capture.pcap", "wb") as fh:
+        writer = dpkt.pcap.Writer(fh, linktype=linktype, nano=True)
+        for ts, frame in first:
+            writer.writepkt(frame, ts)
+    code, _, err = run(["analyze", str(bundle), "-q"], capsys)
+    assert code == 0
+    assert ("warning: capture.pcap: expected every curl sample inside the capture's time span, "
+            "got 5 of 5 after its last packet (sample 1, 2, 3, 4, 5): did tcpdump stop early?"
+            ) in err
+
+
+def test_a_complete_capture_has_no_such_warning(capsys):
+    code, _, err = run(["analyze", str(CLEAN), "-q"], capsys)
+    assert code == 0 and "time span" not in err
