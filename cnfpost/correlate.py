@@ -78,9 +78,9 @@ def outside_capture(placements: list[Placement], table: PacketTable) -> list[str
     its last: the capture does not cover them (tcpdump stopped early, or started late), so
     their phases have no packets, which is not the same as a clean network."""
     placed = [p for p in placements if p.edges_ns]
-    ts = table.columns["ts_ns"]
     if not placed:
         return []
+    ts = table.columns["ts_ns"]
     first, last = (int(ts.min()), int(ts.max())) if ts.size else (None, None)
     before = [p.sample for p in placed if first is not None and p.edges_ns[-1] < first]
     after = [p.sample for p in placed if last is None or p.edges_ns[0] > last]

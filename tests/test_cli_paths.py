@@ -434,3 +434,67 @@ def test_samples_after_the_capture_ended_are_a_warning(tmp_path, capsys):
 def test_a_complete_capture_has_no_such_warning(capsys):
     code, _, err = run(["analyze", str(CLEAN), "-q"], capsys)
     assert code == 0 and "time span" not in err
+
+
+# ---------------------------------------------------------------------------------------
+# Property: whatever path a user gives, wherever, the answer is never exit 3
+# ---------------------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PATH_KINDS = ["missing", "missing/deeper", "dir", "file", "file/under", "capture",
+              "capture/under", "empty", "dangling", "loop", "long", "long/deep", "weird",
+              "/proc/cnfpost-x", "/proc/self/status", "/dev/null", "-", "", "dir/", "~nobody/x"]
+PATH_OPTIONS = {
+    "analyze": [None, "--timings", "--mtr", "--ping", "--ping-loaded", "--config", "--json",
+                "--markdown"],
+    "info": [None],
+    "packets": [None, "-o"],
+    "batch": [None, "--out", "--config"],
+    "regress": [None],
+}
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """The places PATH_KINDS name, made once under root."""
+    (root / "dir").mkdir(exist_ok=True)
+    (root / "file").write_text("not json, not a capture\n")
+    (root / "capture").write_bytes(cb.handshake_get_response())
+    (root / "empty").write_bytes(b"")
+    for name, target in (("dangling", root / "nowhere"), ("loop", root / "loop")):
+        if not (root / name).is_symlink():
+            (root / name).symlink_to(target)
+    named = {k: str(root / k) for k in PATH_KINDS if not k.startswith(("/", "-", "~", "."))}
+    named.update({"long": str(root / ("x" * 300)), "long/deep": str(root / ("y" * 300) / "z"),
+                  "weird": str(root / "new\nline \x1b[31m é"), "": ""})
+    return named
+
+
+@settings(deadline=None, max_examples=150, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_no_path_problem_ever_exits_3(data, tmp_path_factory, capsys):
+    root = tmp_path_factory.getbasetemp() / "paths"
+    root.mkdir(exist_ok=True)
+    named = _tree(root)
+    command = data.draw(st.sampled_from(sorted(PATH_OPTIONS)), label="command")
+    option = data.draw(st.sampled_from(PATH_OPTIONS[command]), label="option")
+    kind = data.draw(st.sampled_from(PATH_KINDS), label="path")
+    path = named.get(kind, kind)
+    good = {"analyze": [str(root / "capture"), "-q"], "info": [str(root / "capture")],
+            "packets": [str(root / "capture"), "-o", str(root / "out.csv")],
+            "batch": [str(CLEAN), "--out", str(root / "batch-out")],
+            "regress": [str(root / "dir")]}[command]
+    if option is None:
+        argv = [command, path, *good[1:]]
+    elif option in good:
+        argv = [command, *good]
+        argv[argv.index(option) + 1] = path
+    else:
+        argv = [command, *good, option, path]
+    code, _, err = run(argv, capsys)
+    assert code in (0, 1, 2), (argv, err)
+    assert "internal error" not in err and "Traceback" not in err
+    if code == 2:
+        assert err.strip() and "\n" not in err.strip().splitlines()[-1]
