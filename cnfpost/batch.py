@@ -13,7 +13,9 @@ files found inside are opened too. What is written under ``OUT``::
                                  cnfpost version and a digest of its code
     index.jsonl, index.csv       one row per run (probe, target, time, grades, phase medians, ...)
     summary.md                   trends per probe and target, runs that stand out, path changes
-    .extracted/<sha256>/         .tar.gz archives, unpacked once (safely) and reused
+    .extracted/<sha256>/         .tar.gz archives, unpacked (safely) for this batch only: each
+                                 run's files are deleted once it is analysed, the rest at
+                                 the end; a re-run unpacks again
 
 Robustness: a bundle that cannot be analysed becomes a row with its error and the rest
 goes on; every file is written to a temporary name and renamed into place (a reader, or a
@@ -38,6 +40,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import statistics
 import tarfile
 import tempfile
@@ -54,8 +57,9 @@ from typing import Callable
 import orjson
 
 from . import __version__
-from .errors import CnfpostError, InputError
+from .errors import CnfpostError, InputError, describe_got, format_problem
 from .inputs.bundle import MANIFEST_NAME, is_bundle, load_manifest
+from .outputs import check_dir, output_error
 from .thresholds import Thresholds, load_config
 
 __all__ = [
@@ -74,6 +78,7 @@ INDEX_COLUMNS = ("run_id", "source", "probe", "target", "time", "status", "error
 SILENT_HOP = "???"  # mtr's name for a hop that never answered
 TAR_SUFFIXES = (".tar.gz", ".tgz")
 EXTRACTED = ".extracted"
+TMP_SUFFIX = ".tmp"  # write_atomic's temporary files: '.<name>.<random>.tmp'
 
 
 # ----------------------------------------------------------------------------------------
@@ -89,6 +94,14 @@ class ExtractLimits:
     max_member_bytes: int = 4 << 30    # one capture: tcpdump files are rotated well below
     max_total_bytes: int = 16 << 30
     max_depth: int = 3                 # .tar.gz inside .tar.gz inside ...
+    # A member may unpack to at most 100 times its compressed bytes (plus RATIO_SLACK):
+    # captures compress 2 to 10 times, a gigabyte of zeros a thousand times.
+    max_ratio: int = 100
+
+
+# The gzip reader takes compressed bytes in 128 KiB gulps: a member's own compressed size is
+# known only to that much, so the ratio is held from 256 KiB of compressed input on.
+RATIO_SLACK = 256 << 10
 
 
 @dataclass(frozen=True)
@@ -141,12 +154,23 @@ def _walk(root: Path, shown: str, workdir: Path, limits: ExtractLimits,
         rel = here.relative_to(root).as_posix()
         label = _join(shown, "" if rel == "." else rel)
         if is_bundle(here):
-            yield _Found(label or root.name, here)
+            link = _escaping_link(here, root)
+            if link is None:
+                yield _Found(label or root.name, here)
+            else:
+                yield _Found(label or root.name, None,
+                             _link_error(_join(label, link.relative_to(here).as_posix())))
             dirnames.clear()  # bundles do not nest (expected/, lab/ are theirs)
             continue
+        # The same rule as tar members: a link that leaves the archive is refused, named.
+        for name in sorted(dirnames + filenames):
+            if not _stays_inside(here / name, root):
+                yield _Found(_join(label, name), None, _link_error(_join(label, name)))
+        filenames[:] = [f for f in filenames if _stays_inside(here / f, root)]
         # Hidden directories are not runs; the output directory may sit inside the archive.
         dirnames[:] = sorted(d for d in dirnames
-                             if not d.startswith(".") and (here / d).resolve() != skip)
+                             if not d.startswith(".") and (here / d).resolve() != skip
+                             and _stays_inside(here / d, root))
         for name in sorted(filenames):
             if name.endswith(TAR_SUFFIXES) and not name.startswith("."):
                 yield from _walk_tar(here / name, _join(label, name), workdir, limits, depth + 1)
@@ -164,6 +188,30 @@ def _walk_tar(path: Path, shown: str, workdir: Path, limits: ExtractLimits,
         yield _Found(shown, None, _relabel(str(err), str(path), shown))
         return
     yield from _walk(unpacked, shown, workdir, limits, depth)
+
+
+def _stays_inside(path: Path, root: Path) -> bool:
+    """Not a symbolic link, or one whose target (followed all the way) is under ``root``.
+    A link out of the archive would let a bundle read, and the index and summary quote,
+    any file of this machine."""
+    if not path.is_symlink():
+        return True
+    top = os.path.realpath(root)
+    return os.path.realpath(path).startswith(top.rstrip(os.sep) + os.sep)
+
+
+def _escaping_link(directory: Path, root: Path) -> Path | None:
+    """The first link under ``directory`` that leaves ``root`` (links are not followed)."""
+    for dirpath, dirnames, filenames in os.walk(directory):
+        for name in sorted(dirnames + filenames):
+            if not _stays_inside(Path(dirpath) / name, root):
+                return Path(dirpath) / name
+    return None
+
+
+def _link_error(shown: str) -> str:
+    return format_problem(shown, None, "a file or directory inside the archive",
+                          "a symbolic link that leaves it")
 
 
 def _join(a: str, b: str) -> str:
@@ -257,7 +305,7 @@ def _unpack(path: Path, dest: Path, limits: ExtractLimits) -> None:
     member later on still rejects the archive: extract_tar removes the whole directory."""
     total = members = 0
     try:
-        with gzip.open(path, "rb") as raw, \
+        with open(path, "rb") as packed, gzip.GzipFile(fileobj=packed) as raw, \
                 tarfile.open(fileobj=_Bounded(raw, path, limits.max_total_bytes + _TAR_SLACK),
                              mode="r|") as tar:
             for member in tar:
@@ -271,7 +319,7 @@ def _unpack(path: Path, dest: Path, limits: ExtractLimits) -> None:
                     target.mkdir(parents=True, exist_ok=True)
                     continue
                 if member.size > limits.max_member_bytes:
-                    raise InputError(path, f"member {member.name!r}",
+                    raise InputError(path, _member(member.name),
                                      f"at most {limits.max_member_bytes} bytes",
                                      f"{member.size} bytes")
                 total += member.size
@@ -281,7 +329,8 @@ def _unpack(path: Path, dest: Path, limits: ExtractLimits) -> None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 # O_EXCL: a name seen twice is not silently overwritten (nor followed).
                 with tar.extractfile(member) as source, open(target, "xb") as out:
-                    _copy_exact(source, out, member.size)
+                    _copy_exact(source, out, member.size,
+                                _ratio_check(path, member.name, packed, limits.max_ratio))
     except InputError:
         raise
     except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error) as exc:
@@ -316,17 +365,23 @@ def _member_parts(path: Path, member: tarfile.TarInfo) -> tuple[str, ...]:
         kind = ("a symbolic link" if member.issym() else "a hard link" if member.islnk()
                 else "a device" if (member.ischr() or member.isblk())
                 else "a FIFO" if member.isfifo() else "a special member")
-        raise InputError(path, f"member {name!r}", "regular files and directories only", kind)
+        raise InputError(path, _member(name), "regular files and directories only", kind)
     if name.startswith("/") or "\\" in name or "\0" in name:
-        raise InputError(path, f"member {name!r}", "a relative path", "an absolute or odd name")
+        raise InputError(path, _member(name), "a relative path", "an absolute or odd name")
     parts = tuple(p for p in name.split("/") if p not in ("", "."))
     if ".." in parts:
-        raise InputError(path, f"member {name!r}", "a path inside the archive", "'..' in it")
+        raise InputError(path, _member(name), "a path inside the archive", "'..' in it")
     return parts
 
 
-def _copy_exact(source, out, size: int) -> None:
-    """Copy exactly the header's size: a member cannot write more than it declared."""
+def _member(name: str) -> str:
+    """A member's name as messages show it: escaped, and short (names are the input's)."""
+    return f"member {describe_got(name, 80)}"
+
+
+def _copy_exact(source, out, size: int, check: Callable[[int], None]) -> None:
+    """Copy exactly the header's size: a member cannot write more than it declared.
+    ``check(bytes written)`` runs after every chunk, to stop a bomb early."""
     left = size
     while left:
         chunk = source.read(min(left, 1 << 20))
@@ -334,6 +389,20 @@ def _copy_exact(source, out, size: int) -> None:
             raise EOFError("member cut short")
         out.write(chunk)
         left -= len(chunk)
+        check(size - left)
+
+
+def _ratio_check(path: Path, name: str, packed, ratio: int) -> Callable[[int], None]:
+    """Refuse a member once it has unpacked to more than ``ratio`` times the compressed
+    bytes read since it began (``packed`` is the compressed file)."""
+    start = packed.tell()
+
+    def check(written: int) -> None:
+        compressed = packed.tell() - start
+        if written > ratio * (compressed + RATIO_SLACK):
+            raise InputError(path, _member(name), f"at most {ratio}:1 expansion",
+                             f"{written} bytes from {compressed} compressed")
+    return check
 
 
 # ----------------------------------------------------------------------------------------
@@ -412,6 +481,8 @@ def index_row(run: Run, report: Mapping) -> dict:
 
 def error_row(run: Run, error: str) -> dict:
     row = _identity(run)
+    # One line, whatever an exception's text held: stderr, index.csv and summary.md show it.
+    error = error.replace("\r", "\\r").replace("\n", "\\n")
     row.update({"status": "error", "error": error, "grade": None, "grade_l3": None,
                 "grade_l4": None, "grade_l7": None, **{m: None for m in METRICS},
                 "findings": [], "info_findings": [], "hops": []})
@@ -445,10 +516,13 @@ def run_batch(archive: str | PathLike, out: str | PathLike, *, jobs: int = 1,
     runs whose outputs are up to date. ``progress(done, total)`` is called as runs finish.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_dir(out, "--out")
+    _remove_temporaries(out)
     th = load_config(config) if config else Thresholds()
     config_str = None if config is None else str(Path(config).resolve())
-    runs = discover(archive, out / EXTRACTED, limits)
+    scratch = (out / EXTRACTED).resolve()
+    runs = discover(archive, scratch, limits)
+    by_id = {run.run_id: run for run in runs}
     code = code_digest()
     result = BatchResult(rows=[])
     rows: dict[str, dict] = {}
@@ -463,11 +537,13 @@ def run_batch(archive: str | PathLike, out: str | PathLike, *, jobs: int = 1,
         if cached is not None:
             rows[run.run_id] = cached
             result.skipped.append(run.run_id)
+            _discard_unpacked(run, scratch)
         else:
             todo.append(run)
     done = 0
     for res in _execute(todo, jobs, scheduler, config_str):
         _write_run(out, res, stamps[res.run_id])
+        _discard_unpacked(by_id[res.run_id], scratch)
         rows[res.run_id] = res.row
         result.analysed.append(res.run_id)
         done += 1
@@ -476,11 +552,34 @@ def run_batch(archive: str | PathLike, out: str | PathLike, *, jobs: int = 1,
     result.rows = sorted(rows.values(), key=row_order)
     result.failed = [r["run_id"] for r in result.rows if r["status"] == "error"]
     result.analysed.sort()
+    shutil.rmtree(scratch, ignore_errors=True)  # what no run claimed (broken bundles' rest)
     write_atomic(out / "index.jsonl", index_jsonl(result.rows))
     write_atomic(out / "index.csv", index_csv(result.rows).encode())
     summary = summarize(result.rows, th)
     write_atomic(out / "summary.md", summary_markdown(result.rows, summary).encode())
     return result
+
+
+def _remove_temporaries(out: Path) -> None:
+    """What an interrupted batch may have left: write_atomic's temporary files and
+    unpacked archives (nothing else under OUT has their names)."""
+    for tmp in [*out.glob(f".*{TMP_SUFFIX}"), *out.glob(f"runs/*/.*{TMP_SUFFIX}")]:
+        tmp.unlink(missing_ok=True)
+    # Archives unpacked by an interrupted batch, some runs already deleted: unpack afresh.
+    shutil.rmtree(out / EXTRACTED, ignore_errors=True)
+
+
+def _discard_unpacked(run: Run, scratch: Path) -> None:
+    """Delete a run's files once it is analysed when they were unpacked from a .tar.gz:
+    an archive of captures must not be kept twice on disk."""
+    if run.bundle is not None and Path(run.bundle).is_relative_to(scratch):
+        shutil.rmtree(run.bundle, ignore_errors=True)
+
+
+def tally(rows: list[Mapping]) -> str:
+    """'35 run(s): 34 analysed, 1 failed': the one count that stdout and summary.md show."""
+    ok = sum(1 for r in rows if r["status"] == "ok")
+    return f"{len(rows)} run(s): {ok} analysed, {len(rows) - ok} failed"
 
 
 def row_order(row: Mapping) -> tuple:
@@ -516,13 +615,24 @@ def _execute_pool(todo: list[Run], jobs: int, config: str | None) -> Iterator[Ru
     # per task keep the progress bar moving and lose little if a worker dies.
     size = max(1, min(8, len(todo) // (4 * jobs)))
     chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context,
+                             initializer=_ignore_sigint) as pool:
         futures = {pool.submit(analyse_runs, chunk, config): chunk for chunk in chunks}
-        for future in as_completed(futures):
-            try:
-                yield from future.result()
-            except Exception as exc:
-                yield from (_process_failed(run, exc) for run in futures[future])
+        try:
+            for future in as_completed(futures):
+                try:
+                    yield from future.result()
+                except Exception as exc:
+                    yield from (_process_failed(run, exc) for run in futures[future])
+        except BaseException:  # Ctrl-C: do not analyse the runs still queued
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to this process, which stops the pool (one message, no
+    traceback per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _execute_dask(todo: list[Run], scheduler: str, config: str | None) -> Iterator[RunResult]:
@@ -622,17 +732,22 @@ def write_atomic(path: str | PathLike, data: bytes) -> None:
     """Write to a temporary file beside ``path``, then rename it over ``path``: readers
     see the old file or the new one, never a part."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise output_error(path, "--out", exc) from None
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):  # a full disk: one line naming the file, not the temp
+            raise output_error(path, "--out", exc) from None
         raise
 
 
@@ -825,9 +940,8 @@ _SHORT = {"dns_ms": "DNS", "tcp_ms": "TCP", "tls_ms": "TLS", "request_ms": "requ
 
 
 def summary_markdown(rows: list[Mapping], summary: Summary) -> str:
-    ok = sum(1 for r in rows if r["status"] == "ok")
     lines = ["# cnfpost batch summary", "",
-             f"{len(rows)} run(s): {ok} analysed, {len(rows) - ok} failed. "
+             f"{tally(rows)}. "
              "Durations are medians over each run's samples, in ms; the retransmission rate "
              "is retransmitted per 100 data segments.", ""]
     lines += ["## Runs that stand out", "",

@@ -67,7 +67,7 @@ def decode_bytes(data: bytes | bytearray | memoryview, label: str = "<bytes>", *
     if engine == "python":
         from . import decode_py  # the reference decoder never touches the compiled one
 
-        return decode_py.read_capture(data, label)
+        return _require_section(decode_py.read_capture(data, label))
     if engine != "compiled":
         raise ValueError(f"unknown decoder engine {engine!r}; expected one of {ENGINES}")
     view = memoryview(data).cast("B")
@@ -193,7 +193,7 @@ def _finish(decoder, label: str, size: int) -> PacketTable:
     stats.bytes_on_wire = int(columns["wire_len"].sum(dtype=np.uint64))
     counts = np.bincount(columns["status"], minlength=len(DecodeStatus))
     stats.status_counts = {s.name: int(counts[s]) for s in DecodeStatus if counts[s]}
-    return PacketTable(
+    return _require_section(PacketTable(
         columns=columns,
         ip6_addresses=parts["ip6_addresses"],
         icmp=parts["icmp"],
@@ -203,7 +203,23 @@ def _finish(decoder, label: str, size: int) -> PacketTable:
         payload_bytes=parts["payload_bytes"],
         interfaces=interfaces,
         stats=stats,
-    )
+    ))
+
+
+def _require_section(table: PacketTable) -> PacketTable:
+    """A pcapng file whose first Section Header Block cannot be read (its length corrupt)
+    holds nothing the decoder could trust: bad input, not an empty capture to assess. The
+    decoder's own stop warning says why, in the error shape."""
+    stats = table.stats
+    if stats.format != "pcapng" or stats.sections:
+        return table
+    place = at_byte(stats.stopped_at or 0)
+    head = f"{format_problem(stats.path, place, '', '').split(': expected')[0]}: expected "
+    for warning in stats.warnings:
+        if warning.startswith(head):  # the stop warning: the same words, now an error
+            expected, _, got = warning[len(head):].rpartition(", got ")
+            raise InputError(stats.path, place, expected, got)
+    raise InputError(stats.path, place, "a readable pcapng section header block", "none")
 
 
 def _stop_warning(decoder, label: str) -> str | None:

@@ -7,23 +7,40 @@ the traceback instead, for debugging).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from pathlib import Path
 
 import click
 
-from .errors import CnfpostError, ExitCode
+from .errors import CnfpostError, ExitCode, InputError, Interrupted
+from .outputs import check_file, output_error, writes_in_place
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(context_settings=CONTEXT, invoke_without_command=True)
 @click.version_option(package_name="cnfpost")
-@click.option("--traceback", is_flag=True, help="Show a traceback on errors (debugging).")
-def cli(traceback: bool) -> None:
+@click.option("--traceback", is_flag=True,
+              help="Show a traceback on errors (debugging; accepted anywhere on the line).")
+@click.pass_context
+def cli(ctx: click.Context, traceback: bool) -> None:
     """cnfpost: why was this request slow? L3 path, L4 TCP and L7 HTTP from a probe's
-    capture, mtr, ping and curl timings, with the packets as proof."""
+    capture, mtr, ping and curl timings, with the packets as proof.
+
+    \b
+    cnfpost analyze RUN_DIR --markdown report.md
+    cnfpost analyze capture.pcap --timings t.jsonl --mtr m.json --ping p.txt
+    cnfpost COMMAND --help
+
+    \b
+    Exit status: 0 done; 1 a finding at --fail-on's severity (analyze) or a
+    regression (regress); 2 bad input or an unusable output path, or a batch
+    in which no run could be analysed (one line on stderr); 3 an internal error
+    (--traceback shows it); 130 interrupted.
+    """
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())  # asked for nothing: the help is the answer
 
 
 def _progress(enabled: bool):
@@ -50,17 +67,29 @@ def _read(capture: str, engine: str):
     return table
 
 
+# File options show as PATH. Whether a path can be read or written is cnfpost's own check,
+# so that every problem has the one error shape: click.Path checks nothing here.
+PATH = click.Path(allow_dash=True)
+
+CONFIG_OPTION = click.option("--config", "-c", type=PATH,
+                             help="TOML file overriding thresholds ([thresholds] table).")
 ENGINE_OPTION = click.option(
     "--engine", type=click.Choice(["compiled", "python"]), default="compiled", show_default=True,
     help="Decoder: the compiled one, or the pure-Python reference (slow; for cross-checks).")
 
 
 @cli.command()
-@click.argument("capture")
+@click.argument("capture", type=PATH)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @ENGINE_OPTION
 def info(capture: str, as_json: bool, engine: str) -> None:
-    """What capinfos tells about CAPTURE (a pcap/pcapng path, or - for stdin)."""
+    """What capinfos tells about CAPTURE (a pcap/pcapng path, or - for stdin), and the TCP
+    conversations as tshark -z conv,tcp lists them.
+
+    \b
+    cnfpost info capture.pcap
+    tcpdump -i eth0 -w - | cnfpost info --json -
+    """
     import orjson
 
     from .info import format_text, summarize
@@ -78,17 +107,27 @@ def info(capture: str, as_json: bool, engine: str) -> None:
 
 
 @cli.command()
-@click.argument("capture", required=False)
-@click.option("--fields", "-e", "fields", multiple=True,
-              help="Wireshark field names, repeatable or comma-separated (default: a tshark-like set).")
+@click.argument("capture", required=False, type=PATH)
+@click.option("--fields", "-e", "fields", multiple=True, metavar="FIELD",
+              help="Wireshark field names, repeatable or comma-separated "
+                   "(default: a tshark-like set).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "tsv", "jsonl"]), default="csv",
-              show_default=True)
-@click.option("--output", "-o", default="-", show_default=True, help="Output file, - for stdout.")
+              show_default=True,
+              help="csv and tsv: a header of field names, then one line per packet; jsonl: one "
+                   "JSON object per packet.")
+@click.option("--output", "-o", default="-", show_default=True, type=PATH,
+              help="Output file, - for stdout.")
 @click.option("--list-fields", is_flag=True, help="List the available fields and exit.")
 @ENGINE_OPTION
 def packets(capture: str | None, fields: tuple[str, ...], fmt: str, output: str,
             list_fields: bool, engine: str) -> None:
-    """Export CAPTURE's per-packet table with Wireshark field names as columns."""
+    """Export CAPTURE's per-packet table with Wireshark field names as columns.
+
+    \b
+    cnfpost packets capture.pcap -e frame.number,ip.src,tcp.analysis.retransmission
+    cnfpost packets capture.pcap --format jsonl -o packets.jsonl
+    cnfpost packets --list-fields
+    """
     from .export import check_fields, write_packets
     from .fields import DEFAULT_FIELDS, FIELDS
 
@@ -100,22 +139,25 @@ def packets(capture: str | None, fields: tuple[str, ...], fmt: str, output: str,
         raise click.UsageError("missing argument CAPTURE")
     names = [n.strip() for item in fields for n in item.split(",") if n.strip()]
     names = check_fields(names or DEFAULT_FIELDS)
+    check_file(output, "--output")
     table = _read(capture, engine)
-    with _open_output(output) as out:
+    with _output(output, "--output") as out:
         write_packets(table, names, fmt, out)
     for warning in table.stats.warnings:
         click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command()
-@click.argument("source", required=False)
-@click.option("--timings", "-t", help="curl -w '%{json}' output (one object per line).")
-@click.option("--mtr", "-m", help="mtr --json output (or mtr --raw).")
-@click.option("--ping", "-p", help="ping output (iputils, BusyBox or BSD).")
-@click.option("--ping-loaded", help="ping output taken while a download ran (bufferbloat).")
-@click.option("--json", "json_out", metavar="OUT", help="Write the JSON report here (- for stdout).")
-@click.option("--markdown", "md_out", metavar="OUT", help="Write the Markdown report here (- for stdout).")
-@click.option("--config", "-c", help="TOML file overriding thresholds ([thresholds] table).")
+@click.argument("source", required=False, type=PATH)
+@click.option("--timings", "-t", type=PATH, help="curl -w '%{json}' output (one object per line).")
+@click.option("--mtr", "-m", type=PATH, help="mtr --json output (or mtr --raw).")
+@click.option("--ping", "-p", type=PATH, help="ping output (iputils, BusyBox or BSD).")
+@click.option("--ping-loaded", type=PATH,
+              help="ping output taken while a download ran (bufferbloat).")
+@click.option("--json", "json_out", type=PATH, help="Write the JSON report here (- for stdout).")
+@click.option("--markdown", "md_out", type=PATH,
+              help="Write the Markdown report here (- for stdout).")
+@CONFIG_OPTION
 @click.option("--fail-on", type=click.Choice(["warning", "critical"]),
               help="Exit 1 when a finding of this severity or worse exists (for CI).")
 @click.option("--quiet", "-q", is_flag=True, help="No terminal summary.")
@@ -135,6 +177,9 @@ def analyze(source: str | None, timings: str | None, mtr: str | None, ping: str 
 
     if json_out == "-" and md_out == "-":
         raise click.UsageError("--json - and --markdown - would both write to stdout: pick one")
+    for target, option in ((json_out, "--json"), (md_out, "--markdown")):
+        if target:
+            check_file(target, option)
     progress = _progress(True)
     report = run_analysis(source, timings=timings, mtr=mtr, ping=ping, ping_loaded=ping_loaded,
                           config=config, engine=engine, progress=progress)
@@ -142,9 +187,9 @@ def analyze(source: str | None, timings: str | None, mtr: str | None, ping: str 
         sys.stderr.write("\r" + " " * 20 + "\r")
     to_stdout = "-" in (json_out, md_out)
     if json_out:
-        _write(json_out, report.to_json().decode())
+        _write(json_out, "--json", report.to_json().decode())
     if md_out:
-        _write(md_out, render.markdown(report))
+        _write(md_out, "--markdown", render.markdown(report))
     if not quiet and not to_stdout:
         click.echo(render.terminal(report, color=render.use_color(sys.stdout)), nl=False)
     for warning in report["warnings"]:
@@ -155,38 +200,49 @@ def analyze(source: str | None, timings: str | None, mtr: str | None, ping: str 
             sys.exit(int(ExitCode.FINDINGS))
 
 
-def _open_output(target: str):
+@contextlib.contextmanager
+def _output(target: str, option: str):
     """An output file: '-' is stdout; a new or regular file is written atomically (a reader
-    never sees half of it); anything else (/dev/null, a FIFO, a symlink) is written in
-    place, since an atomic rename would replace the device or the link itself."""
-    path = Path(target)
-    atomic = target != "-" and not path.is_symlink() and (not path.exists() or path.is_file())
-    return click.open_file(target, "w", encoding="utf-8", atomic=atomic)
+    never sees half of it); anything else is written in place (see writes_in_place). An
+    OS error names the user's path, never the temporary file beside it."""
+    atomic = target != "-" and not writes_in_place(target)
+    try:
+        with click.open_file(target, "w", encoding="utf-8", atomic=atomic) as out:
+            yield out
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise output_error(target, option, exc) from None
 
 
-def _write(target: str, text: str) -> None:
-    with _open_output(target) as out:
+def _write(target: str, option: str, text: str) -> None:
+    with _output(target, option) as out:
         out.write(text)
 
 
 @cli.command()
-@click.argument("archive")
-@click.option("--out", "-o", "out_dir", required=True, metavar="DIR",
+@click.argument("archive", type=PATH)
+@click.option("--out", "-o", "out_dir", required=True, type=PATH, metavar="DIR",
               help="Where the reports, index.jsonl, index.csv and summary.md go.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs analysed in parallel (processes).")
 @click.option("--scheduler", metavar="ADDRESS",
               help="Run on this Dask distributed scheduler instead (pip install 'cnfpost[dask]'); "
                    "the workers must see the archive's paths.")
-@click.option("--config", "-c", help="TOML file overriding thresholds ([thresholds] table).")
+@CONFIG_OPTION
 @click.option("--force", is_flag=True, help="Re-analyse runs whose reports are up to date.")
 def batch(archive: str, out_dir: str, jobs: int, scheduler: str | None, config: str | None,
           force: bool) -> None:
     """Analyse every run bundle in ARCHIVE (a directory, at any depth, or a .tar.gz; .tar.gz
     files inside are opened too) and write each run's reports, an index and a summary of
     trends, outliers and path changes. Broken runs are listed with their error; a re-run
-    skips runs whose reports are up to date."""
-    from .batch import run_batch
+    skips runs whose reports are up to date. Exit 2 when no run could be analysed.
+
+    \b
+    cnfpost batch archive/ --out results/ -j 4
+    cnfpost batch probes.tar.gz --out results/ --scheduler tcp://scheduler:8786
+    """
+    from .batch import run_batch, tally
 
     def progress(done: int, total: int) -> None:
         filled = 30 * done // total
@@ -194,29 +250,39 @@ def batch(archive: str, out_dir: str, jobs: int, scheduler: str | None, config: 
         sys.stderr.flush()
 
     tty = sys.stderr.isatty()
-    result = run_batch(archive, out_dir, jobs=jobs, scheduler=scheduler, config=config,
-                       force=force, progress=progress if tty else None)
+    try:
+        result = run_batch(archive, out_dir, jobs=jobs, scheduler=scheduler, config=config,
+                           force=force, progress=progress if tty else None)
+    except KeyboardInterrupt:
+        raise Interrupted("\ncnfpost batch: interrupted; re-run to resume") from None
     if tty and result.analysed:
         sys.stderr.write("\r" + " " * 60 + "\r")
-    click.echo(f"{len(result.rows)} run(s): {len(result.analysed)} analysed, "
-               f"{len(result.skipped)} up to date, {len(result.failed)} failed; "
+    click.echo(f"{tally(result.rows)}; {len(result.skipped)} up to date, reused; "
                f"see {out_dir}/summary.md")
     for row in result.rows:
         if row["status"] == "error":
             error = row["error"]
             click.echo("failed: " + (error if error.startswith(row["source"])
                                      else f"{row['source']}: {error}"), err=True)
+    if len(result.failed) == len(result.rows):
+        got = f"all {len(result.rows)} failed" if result.rows else "no run bundle"
+        raise InputError(archive, None, "at least one run that can be analysed", got)
 
 
 @cli.command()
-@click.argument("golden_dir")
+@click.argument("golden_dir", type=PATH)
 @click.option("--update", is_flag=True,
               help="Rewrite expected/report.json and report.md from a fresh analysis "
                    "(after a deliberate change; review the diff).")
 def regress(golden_dir: str, update: bool) -> None:
     """Re-analyse every golden bundle under GOLDEN_DIR and compare with its expected/
     report: counts, codes, grades and verdicts exactly, timings within max(1 ms, 5 %).
-    Exit 1 on a regression, 0 otherwise."""
+    Exit 1 on a regression, 0 otherwise.
+
+    \b
+    cnfpost regress sample_data
+    cnfpost regress sample_data --update && git diff sample_data
+    """
     from pathlib import Path
 
     from .regress import Tolerance, format_result
@@ -239,7 +305,11 @@ def regress(golden_dir: str, update: bool) -> None:
 @click.option("--path", "show_path", is_flag=True, help="Print where the script is instead.")
 def collect_script(show_path: bool) -> None:
     """Print the probe-side collector (POSIX sh: tcpdump, ping, mtr, curl; no Python), to
-    copy to a probe:  cnfpost collect-script > cnfpost-collect && sh cnfpost-collect --help"""
+    copy to a probe.
+
+    \b
+    cnfpost collect-script > cnfpost-collect && sh cnfpost-collect --help
+    """
     from .inputs.bundle import collect_script_path
 
     path = collect_script_path()
@@ -250,29 +320,36 @@ def collect_script(show_path: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: the one place that turns errors into exit codes."""
+    """Console entry point: the one place that turns errors into exit codes.
+
+    The command runs outside click's own main(), whose handlers would come first: it
+    turns a closed pipe into exit 1 and an interrupt into a bare exit."""
     args = sys.argv[1:] if argv is None else argv
+    # --traceback is accepted anywhere on the line, not only before the command.
     show_traceback = "--traceback" in args
+    args = [a for a in args if a != "--traceback"]
     # cnfpost does no linear algebra: OpenBLAS worker threads would only spin beside the
     # decoder on the probe's few cores (numpy is imported later, lazily, so this applies).
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
-        cli.main(args=args, prog_name="cnfpost", standalone_mode=False)
+        with cli.make_context("cnfpost", args) as ctx:
+            cli.invoke(ctx)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        sys.exit(130)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("\ncnfpost: interrupted", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
     except CnfpostError as exc:
         if show_traceback:
             raise
         click.echo(str(exc), err=True)
         sys.exit(int(exc.exit_code))
     except BrokenPipeError:
-        sys.stderr.close()  # a closed pipe (| head) is not an error
-        sys.exit(0)
+        _quiet_stdout()
+        sys.exit(int(ExitCode.OK))  # a reader that stopped early (| head) is not an error
     except Exception as exc:  # a bug: still one line, unless asked for the traceback
         if show_traceback:
             raise
@@ -280,6 +357,16 @@ def main(argv: list[str] | None = None) -> None:
                    "(run with --traceback for details)", err=True)
         sys.exit(int(ExitCode.INTERNAL))
     sys.exit(int(ExitCode.OK))
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: the interpreter's last flush must not fail again on the
+    closed pipe (the recipe of Python's signal documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (a test's capture): nothing to flush
+        pass
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import format_problem
 from .inputs.curl import PHASE_IDS, CurlSample
 from .model import PacketTable, TcpAnalysisFlag, TcpFlag
 from .tcp import TcpAnalysis
@@ -70,6 +71,29 @@ class Placement:
                 "anchor_epoch_s": None if self.anchor_ns is None else round(self.anchor_ns / 1e9, 6),
                 "clock_offset_ms": None if self.clock_offset_ms is None else round(self.clock_offset_ms, 3),
                 "extra_streams": list(self.extra_streams), "notes": list(self.notes)}
+
+
+def outside_capture(placements: list[Placement], table: PacketTable) -> list[str]:
+    """A warning when placed samples lie wholly before the capture's first packet or after
+    its last: the capture does not cover them (tcpdump stopped early, or started late), so
+    their phases have no packets, which is not the same as a clean network."""
+    placed = [p for p in placements if p.edges_ns]
+    if not placed:
+        return []
+    ts = table.columns["ts_ns"]
+    first, last = (int(ts.min()), int(ts.max())) if ts.size else (None, None)
+    before = [p.sample for p in placed if first is not None and p.edges_ns[-1] < first]
+    after = [p.sample for p in placed if last is None or p.edges_ns[0] > last]
+    if not (before or after):
+        return []
+    parts = [f"{len(xs)} of {len(placed)} {where} (sample {', '.join(map(str, xs[:5]))}"
+             f"{', ...' if len(xs) > 5 else ''})"
+             for xs, where in ((before, "before its first packet"),
+                               (after, "after its last packet" if ts.size else "in no packet"))
+             if xs]
+    return [format_problem(table.stats.path, None,
+                           "every curl sample inside the capture's time span",
+                           f"{' and '.join(parts)}: did tcpdump stop early?")]
 
 
 def address_key(table: PacketTable, text: str | None) -> tuple[int, int] | None:

@@ -21,6 +21,7 @@ __all__ = [
     "ExitCode",
     "CnfpostError",
     "InputError",
+    "Interrupted",
     "Problem",
     "format_problem",
     "at_byte",
@@ -35,6 +36,7 @@ class ExitCode(enum.IntEnum):
     FINDINGS = 1  # analyze --fail-on: a finding at or above the asked severity; regress: a regression
     BAD_INPUT = 2
     INTERNAL = 3  # a bug in cnfpost: reported in one line (--traceback shows it)
+    INTERRUPTED = 130  # stopped by SIGINT (Ctrl-C): 128 + 2, as the shell reports it
 
 
 def at_byte(offset: int) -> str:
@@ -102,3 +104,9 @@ class InputError(CnfpostError):
 
     def as_problem(self) -> Problem:
         return Problem(self.path or "<input>", self.place, self.expected, self.got)
+
+
+class Interrupted(CnfpostError):
+    """Stopped by SIGINT, with what to do next (a batch resumes when re-run)."""
+
+    exit_code = ExitCode.INTERRUPTED

@@ -23,7 +23,7 @@ from typing import Callable
 import orjson
 
 from . import __version__
-from .correlate import aggregate_phases, bucket_sample, place_samples
+from .correlate import aggregate_phases, bucket_sample, outside_capture, place_samples
 from .errors import InputError, Problem
 from .findings import CATALOGUE, Finding
 from .icmp_echo import pair_echoes
@@ -197,6 +197,7 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
     l7 = assess_l7(samples, th)
 
     placements = place_samples(samples, tcp, table) if (tcp is not None and samples) else []
+    warnings += [_relative(w, inputs.root) for w in outside_capture(placements, table)]
     buckets = [bucket_sample(p, tcp) for p in placements] if placements else [None] * len(samples)
     failures = [sample_failure(s, placements[i] if placements else None, tcp, wire)
                 for i, s in enumerate(samples)]

@@ -8,7 +8,9 @@ passes down. ``cnfpost analyze --config FILE.toml`` overrides any of them::
     [thresholds]
     "l3.loss_pct.good" = 0.5
 
-Unknown names and values of the wrong type are input errors (exit 2), never ignored.
+Other tables, unknown names, values that are not finite numbers >= 0 and limits out of
+order (a warning above its critical, good above fair) are input errors (exit 2) naming the
+key, never ignored.
 
 Grades are always one of ``excellent | good | fair | poor | unknown``. For a metric where
 lower is better, the grade is the best one whose limit the value does not exceed
@@ -16,12 +18,13 @@ lower is better, the grade is the best one whose limit the value does not exceed
 """
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
-from .errors import InputError, json_pointer
+from .errors import InputError, describe_got, json_pointer
 
 __all__ = [
     "Threshold",
@@ -73,24 +76,53 @@ class Thresholds(Mapping[str, float]):
 
 
 def load_config(path: str | Path) -> Thresholds:
-    """Read a TOML config; its [thresholds] table overrides the defaults."""
+    """Read a TOML config; its [thresholds] table overrides the defaults.
+
+    Anything else is refused, naming the key: another table (a misspelt ``[threshold]``
+    would otherwise be ignored without a word), an unknown name, a value that is not a
+    finite number >= 0, or limits out of order (warning above critical, good above fair).
+    """
     try:
         with open(path, "rb") as fh:
             doc = tomllib.load(fh)
     except OSError as exc:
         raise InputError(path, None, "a readable TOML file", exc.strerror or str(exc)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(path, None, "valid TOML", str(exc)) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, None, "valid TOML", describe_got(str(exc), 80)) from None
+    for key in doc:
+        if key != "thresholds":
+            raise InputError(path, json_pointer(key), "only a [thresholds] table",
+                             describe_got(key))
     table = doc.get("thresholds", {})
     if not isinstance(table, dict):
         raise InputError(path, json_pointer("thresholds"), "a table", type(table).__name__)
     for name, value in table.items():
+        where = json_pointer("thresholds", name)
         if name not in DEFAULTS:
-            raise InputError(path, json_pointer("thresholds", name), "a known threshold name",
-                             repr(name))
+            raise InputError(path, where, "a known threshold name", describe_got(name))
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InputError(path, json_pointer("thresholds", name), "a number", repr(value))
-    return Thresholds(table)
+            raise InputError(path, where, "a number", describe_got(value))
+        if not (math.isfinite(value) and value >= 0):
+            raise InputError(path, where, "a finite number >= 0", describe_got(value))
+    th = Thresholds(table)
+    for name in table:
+        for lower, upper in _neighbours(name):
+            if th[lower] > th[upper]:
+                raise InputError(path, json_pointer("thresholds", name),
+                                 f"{lower} <= {upper}", f"{th[lower]:g} > {th[upper]:g}")
+    return th
+
+
+# Limits of one metric that must not decrease, in this order (names end with them).
+ORDERED_LEVELS = (("excellent", "good", "fair"), ("warning", "critical"))
+
+
+def _neighbours(name: str) -> Iterator[tuple[str, str]]:
+    """The (lower, upper) pairs of declared limits that ``name`` belongs to."""
+    metric, _, level = name.rpartition(".")
+    for levels in ORDERED_LEVELS:
+        names = [f"{metric}.{lv}" for lv in levels if f"{metric}.{lv}" in DEFAULTS]
+        yield from (pair for pair in zip(names, names[1:]) if name in pair)
 
 
 def grade_lower_is_better(value: float | None, limits: Iterable[float]) -> str:

@@ -3,6 +3,7 @@ baseline, path changes, resume, the CLI, and the Dask path giving the same bytes
 from __future__ import annotations
 
 import io
+import os
 import random
 import sys
 import tarfile
@@ -306,12 +307,14 @@ def test_cli_batch_reports_counts_and_failures_without_progress_off_a_terminal(
                              capsys)
     total = archive.runs + 1
     assert code == 0
-    assert out == f"{total} run(s): {total} analysed, 0 up to date, 1 failed; " \
+    assert out == f"{total} run(s): {total - 1} analysed, 1 failed; 0 up to date, reused; " \
                   f"see {out_dir}/summary.md\n"
+    assert f"{total} run(s): {total - 1} analysed, 1 failed." in \
+        (out_dir / "summary.md").read_text()  # the same count in both
     assert err == (f"failed: {archive.broken_source}/capture.pcap: byte 0: expected a pcap or "
                    "pcapng magic number, got 0x3c68746d\n")  # no progress: not a terminal
     code, out, _ = run_cli(["batch", str(archive.root), "--out", str(out_dir)], capsys)
-    assert code == 0 and f"0 analysed, {total} up to date" in out
+    assert code == 0 and f"{total - 1} analysed, 1 failed; {total} up to date" in out
 
 
 def test_cli_batch_on_a_missing_archive_is_one_line(tmp_path, capsys):
@@ -606,3 +609,60 @@ def test_config_overrides_batch_thresholds_and_invalidates_stamps(archive, local
     text = (out / "summary.md").read_text()
     outliers = text.split("## Runs that stand out")[1].split("## Path changes")[0]
     assert outliers.rstrip().endswith("None.")  # ... the configured ones do not
+
+
+# ----------------------------------------------------------------------------------------
+# Resource limits: expansion ratio, nothing unpacked is kept (#15 item 4)
+# ----------------------------------------------------------------------------------------
+
+class _Zeros(io.RawIOBase):
+    """n zero bytes, read in chunks: a bomb's member without holding it in memory."""
+
+    def __init__(self, n: int):
+        self.left = n
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        n = min(len(buf), self.left)
+        buf[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+def test_a_member_expanding_more_than_100_to_1_is_refused_early(tmp_path):
+    size = 64 << 20  # 64 MiB of zeros: some 64 KiB compressed
+    src = tmp_path / "bomb.tar.gz"
+    with tarfile.open(src, "w:gz") as tar:
+        info = _info("run/capture.pcap")
+        info.size = size
+        tar.addfile(info, _Zeros(size))
+    assert src.stat().st_size * 100 < size
+    with pytest.raises(InputError) as err:
+        extract_tar(src, tmp_path / "w")
+    assert str(err.value).startswith(f"{src}: member 'run/capture.pcap': expected at most "
+                                     "100:1 expansion, got ")
+    assert list((tmp_path / "w").iterdir()) == []
+
+
+def test_incompressible_members_pass_the_ratio(tmp_path):
+    data = os.urandom(3 << 20)
+    src = _tar(tmp_path / "ok.tar.gz", [(_info("run/capture.pcap"), data)])
+    assert extract_tar(src, tmp_path / "w", ExtractLimits(max_ratio=2)) \
+        .joinpath("run", "capture.pcap").read_bytes() == data
+
+
+def test_unpacked_runs_are_deleted_once_analysed(tmp_path):
+    from tests.batch_archive import LAB
+
+    src = tmp_path / "runs.tar.gz"
+    with tarfile.open(src, "w:gz") as tar:
+        tar.add(LAB, arcname="run1")
+    out = tmp_path / "out"
+    result = run_batch(src, out)
+    assert [r["status"] for r in result.rows] == ["ok"]
+    assert not (out / batch.EXTRACTED).exists()
+    again = run_batch(src, out)  # unpacked afresh, found up to date
+    assert again.skipped == [result.rows[0]["run_id"]] and again.analysed == []
+    assert not (out / batch.EXTRACTED).exists()

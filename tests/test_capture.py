@@ -124,3 +124,48 @@ def test_growth_past_the_initial_capacity():
 def test_real_lab_captures_compiled_equals_reference(bundle):
     path = LAB / bundle / "capture.pcap"
     tables_equal(read_capture(path), read_capture(path, engine="python"))
+
+
+# ---------------------------------------------------------------------------------------
+# No readable section header: bad input, exit 2, not an empty capture (#15 item 7)
+# ---------------------------------------------------------------------------------------
+
+_PCAPNG = cb.shb() + cb.idb() + cb.epb(cb.ether(cb.ipv4(cb.tcp())))
+
+
+@pytest.mark.parametrize("engine", ["compiled", "python"])
+@pytest.mark.parametrize("data,message", [
+    (_PCAPNG[:4] + (0xFFFFFF00).to_bytes(4, "little") + _PCAPNG[8:],
+     "expected 4294967040 bytes of block, got 136"),
+    (_PCAPNG[:4] + (13).to_bytes(4, "little") + _PCAPNG[8:],
+     "expected a block length that is a multiple of 4 and at least 12, got 13"),
+    (_PCAPNG[:4] + (12).to_bytes(4, "little") + _PCAPNG[8:],
+     "expected a trailing block length of 12, got 439041101"),
+    (cb.shb(">")[:20], "expected 28 bytes of block, got 20"),
+], ids=["huge", "odd", "trailer", "cut"])
+def test_pcapng_without_a_readable_section_header_is_an_input_error(engine, data, message,
+                                                                     tmp_path):
+    path = tmp_path / "c.pcapng"
+    path.write_bytes(data)
+    with pytest.raises(InputError) as err:
+        read_capture(path, engine=engine)
+    assert str(err.value) == f"{path}: byte 0: {message}"
+
+
+@pytest.mark.parametrize("engine", ["compiled", "python"])
+def test_a_corrupt_block_after_the_first_section_keeps_what_came_before(engine):
+    bad = _PCAPNG + _PCAPNG[:4] + (13).to_bytes(4, "little") + _PCAPNG[8:]
+    table = decode_bytes(bad, "c.pcapng", engine=engine)
+    assert table.stats.packets == 1 and table.stats.stopped_at == len(_PCAPNG)
+
+
+def test_cli_analyze_on_a_corrupt_first_block_is_exit_2(tmp_path, capsys):
+    from cnfpost.cli import main
+
+    path = tmp_path / "c.pcapng"
+    path.write_bytes(_PCAPNG[:4] + (0xFFFFFF00).to_bytes(4, "little") + _PCAPNG[8:])
+    with pytest.raises(SystemExit) as done:
+        main(["analyze", str(path), "-q"])
+    _, err = capsys.readouterr()
+    assert done.value.code == 2
+    assert err == f"{path}: byte 0: expected 4294967040 bytes of block, got 136\n"

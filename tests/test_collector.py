@@ -11,18 +11,20 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from cnfpost.inputs.bundle import collect_script_path, read_bundle
-from tests.support import require_tool
+from tests.support import require_root, require_tool
 
 COLLECTOR = Path(__file__).resolve().parents[1] / "collector" / "cnfpost-collect"
 # What the collector calls besides the probe tools (POSIX utilities; BusyBox has them all).
 UTILITIES = ("sed", "awk", "tr", "date", "od", "wc", "grep", "cat", "mkdir", "rm", "sleep",
-             "ls", "head", "tail", "cut", "mv", "uname", "hostname", "readlink", "basename")
+             "ls", "head", "tail", "cut", "mv", "uname", "hostname", "readlink", "basename",
+             "id", "chown")
 
 FAKE_TCPDUMP = r"""#!/bin/sh
 [ "$1" = --version ] && { echo "tcpdump version 0.0-fake"; echo "libpcap version 0.0-fake"; exit 0; }
@@ -234,7 +236,9 @@ def test_full_run_with_fake_tools(fake_env, tmp_path):
     assert m["target"] == "origin.lab.test"
     assert (fakes / "mtr.args").read_text().split() == [
         "-n", "-c", "2", "-i", "1", "-G", "5", "--tcp", "--port", "8443", "--json", "origin.lab.test"]
-    assert (fakes / "ping.args").read_text().split() == ["-c", "3", "-i", "0.2", "origin.lab.test"]
+    # -n: no reverse lookup per reply (DNS traffic, a slow resolver, port-unreachables).
+    assert (fakes / "ping.args").read_text().split() == ["-n", "-c", "3", "-i", "0.2",
+                                                         "origin.lab.test"]
     # 3 samples x 2 URLs, in order, one wall-clock line per curl run.
     timings = [json.loads(line) for line in (out / "timings.jsonl").read_text().splitlines()]
     clocks = [json.loads(line) for line in (out / "timings_wallclock.jsonl").read_text().splitlines()]
@@ -354,3 +358,92 @@ def test_time_limit_stops_the_capture_early(fake_env, tmp_path):
     assert m["capture"]["stopped_by"] == "max_seconds"
     assert m["capture"]["limits"]["seconds"] == 1
     assert (fakes / "tcpdump.stopped").exists()
+
+
+
+# tcpdump as it really behaves: it sets its own SIGINT handler even when started with SIGINT
+# ignored (sh cannot trap a signal ignored on entry, so the sh fake above cannot show this),
+# and run as root it gives its file to its -Z user.
+FAKE_TCPDUMP_PY = r"""#!{python}
+import os, signal, sys, time
+d = os.environ["FAKE_DIR"]
+open(d + "/tcpdump.pid", "w").write(str(os.getpid()))
+open(d + "/tcpdump.args", "w").write(" ".join(sys.argv[1:]))
+out = sys.argv[sys.argv.index("-w") + 1]
+open(out, "wb").write(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+if os.environ.get("FAKE_TCPDUMP_CHOWN"):
+    os.chown(out, 65534, 65534)  # nobody, as tcpdump -Z tcpdump leaves it
+sys.stderr.write("tcpdump: listening on eth0, link-type EN10MB (Ethernet), snapshot length 262144 bytes\n")
+sys.stderr.flush()
+def stop(*_):
+    sys.stderr.write("3 packets captured\n3 packets received by filter\n0 packets dropped by kernel\n")
+    sys.exit(0)
+signal.signal(signal.SIGINT, stop)
+signal.signal(signal.SIGTERM, stop)
+while True:
+    time.sleep(0.05)
+"""
+
+
+def install_real_tcpdump(bindir: Path) -> None:
+    path = bindir / "tcpdump"
+    path.write_text(FAKE_TCPDUMP_PY.replace("{python}", sys.executable))
+    path.chmod(0o755)
+
+
+def test_sigint_reaching_only_tcpdump_is_noted(fake_env, tmp_path):
+    """Started with SIGINT ignored (a script's &, nohup), the collector cannot trap Ctrl-C
+    but tcpdump does: the run goes on without a capture, and the manifest must say so."""
+    bindir, fakes, env = fake_env
+    install(bindir, "ping", "mtr", "curl")
+    install_real_tcpdump(bindir)
+    out = tmp_path / "run"
+    proc = subprocess.Popen([*shell_cmd(env), str(COLLECTOR), *fast(out), URL],
+                            env={**env, "FAKE_PING_SLEEP": "1"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        deadline = time.monotonic() + 20
+        while not (fakes / "ping.args").exists():
+            assert time.monotonic() < deadline, "collector never reached ping"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0  # the collector did not see the signal: the run went on
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["capture"]["stopped_by"] == "tcpdump_exit" and m["interrupted"] is None
+    early = [n for n in m["notes"] if n.startswith("tcpdump exited early")]
+    assert early == ["tcpdump exited early (exit 0, gone by the end of ping): later packets are "
+                     "not in the capture (a SIGINT that reached only tcpdump? a collector "
+                     "started with & or nohup ignores it)"]
+    assert (fakes / "curl.count").read_text().strip() == "3"
+
+
+def test_a_normal_run_has_no_early_exit_note(fake_env, tmp_path):
+    bindir, _, env = fake_env
+    install(bindir, "ping", "mtr", "curl")
+    install_real_tcpdump(bindir)
+    out = tmp_path / "run"
+    proc = collect(env, *fast(out), URL)
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["capture"]["stopped_by"] == "collector"
+    assert not [n for n in m["notes"] if "exited early" in n]
+
+
+def test_capture_keeps_the_invoking_users_ownership(fake_env, tmp_path):
+    require_root()
+    bindir, _, env = fake_env
+    install(bindir, "ping", "mtr", "curl")
+    install_real_tcpdump(bindir)
+    out = tmp_path / "run"
+    proc = collect({**env, "FAKE_TCPDUMP_CHOWN": "1"}, *fast(out), URL)
+    assert proc.returncode == 0, proc.stderr
+    st = (out / "capture.pcap").stat()
+    assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid())
+    assert (st.st_uid, st.st_gid) == ((out / "manifest.json").stat().st_uid,
+                                      (out / "manifest.json").stat().st_gid)

@@ -130,10 +130,17 @@ def test_pcapng_cut_before_its_byte_order_magic_is_an_input_error(decoder, size)
 
 
 def test_pcapng_cut_inside_its_first_shb(decoder):
+    """The walk stops with this warning. cnfpost.capture, which the compiled fixture goes
+    through, turns a file with no readable section into an input error in the same words."""
     data = cb.shb(">")[:20]
-    t = decoder(data, "c.pcapng")
-    assert len(t) == 0 and t.stats.sections == 0 and t.stats.byte_order == "big"
-    assert t.stats.warnings == ["c.pcapng: byte 0: expected 28 bytes of block, got 20"]
+    message = "c.pcapng: byte 0: expected 28 bytes of block, got 20"
+    try:
+        t = decoder(data, "c.pcapng")
+    except InputError as err:
+        assert str(err) == message
+    else:
+        assert len(t) == 0 and t.stats.sections == 0 and t.stats.byte_order == "big"
+        assert t.stats.warnings == [message]
 
 
 def test_pcapng_with_bad_first_byte_order_magic_is_an_input_error(decoder):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from cnfpost.errors import InputError
 from cnfpost.inputs.curl import (
@@ -415,3 +415,71 @@ def test_random_wallclock_gives_result_or_clean_error(data):
         assert str(err).startswith("fuzz")
         return
     assert clocks and all(c.start_s <= c.end_s for c in clocks)
+
+
+# ---------------------------------------------------------------------------------------
+# Absurd numbers: the sample is skipped, the warning names the line and the key (#15)
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key,raw,got", [
+    ("time_total", "1e308", "1e+308"),
+    ("time_total", "1e12", "1000000000000.0"),
+    ("time_total", "NaN", "nan"),
+    ("time_total", "Infinity", "inf"),
+    ("time_total", "1e400", "inf"),
+    ("time_connect", "-Infinity", "-inf"),
+    ("size_download", "123456789012345678901234567890", None),
+    ("local_port", "99999999999", "99999999999"),
+    ("remote_port", "65536", "65536"),
+])
+def test_out_of_range_number_skips_the_sample_naming_line_and_key(key, raw, got):
+    good = '{"time_total": 0.2}'
+    bad = good.replace("{", f'{{"{key}": {raw}, ') if key != "time_total" \
+        else f'{{"time_total": {raw}}}'
+    samples, problems = parse_curl(f"{good}\n{bad}\n", "t.jsonl")
+    assert [s.index for s in samples] == [1]
+    (problem,) = problems
+    assert str(problem).startswith("t.jsonl: line 2: expected a number at most ")
+    assert f" at /{key}, got " in str(problem)
+    if got is not None:
+        assert str(problem).endswith(f"got {got}")
+
+
+def test_out_of_range_in_an_array_uses_the_pointer():
+    samples, problems = parse_curl('[{"time_total": 0.1}, {"time_total": NaN}]', "t.json")
+    assert len(samples) == 1
+    assert [str(p) for p in problems] == [
+        "t.json: /1/time_total: expected a number at most 1,000,000, got nan"]
+
+
+def test_only_absurd_samples_is_an_input_error_naming_the_key():
+    with pytest.raises(InputError) as err:
+        parse_curl('{"time_total": 1e308}\n', "t.jsonl")
+    assert str(err.value) == ("t.jsonl: line 1: expected a number at most 1,000,000 at "
+                              "/time_total, got 1e+308")
+
+
+def test_wallclock_out_of_range_is_skipped():
+    from cnfpost.inputs.curl import parse_wallclock
+
+    clocks, problems = parse_wallclock(
+        '{"sample": 1, "wall_start": 1.0, "wall_end": 2.0}\n'
+        '{"sample": 2, "wall_start": 1e300, "wall_end": 1e301}\n', "w.jsonl")
+    assert [c.sample for c in clocks] == [1]
+    assert [str(p) for p in problems] == [
+        "w.jsonl: line 2: expected a number at most 8,589,934,592 at /wall_start, got 1e+300"]
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.sampled_from(["time_total", "time_connect", "local_port", "size_download",
+                        "num_connects"]),
+       st.one_of(st.floats(), st.integers(min_value=-10**30, max_value=10**30),
+                 st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400"])))
+def test_any_number_in_any_field_never_raises_anything_but_input_error(key, value):
+    text = value if isinstance(value, str) else json.dumps(value)  # json writes NaN too
+    try:
+        samples, problems = parse_curl(f'{{"time_total": 0.5, "{key}": {text}}}', "t.jsonl")
+    except InputError as err:
+        assert f"/{key}" in str(err)
+    else:
+        assert len(samples) == 1

@@ -17,10 +17,13 @@ statistics) live here, once.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from os import PathLike
 from typing import Iterable, Sequence
+
+import orjson
 
 from ..errors import InputError, Problem, at_byte, at_line, describe_got
 
@@ -30,6 +33,7 @@ __all__ = [
     "first_line_got",
     "skipped_lines",
     "MAX_INT",
+    "loads_json",
     "ms",
     "RttStats",
     "rtt_stats",
@@ -39,6 +43,20 @@ __all__ = [
 # The largest integer every JSON reader keeps exactly (IEEE double): larger counts, ports or
 # sizes in an input are corrupt, and must not make the report unwritable.
 MAX_INT = 2**53
+
+
+def loads_json(text: str):
+    """One JSON value. NaN, Infinity and integers beyond 64 bits, which orjson refuses, are
+    read as Python's json reads them, so that the field checks can name the key holding
+    them. Anything unreadable (nesting too deep included) raises ValueError."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deep") from None
 
 # First bytes of the binary files most often passed to the wrong option.
 _BINARY_MAGICS = {

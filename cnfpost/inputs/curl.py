@@ -44,7 +44,7 @@ from typing import Any
 import orjson
 
 from ..errors import InputError, Problem, at_line, describe_got, json_pointer
-from . import MAX_INT, as_text, ms, read_input, skipped_lines
+from . import MAX_INT, as_text, loads_json, ms, read_input, skipped_lines
 
 __all__ = [
     "PHASE_IDS",
@@ -70,6 +70,10 @@ EXPECTED_OBJECT = "a curl -w '%{json}' object"
 _TIMERS = ("time_namelookup", "time_connect", "time_appconnect", "time_pretransfer",
            "time_starttransfer", "time_total")
 _REDACTED = "<redacted>"
+# Larger numbers are corrupt, and would overflow the capture's int64 nanosecond clock.
+MAX_TIMER_S = 10**6          # curl's timers: 11.6 days is no request a probe makes
+MAX_EPOCH_S = 2**33          # wall-clock starts and ends: the year 2242
+MAX_PORT = 65535
 
 
 # ----------------------------------------------------------------------------------------
@@ -316,36 +320,46 @@ def _timer_of(pid: str) -> str:
 # ----------------------------------------------------------------------------------------
 
 class _FieldError(Exception):
-    def __init__(self, key: str, expected: str, value: Any):
+    """A field that cannot be used. Out of range (NaN, infinite, absurdly large) means the
+    whole object is corrupt: its sample is skipped, not kept without that field."""
+
+    def __init__(self, key: str, expected: str, value: Any, out_of_range: bool = False):
         super().__init__(key)
         self.key, self.expected, self.value = key, expected, value
+        self.out_of_range = out_of_range
 
 
-def _number(obj: dict, key: str) -> float | None:
+def _number(obj: dict, key: str, limit: float = MAX_INT) -> float | None:
     value = obj.get(key)
     if value is None:
         return None
     if isinstance(value, bool):
         raise _FieldError(key, "a number", value)
     if isinstance(value, (int, float)):
-        if not math.isfinite(value) or value < 0:  # no curl prints NaN, inf or negatives
+        if not (math.isfinite(value) and value <= limit):  # no curl prints NaN or inf
+            raise _FieldError(key, f"a number at most {limit:,}", value, out_of_range=True)
+        if value < 0:
             raise _FieldError(key, "a non-negative number", value)
         return float(value)
     if isinstance(value, str):  # hand-made -w templates quote numbers
         try:
-            return _number({key: float(value)}, key)
+            return _number({key: float(value)}, key, limit)
         except ValueError:
             pass
     raise _FieldError(key, "a number", value)
 
 
-def _integer(obj: dict, key: str) -> int | None:
-    value = _number(obj, key)
+def _integer(obj: dict, key: str, limit: int = MAX_INT) -> int | None:
+    value = _number(obj, key, limit)
     if value is None:
         return None
-    if value != int(value) or value > MAX_INT:
+    if value != int(value):
         raise _FieldError(key, "an integer", obj.get(key))
     return int(value)
+
+
+def _port(obj: dict, key: str) -> int | None:
+    return _integer(obj, key, MAX_PORT)
 
 
 def _string(obj: dict, key: str) -> str | None:
@@ -373,8 +387,8 @@ def _sample_from_object(obj: dict, index: int, place: str, path: str,
                        describe_got(err.value))
 
     try:
-        times = {name: _number(obj, name) for name in _TIMERS if name in obj}
-        redirect_s = _number(obj, "time_redirect")
+        times = {name: _number(obj, name, MAX_TIMER_S) for name in _TIMERS if name in obj}
+        redirect_s = _number(obj, "time_redirect", MAX_TIMER_S)
     except _FieldError as err:
         problems.append(problem(err))
         return None
@@ -383,11 +397,15 @@ def _sample_from_object(obj: dict, index: int, place: str, path: str,
                                             obj.get("time_total", "no such key"))))
         return None
 
+    out_of_range: list[str] = []
+
     def get(reader, key):
         try:
             return reader(obj, key)
         except _FieldError as err:
             problems.append(problem(err))
+            if err.out_of_range:
+                out_of_range.append(key)
             return None
 
     exit_code = get(_integer, "exitcode")
@@ -427,7 +445,7 @@ def _sample_from_object(obj: dict, index: int, place: str, path: str,
     if num_connects is not None and num_connects > 1:
         notes.append(f"{num_connects} connections opened; only the last one is identified")
 
-    return CurlSample(
+    sample = CurlSample(
         index=index,
         place=place,
         url=None if url is None else redact_url(url),
@@ -439,9 +457,9 @@ def _sample_from_object(obj: dict, index: int, place: str, path: str,
         http_version=http_version,
         response_code=response_code,
         remote_ip=get(_string, "remote_ip") or None,
-        remote_port=get(_integer, "remote_port") or None,
+        remote_port=get(_port, "remote_port") or None,
         local_ip=get(_string, "local_ip") or None,
-        local_port=get(_integer, "local_port") or None,
+        local_port=get(_port, "local_port") or None,
         num_connects=num_connects,
         num_redirects=num_redirects,
         size_download=get(_integer, "size_download"),
@@ -459,6 +477,7 @@ def _sample_from_object(obj: dict, index: int, place: str, path: str,
         notes=tuple(notes),
         curl_version=get(_string, "curl_version"),
     )
+    return None if out_of_range else sample
 
 
 def _redacted_or_none(url: str | None) -> str | None:
@@ -482,8 +501,8 @@ def _objects(text: str, path: str, problems: list[Problem]) -> list[tuple[str, A
         return _array_items(stripped, text, path, problems)
     if stripped.startswith("{") and "\n" in stripped:
         try:  # one pretty-printed object
-            value = orjson.loads(stripped)
-        except orjson.JSONDecodeError:
+            value = loads_json(stripped)
+        except ValueError:
             pass  # JSON lines, or a broken object: the line walk says which line
         else:
             return [(json_pointer(), value)]
@@ -494,8 +513,8 @@ def _objects(text: str, path: str, problems: list[Problem]) -> list[tuple[str, A
         if not line:
             continue
         try:
-            out.append((at_line(number), orjson.loads(line)))
-        except orjson.JSONDecodeError:
+            out.append((at_line(number), loads_json(line)))
+        except ValueError:
             bad.append((number, line))
     problems.extend(skipped_lines(path, bad, EXPECTED_OBJECT))
     return out
@@ -504,8 +523,8 @@ def _objects(text: str, path: str, problems: list[Problem]) -> list[tuple[str, A
 def _array_items(stripped: str, text: str, path: str,
                  problems: list[Problem]) -> list[tuple[str, Any]]:
     try:
-        value = orjson.loads(stripped)
-    except orjson.JSONDecodeError:
+        value = loads_json(stripped)
+    except ValueError:
         pass
     else:
         if isinstance(value, list):
@@ -572,8 +591,8 @@ def parse_wallclock(data: str | bytes, path: str = WALLCLOCK_NAME
             continue
         place = at_line(number)
         try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
+            obj = loads_json(line)
+        except ValueError:
             problems.append(Problem(path, place, "a JSON object", describe_got(line)))
             continue
         if not isinstance(obj, dict):
@@ -581,7 +600,8 @@ def parse_wallclock(data: str | bytes, path: str = WALLCLOCK_NAME
             continue
         try:
             sample = _integer(obj, "sample")
-            start, end = _number(obj, "wall_start"), _number(obj, "wall_end")
+            start = _number(obj, "wall_start", MAX_EPOCH_S)
+            end = _number(obj, "wall_end", MAX_EPOCH_S)
             exit_code = _integer(obj, "curl_exit")
             url = _string(obj, "url")
         except _FieldError as err:
