@@ -64,6 +64,8 @@ KNOWN_LINKTYPES = frozenset(int(lt) for lt in LinkType)
 # --- protocol constants --------------------------------------------------------------
 ETHERTYPE_IP, ETHERTYPE_IPV6 = 0x0800, 0x86DD
 VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)  # 802.1Q, 802.1ad (QinQ), pre-standard QinQ
+ETHERTYPE_MPLS = (0x8847, 0x8848)  # unicast, multicast
+MPLS_NOT_IP_LABELS = (13, 14)  # GAL (RFC 5586), OAM Alert (RFC 3429): no IP follows
 AF_INET, AF_INET6_ALL = 2, (24, 28, 30)  # AF_INET6 differs per BSD (NetBSD/OpenBSD, FreeBSD, macOS)
 IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6 = 1, 6, 17, 58
 IPV6_EXT_OPTS = (0, 43, 60)  # hop-by-hop, routing, destination options: (len+1)*8
@@ -465,6 +467,27 @@ class _PacketDecoder:
             return self.ip(4, off)
         if ethertype == ETHERTYPE_IPV6:
             return self.ip(6, off)
+        if ethertype in ETHERTYPE_MPLS:
+            return self.mpls(off)
+        return self.problem(S.NON_IP)
+
+    def mpls(self, off: int) -> None:
+        """Skip an MPLS label stack (RFC 3032) to its bottom label; as Wireshark 4.0 does,
+        IPv4 or IPv6 follows by its first nibble, unless the bottom label says otherwise."""
+        pkt = self.pkt
+        while True:
+            if len(pkt) < off + 4:
+                return self.problem(S.TRUNCATED_LINK)
+            entry = struct.unpack_from(">I", pkt, off)[0]
+            off += 4
+            if entry & 0x100:  # bottom of stack
+                break
+        if entry >> 12 in MPLS_NOT_IP_LABELS:
+            return self.problem(S.NON_IP)
+        if len(pkt) <= off:
+            return self.problem(S.TRUNCATED_LINK)
+        if pkt[off] >> 4 in (4, 6):
+            return self.ip(pkt[off] >> 4, off)
         return self.problem(S.NON_IP)
 
     # --- IP -----------------------------------------------------------------------------

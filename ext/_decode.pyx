@@ -156,6 +156,11 @@ DEF ETHERTYPE_IPV6 = 0x86DD
 DEF ETHERTYPE_8021Q = 0x8100
 DEF ETHERTYPE_8021AD = 0x88A8
 DEF ETHERTYPE_QINQ_OLD = 0x9100
+DEF ETHERTYPE_MPLS = 0x8847
+DEF ETHERTYPE_MPLS_MULTI = 0x8848
+DEF MPLS_LABEL_GACH = 13          # RFC 5586: an associated channel follows, not IP
+DEF MPLS_LABEL_OAM_ALERT = 14     # RFC 3429
+DEF LINK_TRUNCATED = -2           # link_payload(): the link header runs past the bytes
 
 DEF IPPROTO_HOPOPTS = 0
 DEF IPPROTO_ICMP = 1
@@ -256,6 +261,34 @@ cdef inline void set_status(uint8_t* status, uint8_t value) noexcept nogil:
     # The first problem met decides the frame's status.
     if status[0] == ST_OK:
         status[0] = value
+
+
+cdef inline int link_payload(Span s, uint32_t ethertype, Py_ssize_t* off) noexcept nogil:
+    """The IP version an ethertype announces at s[off:] (4 or 6), -1 for anything else,
+    LINK_TRUNCATED when the bytes end inside an MPLS label stack. An MPLS stack (RFC 3032)
+    is skipped up to its bottom label; as Wireshark 4.0 does, what follows is IPv4 or
+    IPv6 by its first nibble, unless the bottom label is GAL or OAM Alert."""
+    cdef uint32_t entry
+    if ethertype == ETHERTYPE_IP:
+        return 4
+    if ethertype == ETHERTYPE_IPV6:
+        return 6
+    if ethertype != ETHERTYPE_MPLS and ethertype != ETHERTYPE_MPLS_MULTI:
+        return -1
+    while True:
+        if not has(s, off[0], 4):
+            return LINK_TRUNCATED
+        entry = be32(s, off[0])
+        off[0] += 4
+        if entry & 0x100:
+            break
+    if (entry >> 12) == MPLS_LABEL_GACH or (entry >> 12) == MPLS_LABEL_OAM_ALERT:
+        return -1
+    if not has(s, off[0], 1):
+        return LINK_TRUNCATED
+    if rd8(s, off[0]) >> 4 == 4:
+        return 4
+    return 6 if rd8(s, off[0]) >> 4 == 6 else -1
 
 
 cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room,
@@ -850,7 +883,7 @@ cdef class _Decoder:
                     return 0
                 ethertype = be16(s, off + 2)
                 off += 4
-            version = 4 if ethertype == ETHERTYPE_IP else (6 if ethertype == ETHERTYPE_IPV6 else -1)
+            version = link_payload(s, ethertype, &off)
         elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
             if not has(s, 0, 4):
                 r.status = ST_TRUNCATED_LINK
@@ -877,16 +910,19 @@ cdef class _Decoder:
                 return 0
             ethertype = be16(s, 14)
             off = 16
-            version = 4 if ethertype == ETHERTYPE_IP else (6 if ethertype == ETHERTYPE_IPV6 else -1)
+            version = link_payload(s, ethertype, &off)
         elif linktype == LINKTYPE_LINUX_SLL2:
             if not has(s, 0, 20):
                 r.status = ST_TRUNCATED_LINK
                 return 0
             ethertype = be16(s, 0)
             off = 20
-            version = 4 if ethertype == ETHERTYPE_IP else (6 if ethertype == ETHERTYPE_IPV6 else -1)
+            version = link_payload(s, ethertype, &off)
         else:
             r.status = ST_UNKNOWN_LINKTYPE
+            return 0
+        if version == LINK_TRUNCATED:
+            r.status = ST_TRUNCATED_LINK
             return 0
         if version < 0:
             r.status = ST_NON_IP

@@ -34,6 +34,7 @@ BT_JOURNAL, BT_DSB, BT_CUSTOM, BT_CUSTOM_NOCOPY = 9, 10, 0xBAD, 0x40000BAD
 
 ETHERTYPE_IP, ETHERTYPE_IPV6, ETHERTYPE_ARP = 0x0800, 0x86DD, 0x0806
 ETHERTYPE_8021Q, ETHERTYPE_8021AD = 0x8100, 0x88A8
+ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTI = 0x8847, 0x8848
 
 IPPROTO_HOPOPTS, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP = 0, 1, 6, 17
 IPPROTO_ROUTING, IPPROTO_FRAGMENT, IPPROTO_AH, IPPROTO_ICMPV6 = 43, 44, 51, 58
@@ -220,6 +221,14 @@ def ether(payload: bytes, ethertype: int = ETHERTYPE_IP, *, src: bytes = MAC_A, 
     tags = b"".join(struct.pack(">HH", tpid, vid) for tpid, vid in vlans)
     # Each tag is TPID + TCI inserted before the ethertype: dst src TPID1 TCI1 ... type.
     return dst + src + tags + struct.pack(">H", ethertype) + payload
+
+
+def mpls(payload: bytes, labels: list[int], *, bottom: bool = True, ttl: int = 64) -> bytes:
+    """An MPLS label stack (RFC 3032), outermost label first, before payload; bottom=False
+    leaves the bottom-of-stack bit off the last entry."""
+    last = len(labels) - 1
+    return b"".join(struct.pack(">I", (label << 12) | (int(bottom and i == last) << 8) | ttl)
+                    for i, label in enumerate(labels)) + payload
 
 
 def null(payload: bytes, af: int = 2, endian: str = "<") -> bytes:
@@ -470,6 +479,38 @@ def vlan_qinq() -> bytes:
     """Ethernet with an 802.1ad outer tag and an 802.1Q inner tag, then IPv4/UDP."""
     frame = ether(ipv4(udp(1, 2, b"q"), IPPROTO_UDP), vlans=[(ETHERTYPE_8021AD, 100), (ETHERTYPE_8021Q, 200)])
     return pcap([Rec(frame, T0)])
+
+
+def mpls_stacks() -> bytes:
+    """IPv4 and IPv6 under MPLS label stacks (behind a VLAN tag too), the labels that
+    announce no IP (GAL 13, OAM Alert 14 at the bottom), a pseudowire control word, and
+    stacks cut short or never ending."""
+    v4 = ipv4(tcp(1234, 80, 5, 0, SYN), IPPROTO_TCP)
+    v6 = ipv6(udp(1000, 53, dns_query()), IPPROTO_UDP)
+    frames = [
+        ether(mpls(v4, [16]), ETHERTYPE_MPLS),
+        ether(mpls(v4, [16, 17, 18]), ETHERTYPE_MPLS),
+        ether(mpls(v6, [100, 2]), ETHERTYPE_MPLS_MULTI),
+        ether(mpls(v4, [0]), ETHERTYPE_MPLS),          # explicit null: the nibble decides
+        ether(mpls(v4, [16, 13]), ETHERTYPE_MPLS),     # GAL at the bottom: a channel, not IP
+        ether(mpls(v4, [13, 16]), ETHERTYPE_MPLS),     # GAL above the bottom: IP still
+        ether(mpls(v4, [16, 14]), ETHERTYPE_MPLS),
+        ether(mpls(b"\0\0\0\0" + ether(v4), [5]), ETHERTYPE_MPLS),  # Ethernet pseudowire
+        ether(mpls(v4, [16, 17]), ETHERTYPE_MPLS)[:20],                  # cut inside the stack
+        ether(mpls(b"", [16]), ETHERTYPE_MPLS),                         # nothing after it
+        ether(mpls(v4, [16], bottom=False), ETHERTYPE_MPLS),             # no bottom of stack
+        ether(mpls(v4, [16]), ETHERTYPE_MPLS, vlans=[(ETHERTYPE_8021Q, 7)]),
+    ]
+    return pcap([Rec(f, T0 + i * 1000) for i, f in enumerate(frames)])
+
+
+def mpls_cooked() -> bytes:
+    """MPLS behind Linux cooked headers (v1 and v2)."""
+    v4 = ipv4(tcp(1234, 80, 5, 0, SYN), IPPROTO_TCP)
+    v6 = ipv6(tcp(1234, 80, 5, 0, SYN), IPPROTO_TCP)
+    return b"".join([shb(), idb(LINKTYPE_LINUX_SLL), idb(LINKTYPE_LINUX_SLL2),
+                     epb(sll(mpls(v4, [16]), ETHERTYPE_MPLS), ts_units(T0, None), 0),
+                     epb(sll2(mpls(v6, [16, 17]), ETHERTYPE_MPLS), ts_units(T0, None), 1)])
 
 
 def cut_mid_record() -> tuple[bytes, int]:

@@ -600,6 +600,27 @@ def test_link_layer_problems(decoder, linktype, frame, status):
     assert t.stats.status_counts == {status.name: 1}
 
 
+def test_mpls_label_stacks(decoder):
+    """Wireshark 4.0 reads IPv4 or IPv6 by the first nibble after the bottom label, except
+    under GAL or OAM Alert (checked against tshark in test_decode_tshark)."""
+    t = decoder(cb.mpls_stacks(), "mpls.pcap")
+    assert t["status"].tolist() == [S.OK, S.OK, S.OK, S.OK, S.NON_IP, S.OK, S.NON_IP, S.NON_IP,
+                                    S.TRUNCATED_LINK, S.TRUNCATED_LINK, S.TRUNCATED_LINK, S.OK]
+    assert t["ip_version"].tolist() == [4, 4, 6, 4, 0, 4, 0, 0, 0, 0, 0, 4]
+    assert t["sport"].tolist() == [1234, 1234, 1000, 1234, 0, 1234, 0, 0, 0, 0, 0, 1234]
+    frame = cb.ether(cb.mpls(V4_TCP, [16, 17, 18]), cb.ETHERTYPE_MPLS)
+    t = one(decoder, frame)
+    assert_row(t, 0, ts_ns=T0, cap_len=len(frame), wire_len=len(frame), ip_version=4, ip_proto=6,
+               ip_ttl=64, ip_id=0x1234, ip_frag=0x4000, ip_src=CLIENT, ip_dst=SERVER, sport=1234,
+               dport=80, tcp_seq=5, tcp_flags=SYN, tcp_win=64240, tcp_hdr_len=20)
+
+
+def test_mpls_behind_cooked_headers(decoder):
+    t = decoder(cb.mpls_cooked(), "mpls.pcapng")
+    assert t["status"].tolist() == [S.OK, S.OK]
+    assert t["ip_version"].tolist() == [4, 6] and t["sport"].tolist() == [1234, 1234]
+
+
 # =====================================================================================
 # IPv4
 # =====================================================================================

@@ -108,7 +108,7 @@ def test_reference_decoder_matches_tshark(tmp_path_factory, cap):
 
 @pytest.mark.parametrize("name", ["syn_then_rst", "handshake_get_response", "snaplen_cut", "tso_total_len_zero",
                                   "ip_fragments_udp", "port_unreachable", "ipv6_ext_chain", "vlan_qinq",
-                                  "multi_section_pcapng"])
+                                  "multi_section_pcapng", "mpls_stacks", "mpls_cooked"])
 def test_scenarios_match_tshark(tmp_path, name):
     data = getattr(cb, name)()
     path = tmp_path / (name + (".pcapng" if data[:4] == b"\x0a\x0d\x0d\x0a" else ".pcap"))
