@@ -506,15 +506,15 @@ class _PacketDecoder:
             ">BBHHHBBHII", pkt, off)
         if vihl >> 4 != 4:
             return self.problem(S.BAD_IP_VERSION)
-        row.update(ip_version=4, ip_id=ident, ip_frag=frag, ip_ttl=ttl, ip_proto=proto,
-                   ip_src=src, ip_dst=dst)
+        row["ip_version"] = 4
         hdr_len = (vihl & 0x0F) * 4
         if hdr_len < 20:
             return self.problem(S.BAD_IP_HEADER_LEN)
         if total == 0:  # TSO/GSO super-segment: the kernel left the length for the NIC
             total = wire_room
-        if total < hdr_len:
-            return self.problem(S.BAD_IP_TOTAL_LEN)
+        if total < hdr_len:  # Wireshark 4.0 shows nothing after the length field
+            return self.problem(S.BOGUS_IP_LENGTH)
+        row.update(ip_id=ident, ip_frag=frag, ip_ttl=ttl, ip_proto=proto, ip_src=src, ip_dst=dst)
         if total > wire_room:
             self.problem(S.BAD_IP_TOTAL_LEN)
             total = wire_room

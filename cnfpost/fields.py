@@ -68,12 +68,20 @@ def _all(ctx: ExportContext) -> np.ndarray:
     return np.ones(len(ctx.table), dtype=bool)
 
 
+# IPv4 headers whose lengths are bogus: tshark 4.0 shows ip.version and nothing after.
+_HEADER_ONLY = (DecodeStatus.BAD_IP_HEADER_LEN, DecodeStatus.BOGUS_IP_LENGTH)
+
+
 def _v4(ctx: ExportContext) -> np.ndarray:
-    return ctx.table["ip_version"] == 4
+    t = ctx.table
+    return (t["ip_version"] == 4) & ~np.isin(t["status"], _HEADER_ONLY)
 
 
 def _v6(ctx: ExportContext) -> np.ndarray:
     return ctx.table["ip_version"] == 6
+
+
+_VERSION_ROWS = {4: _v4, 6: _v6}
 
 
 def _ip(ctx: ExportContext) -> np.ndarray:
@@ -112,7 +120,7 @@ def _icmp_echo_field(side_name: str, version: int):
 def _address(version: int, which: str):
     def compute(ctx: ExportContext):
         t = ctx.table
-        present = t["ip_version"] == version
+        present = _VERSION_ROWS[version](ctx)
         values = np.empty(len(t), dtype=object)
         raw = t["ip_" + which]
         # Format each distinct address once: captures have few, frames many.

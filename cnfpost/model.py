@@ -139,8 +139,9 @@ class DecodeStatus(enum.IntEnum):
     TRUNCATED_LINK = 3       # captured bytes end inside the link-layer header
     TRUNCATED_IP = 4         # captured bytes end inside the IP header
     BAD_IP_VERSION = 5       # version nibble is not what the link layer announced
-    BAD_IP_HEADER_LEN = 6    # IPv4 IHL < 5, or beyond the total length
-    BAD_IP_TOTAL_LEN = 7     # total length < header, or > bytes on the wire (clamped)
+    BAD_IP_HEADER_LEN = 6    # IPv4 IHL < 5 (only ip_version is filled)
+    BAD_IP_TOTAL_LEN = 7     # total length > bytes on the wire (clamped), or an IPv6
+                             # extension header past the payload
     TRUNCATED_IPV6_EXT = 8   # captured bytes end inside an IPv6 extension header
     TRUNCATED_L4 = 9         # captured bytes end inside the TCP/UDP/ICMP header
     BAD_TCP_HEADER_LEN = 10  # data offset < 5, or beyond the IP payload
@@ -148,6 +149,8 @@ class DecodeStatus(enum.IntEnum):
     IP_FRAGMENT = 12         # a non-first fragment: never parsed as TCP/UDP
     SNAPLEN_CUT = 13         # headers decoded, payload only partly captured (normal)
     ZERO_CAPLEN = 14         # a record with no captured bytes
+    BOGUS_IP_LENGTH = 15     # IPv4 total length < header length (tshark: "Bogus IP length");
+                             # only ip_version is filled, as tshark shows nothing after it
 
 
 class TcpFlag(enum.IntFlag):

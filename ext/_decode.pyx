@@ -115,6 +115,7 @@ DEF ST_BAD_TCP_OPTIONS = 11
 DEF ST_IP_FRAGMENT = 12
 DEF ST_SNAPLEN_CUT = 13
 DEF ST_ZERO_CAPLEN = 14
+DEF ST_BOGUS_IP_LENGTH = 15
 
 # Stop codes: why the container walk ended before the end of the input.
 DEF C_STOP_NONE = 0
@@ -249,6 +250,7 @@ cdef struct IpInfo:
     uint16_t ident
     uint16_t frag
     bint fragment         # non-first fragment: no L4
+    bint fields_ok        # the fields after the IPv4 lengths (id .. addresses) may be read
     bint l4_ok            # the L4 header may be parsed
     Py_ssize_t src_off    # where the source address starts
     Py_ssize_t dst_off
@@ -309,6 +311,7 @@ cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room
     ip.ident = 0
     ip.frag = 0
     ip.fragment = False
+    ip.fields_ok = False
     ip.l4_ok = False
     ip.src_off = 0
     ip.dst_off = 0
@@ -331,12 +334,6 @@ cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room
             ip.status = ST_BAD_IP_VERSION
             return
         ip.version = 4
-        ip.ident = be16(s, off + 4)
-        ip.frag = be16(s, off + 6)
-        ip.ttl = rd8(s, off + 8)
-        ip.proto = rd8(s, off + 9)
-        ip.src_off = off + 12
-        ip.dst_off = off + 16
         ihl = (rd8(s, off) & 0x0F) * 4
         total = be16(s, off + 2)
         if ihl < 20:
@@ -345,8 +342,16 @@ cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room
         if total == 0 or quoted:
             total = wire_room  # TSO: the NIC fills the length in later
         if total < ihl:
-            ip.status = ST_BAD_IP_TOTAL_LEN
+            # Wireshark 4.0 ("Bogus IP length") shows nothing after the length field.
+            ip.status = ST_BOGUS_IP_LENGTH
             return
+        ip.fields_ok = True
+        ip.ident = be16(s, off + 4)
+        ip.frag = be16(s, off + 6)
+        ip.ttl = rd8(s, off + 8)
+        ip.proto = rd8(s, off + 9)
+        ip.src_off = off + 12
+        ip.dst_off = off + 16
         if total > wire_room:
             set_status(&ip.status, ST_BAD_IP_TOTAL_LEN)
             total = wire_room
@@ -372,6 +377,7 @@ cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room
             ip.status = ST_BAD_IP_VERSION
             return
         ip.version = 6
+        ip.fields_ok = True
         plen = be16(s, off + 4)
         nh = rd8(s, off + 6)
         ip.ttl = rd8(s, off + 7)
@@ -931,9 +937,9 @@ cdef class _Decoder:
         wire_room = wire_len - off
         ip_walk(s, off, version, wire_room, False, &ip)
         r.status = ip.status
-        if ip.version == 0:
-            return 0
         r.ip_version = ip.version
+        if not ip.fields_ok:
+            return 0
         r.ip_proto = ip.proto
         r.ip_ttl = ip.ttl
         r.ip_id = ip.ident

@@ -513,6 +513,19 @@ def mpls_cooked() -> bytes:
                      epb(sll2(mpls(v6, [16, 17]), ETHERTYPE_MPLS), ts_units(T0, None), 1)])
 
 
+def bogus_ip_lengths() -> bytes:
+    """IPv4 headers whose lengths lie: total length below the header length (with and
+    without options), IHL below 5, and total length 0 (TSO: the wire decides)."""
+    frames = [
+        ether(ipv4(tcp(1, 2, 3, 4, SYN), total_len=12)),
+        ether(ipv4(udp(1, 2, b"x"), IPPROTO_UDP, total_len=19)),
+        ether(ipv4(udp(1, 2, b"x"), IPPROTO_UDP, opts=b"\1\1\1\1", total_len=22)),
+        ether(ipv4(udp(1, 2, b"x"), IPPROTO_UDP, ihl=4)),
+        ether(ipv4(udp(1, 2, b"x"), IPPROTO_UDP, total_len=0)),
+    ]
+    return pcap([Rec(f, T0 + i * 1000) for i, f in enumerate(frames)])
+
+
 def cut_mid_record() -> tuple[bytes, int]:
     """Two whole records then a third cut off 10 bytes into its data (tcpdump killed).
     Returns the bytes and the offset of the cut record's header."""
