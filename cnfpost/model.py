@@ -9,7 +9,8 @@ Conventions (the same in both decoders):
 
 - One row per captured frame, in file order. The Wireshark frame number is the row
   index + 1 (``PacketTable.frame``), so it is not stored.
-- ``ts_ns``: int64 nanoseconds since the Unix epoch (pcapng if_tsoffset applied).
+- ``ts_ns``: int64 nanoseconds since the Unix epoch (pcapng if_tsoffset applied);
+  ``NO_TIME`` (NumPy's NaT, int64 min) for a frame without a time stamp.
 - Addresses: for IPv4 rows (``ip_version == 4``) ``ip_src``/``ip_dst`` hold the address
   as an integer in host order (``ipaddress.IPv4Address(value)`` gives it back); for IPv6
   rows they are indexes into ``PacketTable.ip6_addresses`` (an ``(n, 16)`` uint8 array of
@@ -47,6 +48,7 @@ __all__ = [
     "CaptureStats",
     "empty_columns",
     "PAYLOAD_KEEP",
+    "NO_TIME",
 ]
 
 
@@ -129,6 +131,12 @@ PAYLOAD_KEEP = {
 PAYLOAD_BUFFER_LIMIT = 64 * 1024 * 1024  # past this, kept payloads are counted, not stored
 
 
+# ts_ns of a frame without a time stamp (pcapng simple packet and custom blocks, a journal
+# entry without a readable __REALTIME_TIMESTAMP, a time past int64 ns): NumPy's NaT value.
+# tshark prints frame.time_epoch empty for these, and so do the exports.
+NO_TIME = np.iinfo(np.int64).min
+
+
 class DecodeStatus(enum.IntEnum):
     """Per-frame decode status. The first problem met decides it; decoding carries on
     at the layer above wherever the bytes allow (zeek's 'named anomaly' habit)."""
@@ -151,6 +159,8 @@ class DecodeStatus(enum.IntEnum):
     ZERO_CAPLEN = 14         # a record with no captured bytes
     BOGUS_IP_LENGTH = 15     # IPv4 total length < header length (tshark: "Bogus IP length");
                              # only ip_version is filled, as tshark shows nothing after it
+    TIME_OUT_OF_RANGE = 16   # decoded (else OK or SNAPLEN_CUT), but its time stamp is past
+                             # what int64 ns hold (before 1677 or after 2262): ts_ns NO_TIME
 
 
 class TcpFlag(enum.IntFlag):

@@ -11,7 +11,7 @@ frame's DecodeStatus.
 
 Only cnfpost/capture.py uses this module.
 """
-from libc.stdint cimport int8_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int8_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy
 
 import numpy as np
@@ -19,11 +19,36 @@ cimport numpy as cnp
 
 cnp.import_array()
 
+# ts_ns of a frame without a time stamp (cnfpost/model.py NO_TIME: NumPy's NaT).
+cdef int64_t NO_TIME = INT64_MIN
+cdef int64_t MAX_EPOCH_S = INT64_MAX // 1000000000          # 9223372036 (year 2262)
+cdef int64_t MIN_EPOCH_S = INT64_MIN // 1000000000 - 1      # -9223372037 (year 1677)
+
+
+cdef inline int64_t epoch_ns(int64_t secs, int64_t nsecs, int64_t offset_s) noexcept nogil:
+    """secs + offset_s seconds plus nsecs (0 <= nsecs < 10**9) as int64 ns; NO_TIME when
+    that is not above INT64_MIN and at most INT64_MAX (computed without overflowing)."""
+    cdef int64_t gap
+    if (offset_s > 0 and secs > INT64_MAX - offset_s) or (
+            offset_s < 0 and secs < INT64_MIN - offset_s):
+        return NO_TIME
+    secs += offset_s
+    if secs > MAX_EPOCH_S or secs < MIN_EPOCH_S:
+        return NO_TIME
+    if secs == MAX_EPOCH_S and nsecs > INT64_MAX - MAX_EPOCH_S * 1000000000:
+        return NO_TIME
+    if secs == MIN_EPOCH_S:
+        # MIN_EPOCH_S * 10**9 is below INT64_MIN (by `gap` ns): count up from INT64_MIN
+        gap = 1000000000 - ((MIN_EPOCH_S + 1) * 1000000000 - INT64_MIN)
+        return INT64_MIN + (nsecs - gap) if nsecs > gap else NO_TIME
+    return secs * 1000000000 + nsecs
+
+
 cdef inline int64_t ticks_to_ns(uint64_t t, uint64_t units, int64_t offset_s) noexcept nogil:
-    # Wireshark 4.0's conversion in unsigned 64-bit arithmetic: it wraps like the C does.
-    cdef uint64_t secs = t // units
-    cdef uint64_t frac_ns = ((t % units) * 1000000000ULL) // units
-    return <int64_t>(secs * 1000000000ULL + frac_ns + <uint64_t>offset_s * 1000000000ULL)
+    # Wireshark 4.0: secs = (time_t)(t / units); nsecs = ((t % units) * 10**9) / units in
+    # unsigned 64-bit arithmetic (the product wraps, like the C); then secs += if_tsoffset.
+    return epoch_ns(<int64_t>(t // units),
+                    <int64_t>(((t % units) * 1000000000ULL) // units), offset_s)
 
 
 # ----------------------------------------------------------------------------------------
@@ -116,6 +141,7 @@ DEF ST_IP_FRAGMENT = 12
 DEF ST_SNAPLEN_CUT = 13
 DEF ST_ZERO_CAPLEN = 14
 DEF ST_BOGUS_IP_LENGTH = 15
+DEF ST_TIME_OUT_OF_RANGE = 16
 
 # Stop codes: why the container walk ended before the end of the input.
 DEF C_STOP_NONE = 0
@@ -1087,8 +1113,10 @@ cdef class _Decoder:
                 or starts_with(pay, 0, b"PRI * HTTP/2", 12)):
             self._maybe_keep(row, pay, 0, plen, KEEP_HTTP, r)
 
-    cdef int _emit(self, Span frame, int64_t ts_ns, Py_ssize_t wire_len, int iface) except -1:
-        """Decode one frame into the next row."""
+    cdef int _emit(self, Span frame, int64_t ts_ns, Py_ssize_t wire_len, int iface,
+                   bint time_out_of_range) except -1:
+        """Decode one frame into the next row. ts_ns is NO_TIME for a frame without a time
+        stamp, and also when time_out_of_range (its time stamp does not fit int64 ns)."""
         cdef Row r
         cdef Py_ssize_t row
         cdef int64_t linktype
@@ -1109,6 +1137,8 @@ cdef class _Decoder:
             r.iface = <uint16_t>iface
             self.if_packets[iface] += 1
             self._decode_frame(row, frame, wire_len, self.if_linktype[iface], &r)
+        if time_out_of_range and (r.status == ST_OK or r.status == ST_SNAPLEN_CUT):
+            r.status = ST_TIME_OUT_OF_RANGE
         self.c_ts_ns[row] = r.ts_ns
         self.c_cap_len[row] = r.cap_len
         self.c_wire_len[row] = r.wire_len
@@ -1220,7 +1250,7 @@ cdef class _Decoder:
                     self._stop(C_STOP_RECORD_CUT, self.file_pos + pos, caplen, left - hdr)
                 return pos
             ts = <int64_t>rd32(s, pos, big) * 1000000000 + <int64_t>rd32(s, pos + 4, big) * self.frac_ns
-            self._emit(sub(s, pos + hdr, caplen), ts, origlen, 0)
+            self._emit(sub(s, pos + hdr, caplen), ts, origlen, 0, False)
             pos += hdr + caplen
 
     cdef Py_ssize_t _pcapng_blocks(self, Span s, Py_ssize_t pos, bint final) except -1:
@@ -1304,7 +1334,7 @@ cdef class _Decoder:
             else:
                 iface = -1
                 ts = ticks_to_ns(ticks, 1000000, 0)
-            self._emit(sub(b, 28, caplen), ts, origlen, iface)
+            self._emit(sub(b, 28, caplen), ts, origlen, iface, ts == NO_TIME)
             return 0
         if btype == PCAPNG_SPB:
             origlen = rd32(b, 8, big)
@@ -1312,7 +1342,7 @@ cdef class _Decoder:
             iface = self.section_base if self.section_base < self.n_if else -1
             if iface >= 0 and self.if_snaplen[iface] > 0 and caplen > self.if_snaplen[iface]:
                 caplen = self.if_snaplen[iface]
-            self._emit(sub(b, 12, caplen), 0, origlen, iface)
+            self._emit(sub(b, 12, caplen), NO_TIME, origlen, iface, False)  # no time stamp
             return 0
         name = skipped_block_name(btype)
         self.skipped[name] = self.skipped.get(name, 0) + 1
@@ -1326,21 +1356,32 @@ cdef class _Decoder:
         cdef Span body = sub(b, 8, b.n - 12)
         cdef Span entry
         cdef Py_ssize_t end = body.n, k
-        cdef uint64_t usec = 0
+        cdef uint64_t usec = 0, digit
+        cdef int64_t ts = NO_TIME
+        cdef Py_ssize_t start
         if btype != PCAPNG_JOURNAL:  # custom: the data after the Private Enterprise Number
             entry = sub(body, 4, body.n - 4)
-            return self._emit(entry, 0, entry.n, -1)
+            return self._emit(entry, NO_TIME, entry.n, -1, False)
         while end > 0 and rd8(body, end - 1) == 0:
             end -= 1
         entry = sub(body, 0, end)
         for k in range(entry.n):
             if starts_with(entry, k, b"__REALTIME_TIMESTAMP=", 21):
+                # As Wireshark 4.0: no digits, or more than 64 bits of them, is no time.
                 k += 21
+                start = k
                 while k < entry.n and 48 <= rd8(entry, k) <= 57:
-                    usec = usec * 10 + (rd8(entry, k) - 48)
+                    digit = rd8(entry, k) - 48
+                    if usec > (0xFFFFFFFFFFFFFFFFULL - digit) // 10:
+                        start = k + 1  # overflow: no time
+                        break
+                    usec = usec * 10 + digit
                     k += 1
+                if k > start:
+                    ts = epoch_ns(<int64_t>(usec // 1000000), <int64_t>(usec % 1000000) * 1000, 0)
+                    return self._emit(entry, ts, entry.n, -1, ts == NO_TIME)
                 break
-        return self._emit(entry, <int64_t>(usec * 1000), entry.n, -1)
+        return self._emit(entry, NO_TIME, entry.n, -1, False)
 
     cdef int _pcapng_idb(self, Span b, bint big) except -1:
         cdef int64_t linktype = rd16(b, 8, big)

@@ -526,6 +526,35 @@ def bogus_ip_lengths() -> bytes:
     return pcap([Rec(f, T0 + i * 1000) for i, f in enumerate(frames)])
 
 
+def untimed_frames() -> bytes:
+    """Frames without a time stamp, as Wireshark 4.0 reads them: a simple packet block, a
+    custom block, journal entries without __REALTIME_TIMESTAMP, with no digits after it and
+    with more than 64 bits of them; between timed EPBs (the first and last int64 ns hold)."""
+    def journal(text: bytes) -> bytes:
+        return block(BT_JOURNAL, text)
+    return b"".join([
+        shb(), idb(),
+        epb(seg(SYN, 1), 1_700_000_000_000_000),
+        spb(seg(SYN, 2)),
+        custom_block(),
+        journal(b"MESSAGE=no time at all, long enough to be a block\n"),
+        journal(b"__REALTIME_TIMESTAMP=\nMESSAGE=no digits after the key\n"),
+        journal(b"__REALTIME_TIMESTAMP=18446744073709551616\nM=1\n"),
+        journal(b"__REALTIME_TIMESTAMP=1700000000000001\nMESSAGE=a time\n"),
+        epb(seg(SYN, 3), 9_223_372_036_854_775),
+        idb(tsresol=9, tsoffset=-10),
+        epb(seg(SYN, 4), 5, 1),
+    ])
+
+
+def late_frames() -> bytes:
+    """Time stamps past what int64 ns hold (after 2262-04-11): tshark 4.0 prints them,
+    cnfpost marks them TIME_OUT_OF_RANGE and prints no time."""
+    return b"".join([shb(), idb(), idb(tsresol=0),
+                     epb(seg(SYN, 1), 2**64 - 1), epb(seg(SYN, 2), 9_223_372_036_854_776),
+                     epb(seg(SYN, 3), 10**10, 1)])
+
+
 def cut_mid_record() -> tuple[bytes, int]:
     """Two whole records then a third cut off 10 bytes into its data (tcpdump killed).
     Returns the bytes and the offset of the cut record's header."""
