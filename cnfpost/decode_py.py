@@ -27,6 +27,7 @@ from .model import (
     CaptureStats,
     DecodeStatus,
     Interface,
+    NO_TIME,
     LinkType,
     PacketTable,
     TcpOpt,
@@ -58,12 +59,15 @@ MAX_SNAPLEN = 262144
 NO_INTERFACE = 65535  # iface value for a pcapng packet whose interface id has no IDB
 U64 = (1 << 64) - 1
 NS = 1_000_000_000
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 KNOWN_LINKTYPES = frozenset(int(lt) for lt in LinkType)
 
 # --- protocol constants --------------------------------------------------------------
 ETHERTYPE_IP, ETHERTYPE_IPV6 = 0x0800, 0x86DD
 VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)  # 802.1Q, 802.1ad (QinQ), pre-standard QinQ
+ETHERTYPE_MPLS = (0x8847, 0x8848)  # unicast, multicast
+MPLS_NOT_IP_LABELS = (13, 14)  # GAL (RFC 5586), OAM Alert (RFC 3429): no IP follows
 AF_INET, AF_INET6_ALL = 2, (24, 28, 30)  # AF_INET6 differs per BSD (NetBSD/OpenBSD, FreeBSD, macOS)
 IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6 = 1, 6, 17, 58
 IPV6_EXT_OPTS = (0, 43, 60)  # hop-by-hop, routing, destination options: (len+1)*8
@@ -160,7 +164,7 @@ class _Decoder:
                 if caplen > end - start:
                     raise _Stop(off, f"{caplen} bytes of packet data",
                                 f"{end - start} (file cut off mid-record)")
-                ts_ns = ts_sec * NS + ts_frac * frac_ns
+                ts_ns = ts_sec * NS + ts_frac * frac_ns  # at most 2106: always in range
                 self._frame(iface, ts_ns, buf[start:start + caplen], origlen)
                 off = start + caplen
         except _Stop as stop:
@@ -265,20 +269,23 @@ class _Decoder:
         g = section_ifaces[0] if section_ifaces else None
         if g is not None and self.interfaces[g].snaplen:
             caplen = min(caplen, self.interfaces[g].snaplen)
-        self._frame(g, 0, body[4:4 + caplen], origlen)
+        self._frame(g, NO_TIME, body[4:4 + caplen], origlen)  # an SPB has no time stamp
 
     def _record_frame(self, name: str, body: bytes) -> None:
         """Wireshark 4.0 numbers journal and custom blocks as frames: give them a row so
         that every later frame number still matches Wireshark's."""
         if name == "custom":
-            self._frame(None, 0, body[4:], max(0, len(body) - 4))
+            self._frame(None, NO_TIME, body[4:], max(0, len(body) - 4))
             return
         entry = body.rstrip(b"\0")
-        ts_ns = 0
+        ts_ns = NO_TIME
         key = entry.find(b"__REALTIME_TIMESTAMP=")
         if key >= 0:
             digits = re.match(rb"[0-9]*", entry[key + 21:]).group()
-            ts_ns = int(digits or b"0") * 1000
+            # As Wireshark 4.0: no digits, or more than 64 bits of them, is no time.
+            if digits and int(digits) <= U64:
+                usec = int(digits)
+                ts_ns = _epoch_ns(usec // 10**6, usec % 10**6 * 1000, 0)
         self._frame(None, ts_ns, entry, len(entry))
 
     # --- shared bookkeeping -----------------------------------------------------------
@@ -294,10 +301,12 @@ class _Decoder:
         self.stats.warnings.append(
             format_problem(self.label, f"byte {stop.offset}", stop.expected, stop.got))
 
-    def _frame(self, g: int | None, ts_ns: int, pkt: bytes, origlen: int) -> None:
-        """Decode one captured frame into a new row. g: index into self.interfaces or None."""
+    def _frame(self, g: int | None, ts_ns: int | None, pkt: bytes, origlen: int) -> None:
+        """Decode one captured frame into a new row. g: index into self.interfaces or None;
+        ts_ns: NO_TIME when the frame has no time stamp, None when its time stamp is out of
+        range."""
         row = dict(ZERO_ROW)
-        row["ts_ns"] = _as_int64(ts_ns)
+        row["ts_ns"] = NO_TIME if ts_ns is None else ts_ns
         row["cap_len"] = len(pkt)
         row["wire_len"] = origlen
         rowno = len(self.rows)
@@ -316,6 +325,8 @@ class _Decoder:
             row["status"] = S.UNKNOWN_LINKTYPE
         else:
             _PacketDecoder(self, row, rowno, pkt, origlen).link(linktype)
+        if ts_ns is None and row["status"] in (S.OK, S.SNAPLEN_CUT):
+            row["status"] = S.TIME_OUT_OF_RANGE
 
     def intern6(self, addr: bytes) -> int:
         index = self.ip6_index.get(addr)
@@ -388,11 +399,19 @@ def _tsresol_units(value: int) -> int:
     return 10**exponent if exponent < 20 else U64
 
 
-def _pcapng_ts_ns(ts: int, units: int, ts_offset_s: int) -> int:
-    """Wireshark 4.0's conversion, in unsigned 64-bit arithmetic (it wraps, like the C)."""
-    secs = ts // units
-    frac_ns = (((ts % units) * NS) & U64) // units
-    return (secs * NS + frac_ns + ts_offset_s * NS) & U64
+def _pcapng_ts_ns(ts: int, units: int, ts_offset_s: int) -> int | None:
+    """Wireshark 4.0's conversion: secs = (time_t)(ts / units), nsecs = ((ts % units) *
+    10**9) / units in unsigned 64-bit arithmetic (the product wraps, like the C), then secs +=
+    if_tsoffset. None when the time does not fit int64 ns."""
+    secs = _as_int64(ts // units)
+    nsecs = (((ts % units) * NS) & U64) // units
+    return _epoch_ns(secs, nsecs, ts_offset_s)
+
+
+def _epoch_ns(secs: int, nsecs: int, offset_s: int) -> int | None:
+    """secs + offset_s seconds plus nsecs, in ns; None past int64 (NO_TIME excluded)."""
+    ns = (secs + offset_s) * NS + nsecs
+    return ns if INT64_MIN < ns <= INT64_MAX else None
 
 
 def _as_int64(value: int) -> int:
@@ -465,6 +484,27 @@ class _PacketDecoder:
             return self.ip(4, off)
         if ethertype == ETHERTYPE_IPV6:
             return self.ip(6, off)
+        if ethertype in ETHERTYPE_MPLS:
+            return self.mpls(off)
+        return self.problem(S.NON_IP)
+
+    def mpls(self, off: int) -> None:
+        """Skip an MPLS label stack (RFC 3032) to its bottom label; as Wireshark 4.0 does,
+        IPv4 or IPv6 follows by its first nibble, unless the bottom label says otherwise."""
+        pkt = self.pkt
+        while True:
+            if len(pkt) < off + 4:
+                return self.problem(S.TRUNCATED_LINK)
+            entry = struct.unpack_from(">I", pkt, off)[0]
+            off += 4
+            if entry & 0x100:  # bottom of stack
+                break
+        if entry >> 12 in MPLS_NOT_IP_LABELS:
+            return self.problem(S.NON_IP)
+        if len(pkt) <= off:
+            return self.problem(S.TRUNCATED_LINK)
+        if pkt[off] >> 4 in (4, 6):
+            return self.ip(pkt[off] >> 4, off)
         return self.problem(S.NON_IP)
 
     # --- IP -----------------------------------------------------------------------------
@@ -483,15 +523,15 @@ class _PacketDecoder:
             ">BBHHHBBHII", pkt, off)
         if vihl >> 4 != 4:
             return self.problem(S.BAD_IP_VERSION)
-        row.update(ip_version=4, ip_id=ident, ip_frag=frag, ip_ttl=ttl, ip_proto=proto,
-                   ip_src=src, ip_dst=dst)
+        row["ip_version"] = 4
         hdr_len = (vihl & 0x0F) * 4
         if hdr_len < 20:
             return self.problem(S.BAD_IP_HEADER_LEN)
         if total == 0:  # TSO/GSO super-segment: the kernel left the length for the NIC
             total = wire_room
-        if total < hdr_len:
-            return self.problem(S.BAD_IP_TOTAL_LEN)
+        if total < hdr_len:  # Wireshark 4.0 shows nothing after the length field
+            return self.problem(S.BOGUS_IP_LENGTH)
+        row.update(ip_id=ident, ip_frag=frag, ip_ttl=ttl, ip_proto=proto, ip_src=src, ip_dst=dst)
         if total > wire_room:
             self.problem(S.BAD_IP_TOTAL_LEN)
             total = wire_room

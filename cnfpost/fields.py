@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from .model import NO_STREAM, TCP_ANALYSIS_FIELDS, DecodeStatus, PacketTable
+from .model import NO_STREAM, NO_TIME, TCP_ANALYSIS_FIELDS, DecodeStatus, PacketTable
 
 __all__ = ["Field", "FIELDS", "DEFAULT_FIELDS", "ExportContext", "field_values"]
 
@@ -34,7 +34,8 @@ class ExportContext:
         # the statuses after which the decoder has read the UDP header
         t = self.table
         parsed = np.isin(t["status"], (DecodeStatus.OK, DecodeStatus.SNAPLEN_CUT,
-                                       DecodeStatus.BAD_IP_TOTAL_LEN))
+                                       DecodeStatus.BAD_IP_TOTAL_LEN,
+                                       DecodeStatus.TIME_OUT_OF_RANGE))
         return parsed & (t["ip_proto"] == 17) & (t["ip_version"] > 0)
 
     @cached_property
@@ -68,12 +69,24 @@ def _all(ctx: ExportContext) -> np.ndarray:
     return np.ones(len(ctx.table), dtype=bool)
 
 
+# IPv4 headers whose lengths are bogus: tshark 4.0 shows ip.version and nothing after.
+_HEADER_ONLY = (DecodeStatus.BAD_IP_HEADER_LEN, DecodeStatus.BOGUS_IP_LENGTH)
+
+
 def _v4(ctx: ExportContext) -> np.ndarray:
-    return ctx.table["ip_version"] == 4
+    t = ctx.table
+    return (t["ip_version"] == 4) & ~np.isin(t["status"], _HEADER_ONLY)
+
+
+def _timed(ctx: ExportContext) -> np.ndarray:
+    return ctx.table["ts_ns"] != NO_TIME  # tshark prints no time where the frame has none
 
 
 def _v6(ctx: ExportContext) -> np.ndarray:
     return ctx.table["ip_version"] == 6
+
+
+_VERSION_ROWS = {4: _v4, 6: _v6}
 
 
 def _ip(ctx: ExportContext) -> np.ndarray:
@@ -112,7 +125,7 @@ def _icmp_echo_field(side_name: str, version: int):
 def _address(version: int, which: str):
     def compute(ctx: ExportContext):
         t = ctx.table
-        present = t["ip_version"] == version
+        present = _VERSION_ROWS[version](ctx)
         values = np.empty(len(t), dtype=object)
         raw = t["ip_" + which]
         # Format each distinct address once: captures have few, frames many.
@@ -157,7 +170,7 @@ def _status_name(value) -> str:
 
 _FIELD_LIST = [
     Field("frame.number", "frame number, 1-based, file order", _frame_number),
-    Field("frame.time_epoch", "capture time, seconds since the epoch", _col("ts_ns", _all),
+    Field("frame.time_epoch", "capture time, seconds since the epoch", _col("ts_ns", _timed),
           _time_epoch),
     Field("frame.len", "bytes on the wire", _col("wire_len", _all)),
     Field("frame.cap_len", "bytes captured", _col("cap_len", _all)),

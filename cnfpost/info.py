@@ -5,7 +5,7 @@ import datetime as dt
 
 import numpy as np
 
-from .model import PacketTable
+from .model import NO_TIME, PacketTable
 
 __all__ = ["summarize", "format_text", "conversations"]
 
@@ -22,7 +22,7 @@ def summarize(table: PacketTable, tcp=None) -> dict:
     analysis counts per conversation)."""
     stats = table.stats
     ts = table["ts_ns"]
-    timed = ts[ts != 0]  # SPB frames carry no time stamp
+    timed = ts[ts != NO_TIME]  # SPB frames, for one, carry no time stamp
     summary = {
         "file": stats.path,
         "format": stats.format,

@@ -9,7 +9,8 @@ Conventions (the same in both decoders):
 
 - One row per captured frame, in file order. The Wireshark frame number is the row
   index + 1 (``PacketTable.frame``), so it is not stored.
-- ``ts_ns``: int64 nanoseconds since the Unix epoch (pcapng if_tsoffset applied).
+- ``ts_ns``: int64 nanoseconds since the Unix epoch (pcapng if_tsoffset applied);
+  ``NO_TIME`` (NumPy's NaT, int64 min) for a frame without a time stamp.
 - Addresses: for IPv4 rows (``ip_version == 4``) ``ip_src``/``ip_dst`` hold the address
   as an integer in host order (``ipaddress.IPv4Address(value)`` gives it back); for IPv6
   rows they are indexes into ``PacketTable.ip6_addresses`` (an ``(n, 16)`` uint8 array of
@@ -47,6 +48,7 @@ __all__ = [
     "CaptureStats",
     "empty_columns",
     "PAYLOAD_KEEP",
+    "NO_TIME",
 ]
 
 
@@ -129,6 +131,12 @@ PAYLOAD_KEEP = {
 PAYLOAD_BUFFER_LIMIT = 64 * 1024 * 1024  # past this, kept payloads are counted, not stored
 
 
+# ts_ns of a frame without a time stamp (pcapng simple packet and custom blocks, a journal
+# entry without a readable __REALTIME_TIMESTAMP, a time past int64 ns): NumPy's NaT value.
+# tshark prints frame.time_epoch empty for these, and so do the exports.
+NO_TIME = np.iinfo(np.int64).min
+
+
 class DecodeStatus(enum.IntEnum):
     """Per-frame decode status. The first problem met decides it; decoding carries on
     at the layer above wherever the bytes allow (zeek's 'named anomaly' habit)."""
@@ -139,8 +147,9 @@ class DecodeStatus(enum.IntEnum):
     TRUNCATED_LINK = 3       # captured bytes end inside the link-layer header
     TRUNCATED_IP = 4         # captured bytes end inside the IP header
     BAD_IP_VERSION = 5       # version nibble is not what the link layer announced
-    BAD_IP_HEADER_LEN = 6    # IPv4 IHL < 5, or beyond the total length
-    BAD_IP_TOTAL_LEN = 7     # total length < header, or > bytes on the wire (clamped)
+    BAD_IP_HEADER_LEN = 6    # IPv4 IHL < 5 (only ip_version is filled)
+    BAD_IP_TOTAL_LEN = 7     # total length > bytes on the wire (clamped), or an IPv6
+                             # extension header past the payload
     TRUNCATED_IPV6_EXT = 8   # captured bytes end inside an IPv6 extension header
     TRUNCATED_L4 = 9         # captured bytes end inside the TCP/UDP/ICMP header
     BAD_TCP_HEADER_LEN = 10  # data offset < 5, or beyond the IP payload
@@ -148,6 +157,10 @@ class DecodeStatus(enum.IntEnum):
     IP_FRAGMENT = 12         # a non-first fragment: never parsed as TCP/UDP
     SNAPLEN_CUT = 13         # headers decoded, payload only partly captured (normal)
     ZERO_CAPLEN = 14         # a record with no captured bytes
+    BOGUS_IP_LENGTH = 15     # IPv4 total length < header length (tshark: "Bogus IP length");
+                             # only ip_version is filled, as tshark shows nothing after it
+    TIME_OUT_OF_RANGE = 16   # decoded (else OK or SNAPLEN_CUT), but its time stamp is past
+                             # what int64 ns hold (before 1677 or after 2262): ts_ns NO_TIME
 
 
 class TcpFlag(enum.IntFlag):

@@ -36,6 +36,7 @@ import numpy as np
 from .model import (
     ANALYSIS_COLUMNS,
     NO_STREAM,
+    NO_TIME,
     TCP_ANALYSIS_FIELDS,
     DecodeStatus,
     PacketTable,
@@ -167,6 +168,7 @@ class TcpAnalysis:
         acks = self.columns["tcp_acks_frame"][rows].astype(np.int64)
         out = np.full(acks.shape[0], -1, dtype=np.int64)
         has = acks > 0
+        has[has] = (self.ts_ns[rows[has]] != NO_TIME) & (self.ts_ns[acks[has] - 1] != NO_TIME)
         out[has] = self.ts_ns[rows[has]] - self.ts_ns[acks[has] - 1]
         return out
 
@@ -534,6 +536,8 @@ def _flow_table(table, out, stats, direction, ts_rtt):
     # ACK RTT (Wireshark's tcp.analysis.ack_rtt), split by the side that sent the ACK.
     acks = out["tcp_acks_frame"]
     arows = np.flatnonzero(acks)
+    arows = arows[(c["ts_ns"][arows] != NO_TIME)
+                  & (c["ts_ns"][acks[arows].astype(np.int64) - 1] != NO_TIME)]
     rtt = c["ts_ns"][arows] - c["ts_ns"][acks[arows].astype(np.int64) - 1]
     aconv = stream[arows].astype(np.int64)
     aclient = client_dir_row[arows] == 1

@@ -11,7 +11,7 @@ frame's DecodeStatus.
 
 Only cnfpost/capture.py uses this module.
 """
-from libc.stdint cimport int8_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int8_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy
 
 import numpy as np
@@ -19,11 +19,36 @@ cimport numpy as cnp
 
 cnp.import_array()
 
+# ts_ns of a frame without a time stamp (cnfpost/model.py NO_TIME: NumPy's NaT).
+cdef int64_t NO_TIME = INT64_MIN
+cdef int64_t MAX_EPOCH_S = INT64_MAX // 1000000000          # 9223372036 (year 2262)
+cdef int64_t MIN_EPOCH_S = INT64_MIN // 1000000000 - 1      # -9223372037 (year 1677)
+
+
+cdef inline int64_t epoch_ns(int64_t secs, int64_t nsecs, int64_t offset_s) noexcept nogil:
+    """secs + offset_s seconds plus nsecs (0 <= nsecs < 10**9) as int64 ns; NO_TIME when
+    that is not above INT64_MIN and at most INT64_MAX (computed without overflowing)."""
+    cdef int64_t gap
+    if (offset_s > 0 and secs > INT64_MAX - offset_s) or (
+            offset_s < 0 and secs < INT64_MIN - offset_s):
+        return NO_TIME
+    secs += offset_s
+    if secs > MAX_EPOCH_S or secs < MIN_EPOCH_S:
+        return NO_TIME
+    if secs == MAX_EPOCH_S and nsecs > INT64_MAX - MAX_EPOCH_S * 1000000000:
+        return NO_TIME
+    if secs == MIN_EPOCH_S:
+        # MIN_EPOCH_S * 10**9 is below INT64_MIN (by `gap` ns): count up from INT64_MIN
+        gap = 1000000000 - ((MIN_EPOCH_S + 1) * 1000000000 - INT64_MIN)
+        return INT64_MIN + (nsecs - gap) if nsecs > gap else NO_TIME
+    return secs * 1000000000 + nsecs
+
+
 cdef inline int64_t ticks_to_ns(uint64_t t, uint64_t units, int64_t offset_s) noexcept nogil:
-    # Wireshark 4.0's conversion in unsigned 64-bit arithmetic: it wraps like the C does.
-    cdef uint64_t secs = t // units
-    cdef uint64_t frac_ns = ((t % units) * 1000000000ULL) // units
-    return <int64_t>(secs * 1000000000ULL + frac_ns + <uint64_t>offset_s * 1000000000ULL)
+    # Wireshark 4.0: secs = (time_t)(t / units); nsecs = ((t % units) * 10**9) / units in
+    # unsigned 64-bit arithmetic (the product wraps, like the C); then secs += if_tsoffset.
+    return epoch_ns(<int64_t>(t // units),
+                    <int64_t>(((t % units) * 1000000000ULL) // units), offset_s)
 
 
 # ----------------------------------------------------------------------------------------
@@ -115,6 +140,8 @@ DEF ST_BAD_TCP_OPTIONS = 11
 DEF ST_IP_FRAGMENT = 12
 DEF ST_SNAPLEN_CUT = 13
 DEF ST_ZERO_CAPLEN = 14
+DEF ST_BOGUS_IP_LENGTH = 15
+DEF ST_TIME_OUT_OF_RANGE = 16
 
 # Stop codes: why the container walk ended before the end of the input.
 DEF C_STOP_NONE = 0
@@ -156,6 +183,11 @@ DEF ETHERTYPE_IPV6 = 0x86DD
 DEF ETHERTYPE_8021Q = 0x8100
 DEF ETHERTYPE_8021AD = 0x88A8
 DEF ETHERTYPE_QINQ_OLD = 0x9100
+DEF ETHERTYPE_MPLS = 0x8847
+DEF ETHERTYPE_MPLS_MULTI = 0x8848
+DEF MPLS_LABEL_GACH = 13          # RFC 5586: an associated channel follows, not IP
+DEF MPLS_LABEL_OAM_ALERT = 14     # RFC 3429
+DEF LINK_TRUNCATED = -2           # link_payload(): the link header runs past the bytes
 
 DEF IPPROTO_HOPOPTS = 0
 DEF IPPROTO_ICMP = 1
@@ -244,6 +276,7 @@ cdef struct IpInfo:
     uint16_t ident
     uint16_t frag
     bint fragment         # non-first fragment: no L4
+    bint fields_ok        # the fields after the IPv4 lengths (id .. addresses) may be read
     bint l4_ok            # the L4 header may be parsed
     Py_ssize_t src_off    # where the source address starts
     Py_ssize_t dst_off
@@ -256,6 +289,34 @@ cdef inline void set_status(uint8_t* status, uint8_t value) noexcept nogil:
     # The first problem met decides the frame's status.
     if status[0] == ST_OK:
         status[0] = value
+
+
+cdef inline int link_payload(Span s, uint32_t ethertype, Py_ssize_t* off) noexcept nogil:
+    """The IP version an ethertype announces at s[off:] (4 or 6), -1 for anything else,
+    LINK_TRUNCATED when the bytes end inside an MPLS label stack. An MPLS stack (RFC 3032)
+    is skipped up to its bottom label; as Wireshark 4.0 does, what follows is IPv4 or
+    IPv6 by its first nibble, unless the bottom label is GAL or OAM Alert."""
+    cdef uint32_t entry
+    if ethertype == ETHERTYPE_IP:
+        return 4
+    if ethertype == ETHERTYPE_IPV6:
+        return 6
+    if ethertype != ETHERTYPE_MPLS and ethertype != ETHERTYPE_MPLS_MULTI:
+        return -1
+    while True:
+        if not has(s, off[0], 4):
+            return LINK_TRUNCATED
+        entry = be32(s, off[0])
+        off[0] += 4
+        if entry & 0x100:
+            break
+    if (entry >> 12) == MPLS_LABEL_GACH or (entry >> 12) == MPLS_LABEL_OAM_ALERT:
+        return -1
+    if not has(s, off[0], 1):
+        return LINK_TRUNCATED
+    if rd8(s, off[0]) >> 4 == 4:
+        return 4
+    return 6 if rd8(s, off[0]) >> 4 == 6 else -1
 
 
 cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room,
@@ -276,6 +337,7 @@ cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room
     ip.ident = 0
     ip.frag = 0
     ip.fragment = False
+    ip.fields_ok = False
     ip.l4_ok = False
     ip.src_off = 0
     ip.dst_off = 0
@@ -298,12 +360,6 @@ cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room
             ip.status = ST_BAD_IP_VERSION
             return
         ip.version = 4
-        ip.ident = be16(s, off + 4)
-        ip.frag = be16(s, off + 6)
-        ip.ttl = rd8(s, off + 8)
-        ip.proto = rd8(s, off + 9)
-        ip.src_off = off + 12
-        ip.dst_off = off + 16
         ihl = (rd8(s, off) & 0x0F) * 4
         total = be16(s, off + 2)
         if ihl < 20:
@@ -312,8 +368,16 @@ cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room
         if total == 0 or quoted:
             total = wire_room  # TSO: the NIC fills the length in later
         if total < ihl:
-            ip.status = ST_BAD_IP_TOTAL_LEN
+            # Wireshark 4.0 ("Bogus IP length") shows nothing after the length field.
+            ip.status = ST_BOGUS_IP_LENGTH
             return
+        ip.fields_ok = True
+        ip.ident = be16(s, off + 4)
+        ip.frag = be16(s, off + 6)
+        ip.ttl = rd8(s, off + 8)
+        ip.proto = rd8(s, off + 9)
+        ip.src_off = off + 12
+        ip.dst_off = off + 16
         if total > wire_room:
             set_status(&ip.status, ST_BAD_IP_TOTAL_LEN)
             total = wire_room
@@ -339,6 +403,7 @@ cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room
             ip.status = ST_BAD_IP_VERSION
             return
         ip.version = 6
+        ip.fields_ok = True
         plen = be16(s, off + 4)
         nh = rd8(s, off + 6)
         ip.ttl = rd8(s, off + 7)
@@ -850,7 +915,7 @@ cdef class _Decoder:
                     return 0
                 ethertype = be16(s, off + 2)
                 off += 4
-            version = 4 if ethertype == ETHERTYPE_IP else (6 if ethertype == ETHERTYPE_IPV6 else -1)
+            version = link_payload(s, ethertype, &off)
         elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
             if not has(s, 0, 4):
                 r.status = ST_TRUNCATED_LINK
@@ -877,16 +942,19 @@ cdef class _Decoder:
                 return 0
             ethertype = be16(s, 14)
             off = 16
-            version = 4 if ethertype == ETHERTYPE_IP else (6 if ethertype == ETHERTYPE_IPV6 else -1)
+            version = link_payload(s, ethertype, &off)
         elif linktype == LINKTYPE_LINUX_SLL2:
             if not has(s, 0, 20):
                 r.status = ST_TRUNCATED_LINK
                 return 0
             ethertype = be16(s, 0)
             off = 20
-            version = 4 if ethertype == ETHERTYPE_IP else (6 if ethertype == ETHERTYPE_IPV6 else -1)
+            version = link_payload(s, ethertype, &off)
         else:
             r.status = ST_UNKNOWN_LINKTYPE
+            return 0
+        if version == LINK_TRUNCATED:
+            r.status = ST_TRUNCATED_LINK
             return 0
         if version < 0:
             r.status = ST_NON_IP
@@ -895,9 +963,9 @@ cdef class _Decoder:
         wire_room = wire_len - off
         ip_walk(s, off, version, wire_room, False, &ip)
         r.status = ip.status
-        if ip.version == 0:
-            return 0
         r.ip_version = ip.version
+        if not ip.fields_ok:
+            return 0
         r.ip_proto = ip.proto
         r.ip_ttl = ip.ttl
         r.ip_id = ip.ident
@@ -1045,8 +1113,10 @@ cdef class _Decoder:
                 or starts_with(pay, 0, b"PRI * HTTP/2", 12)):
             self._maybe_keep(row, pay, 0, plen, KEEP_HTTP, r)
 
-    cdef int _emit(self, Span frame, int64_t ts_ns, Py_ssize_t wire_len, int iface) except -1:
-        """Decode one frame into the next row."""
+    cdef int _emit(self, Span frame, int64_t ts_ns, Py_ssize_t wire_len, int iface,
+                   bint time_out_of_range) except -1:
+        """Decode one frame into the next row. ts_ns is NO_TIME for a frame without a time
+        stamp, and also when time_out_of_range (its time stamp does not fit int64 ns)."""
         cdef Row r
         cdef Py_ssize_t row
         cdef int64_t linktype
@@ -1067,6 +1137,8 @@ cdef class _Decoder:
             r.iface = <uint16_t>iface
             self.if_packets[iface] += 1
             self._decode_frame(row, frame, wire_len, self.if_linktype[iface], &r)
+        if time_out_of_range and (r.status == ST_OK or r.status == ST_SNAPLEN_CUT):
+            r.status = ST_TIME_OUT_OF_RANGE
         self.c_ts_ns[row] = r.ts_ns
         self.c_cap_len[row] = r.cap_len
         self.c_wire_len[row] = r.wire_len
@@ -1178,7 +1250,7 @@ cdef class _Decoder:
                     self._stop(C_STOP_RECORD_CUT, self.file_pos + pos, caplen, left - hdr)
                 return pos
             ts = <int64_t>rd32(s, pos, big) * 1000000000 + <int64_t>rd32(s, pos + 4, big) * self.frac_ns
-            self._emit(sub(s, pos + hdr, caplen), ts, origlen, 0)
+            self._emit(sub(s, pos + hdr, caplen), ts, origlen, 0, False)
             pos += hdr + caplen
 
     cdef Py_ssize_t _pcapng_blocks(self, Span s, Py_ssize_t pos, bint final) except -1:
@@ -1262,7 +1334,7 @@ cdef class _Decoder:
             else:
                 iface = -1
                 ts = ticks_to_ns(ticks, 1000000, 0)
-            self._emit(sub(b, 28, caplen), ts, origlen, iface)
+            self._emit(sub(b, 28, caplen), ts, origlen, iface, ts == NO_TIME)
             return 0
         if btype == PCAPNG_SPB:
             origlen = rd32(b, 8, big)
@@ -1270,7 +1342,7 @@ cdef class _Decoder:
             iface = self.section_base if self.section_base < self.n_if else -1
             if iface >= 0 and self.if_snaplen[iface] > 0 and caplen > self.if_snaplen[iface]:
                 caplen = self.if_snaplen[iface]
-            self._emit(sub(b, 12, caplen), 0, origlen, iface)
+            self._emit(sub(b, 12, caplen), NO_TIME, origlen, iface, False)  # no time stamp
             return 0
         name = skipped_block_name(btype)
         self.skipped[name] = self.skipped.get(name, 0) + 1
@@ -1284,21 +1356,32 @@ cdef class _Decoder:
         cdef Span body = sub(b, 8, b.n - 12)
         cdef Span entry
         cdef Py_ssize_t end = body.n, k
-        cdef uint64_t usec = 0
+        cdef uint64_t usec = 0, digit
+        cdef int64_t ts = NO_TIME
+        cdef Py_ssize_t start
         if btype != PCAPNG_JOURNAL:  # custom: the data after the Private Enterprise Number
             entry = sub(body, 4, body.n - 4)
-            return self._emit(entry, 0, entry.n, -1)
+            return self._emit(entry, NO_TIME, entry.n, -1, False)
         while end > 0 and rd8(body, end - 1) == 0:
             end -= 1
         entry = sub(body, 0, end)
         for k in range(entry.n):
             if starts_with(entry, k, b"__REALTIME_TIMESTAMP=", 21):
+                # As Wireshark 4.0: no digits, or more than 64 bits of them, is no time.
                 k += 21
+                start = k
                 while k < entry.n and 48 <= rd8(entry, k) <= 57:
-                    usec = usec * 10 + (rd8(entry, k) - 48)
+                    digit = rd8(entry, k) - 48
+                    if usec > (0xFFFFFFFFFFFFFFFFULL - digit) // 10:
+                        start = k + 1  # overflow: no time
+                        break
+                    usec = usec * 10 + digit
                     k += 1
+                if k > start:
+                    ts = epoch_ns(<int64_t>(usec // 1000000), <int64_t>(usec % 1000000) * 1000, 0)
+                    return self._emit(entry, ts, entry.n, -1, ts == NO_TIME)
                 break
-        return self._emit(entry, <int64_t>(usec * 1000), entry.n, -1)
+        return self._emit(entry, NO_TIME, entry.n, -1, False)
 
     cdef int _pcapng_idb(self, Span b, bint big) except -1:
         cdef int64_t linktype = rd16(b, 8, big)

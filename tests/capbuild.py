@@ -34,6 +34,7 @@ BT_JOURNAL, BT_DSB, BT_CUSTOM, BT_CUSTOM_NOCOPY = 9, 10, 0xBAD, 0x40000BAD
 
 ETHERTYPE_IP, ETHERTYPE_IPV6, ETHERTYPE_ARP = 0x0800, 0x86DD, 0x0806
 ETHERTYPE_8021Q, ETHERTYPE_8021AD = 0x8100, 0x88A8
+ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTI = 0x8847, 0x8848
 
 IPPROTO_HOPOPTS, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP = 0, 1, 6, 17
 IPPROTO_ROUTING, IPPROTO_FRAGMENT, IPPROTO_AH, IPPROTO_ICMPV6 = 43, 44, 51, 58
@@ -220,6 +221,14 @@ def ether(payload: bytes, ethertype: int = ETHERTYPE_IP, *, src: bytes = MAC_A, 
     tags = b"".join(struct.pack(">HH", tpid, vid) for tpid, vid in vlans)
     # Each tag is TPID + TCI inserted before the ethertype: dst src TPID1 TCI1 ... type.
     return dst + src + tags + struct.pack(">H", ethertype) + payload
+
+
+def mpls(payload: bytes, labels: list[int], *, bottom: bool = True, ttl: int = 64) -> bytes:
+    """An MPLS label stack (RFC 3032), outermost label first, before payload; bottom=False
+    leaves the bottom-of-stack bit off the last entry."""
+    last = len(labels) - 1
+    return b"".join(struct.pack(">I", (label << 12) | (int(bottom and i == last) << 8) | ttl)
+                    for i, label in enumerate(labels)) + payload
 
 
 def null(payload: bytes, af: int = 2, endian: str = "<") -> bytes:
@@ -470,6 +479,80 @@ def vlan_qinq() -> bytes:
     """Ethernet with an 802.1ad outer tag and an 802.1Q inner tag, then IPv4/UDP."""
     frame = ether(ipv4(udp(1, 2, b"q"), IPPROTO_UDP), vlans=[(ETHERTYPE_8021AD, 100), (ETHERTYPE_8021Q, 200)])
     return pcap([Rec(frame, T0)])
+
+
+def mpls_stacks() -> bytes:
+    """IPv4 and IPv6 under MPLS label stacks (behind a VLAN tag too), the labels that
+    announce no IP (GAL 13, OAM Alert 14 at the bottom), a pseudowire control word, and
+    stacks cut short or never ending."""
+    v4 = ipv4(tcp(1234, 80, 5, 0, SYN), IPPROTO_TCP)
+    v6 = ipv6(udp(1000, 53, dns_query()), IPPROTO_UDP)
+    frames = [
+        ether(mpls(v4, [16]), ETHERTYPE_MPLS),
+        ether(mpls(v4, [16, 17, 18]), ETHERTYPE_MPLS),
+        ether(mpls(v6, [100, 2]), ETHERTYPE_MPLS_MULTI),
+        ether(mpls(v4, [0]), ETHERTYPE_MPLS),          # explicit null: the nibble decides
+        ether(mpls(v4, [16, 13]), ETHERTYPE_MPLS),     # GAL at the bottom: a channel, not IP
+        ether(mpls(v4, [13, 16]), ETHERTYPE_MPLS),     # GAL above the bottom: IP still
+        ether(mpls(v4, [16, 14]), ETHERTYPE_MPLS),
+        ether(mpls(b"\0\0\0\0" + ether(v4), [5]), ETHERTYPE_MPLS),  # Ethernet pseudowire
+        ether(mpls(v4, [16, 17]), ETHERTYPE_MPLS)[:20],                  # cut inside the stack
+        ether(mpls(b"", [16]), ETHERTYPE_MPLS),                         # nothing after it
+        ether(mpls(v4, [16], bottom=False), ETHERTYPE_MPLS),             # no bottom of stack
+        ether(mpls(v4, [16]), ETHERTYPE_MPLS, vlans=[(ETHERTYPE_8021Q, 7)]),
+    ]
+    return pcap([Rec(f, T0 + i * 1000) for i, f in enumerate(frames)])
+
+
+def mpls_cooked() -> bytes:
+    """MPLS behind Linux cooked headers (v1 and v2)."""
+    v4 = ipv4(tcp(1234, 80, 5, 0, SYN), IPPROTO_TCP)
+    v6 = ipv6(tcp(1234, 80, 5, 0, SYN), IPPROTO_TCP)
+    return b"".join([shb(), idb(LINKTYPE_LINUX_SLL), idb(LINKTYPE_LINUX_SLL2),
+                     epb(sll(mpls(v4, [16]), ETHERTYPE_MPLS), ts_units(T0, None), 0),
+                     epb(sll2(mpls(v6, [16, 17]), ETHERTYPE_MPLS), ts_units(T0, None), 1)])
+
+
+def bogus_ip_lengths() -> bytes:
+    """IPv4 headers whose lengths lie: total length below the header length (with and
+    without options), IHL below 5, and total length 0 (TSO: the wire decides)."""
+    frames = [
+        ether(ipv4(tcp(1, 2, 3, 4, SYN), total_len=12)),
+        ether(ipv4(udp(1, 2, b"x"), IPPROTO_UDP, total_len=19)),
+        ether(ipv4(udp(1, 2, b"x"), IPPROTO_UDP, opts=b"\1\1\1\1", total_len=22)),
+        ether(ipv4(udp(1, 2, b"x"), IPPROTO_UDP, ihl=4)),
+        ether(ipv4(udp(1, 2, b"x"), IPPROTO_UDP, total_len=0)),
+    ]
+    return pcap([Rec(f, T0 + i * 1000) for i, f in enumerate(frames)])
+
+
+def untimed_frames() -> bytes:
+    """Frames without a time stamp, as Wireshark 4.0 reads them: a simple packet block, a
+    custom block, journal entries without __REALTIME_TIMESTAMP, with no digits after it and
+    with more than 64 bits of them; between timed EPBs (the first and last int64 ns hold)."""
+    def journal(text: bytes) -> bytes:
+        return block(BT_JOURNAL, text)
+    return b"".join([
+        shb(), idb(),
+        epb(seg(SYN, 1), 1_700_000_000_000_000),
+        spb(seg(SYN, 2)),
+        custom_block(),
+        journal(b"MESSAGE=no time at all, long enough to be a block\n"),
+        journal(b"__REALTIME_TIMESTAMP=\nMESSAGE=no digits after the key\n"),
+        journal(b"__REALTIME_TIMESTAMP=18446744073709551616\nM=1\n"),
+        journal(b"__REALTIME_TIMESTAMP=1700000000000001\nMESSAGE=a time\n"),
+        epb(seg(SYN, 3), 9_223_372_036_854_775),
+        idb(tsresol=9, tsoffset=-10),
+        epb(seg(SYN, 4), 5, 1),
+    ])
+
+
+def late_frames() -> bytes:
+    """Time stamps past what int64 ns hold (after 2262-04-11): tshark 4.0 prints them,
+    cnfpost marks them TIME_OUT_OF_RANGE and prints no time."""
+    return b"".join([shb(), idb(), idb(tsresol=0),
+                     epb(seg(SYN, 1), 2**64 - 1), epb(seg(SYN, 2), 9_223_372_036_854_776),
+                     epb(seg(SYN, 3), 10**10, 1)])
 
 
 def cut_mid_record() -> tuple[bytes, int]:

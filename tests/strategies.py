@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
 
+from cnfpost.model import NO_TIME
 from tests import capbuild as cb
 from tests import tcp_builders as tb
 
@@ -268,7 +269,7 @@ def pcapng_captures(draw, max_frames: int = 6, linktypes=LINKTYPES, frame_blocks
                      "unknown": cb.block(0x0BADCAFE, b"junk", endian)}[extra])
                 # Wireshark 4.0 numbers journal and custom blocks as frames (docs/decoding.md).
                 if extra.startswith("custom"):
-                    frames.append(Frame(NOT_A_PACKET, b"cnfpost!", 0, 8, 65535))
+                    frames.append(Frame(NOT_A_PACKET, b"cnfpost!", NO_TIME, 8, 65535))
                 elif extra == "journal":
                     frames.append(Frame(NOT_A_PACKET, JOURNAL_ENTRY, JOURNAL_TS_NS, len(JOURNAL_ENTRY), 65535))
             i = draw(st.integers(0, len(ifaces) - 1))
@@ -281,7 +282,7 @@ def pcapng_captures(draw, max_frames: int = 6, linktypes=LINKTYPES, frame_blocks
                 if snaplen and len(data) > snaplen:
                     continue
                 add(cb.spb(data, endian))
-                frames.append(Frame(lt, data, 0, len(data), g))
+                frames.append(Frame(lt, data, NO_TIME, len(data), g))  # an SPB has no time
                 continue
             units = cb.ts_units(10**9, tsresol)
             ts = draw(st.integers(T_BASE * units, (T_BASE + 10**6) * units))

@@ -16,6 +16,7 @@ import pytest
 
 from cnfpost.errors import InputError
 from cnfpost.model import (
+    NO_TIME,
     ICMP_COLUMNS,
     PACKET_COLUMNS,
     PAYLOAD_COLUMNS,
@@ -310,7 +311,7 @@ def test_multi_section_pcapng(decoder):
     assert len(t) == 6
     assert t["iface"].tolist() == [0, 1, 65535, 2, 3, 65535]
     # if_tsresol 9 (ns); 2^-20 s with if_tsoffset 100; SPB has no time; PB on µs.
-    assert t["ts_ns"].tolist() == [T0, T0 + 100 * 10**9, 0, 0, T0, 0]
+    assert t["ts_ns"].tolist() == [T0, T0 + 100 * 10**9, NO_TIME, NO_TIME, T0, NO_TIME]
     assert t["status"].tolist() == [S.OK, S.OK, S.UNKNOWN_LINKTYPE, S.OK, S.OK, S.UNKNOWN_LINKTYPE]
     assert t["cap_len"].tolist()[2::3] == [8, 8] and t["wire_len"].tolist()[2::3] == [8, 8]
     assert t["ip_version"].tolist() == [4, 4, 0, 6, 4, 0]
@@ -390,8 +391,8 @@ def test_journal_and_custom_blocks_take_a_frame_number(decoder):
     assert t["tcp_seq"].tolist() == [1, 0, 2, 0, 3, 0]
     assert_row(t, 1, ts_ns=1_700_000_000_000_001_000, cap_len=49, wire_len=49, iface=65535,
                status=S.UNKNOWN_LINKTYPE)
-    assert_row(t, 3, ts_ns=0, cap_len=8, wire_len=8, iface=65535, status=S.UNKNOWN_LINKTYPE)
-    assert_row(t, 5, ts_ns=0, cap_len=0, wire_len=0, iface=65535, status=S.ZERO_CAPLEN)
+    assert_row(t, 3, ts_ns=NO_TIME, cap_len=8, wire_len=8, iface=65535, status=S.UNKNOWN_LINKTYPE)
+    assert_row(t, 5, ts_ns=NO_TIME, cap_len=0, wire_len=0, iface=65535, status=S.ZERO_CAPLEN)
     assert t.stats.skipped_blocks == {"journal": 1, "custom": 2, "ISB": 1, "NRB": 1, "DSB": 1}
     assert t.interfaces[0].packets == 3 and t.stats.warnings == []
 
@@ -399,7 +400,7 @@ def test_journal_and_custom_blocks_take_a_frame_number(decoder):
 def test_journal_block_without_a_timestamp(decoder):
     data = cb.shb() + cb.block(cb.BT_JOURNAL, b"MESSAGE=no time\n")
     t = decoder(data, "j.pcapng")
-    assert_row(t, 0, ts_ns=0, cap_len=16, wire_len=16, iface=65535, status=S.UNKNOWN_LINKTYPE)
+    assert_row(t, 0, ts_ns=NO_TIME, cap_len=16, wire_len=16, iface=65535, status=S.UNKNOWN_LINKTYPE)
 
 
 def test_unknown_interface_id(decoder):
@@ -446,13 +447,13 @@ def test_spb_caplen(decoder, snaplen, wire_len, want_cap):
     assert len(frame) == 74
     data = cb.shb() + cb.idb(snaplen=snaplen) + cb.spb(frame, wire_len=wire_len)
     t = decoder(data, "s.pcapng")
-    assert t["cap_len"].tolist() == [want_cap] and t["ts_ns"].tolist() == [0]
+    assert t["cap_len"].tolist() == [want_cap] and t["ts_ns"].tolist() == [NO_TIME]
     assert t["wire_len"].tolist() == [74 if wire_len is None else wire_len]
 
 
 def test_spb_without_an_idb(decoder):
     t = decoder(cb.shb() + cb.spb(cb.seg(SYN, 1)), "s.pcapng")
-    assert_row(t, 0, ts_ns=0, cap_len=54, wire_len=54, iface=65535, status=S.UNKNOWN_LINKTYPE)
+    assert_row(t, 0, ts_ns=NO_TIME, cap_len=54, wire_len=54, iface=65535, status=S.UNKNOWN_LINKTYPE)
 
 
 def test_obsolete_packet_block(decoder):
@@ -607,6 +608,27 @@ def test_link_layer_problems(decoder, linktype, frame, status):
     assert t.stats.status_counts == {status.name: 1}
 
 
+def test_mpls_label_stacks(decoder):
+    """Wireshark 4.0 reads IPv4 or IPv6 by the first nibble after the bottom label, except
+    under GAL or OAM Alert (checked against tshark in test_decode_tshark)."""
+    t = decoder(cb.mpls_stacks(), "mpls.pcap")
+    assert t["status"].tolist() == [S.OK, S.OK, S.OK, S.OK, S.NON_IP, S.OK, S.NON_IP, S.NON_IP,
+                                    S.TRUNCATED_LINK, S.TRUNCATED_LINK, S.TRUNCATED_LINK, S.OK]
+    assert t["ip_version"].tolist() == [4, 4, 6, 4, 0, 4, 0, 0, 0, 0, 0, 4]
+    assert t["sport"].tolist() == [1234, 1234, 1000, 1234, 0, 1234, 0, 0, 0, 0, 0, 1234]
+    frame = cb.ether(cb.mpls(V4_TCP, [16, 17, 18]), cb.ETHERTYPE_MPLS)
+    t = one(decoder, frame)
+    assert_row(t, 0, ts_ns=T0, cap_len=len(frame), wire_len=len(frame), ip_version=4, ip_proto=6,
+               ip_ttl=64, ip_id=0x1234, ip_frag=0x4000, ip_src=CLIENT, ip_dst=SERVER, sport=1234,
+               dport=80, tcp_seq=5, tcp_flags=SYN, tcp_win=64240, tcp_hdr_len=20)
+
+
+def test_mpls_behind_cooked_headers(decoder):
+    t = decoder(cb.mpls_cooked(), "mpls.pcapng")
+    assert t["status"].tolist() == [S.OK, S.OK]
+    assert t["ip_version"].tolist() == [4, 6] and t["sport"].tolist() == [1234, 1234]
+
+
 # =====================================================================================
 # IPv4
 # =====================================================================================
@@ -627,15 +649,20 @@ def test_ipv4_options_move_the_tcp_header(decoder):
 
 
 def test_bogus_ihl(decoder):
+    # tshark 4.0 shows ip.version and ip.hdr_len, nothing after them
     frame = tcp4(cb.tcp(), ihl=3)
     t = one(decoder, frame)
-    assert_row(t, 0, ts_ns=T0, cap_len=len(frame), wire_len=len(frame), status=S.BAD_IP_HEADER_LEN, **v4_fixed())
+    assert_row(t, 0, ts_ns=T0, cap_len=len(frame), wire_len=len(frame), status=S.BAD_IP_HEADER_LEN,
+               ip_version=4)
 
 
-def test_total_length_below_header(decoder):
-    frame = tcp4(cb.tcp(), total_len=19)
+@pytest.mark.parametrize("total, opts", [(19, b""), (12, b""), (22, b"\1\1\1\1")])
+def test_total_length_below_header(decoder, total, opts):
+    # tshark 4.0: "Bogus IP length", no ip.id, ip.ttl, ip.proto nor addresses
+    frame = tcp4(cb.tcp(), total_len=total, opts=opts)
     t = one(decoder, frame)
-    assert_row(t, 0, ts_ns=T0, cap_len=len(frame), wire_len=len(frame), status=S.BAD_IP_TOTAL_LEN, **v4_fixed())
+    assert_row(t, 0, ts_ns=T0, cap_len=len(frame), wire_len=len(frame), status=S.BOGUS_IP_LENGTH,
+               ip_version=4)
 
 
 def test_total_length_beyond_the_wire_is_clamped_and_decoding_goes_on(decoder):
@@ -1092,15 +1119,50 @@ def test_memoryview_input(decoder):
 # =====================================================================================
 
 @pytest.mark.parametrize("tsresol, ts, want_ns", [
-    (0, 10**10, 10**19 - 2**64),       # 2286-11-20 does not fit int64 ns: wraps, as in C
     (20, 2**64 - 1, 10**9),            # 10^20/s does not fit 64 bits: units = 2^64 - 1
     (0x80 | 63, 2**62, 0),             # (ts % units) * 1e9 wraps modulo 2^64 (Wireshark 4.0)
+    (0, 2**64 - 1, -10**9),            # secs = (time_t)(2^64 - 1): -1 s, as tshark 4.0 prints
+    (6, 9_223_372_036_854_775, 9_223_372_036_854_775_000),  # the last µs int64 ns hold
 ])
 def test_pcapng_timestamp_arithmetic_is_unsigned_64_bit(decoder, tsresol, ts, want_ns):
     data = cb.shb() + cb.idb(tsresol=tsresol) + cb.epb(cb.seg(SYN, 1), ts)
     t = decoder(data, "w.pcapng")
-    assert t["ts_ns"].tolist() == [want_ns]
+    assert t["ts_ns"].tolist() == [want_ns] and t["status"].tolist() == [S.OK]
     assert t.interfaces[0].ts_resolution == (2**64 - 1 if tsresol == 20 else cb.ts_units(10**9, tsresol))
+
+
+@pytest.mark.parametrize("tsresol, ts, offset", [
+    (6, 2**64 - 1, None),              # tshark 4.0: 18446744073709.551615 (year 586524)
+    (6, 9_223_372_036_854_776, None),  # one µs past 2262-04-11T23:47:16.854775807Z
+    (0, 10**10, None),                 # 2286-11-20
+    (0, 2**63 + 5, None),              # (time_t) of it is about -2^63 s
+    (9, 5, -(2**62)),                  # if_tsoffset far before 1677
+    (0, 2**63 - 1, 2**63 - 1),         # secs + if_tsoffset past int64 itself
+])
+def test_pcapng_time_past_int64_ns_is_a_status_not_a_wrong_time(decoder, tsresol, ts, offset):
+    data = cb.shb() + cb.idb(tsresol=tsresol, tsoffset=offset) + cb.epb(cb.seg(SYN, 1), ts)
+    t = decoder(data, "late.pcapng")
+    assert t["ts_ns"].tolist() == [NO_TIME]
+    assert t["status"].tolist() == [S.TIME_OUT_OF_RANGE] and t["tcp_seq"].tolist() == [1]
+    assert t.stats.status_counts == {"TIME_OUT_OF_RANGE": 1}
+
+
+def test_time_out_of_range_keeps_a_packet_problem(decoder):
+    data = cb.shb() + cb.idb(tsresol=0) + cb.epb(cb.seg(SYN, 1)[:20], 10**10)
+    t = decoder(data, "late.pcapng")
+    assert t["ts_ns"].tolist() == [NO_TIME] and t["status"].tolist() == [S.TRUNCATED_IP]
+
+
+@pytest.mark.parametrize("entry, want", [
+    (b"__REALTIME_TIMESTAMP=18446744073709551615\nM=1\n", NO_TIME),  # past 2262
+    (b"__REALTIME_TIMESTAMP=18446744073709551616\nM=1\n", NO_TIME),  # past 64 bits
+    (b"__REALTIME_TIMESTAMP=\nMESSAGE=no digits here\n", NO_TIME),
+    (b"__REALTIME_TIMESTAMP=9223372036854775\nMESSAGE=x\n", 9_223_372_036_854_775_000),
+    (b"__REALTIME_TIMESTAMP=0\nMESSAGE=the epoch itself\n", 0),
+])
+def test_journal_time_stamps(decoder, entry, want):
+    t = decoder(cb.shb() + cb.block(cb.BT_JOURNAL, entry), "j.pcapng")
+    assert t["ts_ns"].tolist() == [want] and t["status"].tolist() == [S.UNKNOWN_LINKTYPE]
 
 
 def test_zero_caplen_on_an_unknown_interface(decoder):
