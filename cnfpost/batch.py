@@ -73,8 +73,8 @@ PHASES = ("dns", "tcp", "tls", "request", "server", "download")
 # The metrics of a row that trends and outliers look at; for all of them higher is worse.
 METRICS = tuple(f"{p}_ms" for p in PHASES) + ("ttfb_ms", "total_ms", "retrans_pct")
 INDEX_COLUMNS = ("run_id", "source", "probe", "target", "time", "status", "error", "grade",
-                 "grade_l3", "grade_l4", "grade_l7", *METRICS, "findings", "info_findings",
-                 "hops")
+                 "grade_l3", "grade_l4", "grade_l7", "cause", "cause_phases",
+                 "cause_confidence", *METRICS, "findings", "info_findings", "hops")
 SILENT_HOP = "???"  # mtr's name for a hop that never answered
 TAR_SUFFIXES = (".tar.gz", ".tgz")
 EXTRACTED = ".extracted"
@@ -463,6 +463,10 @@ def index_row(run: Run, report: Mapping) -> dict:
         "grade_l3": layers["l3"]["quality"], "grade_l4": layers["l4"]["quality"],
         "grade_l7": layers["l7"]["quality"],
     })
+    cause = report["overall"].get("cause")
+    row["cause"] = None if cause is None else cause["code"]
+    row["cause_phases"] = [] if cause is None else list(cause["phases"])
+    row["cause_confidence"] = None if cause is None else cause["confidence"]
     for pid in PHASES:
         row[f"{pid}_ms"] = (phases.get(pid) or {}).get("median_ms")
     row["ttfb_ms"] = l7.get("ttfb_median_ms")
@@ -484,7 +488,8 @@ def error_row(run: Run, error: str) -> dict:
     # One line, whatever an exception's text held: stderr, index.csv and summary.md show it.
     error = error.replace("\r", "\\r").replace("\n", "\\n")
     row.update({"status": "error", "error": error, "grade": None, "grade_l3": None,
-                "grade_l4": None, "grade_l7": None, **{m: None for m in METRICS},
+                "grade_l4": None, "grade_l7": None, "cause": None, "cause_phases": [],
+                "cause_confidence": None, **{m: None for m in METRICS},
                 "findings": [], "info_findings": [], "hops": []})
     return row
 

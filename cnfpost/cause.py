@@ -166,7 +166,9 @@ def _claim_cell(ctx, s, placement, bucket, k: int, observed: float, expected: fl
     hole = facts.blackhole(stream)
     if hole is not None:
         return claim("l3.pmtud_blackhole", "high", hole.frames)
-    if bucket.events.get("zero_windows", 0):
+    shut_ms = float(ctx.tcp.flows["zero_window_ns"][stream]) / 1e6
+    if bucket.events.get("zero_windows", 0) and shut_ms >= 0.5 * (observed - expected):
+        # a window shut long enough to account for at least half the extra time
         return claim("l4.zero_window", "high", frames_of("zero_windows"))
     stall = facts.stall_in(stream, lo, hi)
     if stall is not None:
@@ -186,7 +188,8 @@ def _claim_cell(ctx, s, placement, bucket, k: int, observed: float, expected: fl
         return claim("l3l7.bufferbloat", "medium", facts.syn_frames(stream))
     if pid == "server":
         return claim("l7.slow_server", "high", bucket.frames or ())
-    if bucket.events.get("window_full", 0):
+    if bucket.events.get("window_full", 0) and \
+            ctx.tcp.flows["window_full"][stream] >= ctx.th["find.window_full.warning"]:
         return claim("l4.window_limited", "high", frames_of("window_full"))
     return claim(_unexplained_code(pid), "low", bucket.frames or ())
 
