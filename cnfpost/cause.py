@@ -110,11 +110,13 @@ def expected_ms(ctx, pid: str, sample, stream: int | None, rtt: float) -> float:
         version = ctx.tls_versions.get(stream) if stream is not None else None
         return rtt * (2 if version is not None and version < 0x0304 else 1)
     if pid == "download":
-        mss = 1460
+        mss, size = 1460, sample.size_download or 0
         if ctx.tcp is not None and stream is not None:
             mss = int(ctx.tcp.flows["mss_server"][stream] or mss)
+            # a sample cut from the wire has no size: the bytes the server delivered
+            size = size or int(ctx.tcp.flows["unique_bytes_s2c"][stream])
         # one more round than slow start needs: delayed ACKs and the last flight's drain
-        return (slow_start_rounds(sample.size_download or 0, mss) + 1) * rtt
+        return (slow_start_rounds(size, mss) + 1) * rtt
     return 0.0
 
 

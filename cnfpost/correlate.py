@@ -153,8 +153,12 @@ def place_samples(samples: tuple[CurlSample, ...] | list[CurlSample], tcp: TcpAn
     for s, stream, method, _ in matches:
         if stream is None or method == "reused_connection":
             continue
-        if int(flows["syn_count"][stream]) > 0 and s.phases["dns"].status == "measured":
-            anchors[s.index] = int(flows["start_ns"][stream]) - int(round(s.phases["dns"].duration_ms * 1e6))
+        if int(flows["syn_count"][stream]) > 0:
+            # t=0 is the SYN less the name lookup (none: a capture without the lookup, an
+            # address URL, or a sample cut from the wire that saw no DNS)
+            dns = s.phases["dns"]
+            lookup_ms = dns.duration_ms if dns.status == "measured" else 0.0
+            anchors[s.index] = int(flows["start_ns"][stream]) - int(round(lookup_ms * 1e6))
             wall = _wall_ns(s.wall_start_s)
             if wall is not None:
                 offsets.append(anchors[s.index] - wall)
