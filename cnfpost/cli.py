@@ -1,9 +1,10 @@
 """The command line. Thin: parse arguments, call the library, render, write, exit.
 
-Exit status: 0 done, 1 for `analyze --fail-on` (a finding at that severity) and for
-`regress` (a regression), 2 bad input (one line on stderr,
-the error shape of cnfpost.errors), 3 an internal error (one line; `--traceback` shows
-the traceback instead, for debugging).
+Exit status: 0 done (a closed pipe included), 1 for `analyze --fail-on` (a finding at that
+severity) and for `regress` (a regression), 2 bad input or an output path that cannot be
+written, and a batch in which no run could be analysed (one line on stderr, the error shape
+of cnfpost.errors), 3 an internal error (one line; `--traceback` shows the traceback
+instead, for debugging), 130 interrupted.
 """
 from __future__ import annotations
 
