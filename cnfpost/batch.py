@@ -133,8 +133,9 @@ def discover(archive: str | PathLike, workdir: str | PathLike,
     same list.
     """
     # Absolute paths: Dask workers do not share this process's working directory.
-    archive = Path(archive).resolve()
-    workdir = Path(workdir).resolve()
+    # realpath, not Path.resolve(): a symlink loop is a path to refuse, not a RuntimeError.
+    archive = Path(os.path.realpath(archive))
+    workdir = Path(os.path.realpath(workdir))
     if archive.is_dir():
         found = list(_walk(archive, "", workdir, limits, depth=0))
     elif archive.is_file() and archive.name.endswith(TAR_SUFFIXES):
@@ -148,7 +149,7 @@ def discover(archive: str | PathLike, workdir: str | PathLike,
 
 def _walk(root: Path, shown: str, workdir: Path, limits: ExtractLimits,
           depth: int) -> Iterator[_Found]:
-    skip = workdir.resolve()
+    skip = Path(os.path.realpath(workdir))
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         rel = here.relative_to(root).as_posix()
@@ -169,7 +170,7 @@ def _walk(root: Path, shown: str, workdir: Path, limits: ExtractLimits,
         filenames[:] = [f for f in filenames if _stays_inside(here / f, root)]
         # Hidden directories are not runs; the output directory may sit inside the archive.
         dirnames[:] = sorted(d for d in dirnames
-                             if not d.startswith(".") and (here / d).resolve() != skip
+                             if not d.startswith(".") and Path(os.path.realpath(here / d)) != skip
                              and _stays_inside(here / d, root))
         for name in sorted(filenames):
             if name.endswith(TAR_SUFFIXES) and not name.startswith("."):
@@ -524,8 +525,8 @@ def run_batch(archive: str | PathLike, out: str | PathLike, *, jobs: int = 1,
     check_dir(out, "--out")
     _remove_temporaries(out)
     th = load_config(config) if config else Thresholds()
-    config_str = None if config is None else str(Path(config).resolve())
-    scratch = (out / EXTRACTED).resolve()
+    config_str = None if config is None else os.path.realpath(config)
+    scratch = Path(os.path.realpath(out / EXTRACTED))
     runs = discover(archive, scratch, limits)
     by_id = {run.run_id: run for run in runs}
     code = code_digest()

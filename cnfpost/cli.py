@@ -1,9 +1,10 @@
 """The command line. Thin: parse arguments, call the library, render, write, exit.
 
-Exit status: 0 done, 1 for `analyze --fail-on` (a finding at that severity) and for
-`regress` (a regression), 2 bad input (one line on stderr,
-the error shape of cnfpost.errors), 3 an internal error (one line; `--traceback` shows
-the traceback instead, for debugging).
+Exit status: 0 done (a closed pipe included), 1 for `analyze --fail-on` (a finding at that
+severity) and for `regress` (a regression), 2 bad input or an output path that cannot be
+written, and a batch in which no run could be analysed (one line on stderr, the error shape
+of cnfpost.errors), 3 an internal error (one line; `--traceback` shows the traceback
+instead, for debugging), 130 interrupted.
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import sys
 
 import click
 
-from .errors import CnfpostError, ExitCode, InputError, Interrupted
-from .outputs import check_file, output_error, writes_in_place
+from .errors import CnfpostError, ExitCode, InputError, Interrupted, format_problem
+from .outputs import check_file, os_reason, output_error, writes_in_place
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -289,7 +290,7 @@ def regress(golden_dir: str, update: bool) -> None:
     from .regress import regress as run_regress
 
     results = run_regress(golden_dir, update=update)
-    base = Path(golden_dir).resolve()
+    base = Path(os.path.realpath(golden_dir))
     for res in results:
         shown = golden_dir if res.bundle == base else \
             f"{golden_dir.rstrip('/')}/{res.bundle.relative_to(base).as_posix()}"
@@ -350,13 +351,27 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         _quiet_stdout()
         sys.exit(int(ExitCode.OK))  # a reader that stopped early (| head) is not an error
+    except OSError as exc:
+        if show_traceback:
+            raise
+        if exc.filename is None:
+            _internal(exc)
+        # A path the OS refused (too long, a loop, not a directory, ...) wherever it was
+        # met: the user's input, not a bug.
+        click.echo(format_problem(exc.filename, None, "a usable path", os_reason(exc)),
+                   err=True)
+        sys.exit(int(ExitCode.BAD_INPUT))
     except Exception as exc:  # a bug: still one line, unless asked for the traceback
         if show_traceback:
             raise
-        click.echo(f"cnfpost: internal error: {type(exc).__name__}: {exc} "
-                   "(run with --traceback for details)", err=True)
-        sys.exit(int(ExitCode.INTERNAL))
+        _internal(exc)
     sys.exit(int(ExitCode.OK))
+
+
+def _internal(exc: Exception) -> None:
+    click.echo(f"cnfpost: internal error: {type(exc).__name__}: {exc} "
+               "(run with --traceback for details)", err=True)
+    sys.exit(int(ExitCode.INTERNAL))
 
 
 def _quiet_stdout() -> None:

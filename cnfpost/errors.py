@@ -67,10 +67,19 @@ def describe_got(value: object, limit: int = 40) -> str:
 
 
 def format_problem(path: str | PathLike | None, place: str | None, expected: str, got: str) -> str:
-    head = [str(path) if path is not None else "<input>"]
+    head = [_shown_path(path)]
     if place:
         head.append(place)
     return f"{': '.join(head)}: expected {expected}, got {got}"
+
+
+def _shown_path(path: str | PathLike | None) -> str:
+    """A path as the message shows it: escaped when it holds a newline, an escape sequence
+    or another unprintable character, so that the message stays one plain line."""
+    if path is None:
+        return "<input>"
+    text = str(path)
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ that removes what differs between machines; the stored goldens are normalised to
 """
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -90,7 +91,7 @@ def normalize(report: Mapping, bundle_root: str | PathLike | None) -> dict:
     roots = []
     if bundle_root is not None:
         root = Path(bundle_root)
-        roots = sorted({str(root), str(root.resolve())}, key=len, reverse=True)
+        roots = sorted({str(root), os.path.realpath(root)}, key=len, reverse=True)
 
     def walk(value):
         if isinstance(value, str):
@@ -216,7 +217,7 @@ def check_bundle(bundle: str | PathLike, update: bool = False,
     expected/ reports."""
     from .pipeline import analyze
 
-    bundle = Path(bundle).resolve()
+    bundle = Path(os.path.realpath(bundle))
     golden = bundle / EXPECTED_DIR / "report.json"
     try:
         fresh = normalize(analyze(bundle).to_dict(), bundle)

@@ -53,6 +53,16 @@ def require_module(name: str):
         pytest.skip(reason, allow_module_level=True)
 
 
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of the cnfpost command line run in this process."""
+    from cnfpost.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    out, err = capsys.readouterr()
+    return done.value.code, out, err
+
+
 def require_root() -> None:
     require(os.geteuid() == 0, "needs root (network namespaces)")
 

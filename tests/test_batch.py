@@ -17,10 +17,9 @@ from hypothesis import strategies as st
 from cnfpost import batch
 from cnfpost.batch import (ExtractLimits, Run, discover, extract_tar, robust_z, run_batch,
                            same_path, summarize, write_atomic)
-from cnfpost.cli import main
 from cnfpost.errors import InputError
 from tests.batch_archive import PROBE, TARGET, make_archive
-from tests.support import require
+from tests.support import require, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -293,11 +292,6 @@ def test_scheduler_without_dask_is_bad_input(archive, tmp_path, monkeypatch, cap
 # The CLI
 # ----------------------------------------------------------------------------------------
 
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(args)
-    out, err = capsys.readouterr()
-    return done.value.code, out, err
 
 
 def test_cli_batch_reports_counts_and_failures_without_progress_off_a_terminal(

@@ -9,15 +9,10 @@ import sys
 import orjson
 import pytest
 
-from cnfpost.cli import main
 from tests import capbuild as cb
+from tests.support import run_cli
 
 
-def run(args: list[str], capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(args)
-    out, err = capsys.readouterr()
-    return done.value.code, out, err
 
 
 @pytest.fixture
@@ -28,13 +23,13 @@ def capture(tmp_path):
 
 
 def test_info_text(capture, capsys):
-    code, out, err = run(["info", str(capture)], capsys)
+    code, out, err = run_cli(["info", str(capture)], capsys)
     assert code == 0 and err == ""
     assert "Packets:" in out and "ETHERNET (1)" in out
 
 
 def test_info_json(capture, capsys):
-    code, out, _ = run(["info", "--json", str(capture)], capsys)
+    code, out, _ = run_cli(["info", "--json", str(capture)], capsys)
     summary = orjson.loads(out)
     assert code == 0
     assert summary["packets"] == summary["interfaces"][0]["packets"] > 0
@@ -46,7 +41,7 @@ def test_info_on_truncated_capture_warns_and_succeeds(tmp_path, capsys):
     data, cut_at = cb.cut_mid_record()
     path = tmp_path / "cut.pcap"
     path.write_bytes(data)
-    code, out, err = run(["info", str(path)], capsys)
+    code, out, err = run_cli(["info", str(path)], capsys)
     assert code == 0
     assert f"{path}: byte {cut_at}: expected" in err
     assert "file cut off mid-record" in err
@@ -55,7 +50,7 @@ def test_info_on_truncated_capture_warns_and_succeeds(tmp_path, capsys):
 def test_not_a_capture_is_exit_2_with_one_line(tmp_path, capsys):
     path = tmp_path / "x.pcap"
     path.write_bytes(b"<html>")
-    code, out, err = run(["info", str(path)], capsys)
+    code, out, err = run_cli(["info", str(path)], capsys)
     assert code == 2 and out == ""
     assert err == f"{path}: byte 0: expected a pcap or pcapng magic number, got 0x3c68746d\n"
 
@@ -71,12 +66,12 @@ def test_traceback_flag_shows_the_exception(tmp_path):
 
 
 def test_usage_error_is_exit_2(capsys):
-    code, _, err = run(["info"], capsys)
+    code, _, err = run_cli(["info"], capsys)
     assert code == 2 and "Missing argument" in err
 
 
 def test_packets_csv_default_fields(capture, capsys):
-    code, out, _ = run(["packets", str(capture)], capsys)
+    code, out, _ = run_cli(["packets", str(capture)], capsys)
     rows = list(csv.reader(io.StringIO(out)))
     assert code == 0
     assert rows[0][:3] == ["frame.number", "frame.time_epoch", "frame.len"]
@@ -84,7 +79,7 @@ def test_packets_csv_default_fields(capture, capsys):
 
 
 def test_packets_jsonl_selected_fields(capture, capsys):
-    code, out, _ = run(["packets", str(capture), "--format", "jsonl",
+    code, out, _ = run_cli(["packets", str(capture), "--format", "jsonl",
                         "-e", "frame.number,tcp.srcport", "-e", "tcp.flags"], capsys)
     records = [orjson.loads(line) for line in out.splitlines()]
     assert code == 0
@@ -92,19 +87,19 @@ def test_packets_jsonl_selected_fields(capture, capsys):
 
 
 def test_packets_unknown_field(capture, capsys):
-    code, out, err = run(["packets", str(capture), "-e", "tcp.bogus"], capsys)
+    code, out, err = run_cli(["packets", str(capture), "-e", "tcp.bogus"], capsys)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "'tcp.bogus'" in err
 
 
 def test_packets_list_fields(capsys):
-    code, out, _ = run(["packets", "--list-fields"], capsys)
+    code, out, _ = run_cli(["packets", "--list-fields"], capsys)
     assert code == 0 and "tcp.seq_raw" in out and "icmpv6.type" in out
 
 
 def test_packets_to_file(capture, tmp_path, capsys):
     target = tmp_path / "out.tsv"
-    code, out, _ = run(["packets", str(capture), "--format", "tsv", "-o", str(target)], capsys)
+    code, out, _ = run_cli(["packets", str(capture), "--format", "tsv", "-o", str(target)], capsys)
     assert code == 0 and out == ""
     assert target.read_text().splitlines()[0].split("\t")[0] == "frame.number"
 
@@ -118,15 +113,15 @@ def test_stdin_through_a_real_pipe(capture):
 
 
 def test_python_engine_gives_the_same_export(capture, capsys):
-    _, compiled, _ = run(["packets", str(capture)], capsys)
-    _, reference, _ = run(["packets", "--engine", "python", str(capture)], capsys)
+    _, compiled, _ = run_cli(["packets", str(capture)], capsys)
+    _, reference, _ = run_cli(["packets", "--engine", "python", str(capture)], capsys)
     assert compiled == reference
 
 
 def test_collect_script_prints_the_collector(capsys):
-    code, out, _ = run(["collect-script"], capsys)
+    code, out, _ = run_cli(["collect-script"], capsys)
     assert code == 0 and out.startswith("#!/bin/sh") and "tcpdump" in out
-    code, path, _ = run(["collect-script", "--path"], capsys)
+    code, path, _ = run_cli(["collect-script", "--path"], capsys)
     assert code == 0 and open(path.strip()).read() == out
 
 
@@ -140,8 +135,8 @@ def test_outputs_that_are_not_regular_files_are_written_in_place(capture, tmp_pa
     real.write_text("")
     link = tmp_path / "link.csv"
     link.symlink_to(real)
-    code, _, _ = run(["packets", str(capture), "-o", str(link)], capsys)
+    code, _, _ = run_cli(["packets", str(capture), "-o", str(link)], capsys)
     assert code == 0 and link.is_symlink()
     assert real.read_text().startswith("frame.number")
-    code, _, _ = run(["packets", str(capture), "-o", os.devnull], capsys)
+    code, _, _ = run_cli(["packets", str(capture), "-o", os.devnull], capsys)
     assert code == 0 and stat.S_ISCHR(os.stat(os.devnull).st_mode)

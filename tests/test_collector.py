@@ -373,10 +373,12 @@ out = sys.argv[sys.argv.index("-w") + 1]
 open(out, "wb").write(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
 if os.environ.get("FAKE_TCPDUMP_CHOWN"):
     os.chown(out, 65534, 65534)  # nobody, as tcpdump -Z tcpdump leaves it
-sys.stderr.write("tcpdump: listening on eth0, link-type EN10MB (Ethernet), snapshot length 262144 bytes\n")
+sys.stderr.write("tcpdump: listening on eth0, link-type EN10MB (Ethernet), "
+                 "snapshot length 262144 bytes\n")
 sys.stderr.flush()
 def stop(*_):
-    sys.stderr.write("3 packets captured\n3 packets received by filter\n0 packets dropped by kernel\n")
+    sys.stderr.write("3 packets captured\n3 packets received by filter\n"
+                     "0 packets dropped by kernel\n")
     sys.exit(0)
 signal.signal(signal.SIGINT, stop)
 signal.signal(signal.SIGTERM, stop)

@@ -10,20 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnfpost.cli import main
 from cnfpost.inputs.bundle import find_bundles
 from cnfpost.regress import MISSING, Tolerance, compare, normalize, regress
-from tests.support import require, require_module
+from tests.support import require, require_module, run_cli
 
 LAB = Path(__file__).resolve().parent / "data" / "lab_bundles"
 SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
 
 
-def run(args: list[str], capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(args)
-    out, err = capsys.readouterr()
-    return done.value.code, out, err
 
 
 @pytest.fixture
@@ -31,7 +25,7 @@ def golden(tmp_path, capsys):
     """A golden dir holding the tls_retrans lab bundle, with goldens made by --update."""
     root = tmp_path / "golden"
     shutil.copytree(LAB / "tls_retrans", root / "tls_retrans")
-    code, out, _ = run(["regress", str(root), "--update"], capsys)
+    code, out, _ = run_cli(["regress", str(root), "--update"], capsys)
     assert code == 0 and out.startswith(f"created   {root}/tls_retrans\n")
     return root
 
@@ -46,7 +40,7 @@ def store(root: Path, report: dict) -> None:
 
 
 def test_identical_is_exit_0(golden, capsys):
-    code, out, err = run(["regress", str(golden)], capsys)
+    code, out, err = run_cli(["regress", str(golden)], capsys)
     assert code == 0 and err == ""
     assert out.splitlines()[0] == f"ok        {golden}/tls_retrans"
     assert out.splitlines()[-1].startswith("1 golden bundle(s), 0 failing; timings (*_ms) "
@@ -71,7 +65,7 @@ def test_a_changed_finding_code_is_exit_1_with_a_readable_diff(golden, capsys):
     assert first["code"] == "l4.retransmissions" and first["severity"] == "critical"
     first["code"] = "l4.reordering"
     store(golden, report)
-    code, out, _ = run(["regress", str(golden)], capsys)
+    code, out, _ = run_cli(["regress", str(golden)], capsys)
     assert code == 1
     lines = out.splitlines()
     assert lines[0] == f"regressed {golden}/tls_retrans"
@@ -90,7 +84,7 @@ def test_a_changed_grade_and_count_are_regressions(golden, capsys):
     retrans = report["flows"][0]["retransmissions"]
     report["flows"][0]["retransmissions"] += 1
     store(golden, report)
-    code, out, _ = run(["regress", str(golden)], capsys)
+    code, out, _ = run_cli(["regress", str(golden)], capsys)
     assert code == 1
     wrong = report["layered_analysis"]["l4"]["quality"]
     assert f'@@ /layered_analysis/l4/quality (exact) @@\n- "{wrong}"\n+ "{grade}"\n' in out
@@ -103,14 +97,14 @@ def test_a_timing_within_tolerance_passes_and_beyond_fails(golden, capsys):
     assert ttfb > 20  # so that 5 % of it is above the 1 ms floor
     report["layered_analysis"]["l7"]["metrics"]["ttfb_median_ms"] = round(ttfb * 1.04, 3)
     store(golden, report)
-    code, out, _ = run(["regress", str(golden)], capsys)
+    code, out, _ = run_cli(["regress", str(golden)], capsys)
     assert code == 0
     assert out.splitlines()[0] == (f"ok        {golden}/tls_retrans "
                                    "(1 difference(s) within tolerance)")
 
     report["layered_analysis"]["l7"]["metrics"]["ttfb_median_ms"] = round(ttfb * 1.06, 3)
     store(golden, report)
-    code, out, _ = run(["regress", str(golden)], capsys)
+    code, out, _ = run_cli(["regress", str(golden)], capsys)
     assert code == 1
     allowed = 0.05 * round(ttfb * 1.06, 3)
     assert (f"@@ /layered_analysis/l7/metrics/ttfb_median_ms (timing: ±{allowed:.3f} ms) @@\n"
@@ -122,12 +116,12 @@ def test_update_round_trip(golden, capsys):
     grade = report["overall"]["grade"]
     report["overall"]["grade"] = "excellent" if grade != "excellent" else "good"
     store(golden, report)
-    assert run(["regress", str(golden)], capsys)[0] == 1
-    code, out, _ = run(["regress", str(golden), "--update"], capsys)
+    assert run_cli(["regress", str(golden)], capsys)[0] == 1
+    code, out, _ = run_cli(["regress", str(golden), "--update"], capsys)
     assert code == 0 and out.startswith(f"updated   {golden}/tls_retrans")
     assert stored(golden)["overall"]["grade"] == grade
-    assert run(["regress", str(golden)], capsys)[0] == 0
-    code, out, _ = run(["regress", str(golden), "--update"], capsys)
+    assert run_cli(["regress", str(golden)], capsys)[0] == 0
+    code, out, _ = run_cli(["regress", str(golden), "--update"], capsys)
     assert out.startswith(f"unchanged {golden}/tls_retrans")
 
 
@@ -135,30 +129,30 @@ def test_goldens_do_not_depend_on_where_the_bundle_lives(tmp_path, capsys):
     root = tmp_path / "here"
     shutil.copytree(LAB / "clean", root / "clean")
     (root / "clean" / "manifest.json").write_text("{")  # a warning that names the file
-    assert run(["regress", str(root), "--update"], capsys)[0] == 0
+    assert run_cli(["regress", str(root), "--update"], capsys)[0] == 0
     text = (root / "clean" / "expected" / "report.json").read_text()
     assert str(tmp_path) not in text
     assert '"manifest.json: line 1: expected valid JSON' in text
     moved = tmp_path / "elsewhere" / "deeper"
     shutil.copytree(root, moved)
-    assert run(["regress", str(moved)], capsys)[0] == 0
+    assert run_cli(["regress", str(moved)], capsys)[0] == 0
 
 
 def test_missing_golden_is_exit_1_and_no_bundles_is_exit_2(tmp_path, capsys):
     shutil.copytree(LAB / "clean", tmp_path / "g" / "clean")
-    code, out, _ = run(["regress", str(tmp_path / "g")], capsys)
+    code, out, _ = run_cli(["regress", str(tmp_path / "g")], capsys)
     assert code == 1
     assert out.splitlines()[0] == (f"missing   {tmp_path}/g/clean (no expected/report.json: run "
                                    "`cnfpost regress --update` after checking the report)")
     (tmp_path / "empty").mkdir()
-    code, out, err = run(["regress", str(tmp_path / "empty")], capsys)
+    code, out, err = run_cli(["regress", str(tmp_path / "empty")], capsys)
     assert code == 2 and out == ""
     assert err == f"{tmp_path / 'empty'}: expected run bundles with expected/ reports, got none\n"
 
 
 def test_a_bundle_that_no_longer_analyses_is_a_failure(golden, capsys):
     (golden / "tls_retrans" / "capture.pcap").write_bytes(b"garbage!")
-    code, out, _ = run(["regress", str(golden)], capsys)
+    code, out, _ = run_cli(["regress", str(golden)], capsys)
     assert code == 1
     assert out.splitlines()[0].startswith(f"error     {golden}/tls_retrans (the analysis failed: ")
 
