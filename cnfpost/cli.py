@@ -16,6 +16,7 @@ import click
 
 from .errors import CnfpostError, ExitCode, InputError, Interrupted, format_problem
 from .outputs import check_file, os_reason, output_error, writes_in_place
+from .inputs.registry import KIND
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -150,11 +151,10 @@ def packets(capture: str | None, fields: tuple[str, ...], fmt: str, output: str,
 
 @cli.command()
 @click.argument("source", required=False, type=PATH)
-@click.option("--timings", "-t", type=PATH, help="curl -w '%{json}' output (one object per line).")
-@click.option("--mtr", "-m", type=PATH, help="mtr --json output (or mtr --raw).")
-@click.option("--ping", "-p", type=PATH, help="ping output (iputils, BusyBox or BSD).")
-@click.option("--ping-loaded", type=PATH,
-              help="ping output taken while a download ran (bufferbloat).")
+@click.option("--timings", "-t", type=PATH, help=KIND["timings"].help)
+@click.option("--mtr", "-m", type=PATH, help=KIND["mtr"].help)
+@click.option("--ping", "-p", type=PATH, help=KIND["ping"].help)
+@click.option("--ping-loaded", type=PATH, help=KIND["ping_loaded"].help)
 @click.option("--json", "json_out", type=PATH, help="Write the JSON report here (- for stdout).")
 @click.option("--markdown", "md_out", type=PATH,
               help="Write the Markdown report here (- for stdout).")

@@ -28,9 +28,10 @@ from .errors import InputError, Problem
 from .findings import CATALOGUE, Finding
 from .icmp_echo import pair_echoes
 from .inputs import bundle as bundles
-from .inputs.curl import PHASE_IDS, CurlSample, load_curl
-from .inputs.mtr import MtrReport, assess_path, load_mtr, with_raw
-from .inputs.ping import PingRun, load_ping
+from .inputs.curl import PHASE_IDS, CurlSample
+from .inputs.mtr import MtrReport, assess_path
+from .inputs.ping import PingRun
+from .inputs.registry import INPUT_KINDS, REPORTED_MISSING, load_all
 from .layers import LayerAssessment, assess_l3, assess_l7
 from .cause import Explanation, explain
 from .facts import build_facts
@@ -76,15 +77,9 @@ class Report(Mapping):
 
 @dataclass
 class Inputs:
-    """The files of one run (any may be None)."""
+    """The files of one run, by input kind (cnfpost/inputs/registry.py); any may be None."""
 
-    capture: Path | None = None
-    timings: Path | None = None
-    wallclock: Path | None = None
-    mtr: Path | None = None
-    mtr_raw: Path | None = None
-    ping: Path | None = None
-    ping_loaded: Path | None = None
+    paths: dict[str, Path | None] = field(default_factory=dict)
     bundle: bundles.Bundle | None = None
     problems: list[Problem] = field(default_factory=list)
 
@@ -92,25 +87,30 @@ class Inputs:
     def root(self) -> Path | None:
         return None if self.bundle is None else self.bundle.root
 
+    @property
+    def capture(self) -> Path | None:
+        return self.paths.get("capture")
+
     @classmethod
-    def gather(cls, source: Source | None, timings, mtr, ping, ping_loaded) -> "Inputs":
-        found = cls()
+    def gather(cls, source: Source | None, options: Mapping[str, Source | None]) -> "Inputs":
+        """A capture or a bundle directory, then the explicit options, which win."""
+        found = cls({kind.name: None for kind in INPUT_KINDS})
         if source is not None and str(source) != "-" and Path(source).is_dir():
             b = bundles.read_bundle(source)
-            found = cls(b.capture, b.timings, b.timings_wallclock, b.mtr, b.mtr_raw, b.ping,
-                        b.ping_loaded, b, list(b.problems))
+            found = cls({kind.name: getattr(b, kind.name) for kind in INPUT_KINDS}, b,
+                        list(b.problems))
         elif source is not None:
-            found.capture = Path(source) if str(source) != "-" else Path("-")
-        # Explicit options win over what a bundle holds.
-        for name, value in (("timings", timings), ("mtr", mtr), ("ping", ping),
-                            ("ping_loaded", ping_loaded)):
+            found.paths["capture"] = Path(source) if str(source) != "-" else Path("-")
+        for name, value in options.items():
             if value is not None:
-                setattr(found, name, Path(value))
-        if timings is not None:
-            found.wallclock = None  # load_curl looks beside the given timings file
-        if not any((found.capture, found.timings, found.mtr, found.ping)):
-            raise InputError("cnfpost analyze", None, "at least one input: a capture, a run directory, "
-                             "--timings, --mtr or --ping", "none")
+                found.paths[name] = Path(value)
+        if options.get("timings") is not None:
+            # the wall-clock file is looked up beside the given timings file
+            side = Path(options["timings"]).parent / bundles.WALLCLOCK_FILE
+            found.paths["timings_wallclock"] = side if side.is_file() else None
+        if not any(found.paths.get(k) for k in ("capture", "timings", "mtr", "ping")):
+            raise InputError("cnfpost analyze", None, "at least one input: a capture, a run "
+                             "directory, --timings, --mtr or --ping", "none")
         return found
 
 
@@ -148,30 +148,15 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
     are partly usable give their part and a warning in ``report["warnings"]``.
     """
     th = thresholds if thresholds is not None else (load_config(config) if config else Thresholds())
-    inputs = Inputs.gather(source, timings, mtr, ping, ping_loaded)
-    problems: list[Problem] = list(inputs.problems)
+    inputs = Inputs.gather(source, {"timings": timings, "mtr": mtr, "ping": ping,
+                                    "ping_loaded": ping_loaded})
+    loaded, found = load_all(inputs.paths)
+    problems: list[Problem] = list(inputs.problems) + found
     warnings: list[str] = []
-
-    samples: list[CurlSample] = []
-    if inputs.timings is not None:
-        loaded, found = load_curl(inputs.timings, inputs.wallclock)
-        samples, problems = list(loaded), problems + found
-    mtr_report: MtrReport | None = None
-    if inputs.mtr is not None:
-        mtr_report, found = load_mtr(inputs.mtr)
-        problems += found
-        if inputs.mtr_raw is not None:
-            raw, found = load_mtr(inputs.mtr_raw)
-            problems += found
-            mtr_report = with_raw(mtr_report, raw)
-    ping_run: PingRun | None = None
-    if inputs.ping is not None:
-        ping_run, found = load_ping(inputs.ping)
-        problems += found
-    ping_loaded_run: PingRun | None = None
-    if inputs.ping_loaded is not None:
-        ping_loaded_run, found = load_ping(inputs.ping_loaded)
-        problems += found
+    samples: list[CurlSample] = loaded["timings"] or []
+    mtr_report: MtrReport | None = loaded["mtr"]
+    ping_run: PingRun | None = loaded["ping"]
+    ping_loaded_run: PingRun | None = loaded["ping_loaded"]
 
     table = tcp = echo = wire = None
     if inputs.capture is not None:
@@ -263,14 +248,12 @@ def _assess_l4(tcp, th, facts) -> LayerAssessment:
 
 
 def _inputs_section(inputs: Inputs, table) -> dict:
-    files = {"capture": inputs.capture, "timings": inputs.timings,
-             "timings_wallclock": inputs.wallclock, "mtr": inputs.mtr, "mtr_raw": inputs.mtr_raw,
-             "ping": inputs.ping, "ping_loaded": inputs.ping_loaded}
-    if inputs.timings is not None and inputs.wallclock is None:
-        side = inputs.timings.parent / "timings_wallclock.jsonl"
-        files["timings_wallclock"] = side if side.is_file() else None
-    out = {name: _describe(path) for name, path in files.items()}
-    out["missing"] = [name for name in ("capture", "timings", "mtr", "ping") if files[name] is None]
+    files = inputs.paths
+    if files.get("timings") is not None and files.get("timings_wallclock") is None:
+        side = files["timings"].parent / bundles.WALLCLOCK_FILE
+        files = {**files, "timings_wallclock": side if side.is_file() else None}
+    out = {kind.name: _describe(files.get(kind.name)) for kind in INPUT_KINDS}
+    out["missing"] = [name for name in REPORTED_MISSING if files.get(name) is None]
     if inputs.bundle is not None and inputs.bundle.manifest is not None:
         m = inputs.bundle.manifest
         out["manifest"] = {k: m.get(k) for k in ("scenario", "hostname", "target", "interface",
@@ -344,7 +327,8 @@ def _causes(ex: Explanation):
 
 def _correlations(ctx: Context, findings: list[Finding], ex: Explanation) -> dict:
     """The cross-layer verdicts, read from the cause model (not rebuilt from codes)."""
-    l3, l4, l7 = ctx.grades["L3"], ctx.grades["L4"], ctx.grades["L7"]
+    grades, _ = agreeing_grades(ctx.grades, ex)
+    l3, l4, l7 = grades["L3"], grades["L4"], grades["L7"]
     causes = _causes(ex)
     head = ex.cause
     if head is not None and head.code == "l3l4.endpoint_tcp":

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, Problem, at_line, describe_got, json_pointer
+from .registry import INPUT_KINDS, KIND
 
 __all__ = [
     "Bundle",
@@ -40,19 +41,11 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "manifest.json"
-CAPTURE_NAMES = ("capture.pcap", "capture.pcapng")
-# Bundle file -> Bundle field, for the files besides the capture.
-FILES = {
-    "timings.jsonl": "timings",
-    "timings_wallclock.jsonl": "timings_wallclock",
-    "mtr.json": "mtr",
-    "mtr.raw": "mtr_raw",
-    "ping.txt": "ping",
-    "ping_loaded.txt": "ping_loaded",
-}
+CAPTURE_NAMES = KIND["capture"].files
+WALLCLOCK_FILE = KIND["timings_wallclock"].files[0]
 # Files of which at least one makes a directory a bundle (the manifest alone does not:
 # a run whose every step failed has nothing to analyse).
-PRIMARY = ("capture.pcap", "capture.pcapng", "timings.jsonl", "mtr.json", "mtr.raw", "ping.txt")
+PRIMARY = tuple(name for kind in INPUT_KINDS if kind.primary for name in kind.files)
 # cnfpost-collect writes cnfpost-bundle/1; the shared reference lab wrote
 # cnfpost-lab-bundle/1 with the same keys. A new major version may change meanings.
 BUNDLE_FORMATS = ("cnfpost-bundle/1", "cnfpost-lab-bundle/1")
@@ -80,8 +73,7 @@ class Bundle:
     @property
     def missing(self) -> tuple[str, ...]:
         """The inputs this bundle lacks, by bundle file name, for the report's 'inputs'."""
-        names = ["capture.pcap"] if self.capture is None else []
-        names += [name for name, attr in FILES.items() if getattr(self, attr) is None]
+        names = [kind.files[0] for kind in INPUT_KINDS if getattr(self, kind.name) is None]
         if self.manifest_path is None:
             names.append(MANIFEST_NAME)
         return tuple(names)
@@ -104,15 +96,17 @@ def read_bundle(root: str | PathLike) -> Bundle:
     if not root.is_dir():
         got = "a file" if root.exists() else "no such directory"
         raise InputError(root, None, EXPECTED_BUNDLE, got)
-    captures = [root / n for n in CAPTURE_NAMES if (root / n).is_file()]
-    if len(captures) > 1:
-        raise InputError(root, None, "one capture file", "both capture.pcap and capture.pcapng")
+    found: dict[str, Path | None] = {}
+    for kind in INPUT_KINDS:
+        present = [root / n for n in kind.files if (root / n).is_file()]
+        if len(present) > 1:
+            raise InputError(root, None, f"one {kind.name} file",
+                             "both " + " and ".join(p.name for p in present))
+        found[kind.name] = present[0] if present else None
     if not is_bundle(root):
         present = sorted(p.name for p in root.iterdir())[:6]
         found_names = f" (found {', '.join(present)})" if present else " (empty)"
         raise InputError(root, None, EXPECTED_BUNDLE, "none of them" + found_names)
-    found = {attr: (root / name if (root / name).is_file() else None)
-             for name, attr in FILES.items()}
     problems: list[Problem] = []
     manifest_path = root / MANIFEST_NAME
     manifest = None
@@ -131,7 +125,6 @@ def read_bundle(root: str | PathLike) -> Bundle:
     expected = root / "expected"
     return Bundle(
         root=root,
-        capture=captures[0] if captures else None,
         manifest_path=manifest_path,
         manifest=manifest,
         expected=expected if expected.is_dir() else None,
