@@ -27,6 +27,7 @@ from .errors import format_problem
 from .inputs.curl import PHASE_IDS, CurlSample
 from .model import PacketTable, TcpAnalysisFlag, TcpFlag
 from .tcp import TcpAnalysis
+from .vocab import TROUBLE_EVENTS
 
 __all__ = ["Placement", "place_samples", "bucket_sample", "aggregate_phases",
            "address_key", "EVENT_BITS", "OUTSIDE"]
@@ -45,9 +46,6 @@ EVENT_BITS: dict[str, int] = {
     "zero_windows": int(A.ZERO_WINDOW),
     "window_full": int(A.WINDOW_FULL),
 }
-# Events that are evidence of trouble in a phase (window full alone is not: it is a sender
-# using the window it was given).
-TROUBLE_EVENTS = ("retransmissions", "dup_acks", "out_of_order", "lost_segments", "zero_windows")
 OUTSIDE = ("before", "after")
 WALLCLOCK_SLACK_NS = 500_000_000  # a connection may start this long after/before curl's process window
 

@@ -30,7 +30,7 @@ from typing import Mapping, Sequence
 from .icmp_echo import CaptureEcho
 from .inputs import jitter_ms, ms
 from .inputs.curl import MEASURED, PHASE_IDS, CurlSample
-from .inputs.mtr import MtrReport, assess_path
+from .inputs.mtr import MtrReport, PathAssessment, assess_path
 from .inputs.ping import PingRun
 from .thresholds import Thresholds, grade_lower_is_better, worst_grade
 
@@ -60,10 +60,13 @@ def _pct(value: float | None) -> float | None:
 # ----------------------------------------------------------------------------------------
 
 def assess_l3(ping: PingRun | None, mtr: MtrReport | None, capture_echo: CaptureEcho | None,
-              thresholds: Mapping[str, float] | None = None) -> LayerAssessment:
+              thresholds: Mapping[str, float] | None = None,
+              path: PathAssessment | None = None) -> LayerAssessment:
+    """``path``: mtr's assessment when the caller has it (the pipeline computes it once)."""
     th = thresholds if thresholds is not None else Thresholds()
     notes: list[str] = []
-    path = assess_path(mtr, th) if mtr is not None and mtr.hops else None
+    if path is None and mtr is not None and mtr.hops:
+        path = assess_path(mtr, th)
     echo = capture_echo if capture_echo is not None and capture_echo.sent else None
     ping_ok = ping is not None and ping.sent
 

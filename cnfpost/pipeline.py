@@ -37,7 +37,7 @@ from .cause import Explanation, explain
 from .facts import build_facts
 from .failures import sample_failure
 from .rules import Context, path_rtt, path_vs_handshake, run_rules
-from .vocab import PHASE_NAMES, ms_text, severity_rank
+from .vocab import PHASE_NAMES, SEVERITIES_WORST_FIRST, ms_text, severity_rank
 from .thresholds import Thresholds, load_config, worst_grade
 from .wire_phases import boundary_checks, dns_for_sample, wire_samples, wire_view
 
@@ -175,7 +175,7 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
         samples_source = "wire" if samples else "none"
 
     path = assess_path(mtr_report, th) if mtr_report is not None and mtr_report.hops else None
-    l3 = assess_l3(ping_run, mtr_report, echo, th)
+    l3 = assess_l3(ping_run, mtr_report, echo, th, path)
     facts = build_facts(table, tcp, th, _path_rtts(path, ping_run, echo),
                         dns_seen=wire is not None and bool(wire.dns))
     l4 = _assess_l4(tcp, th, facts)
@@ -193,6 +193,7 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
                   grades={"L3": l3.quality, "L4": l4.quality, "L7": l7.quality},
                   l3_metrics=l3.metrics, l4_metrics=l4.metrics, facts=facts,
                   failures=failures)
+    ctx.handshake = path_vs_handshake(ctx)      # once: the report and a rule read it
     findings = run_rules(ctx)
     explanation = explain(ctx, findings)
     findings = sorted(findings + list(explanation.findings),
@@ -209,7 +210,7 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
                                     failures[i])
                     for i, s in enumerate(samples)],
         "tcp_http_correlation": aggregate_phases(samples, buckets) if samples else None,
-        "mtr_tcp_correlation": path_vs_handshake(ctx),
+        "mtr_tcp_correlation": ctx.handshake,
         "correlations": _correlations(ctx, findings, explanation),
         "flows": _flows_section(tcp, table),
         "path": None if mtr_report is None else {"mtr": mtr_report.to_dict(),
@@ -400,7 +401,7 @@ def _overall(ctx: Context, findings: list[Finding], ex: Explanation) -> dict:
             "contributing": [c.to_dict() for c in ex.contributing],
             "summary": _summary(ctx, findings, ex, grades),
             "findings_by_severity": {s: sum(1 for f in findings if f.severity == s)
-                                     for s in ("critical", "warning", "info")}}
+                                     for s in SEVERITIES_WORST_FIRST}}
 
 
 def _summary(ctx: Context, findings: list[Finding], ex: Explanation, grades: dict) -> str:

@@ -13,7 +13,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .correlate import TROUBLE_EVENTS, PhaseBucket, Placement
+from .correlate import PhaseBucket, Placement
 from .facts import Facts, no_facts
 from .failures import Failure
 from .findings import Evidence, Finding, capture_evidence, make_finding
@@ -23,7 +23,7 @@ from .inputs.mtr import MtrReport, PathAssessment
 from .inputs.ping import PingRun
 from .model import PacketTable, TcpFlag
 from .tcp import TcpAnalysis
-from .vocab import PHASE_NAMES, severity_rank
+from .vocab import PHASE_NAMES, TROUBLE_EVENTS, severity_rank
 
 __all__ = ["Context", "RULES", "run_rules", "path_rtt", "path_vs_handshake"]
 
@@ -50,6 +50,7 @@ class Context:
     l3_metrics: dict = field(default_factory=dict)
     l4_metrics: dict = field(default_factory=dict)
     facts: Facts = field(default_factory=no_facts)
+    handshake: dict | None = None        # path RTT vs handshake RTT (path_vs_handshake)
     failures: list[Failure | None] = field(default_factory=list)
 
 
@@ -572,7 +573,7 @@ def path_vs_handshake(ctx: Context) -> dict | None:
 
 
 def rule_handshake_vs_path(ctx: Context) -> list[Finding]:
-    cmp = path_vs_handshake(ctx)
+    cmp = ctx.handshake
     if cmp is None:
         return []
     text = {

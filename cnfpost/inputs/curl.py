@@ -44,6 +44,7 @@ from typing import Any
 import orjson
 
 from ..errors import InputError, Problem, at_line, describe_got, json_pointer
+from ..vocab import PHASE_IDS
 from . import MAX_INT, as_text, loads_json, ms, read_input, skipped_lines
 
 __all__ = [
@@ -60,7 +61,6 @@ __all__ = [
     "WALLCLOCK_NAME",
 ]
 
-PHASE_IDS = ("dns", "tcp", "tls", "request", "server", "download")
 MEASURED, REUSED, ABSENT = "measured", "reused", "absent"
 WALLCLOCK_NAME = "timings_wallclock.jsonl"
 EXPECTED = "curl -w '%{json}' output"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..correlate import TROUBLE_EVENTS
-from ..inputs.curl import PHASE_IDS
+from ..vocab import PHASE_IDS, PHASE_LABELS, PHASE_SHORT, TROUBLE_EVENTS
+from ..vocab import SEVERITIES_WORST_FIRST as SEVERITIES
 
 __all__ = [
     "PHASE_IDS", "PHASE_LABELS", "PHASE_SHORT", "SEVERITIES", "LAYERS",
@@ -21,14 +21,6 @@ __all__ = [
     "phase_rows", "HOP_VERDICTS", "SAMPLES_SOURCE",
 ]
 
-PHASE_LABELS = {"dns": "DNS lookup", "tcp": "TCP connect", "tls": "TLS handshake",
-                "request": "Request sent", "server": "Server wait (TTFB)",
-                "download": "Content download"}
-PHASE_SHORT = {"dns": "DNS", "tcp": "TCP", "tls": "TLS", "request": "Request",
-               "server": "Server", "download": "Download"}
-
-# Most severe first: the order findings are listed in.
-SEVERITIES = ("critical", "warning", "info")
 LAYERS = (("l3", "L3", "Network (ICMP, path)"), ("l4", "L4", "Transport (TCP)"),
           ("l7", "L7", "Application (HTTP)"))
 
@@ -120,8 +112,14 @@ def _l4_lines(m: Mapping) -> list[str]:
     lines = []
     if has("retransmission_rate_pct"):
         line = f"Retrans {m['retransmission_rate_pct']:.2f}%"
-        if has("retransmissions", "data_segments"):
-            line += f" ({m['retransmissions']} of {m['data_segments']} data segments)"
+        if has("repaired_segments", "data_segments"):
+            # the rate's own numerator: data segments that repaired loss; SYN retries and
+            # needless copies are counted apart, never in the rate
+            line += f" ({m['repaired_segments']} of {m['data_segments']} data segments)"
+            extra = [f"{m[k]} {label}" for k, label in (("syn_retries", "SYN retries"),
+                                                         ("spurious_copies", "needless"))
+                     if has(k) and m[k]]
+            line += f"; {', '.join(extra)} apart" if extra else ""
         lines.append(line)
     if has("packets"):
         lines.append(f"Packets {m['packets']:,}"
