@@ -442,9 +442,19 @@ def _flow_table(table, out, stats, direction, ts_rtt):
     tcp = stream != NO_STREAM
     rows = np.flatnonzero(tcp)
     conv = stream[rows].astype(np.int64)
-    # Client: the sender of the first SYN (without ACK), else of the first frame.
+    # Client (the one rule for every stage: wire/, phases, findings, reports): the sender
+    # of the first SYN (without ACK); else the receiver of the SYN/ACKs (when only one side
+    # sent any); else the endpoint with the higher port (the ephemeral one); else the sender
+    # of the first frame.
     first = col("first_row")
-    client = np.where(col("syn_dir") >= 0, col("syn_dir"), direction[first]).astype(np.int64)
+    first_dir = direction[first].astype(np.int64)
+    from0, from1 = col("synack_0") > 0, col("synack_1") > 0
+    synack_client = np.where(from0 & ~from1, 1, np.where(from1 & ~from0, 0, -1))
+    sport, dport = c["sport"][first].astype(np.int64), c["dport"][first].astype(np.int64)
+    port_client = np.where(sport > dport, first_dir,
+                           np.where(sport < dport, 1 - first_dir, first_dir))
+    client = np.where(col("syn_dir") >= 0, col("syn_dir"),
+                      np.where(synack_client >= 0, synack_client, port_client)).astype(np.int64)
     from_client = direction[rows] == client[conv]
     client_dir_row[rows] = from_client
     cs = client          # direction index of the client, per stream

@@ -41,7 +41,7 @@ class WireView:
     """The wire timeline of a capture, keyed by tcp.stream."""
 
     def __init__(self, table: PacketTable, tcp: TcpAnalysis):
-        conns = connections(table)
+        conns = connections(table, tcp)
         handshakes = tls_handshakes(table, conns)
         self.milestones: dict[int, ConnMilestones] = {}
         for m in connection_milestones(table, conns, handshakes):
