@@ -59,7 +59,7 @@ import orjson
 from . import __version__
 from .errors import CnfpostError, InputError, describe_got, format_problem
 from .inputs.bundle import MANIFEST_NAME, is_bundle, load_manifest
-from .outputs import check_dir, output_error
+from .outputs import TMP_SUFFIX, check_dir, sha256_file, write_atomic
 from .thresholds import Thresholds, load_config
 
 __all__ = [
@@ -78,7 +78,6 @@ INDEX_COLUMNS = ("run_id", "source", "probe", "target", "time", "status", "error
 SILENT_HOP = "???"  # mtr's name for a hop that never answered
 TAR_SUFFIXES = (".tar.gz", ".tgz")
 EXTRACTED = ".extracted"
-TMP_SUFFIX = ".tmp"  # write_atomic's temporary files: '.<name>.<random>.tmp'
 
 
 # ----------------------------------------------------------------------------------------
@@ -286,7 +285,7 @@ def extract_tar(path: str | PathLike, workdir: str | PathLike,
     reuses half an archive; an archive already unpacked (same sha256) is reused.
     """
     path = Path(path)
-    digest = _sha256(path)
+    digest = sha256_file(path)
     dest = Path(workdir) / digest[:32]
     if dest.is_dir():
         return dest
@@ -678,10 +677,10 @@ def make_stamp(run: Run, config: str | PathLike | None = None, code: str | None 
     """What a run's outputs are made from: every file of the bundle (by sha256), the
     config, the cnfpost version and code. Equal stamps, equal outputs."""
     root = Path(run.bundle)
-    files = {p.name: _sha256(p) for p in sorted(root.iterdir()) if p.is_file()}
+    files = {p.name: sha256_file(p) for p in sorted(root.iterdir()) if p.is_file()}
     return {"cnfpost": __version__, "code": code, "row_schema": ROW_SCHEMA,
             "source": run.source, "run_id": run.run_id, "inputs": files,
-            "config": None if config is None else _sha256(Path(config))}
+            "config": None if config is None else sha256_file(Path(config))}
 
 
 def code_digest() -> str:
@@ -693,7 +692,7 @@ def code_digest() -> str:
     for path in sorted(package.rglob("*")):
         if path.suffix in (".py", ".so", ".pyd", ".json") and "__pycache__" not in path.parts:
             digest.update(path.relative_to(package).as_posix().encode() + b"\0")
-            digest.update(bytes.fromhex(_sha256(path)))
+            digest.update(bytes.fromhex(sha256_file(path)))
     return digest.hexdigest()
 
 
@@ -734,49 +733,9 @@ def _write_run(out: Path, res: RunResult, stamp: dict) -> None:
         write_atomic(folder / "stamp.json", _json(stamp))
 
 
-def write_atomic(path: str | PathLike, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename it over ``path``: readers
-    see the old file or the new one, never a part."""
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
-    except OSError as exc:
-        raise output_error(path, "--out", exc) from None
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, OSError):  # a full disk: one line naming the file, not the temp
-            raise output_error(path, "--out", exc) from None
-        raise
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
-
-
 def _json(value) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
                         | orjson.OPT_APPEND_NEWLINE)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def index_jsonl(rows: Iterable[Mapping]) -> bytes:

@@ -30,7 +30,6 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from .findings import CATALOGUE, Finding, capture_evidence, make_finding
 from .inputs.curl import MEASURED, PHASE_IDS

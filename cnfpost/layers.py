@@ -30,7 +30,8 @@ from typing import Mapping, Sequence
 from .icmp_echo import CaptureEcho
 from .inputs import jitter_ms, ms
 from .inputs.curl import MEASURED, PHASE_IDS, CurlSample
-from .inputs.mtr import MtrReport, PathAssessment, assess_path
+from .inputs.mtr import MtrReport
+from .path import PathAssessment, assess_path
 from .inputs.ping import PingRun
 from .thresholds import Thresholds, grade_lower_is_better, worst_grade
 

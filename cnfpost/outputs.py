@@ -8,6 +8,7 @@ problem becomes one input error that names the user's path and the option it cam
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -77,3 +78,51 @@ def _check_writable_dir(directory: Path, target: str | os.PathLike, expected: st
             pass
     except OSError as exc:
         raise InputError(target, None, expected, os_reason(exc)) from None
+
+
+# ----------------------------------------------------------------------------------------
+# Writing and hashing files: the one home for both (batch, regress, the pipeline's inputs)
+# ----------------------------------------------------------------------------------------
+
+TMP_SUFFIX = ".tmp"  # write_atomic's temporary files: '.<name>.<random>.tmp'
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write to a temporary file beside ``path``, then rename it over ``path``: readers
+    see the old file or the new one, never a part."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise output_error(path, "--out", exc) from None
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if isinstance(exc, OSError):  # a full disk: one line naming the file, not the temp
+            raise output_error(path, "--out", exc) from None
+        raise
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

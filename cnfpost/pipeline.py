@@ -12,7 +12,6 @@ would have assessed are ``unknown``.
 """
 from __future__ import annotations
 
-import hashlib
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,10 +25,12 @@ from . import __version__
 from .correlate import aggregate_phases, bucket_sample, outside_capture, place_samples
 from .errors import InputError, Problem
 from .findings import CATALOGUE, Finding
+from .outputs import sha256_file
 from .icmp_echo import pair_echoes
 from .inputs import bundle as bundles
 from .inputs.curl import PHASE_IDS, CurlSample
-from .inputs.mtr import MtrReport, assess_path
+from .inputs.mtr import MtrReport
+from .path import assess_path
 from .inputs.ping import PingRun
 from .inputs.registry import INPUT_KINDS, REPORTED_MISSING, load_all
 from .layers import LayerAssessment, assess_l3, assess_l7
@@ -128,13 +129,7 @@ def _describe(path: Path | None) -> dict | None:
         return None
     if str(path) == "-":
         return {"name": "<stdin>", "sha256": None, "bytes": None}
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    return {"name": path.name, "sha256": digest.hexdigest(), "bytes": size}
+    return {"name": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size}
 
 
 def analyze(source: Source | None = None, *, timings: Source | None = None,

@@ -35,9 +35,9 @@ from typing import Any
 
 import orjson
 
-from .batch import write_atomic
 from .errors import CnfpostError, InputError
 from .inputs.bundle import find_bundles
+from .outputs import write_atomic
 
 __all__ = ["Tolerance", "Difference", "GoldenResult", "normalize", "compare", "check_bundle",
            "regress", "format_result", "BUNDLE_PLACEHOLDER", "NOT_COMPARED"]

@@ -19,7 +19,8 @@ from .failures import Failure
 from .findings import Evidence, Finding, capture_evidence, make_finding
 from .icmp_echo import CaptureEcho
 from .inputs.curl import PHASE_IDS, CurlSample
-from .inputs.mtr import MtrReport, PathAssessment
+from .inputs.mtr import MtrReport
+from .path import PathAssessment
 from .inputs.ping import PingRun
 from .model import PacketTable, TcpFlag
 from .tcp import TcpAnalysis

@@ -11,8 +11,9 @@ from hypothesis import given, strategies as st
 
 from cnfpost.errors import InputError
 from cnfpost.inputs.mtr import (
-    MtrHop, MtrReport, assess_path, load_mtr, parse_mtr, with_raw,
+    MtrHop, MtrReport, load_mtr, parse_mtr, with_raw,
 )
+from cnfpost.path import assess_path
 from cnfpost.thresholds import Thresholds
 
 DATA = Path(__file__).parent / "data" / "inputs"

@@ -18,7 +18,8 @@ from cnfpost import analyze
 from cnfpost.capture import read_capture
 from cnfpost.inputs.bundle import read_bundle
 from cnfpost.inputs.curl import load_curl
-from cnfpost.inputs.mtr import assess_path, load_mtr
+from cnfpost.inputs.mtr import load_mtr
+from cnfpost.path import assess_path
 from cnfpost.inputs.ping import load_ping
 from cnfpost.tcp import analyze_tcp
 from tests.lab.record import record

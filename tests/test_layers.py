@@ -239,7 +239,7 @@ def _walk(value, key=""):
 
 
 def test_every_ms_key_in_every_result_has_three_decimals():
-    from cnfpost.inputs.mtr import assess_path
+    from cnfpost.path import assess_path
 
     ping, mtr, samples = lab("tls_retrans")
     raw, _ = load_mtr(DATA / "mtr" / "ecmp_0.95.raw")

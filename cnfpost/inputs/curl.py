@@ -34,16 +34,15 @@ URLs are redacted before they are stored (see :func:`redact_url`).
 from __future__ import annotations
 
 import json
-import re
 import math
 from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
-import orjson
 
 from ..errors import InputError, Problem, at_line, describe_got, json_pointer
+from ..urls import redact_url
 from ..vocab import PHASE_IDS
 from . import MAX_INT, as_text, loads_json, ms, read_input, skipped_lines
 
@@ -69,50 +68,10 @@ EXPECTED_OBJECT = "a curl -w '%{json}' object"
 # The offsets the phases end at, in phase order.
 _TIMERS = ("time_namelookup", "time_connect", "time_appconnect", "time_pretransfer",
            "time_starttransfer", "time_total")
-_REDACTED = "<redacted>"
 # Larger numbers are corrupt, and would overflow the capture's int64 nanosecond clock.
 MAX_TIMER_S = 10**6          # curl's timers: 11.6 days is no request a probe makes
 MAX_EPOCH_S = 2**33          # wall-clock starts and ends: the year 2242
 MAX_PORT = 65535
-
-
-# ----------------------------------------------------------------------------------------
-# URL redaction
-# ----------------------------------------------------------------------------------------
-
-def redact_url(url: str) -> str:
-    """A URL safe to put in a report.
-
-    - userinfo (``user:password@``) is dropped;
-    - every query value is replaced by ``<redacted>``, keys are kept (``?X-Amz-Signature=
-      <redacted>`` still tells a reader it was a presigned URL, without the signature);
-      a bare item without ``=`` may itself be a token and is replaced whole;
-    - path parameters (``;jsessionid=...``) and the fragment (OAuth puts tokens there)
-      are replaced by ``<redacted>``.
-    """
-    base, has_fragment, _ = url.partition("#")
-    base, has_query, query = base.partition("?")
-    # The authority runs from after "//" (or the start, for a schemeless URL) to the next "/".
-    sep = base.find("//")
-    auth_start = sep + 2 if sep >= 0 else 0
-    auth_end = base.find("/", auth_start)
-    if auth_end < 0:
-        auth_end = len(base)
-    authority = base[auth_start:auth_end].rpartition("@")[2]
-    path = re.sub(r";[^/]*", ";" + _REDACTED, base[auth_end:])
-    out = base[:auth_start] + authority + path
-    if has_query:
-        out += "?" + "&".join(_redact_query_item(item) for item in query.split("&"))
-    if has_fragment:
-        out += "#" + _REDACTED
-    return out
-
-
-def _redact_query_item(item: str) -> str:
-    if not item:
-        return item
-    key, eq, _ = item.partition("=")
-    return f"{key}={_REDACTED}" if eq else _REDACTED
 
 
 # ----------------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..inputs.curl import redact_url
 from ..model import PacketTable
+from ..urls import redact_url
 from .conn import ConnIndex, connections
 from .tls import TlsHandshake
 
