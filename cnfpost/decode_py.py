@@ -16,6 +16,7 @@ import struct
 import numpy as np
 
 from .errors import InputError, describe_got, format_problem
+from .reassembly import PREFIX, Reassembler
 from .model import (
     ICMP_COLUMNS,
     PACKET_COLUMNS,
@@ -135,6 +136,7 @@ class _Decoder:
         self.payload_chunks: list[bytes] = []
         self.payload_size = 0
         self.ip6_index: dict[bytes, int] = {}
+        self.reassembler = Reassembler()
 
     # --- pcap -----------------------------------------------------------------------
     def read_pcap(self, order: str, magic: int) -> None:
@@ -334,6 +336,11 @@ class _Decoder:
             index = self.ip6_index[addr] = len(self.ip6_index)
         return index
 
+    def mark_incomplete(self, rows: list[int]) -> None:
+        """Fragments of datagrams that never completed (or were dropped to bound memory)."""
+        for rowno in rows:
+            self.rows[rowno]["status"] = S.IP_FRAGMENT_INCOMPLETE
+
     def keep_payload(self, rowno: int, chunk: bytes) -> None:
         if self.payload_size + len(chunk) > PAYLOAD_BUFFER_LIMIT:
             self.stats.payload_bytes_dropped += len(chunk)
@@ -351,6 +358,7 @@ class _Decoder:
                 stats.warnings.append(format_problem(
                     self.label, None, f"a link type cnfpost decodes on interface {number}",
                     f"{iface.link_type_name} ({iface.packets} frames counted, not decoded)"))
+        self.mark_incomplete(self.reassembler.take_incomplete())
         n = len(rows)
         columns = {col.name: np.fromiter((r[col.name] for r in rows), dtype=col.dtype, count=n)
                    for col in PACKET_COLUMNS}
@@ -540,6 +548,11 @@ class _PacketDecoder:
         if len(pkt) - off < hdr_len:
             return self.problem(S.TRUNCATED_IP)
         ip_end = off + total
+        # Wireshark reassembles a fragment whose payload is all captured (and not empty).
+        if frag & 0x3FFF and total > hdr_len and len(pkt) >= ip_end and row["status"] == S.OK:
+            head = bytearray(pkt[off:off + hdr_len])
+            return self.fragment((4, src, dst, proto ^ ident), head, (frag & 0x1FFF) * 8,
+                                 bool(frag & 0x2000), off + hdr_len, ip_end)
         if frag & 0x1FFF:
             row["payload_len"] = total - hdr_len
             return self.problem(S.IP_FRAGMENT)
@@ -565,12 +578,50 @@ class _PacketDecoder:
         row["ip_proto"] = walk.nh
         if walk.frag is not None:
             row["ip_id"], row["ip_frag"] = walk.frag
+        at = walk.frag_at
+        if at is not None and len(pkt) >= ip_end and row["status"] == S.OK:
+            # What follows the fragment header is the fragment, whatever it holds.
+            row["ip_proto"] = pkt[at - 8]
+            head = bytearray(pkt[off:off + 40])
+            head[6] = pkt[at - 8]
+            word, ident = struct.unpack_from(">HI", pkt, at - 6)
+            key = (6, bytes(pkt[off + 8:off + 24]), bytes(pkt[off + 24:off + 40]), ident)
+            return self.fragment(key, head, (word >> 3) * 8, bool(word & 1), at, ip_end)
         if walk.status is not None:
             return self.problem(walk.status)
         if walk.fragment:
             row["payload_len"] = ip_end - walk.off
             return self.problem(S.IP_FRAGMENT)
         self.transport(6, walk.nh, walk.off, ip_end)
+
+    def fragment(self, key: tuple, head: bytearray, offset: int, more: bool, start: int,
+                 end: int) -> None:
+        """A fragment to reassemble: its row stays a fragment; the frame that completes the
+        datagram is dissected as the datagram (its IP header with the reassembled payload,
+        as Wireshark dissects the reassembled packet on that frame)."""
+        row, dec = self.row, self.dec
+        row["payload_len"] = end - start
+        self.problem(S.IP_FRAGMENT)
+        done = dec.reassembler.add(key, self.rowno, offset, end - start,
+                                   self.pkt[start:min(end, start + max(0, PREFIX - offset))],
+                                   more)
+        dec.mark_incomplete(dec.reassembler.take_dropped())
+        if done is None:
+            return
+        data, length = done
+        version = head[0] >> 4
+        if version == 4:
+            total = len(head) + length
+            head[2:4] = (total if total <= 0xFFFF else 0).to_bytes(2, "big")  # 0: the wire says
+            head[6:8] = b"\0\0"
+        else:
+            head[4:6] = (length if length <= 0xFFFF else 0).to_bytes(2, "big")
+        ip_id, ip_frag = row["ip_id"], row["ip_frag"]
+        row.update(status=S.OK, payload_len=0)
+        _PacketDecoder(dec, row, self.rowno, bytes(head) + data, len(head) + length).ip(version, 0)
+        row.update(ip_id=ip_id, ip_frag=ip_frag)
+        if row["status"] == S.SNAPLEN_CUT:  # only the datagram's first PREFIX bytes are kept
+            row["status"] = S.OK
 
     # --- transport ----------------------------------------------------------------------
     def transport(self, version: int, proto: int, off: int, ip_end: int) -> None:
@@ -730,12 +781,13 @@ def _ccs_then_handshake(head: bytes) -> bool:
 class _Ext6:
     """Where an IPv6 extension-header walk ended."""
 
-    __slots__ = ("nh", "off", "status", "frag", "fragment")
+    __slots__ = ("nh", "off", "status", "frag", "fragment", "frag_at")
 
     def __init__(self):
         self.status = None      # a DecodeStatus when the walk failed
         self.frag = None        # (ip_id, ip_frag) from a fragment header
         self.fragment = False   # a non-first fragment: nothing after it is parsed
+        self.frag_at = None     # where the fragment header's payload starts
 
 
 def _walk_ipv6_ext(pkt: bytes, off: int, nh: int, ip_end: int, cap_end: int) -> _Ext6:
@@ -765,6 +817,8 @@ def _walk_ipv6_ext(pkt: bytes, off: int, nh: int, ip_end: int, cap_end: int) -> 
             word, ident = struct.unpack_from(">HI", pkt, off + 2)
             offset = word >> 3
             walk.frag = (ident & 0xFFFF, offset | (0x2000 if word & 1 else 0))
+            if walk.frag_at is None and word & 0xFFF9:  # offset or M: the first one counts
+                walk.frag_at = off + ext_len
             if offset:
                 walk.fragment = True
                 off += ext_len

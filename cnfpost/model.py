@@ -154,13 +154,16 @@ class DecodeStatus(enum.IntEnum):
     TRUNCATED_L4 = 9         # captured bytes end inside the TCP/UDP/ICMP header
     BAD_TCP_HEADER_LEN = 10  # data offset < 5, or beyond the IP payload
     BAD_TCP_OPTIONS = 11     # an option length runs past the header (header still used)
-    IP_FRAGMENT = 12         # a non-first fragment: never parsed as TCP/UDP
+    IP_FRAGMENT = 12         # a fragment: as in Wireshark its datagram is dissected on the
+                             # frame that completes it (a non-first fragment never parsed)
     SNAPLEN_CUT = 13         # headers decoded, payload only partly captured (normal)
     ZERO_CAPLEN = 14         # a record with no captured bytes
     BOGUS_IP_LENGTH = 15     # IPv4 total length < header length (tshark: "Bogus IP length");
                              # only ip_version is filled, as tshark shows nothing after it
     TIME_OUT_OF_RANGE = 16   # decoded (else OK or SNAPLEN_CUT), but its time stamp is past
                              # what int64 ns hold (before 1677 or after 2262): ts_ns NO_TIME
+    IP_FRAGMENT_INCOMPLETE = 17  # a fragment of a datagram that never completed in the
+                                 # capture (or was dropped from the bounded reassembly)
 
 
 class TcpFlag(enum.IntFlag):

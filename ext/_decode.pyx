@@ -142,6 +142,7 @@ DEF ST_SNAPLEN_CUT = 13
 DEF ST_ZERO_CAPLEN = 14
 DEF ST_BOGUS_IP_LENGTH = 15
 DEF ST_TIME_OUT_OF_RANGE = 16
+DEF ST_IP_FRAGMENT_INCOMPLETE = 17
 
 # Stop codes: why the container walk ended before the end of the input.
 DEF C_STOP_NONE = 0
@@ -239,6 +240,7 @@ DEF KEEP_TLS_HANDSHAKE = 512
 DEF KEEP_TLS_OTHER = 16
 DEF KEEP_HTTP = 256
 DEF KEEP_DNS = 512
+DEF REASSEMBLY_PREFIX = 2048  # cnfpost/reassembly.py PREFIX
 
 
 cdef struct Row:
@@ -283,6 +285,14 @@ cdef struct IpInfo:
     Py_ssize_t l4_off     # where the L4 header starts
     Py_ssize_t l4_len     # IP payload length after all IP headers ("L")
     Py_ssize_t ip_end     # where the IP packet ends (start + total length)
+    # A fragment (IPv4 MF or offset; an IPv6 fragment header with M or offset):
+    bint frag_hdr
+    uint8_t frag_status   # the status met before the fragment's payload
+    uint8_t frag_nh       # what the fragment carries
+    bint frag_more
+    Py_ssize_t frag_offset  # in bytes
+    Py_ssize_t frag_off     # where the fragment's payload starts
+    uint32_t frag_ident
 
 
 cdef inline void set_status(uint8_t* status, uint8_t value) noexcept nogil:
@@ -338,6 +348,7 @@ cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room
     ip.frag = 0
     ip.fragment = False
     ip.fields_ok = False
+    ip.frag_hdr = False
     ip.l4_ok = False
     ip.src_off = 0
     ip.dst_off = 0
@@ -389,6 +400,14 @@ cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room
         ip.ip_end = off + total
         ip.l4_off = off + ihl
         ip.l4_len = total - ihl
+        if ip.frag & 0x3FFF:
+            ip.frag_hdr = True
+            ip.frag_status = ip.status
+            ip.frag_nh = ip.proto
+            ip.frag_more = (ip.frag & 0x2000) != 0
+            ip.frag_offset = (ip.frag & 0x1FFF) * 8
+            ip.frag_off = ip.l4_off
+            ip.frag_ident = ip.ident
         if ip.frag & 0x1FFF:
             set_status(&ip.status, ST_IP_FRAGMENT)
             ip.fragment = True
@@ -451,6 +470,14 @@ cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room
                 nh = rd8(s, cur)
                 ip.proto = nh
                 cur += ext_len
+                if ip.frag & 0x3FFF and not ip.frag_hdr:
+                    ip.frag_hdr = True
+                    ip.frag_status = ip.status
+                    ip.frag_nh = nh
+                    ip.frag_more = (fragword & 1) != 0
+                    ip.frag_offset = (fragword >> 3) * 8
+                    ip.frag_off = cur
+                    ip.frag_ident = be32(s, cur - 4)
                 if fragword >> 3:
                     set_status(&ip.status, ST_IP_FRAGMENT)
                     ip.fragment = True
@@ -591,6 +618,7 @@ cdef class _Decoder:
     cdef public Py_ssize_t n, cap
     cdef public Py_ssize_t payload_used, payload_cap
     cdef public Py_ssize_t n_ip6, cap_ip6
+    cdef object reassembler
 
     cdef int64_t* c_ts_ns
     cdef uint32_t* c_cap_len
@@ -664,6 +692,8 @@ cdef class _Decoder:
         self.ip6_slots_arr = None
         self.ip6_recent[0] = -1
         self.ip6_recent[1] = -1
+        from cnfpost.reassembly import Reassembler
+        self.reassembler = Reassembler()
 
     # ---- growable outputs -----------------------------------------------------------
     cdef _grow_rows(self, Py_ssize_t need):
@@ -972,6 +1002,10 @@ cdef class _Decoder:
         r.ip_frag = ip.frag
         r.ip_src = self._address(s, ip.src_off, ip.version)
         r.ip_dst = self._address(s, ip.dst_off, ip.version)
+        # Wireshark reassembles a fragment whose payload is all captured (IPv4: not empty).
+        if (ip.frag_hdr and ip.frag_status == ST_OK and ip.ip_end <= s.n
+                and (ip.version == 6 or ip.ip_end > ip.frag_off)):
+            return self._fragment(row, s, off, &ip, r)
         if ip.fragment:
             r.payload_len = <uint32_t>ip.l4_len
             return 0
@@ -1000,6 +1034,62 @@ cdef class _Decoder:
             r.payload_len = <uint32_t>ip.l4_len
         if r.status == ST_OK and ip.ip_end > s.n:
             r.status = ST_SNAPLEN_CUT
+
+    cdef int _fragment(self, Py_ssize_t row, Span s, Py_ssize_t ip_off, IpInfo* ip,
+                       Row* r) except -1:
+        """A fragment to reassemble: its row stays a fragment; the frame that completes the
+        datagram is dissected as the datagram (its IP header with the reassembled payload,
+        as Wireshark dissects the reassembled packet on that frame)."""
+        cdef Py_ssize_t length = ip.ip_end - ip.frag_off
+        cdef Py_ssize_t hlen = ip.frag_off - ip_off if ip.version == 4 else 40
+        cdef Py_ssize_t total
+        cdef uint16_t ip_id, ip_frag
+        cdef const uint8_t[::1] view
+        cdef Span packet
+        r.payload_len = <uint32_t>length
+        r.status = ST_IP_FRAGMENT
+        if ip.version == 4:
+            key = (4, r.ip_src, r.ip_dst, ip.proto ^ ip.ident)
+        else:
+            r.ip_proto = ip.frag_nh
+            key = (6, read_bytes(s, ip_off + 8, 16), read_bytes(s, ip_off + 24, 16),
+                   ip.frag_ident)
+        done = self.reassembler.add(
+            key, row, ip.frag_offset, length,
+            read_bytes(s, ip.frag_off, max(0, min(length, REASSEMBLY_PREFIX - ip.frag_offset))),
+            ip.frag_more)
+        for dropped in self.reassembler.take_dropped():
+            if dropped == row:
+                r.status = ST_IP_FRAGMENT_INCOMPLETE
+            else:
+                self.c_status[dropped] = ST_IP_FRAGMENT_INCOMPLETE
+        if done is None:
+            return 0
+        data, total = done
+        head = bytearray(read_bytes(s, ip_off, hlen))
+        if ip.version == 4:
+            total += hlen
+            head[2:4] = (total if total <= 0xFFFF else 0).to_bytes(2, "big")  # 0: the wire says
+            head[6:8] = b"\0\0"
+        else:
+            head[6] = ip.frag_nh
+            head[4:6] = (total if total <= 0xFFFF else 0).to_bytes(2, "big")
+            total += hlen
+        whole = bytes(head) + data
+        view = whole
+        packet.p = &view[0]
+        packet.n = view.shape[0]
+        ip_id, ip_frag = r.ip_id, r.ip_frag
+        r.status = ST_OK
+        r.payload_len = 0
+        self._decode_frame(row, packet, total, LINKTYPE_RAW, r)
+        r.ip_id, r.ip_frag = ip_id, ip_frag
+        if r.status == ST_SNAPLEN_CUT:  # only the datagram's first bytes are kept
+            r.status = ST_OK
+
+    cdef _mark_incomplete(self):
+        for row in self.reassembler.take_incomplete():
+            self.c_status[row] = ST_IP_FRAGMENT_INCOMPLETE
 
     cdef int _maybe_keep(self, Py_ssize_t row, Span s, Py_ssize_t start, Py_ssize_t plen,
                           Py_ssize_t keep, Row* r) except -1:
@@ -1410,6 +1500,7 @@ cdef class _Decoder:
 
     def finish(self):
         """Trim the arrays to what was filled and return the table's parts."""
+        self._mark_incomplete()
         for arr in self.cols.values():
             arr.resize(self.n, refcheck=False)
         parts = {"columns": self.cols, "icmp": self.icmp.trimmed(),
