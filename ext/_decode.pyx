@@ -122,40 +122,41 @@ cdef inline void copy_bytes(Span s, Py_ssize_t off, Py_ssize_t k, uint8_t* dst) 
         memcpy(dst, s.p + off, k)
 
 # ----------------------------------------------------------------------------------------
-# Constants (names as in libpcap, the pcapng draft and the IANA registries)
+# Constants (names as in libpcap, the pcapng draft and the IANA registries): C enums, as
+# Cython deprecates DEF; the three pcap magics do not fit a C int and are C globals.
 # ----------------------------------------------------------------------------------------
 # DecodeStatus, as in cnfpost/model.py (a test checks the two agree)
-DEF ST_OK = 0
-DEF ST_NON_IP = 1
-DEF ST_UNKNOWN_LINKTYPE = 2
-DEF ST_TRUNCATED_LINK = 3
-DEF ST_TRUNCATED_IP = 4
-DEF ST_BAD_IP_VERSION = 5
-DEF ST_BAD_IP_HEADER_LEN = 6
-DEF ST_BAD_IP_TOTAL_LEN = 7
-DEF ST_TRUNCATED_IPV6_EXT = 8
-DEF ST_TRUNCATED_L4 = 9
-DEF ST_BAD_TCP_HEADER_LEN = 10
-DEF ST_BAD_TCP_OPTIONS = 11
-DEF ST_IP_FRAGMENT = 12
-DEF ST_SNAPLEN_CUT = 13
-DEF ST_ZERO_CAPLEN = 14
-DEF ST_BOGUS_IP_LENGTH = 15
-DEF ST_TIME_OUT_OF_RANGE = 16
-DEF ST_IP_FRAGMENT_INCOMPLETE = 17
+cdef enum: ST_OK = 0
+cdef enum: ST_NON_IP = 1
+cdef enum: ST_UNKNOWN_LINKTYPE = 2
+cdef enum: ST_TRUNCATED_LINK = 3
+cdef enum: ST_TRUNCATED_IP = 4
+cdef enum: ST_BAD_IP_VERSION = 5
+cdef enum: ST_BAD_IP_HEADER_LEN = 6
+cdef enum: ST_BAD_IP_TOTAL_LEN = 7
+cdef enum: ST_TRUNCATED_IPV6_EXT = 8
+cdef enum: ST_TRUNCATED_L4 = 9
+cdef enum: ST_BAD_TCP_HEADER_LEN = 10
+cdef enum: ST_BAD_TCP_OPTIONS = 11
+cdef enum: ST_IP_FRAGMENT = 12
+cdef enum: ST_SNAPLEN_CUT = 13
+cdef enum: ST_ZERO_CAPLEN = 14
+cdef enum: ST_BOGUS_IP_LENGTH = 15
+cdef enum: ST_TIME_OUT_OF_RANGE = 16
+cdef enum: ST_IP_FRAGMENT_INCOMPLETE = 17
 
 # Stop codes: why the container walk ended before the end of the input.
-DEF C_STOP_NONE = 0
-DEF C_STOP_BAD_MAGIC = 1
-DEF C_STOP_SHORT_FILE_HEADER = 2
-DEF C_STOP_RECORD_HEADER_CUT = 3
-DEF C_STOP_RECORD_TOO_LONG = 4
-DEF C_STOP_RECORD_CUT = 5
-DEF C_STOP_BLOCK_LENGTH_BAD = 6
-DEF C_STOP_BLOCK_CUT = 7
-DEF C_STOP_BAD_BYTE_ORDER = 8
-DEF C_STOP_BLOCK_TRAILER = 9
-DEF C_STOP_BLOCK_TOO_SHORT = 10
+cdef enum: C_STOP_NONE = 0
+cdef enum: C_STOP_BAD_MAGIC = 1
+cdef enum: C_STOP_SHORT_FILE_HEADER = 2
+cdef enum: C_STOP_RECORD_HEADER_CUT = 3
+cdef enum: C_STOP_RECORD_TOO_LONG = 4
+cdef enum: C_STOP_RECORD_CUT = 5
+cdef enum: C_STOP_BLOCK_LENGTH_BAD = 6
+cdef enum: C_STOP_BLOCK_CUT = 7
+cdef enum: C_STOP_BAD_BYTE_ORDER = 8
+cdef enum: C_STOP_BLOCK_TRAILER = 9
+cdef enum: C_STOP_BLOCK_TOO_SHORT = 10
 STOP_NONE = C_STOP_NONE
 STOP_BAD_MAGIC = C_STOP_BAD_MAGIC
 STOP_SHORT_FILE_HEADER = C_STOP_SHORT_FILE_HEADER
@@ -168,79 +169,79 @@ STOP_BAD_BYTE_ORDER = C_STOP_BAD_BYTE_ORDER
 STOP_BLOCK_TRAILER = C_STOP_BLOCK_TRAILER
 STOP_BLOCK_TOO_SHORT = C_STOP_BLOCK_TOO_SHORT
 
-DEF LINKTYPE_NULL = 0
-DEF LINKTYPE_ETHERNET = 1
-DEF LINKTYPE_RAW_12 = 12
-DEF LINKTYPE_RAW_14 = 14
-DEF LINKTYPE_RAW = 101
-DEF LINKTYPE_LOOP = 108
-DEF LINKTYPE_LINUX_SLL = 113
-DEF LINKTYPE_IPV4 = 228
-DEF LINKTYPE_IPV6 = 229
-DEF LINKTYPE_LINUX_SLL2 = 276
+cdef enum: LINKTYPE_NULL = 0
+cdef enum: LINKTYPE_ETHERNET = 1
+cdef enum: LINKTYPE_RAW_12 = 12
+cdef enum: LINKTYPE_RAW_14 = 14
+cdef enum: LINKTYPE_RAW = 101
+cdef enum: LINKTYPE_LOOP = 108
+cdef enum: LINKTYPE_LINUX_SLL = 113
+cdef enum: LINKTYPE_IPV4 = 228
+cdef enum: LINKTYPE_IPV6 = 229
+cdef enum: LINKTYPE_LINUX_SLL2 = 276
 
-DEF ETHERTYPE_IP = 0x0800
-DEF ETHERTYPE_IPV6 = 0x86DD
-DEF ETHERTYPE_8021Q = 0x8100
-DEF ETHERTYPE_8021AD = 0x88A8
-DEF ETHERTYPE_QINQ_OLD = 0x9100
-DEF ETHERTYPE_MPLS = 0x8847
-DEF ETHERTYPE_MPLS_MULTI = 0x8848
-DEF MPLS_LABEL_GACH = 13          # RFC 5586: an associated channel follows, not IP
-DEF MPLS_LABEL_OAM_ALERT = 14     # RFC 3429
-DEF LINK_TRUNCATED = -2           # link_payload(): the link header runs past the bytes
+cdef enum: ETHERTYPE_IP = 0x0800
+cdef enum: ETHERTYPE_IPV6 = 0x86DD
+cdef enum: ETHERTYPE_8021Q = 0x8100
+cdef enum: ETHERTYPE_8021AD = 0x88A8
+cdef enum: ETHERTYPE_QINQ_OLD = 0x9100
+cdef enum: ETHERTYPE_MPLS = 0x8847
+cdef enum: ETHERTYPE_MPLS_MULTI = 0x8848
+cdef enum: MPLS_LABEL_GACH = 13          # RFC 5586: an associated channel follows, not IP
+cdef enum: MPLS_LABEL_OAM_ALERT = 14     # RFC 3429
+cdef enum: LINK_TRUNCATED = -2           # link_payload(): the link header runs past the bytes
 
-DEF IPPROTO_HOPOPTS = 0
-DEF IPPROTO_ICMP = 1
-DEF IPPROTO_TCP = 6
-DEF IPPROTO_UDP = 17
-DEF IPPROTO_ROUTING = 43
-DEF IPPROTO_FRAGMENT = 44
-DEF IPPROTO_AH = 51
-DEF IPPROTO_ICMPV6 = 58
-DEF IPPROTO_NONE = 59
-DEF IPPROTO_DSTOPTS = 60
+cdef enum: IPPROTO_HOPOPTS = 0
+cdef enum: IPPROTO_ICMP = 1
+cdef enum: IPPROTO_TCP = 6
+cdef enum: IPPROTO_UDP = 17
+cdef enum: IPPROTO_ROUTING = 43
+cdef enum: IPPROTO_FRAGMENT = 44
+cdef enum: IPPROTO_AH = 51
+cdef enum: IPPROTO_ICMPV6 = 58
+cdef enum: IPPROTO_NONE = 59
+cdef enum: IPPROTO_DSTOPTS = 60
 
-DEF TCPOPT_EOL = 0
-DEF TCPOPT_NOP = 1
-DEF TCPOPT_MSS = 2
-DEF TCPOPT_WSCALE = 3
-DEF TCPOPT_SACK_PERM = 4
-DEF TCPOPT_SACK = 5
-DEF TCPOPT_TIMESTAMP = 8
+cdef enum: TCPOPT_EOL = 0
+cdef enum: TCPOPT_NOP = 1
+cdef enum: TCPOPT_MSS = 2
+cdef enum: TCPOPT_WSCALE = 3
+cdef enum: TCPOPT_SACK_PERM = 4
+cdef enum: TCPOPT_SACK = 5
+cdef enum: TCPOPT_TIMESTAMP = 8
 
-DEF OPT_MSS = 0x01
-DEF OPT_WSCALE = 0x02
-DEF OPT_SACK_PERM = 0x04
-DEF OPT_TIMESTAMP = 0x08
-DEF OPT_SACK = 0x10
+cdef enum: OPT_MSS = 0x01
+cdef enum: OPT_WSCALE = 0x02
+cdef enum: OPT_SACK_PERM = 0x04
+cdef enum: OPT_TIMESTAMP = 0x08
+cdef enum: OPT_SACK = 0x10
 
-DEF PCAP_MAGIC_US = 0xA1B2C3D4
-DEF PCAP_MAGIC_NS = 0xA1B23C4D
-DEF PCAP_MAGIC_KUZNETZOV = 0xA1B2CD34
-DEF PCAPNG_SHB = 0x0A0D0D0A
-DEF PCAPNG_BYTE_ORDER_MAGIC = 0x1A2B3C4D
-DEF PCAPNG_IDB = 1
-DEF PCAPNG_PB = 2
-DEF PCAPNG_SPB = 3
-DEF PCAPNG_NRB = 4
-DEF PCAPNG_ISB = 5
-DEF PCAPNG_EPB = 6
-DEF PCAPNG_JOURNAL = 9
-DEF PCAPNG_DSB = 10
-DEF PCAPNG_CUSTOM = 0x00000BAD
-DEF PCAPNG_CUSTOM_NOCOPY = 0x40000BAD
+cdef uint32_t PCAP_MAGIC_US = 0xA1B2C3D4
+cdef uint32_t PCAP_MAGIC_NS = 0xA1B23C4D
+cdef uint32_t PCAP_MAGIC_KUZNETZOV = 0xA1B2CD34
+cdef enum: PCAPNG_SHB = 0x0A0D0D0A
+cdef enum: PCAPNG_BYTE_ORDER_MAGIC = 0x1A2B3C4D
+cdef enum: PCAPNG_IDB = 1
+cdef enum: PCAPNG_PB = 2
+cdef enum: PCAPNG_SPB = 3
+cdef enum: PCAPNG_NRB = 4
+cdef enum: PCAPNG_ISB = 5
+cdef enum: PCAPNG_EPB = 6
+cdef enum: PCAPNG_JOURNAL = 9
+cdef enum: PCAPNG_DSB = 10
+cdef enum: PCAPNG_CUSTOM = 0x00000BAD
+cdef enum: PCAPNG_CUSTOM_NOCOPY = 0x40000BAD
 
-DEF MAX_PCAP_SNAPLEN = 262144      # libpcap's MAXIMUM_SNAPLEN
-DEF MAX_STREAM_BLOCK = 256 * 1024 * 1024  # larger pcapng blocks are corrupt, not just long
-DEF IFACE_NONE = 65535
+cdef enum: MAX_PCAP_SNAPLEN = 262144      # libpcap's MAXIMUM_SNAPLEN
+cdef enum: MAX_STREAM_BLOCK = 256 * 1024 * 1024  # larger pcapng blocks are corrupt, not just long
+cdef enum: IFACE_NONE = 65535
 
 # Kept payload sizes (cnfpost/model.py PAYLOAD_KEEP)
-DEF KEEP_TLS_HANDSHAKE = 512
-DEF KEEP_TLS_OTHER = 16
-DEF KEEP_HTTP = 256
-DEF KEEP_DNS = 512
-DEF REASSEMBLY_PREFIX = 2048  # cnfpost/reassembly.py PREFIX
+cdef enum: KEEP_TLS_HANDSHAKE = 512
+cdef enum: KEEP_TLS_OTHER = 16
+cdef enum: KEEP_HTTP = 256
+cdef enum: KEEP_DNS = 512
+cdef enum: REASSEMBLY_PREFIX = 2048  # cnfpost/reassembly.py PREFIX
 
 
 cdef struct Row:

@@ -46,7 +46,7 @@ def test_core_columns_are_64_bytes_per_packet():
 
 def test_status_values_agree_with_the_extension_source():
     source = (ROOT / "ext" / "_decode.pyx").read_text()
-    compiled = {m[0]: int(m[1]) for m in re.findall(r"^DEF ST_(\w+) = (\d+)$", source, re.M)}
+    compiled = {m[0]: int(m[1]) for m in re.findall(r"^cdef enum: ST_(\w+) = (\d+)$", source, re.M)}
     assert compiled == {s.name: int(s) for s in DecodeStatus}
 
 
