@@ -9,6 +9,11 @@ kernel never raises on bad bytes: file-level problems become a stop code plus of
 that cnfpost/capture.py turns into an error message; packet-level problems become the
 frame's DecodeStatus.
 
+feed() walks the records without the GIL: rows and side tables are written through C
+pointers, and the GIL is taken back only to grow an output array and for the rare Python
+parts (an interface block, a skipped block's count, a clamp warning, fragment reassembly
+in cnfpost/reassembly.py). Its typed surface is ext/_decode.pyi.
+
 Only cnfpost/capture.py uses this module.
 """
 from libc.stdint cimport INT64_MAX, INT64_MIN, int8_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -542,27 +547,78 @@ cdef inline uint64_t tsresol_units(uint8_t value) noexcept nogil:
     return units
 
 
+# Column positions in the side tables of cnfpost/model.py (SideTable checks the names).
+cdef enum:
+    ICMP_ROW, ICMP_TYPE, ICMP_CODE, ICMP_IDENT, ICMP_SEQ, ICMP_VERSION, ICMP_Q_IP_VERSION,
+    ICMP_Q_PROTO, ICMP_Q_SRC, ICMP_Q_DST, ICMP_Q_SPORT, ICMP_Q_DPORT, ICMP_Q_TCP_SEQ
+cdef enum:
+    TCPOPT_ROW, TCPOPT_MSS_COL, TCPOPT_WSCALE_COL
+cdef enum:
+    SACK_ROW, SACK_LEFT, SACK_RIGHT
+cdef enum:
+    PAYLOAD_ROW, PAYLOAD_OFFSET, PAYLOAD_LENGTH
+cdef enum:
+    MAX_SIDE_COLUMNS = 16
+ICMP_NAMES = ("row", "type", "code", "ident", "seq", "version", "q_ip_version", "q_proto",
+              "q_src", "q_dst", "q_sport", "q_dport", "q_tcp_seq")
+TCPOPT_NAMES = ("row", "mss", "wscale")
+SACK_NAMES = ("row", "left", "right")
+PAYLOAD_NAMES = ("row", "offset", "length")
+
+
 cdef class SideTable:
     """A side table (cnfpost/model.py: ICMP, TCP options, SACK, kept payloads) that grows
-    by doubling; rows are appended with next_row() and written through `cols`."""
+    by doubling; rows are appended with next_row() and written with put() through C
+    pointers, without the GIL (only growing takes it)."""
     cdef public object cols
     cdef public object spec
     cdef public Py_ssize_t n
     cdef Py_ssize_t cap
+    cdef int ncols
+    cdef void* data[MAX_SIDE_COLUMNS]
+    cdef int itemsize[MAX_SIDE_COLUMNS]
 
-    def __init__(self, spec):
+    def __init__(self, spec, names):
+        if tuple(name for name, _ in spec) != names or len(names) > MAX_SIDE_COLUMNS:
+            raise ValueError(f"side table columns {spec} are not {names}")
         self.spec = spec
         self.cols = {name: np.zeros(0, dtype=dtype) for name, dtype in spec}
         self.n = 0
         self.cap = 0
+        self.ncols = len(names)
+        for k, arr in enumerate(self.cols.values()):
+            if arr.dtype.kind != "u":
+                raise ValueError(f"side table column {arr.dtype} is not unsigned")
+            self.itemsize[k] = arr.dtype.itemsize
+        self._pointers()
 
-    cdef Py_ssize_t next_row(self) except -1:
+    cdef _pointers(self):
+        for k, arr in enumerate(self.cols.values()):
+            self.data[k] = cnp.PyArray_DATA(arr)
+
+    cdef int _grow(self) except -1:
+        self.cap = max(256, 2 * self.cap)
+        for arr in self.cols.values():
+            arr.resize(self.cap, refcheck=False)
+        self._pointers()
+
+    cdef Py_ssize_t next_row(self) except -1 nogil:
         if self.n >= self.cap:
-            self.cap = max(256, 2 * self.cap)
-            for arr in self.cols.values():
-                arr.resize(self.cap, refcheck=False)
+            with gil:
+                self._grow()
         self.n += 1
         return self.n - 1
+
+    cdef inline void put(self, int col, Py_ssize_t i, uint64_t value) noexcept nogil:
+        cdef int size = self.itemsize[col]
+        if size == 1:
+            (<uint8_t*>self.data[col])[i] = <uint8_t>value
+        elif size == 2:
+            (<uint16_t*>self.data[col])[i] = <uint16_t>value
+        elif size == 4:
+            (<uint32_t*>self.data[col])[i] = <uint32_t>value
+        else:
+            (<uint64_t*>self.data[col])[i] = value
 
     def trimmed(self):
         for arr in self.cols.values():
@@ -650,6 +706,8 @@ cdef class _Decoder:
     cdef int64_t* ip6_slots
     cdef Py_ssize_t ip6_nslots
     cdef Py_ssize_t ip6_recent[2]     # the two addresses interned last (src and dst)
+    cdef uint8_t* ip6_base            # data of ip6_buf (re-read whenever it grows)
+    cdef uint8_t* payload_base        # data of payload_buf (likewise)
 
     def __init__(self, Py_ssize_t expected_packets, int64_t payload_limit):
         self.format = 0
@@ -679,16 +737,18 @@ cdef class _Decoder:
         self.cols = None
         self._grow_rows(max(expected_packets, 1024))
         from cnfpost.model import ICMP_COLUMNS, PAYLOAD_COLUMNS, SACK_COLUMNS, TCPOPT_COLUMNS
-        self.icmp = SideTable(ICMP_COLUMNS)
-        self.tcpopt = SideTable(TCPOPT_COLUMNS)
-        self.sack = SideTable(SACK_COLUMNS)
-        self.payload_index = SideTable(PAYLOAD_COLUMNS)
+        self.icmp = SideTable(ICMP_COLUMNS, ICMP_NAMES)
+        self.tcpopt = SideTable(TCPOPT_COLUMNS, TCPOPT_NAMES)
+        self.sack = SideTable(SACK_COLUMNS, SACK_NAMES)
+        self.payload_index = SideTable(PAYLOAD_COLUMNS, PAYLOAD_NAMES)
         self.payload_used = 0
         self.payload_cap = 0
         self.payload_buf = np.zeros(0, dtype=np.uint8)
+        self.payload_base = <uint8_t*>cnp.PyArray_DATA(self.payload_buf)
         self.n_ip6 = 0
         self.cap_ip6 = 0
         self.ip6_buf = np.zeros((0, 16), dtype=np.uint8)
+        self.ip6_base = <uint8_t*>cnp.PyArray_DATA(self.ip6_buf)
         self.ip6_nslots = 0
         self.ip6_slots_arr = None
         self.ip6_recent[0] = -1
@@ -766,7 +826,7 @@ cdef class _Decoder:
     def interface_packets(self):
         return [int(self.if_packets[i]) for i in range(self.n_if)]
 
-    cdef uint32_t _intern_ip6(self, Span s, Py_ssize_t off) except? 0xFFFFFFFF:
+    cdef uint32_t _intern_ip6(self, Span s, Py_ssize_t off) except? 0xFFFFFFFF nogil:
         """Index of the 16-byte address at s[off:] in ip6_buf, adding it if new."""
         cdef uint64_t h = 1469598103934665603ULL
         cdef int k
@@ -777,15 +837,16 @@ cdef class _Decoder:
             addr[k] = rd8(s, off + k)
         # Consecutive packets mostly carry the addresses seen just before: try those first.
         if self.n_ip6 > 0:
-            base = <uint8_t*>cnp.PyArray_DATA(self.ip6_buf)
+            base = self.ip6_base
             for k in range(2):
                 if self.ip6_recent[k] >= 0 and memcmp(base + 16 * self.ip6_recent[k], addr, 16) == 0:
                     return <uint32_t>self.ip6_recent[k]
         for k in range(16):
             h = (h ^ addr[k]) * 1099511628211ULL
         if 2 * (self.n_ip6 + 1) > self.ip6_nslots:
-            self._rehash_ip6()
-        base = <uint8_t*>cnp.PyArray_DATA(self.ip6_buf)
+            with gil:
+                self._rehash_ip6()
+        base = self.ip6_base
         slot = <Py_ssize_t>(h & <uint64_t>(self.ip6_nslots - 1))
         while True:
             idx = self.ip6_slots[slot]
@@ -796,16 +857,18 @@ cdef class _Decoder:
                 return <uint32_t>idx
             slot = (slot + 1) & (self.ip6_nslots - 1)
         if self.n_ip6 >= self.cap_ip6:
-            self.cap_ip6 = max(64, 2 * self.cap_ip6)
-            self.ip6_buf.resize((self.cap_ip6, 16), refcheck=False)
-            base = <uint8_t*>cnp.PyArray_DATA(self.ip6_buf)
+            with gil:
+                self.cap_ip6 = max(64, 2 * self.cap_ip6)
+                self.ip6_buf.resize((self.cap_ip6, 16), refcheck=False)
+                self.ip6_base = <uint8_t*>cnp.PyArray_DATA(self.ip6_buf)
+            base = self.ip6_base
         memcpy(base + 16 * self.n_ip6, addr, 16)
         self.ip6_slots[slot] = self.n_ip6
         self.n_ip6 += 1
         self._remember_ip6(self.n_ip6 - 1)
         return <uint32_t>(self.n_ip6 - 1)
 
-    cdef inline void _remember_ip6(self, Py_ssize_t idx) noexcept:
+    cdef inline void _remember_ip6(self, Py_ssize_t idx) noexcept nogil:
         if self.ip6_recent[0] != idx:
             self.ip6_recent[1] = self.ip6_recent[0]
             self.ip6_recent[0] = idx
@@ -823,7 +886,7 @@ cdef class _Decoder:
         self.ip6_nslots = p2
         if self.n_ip6 == 0:
             return
-        base = <uint8_t*>cnp.PyArray_DATA(self.ip6_buf)
+        base = self.ip6_base
         for i in range(self.n_ip6):
             h = 1469598103934665603ULL
             for k in range(16):
@@ -833,39 +896,34 @@ cdef class _Decoder:
                 slot = (slot + 1) & (p2 - 1)
             self.ip6_slots[slot] = i
 
-    cdef uint32_t _address(self, Span s, Py_ssize_t off, int version) except? 0xFFFFFFFF:
+    cdef uint32_t _address(self, Span s, Py_ssize_t off, int version) except? 0xFFFFFFFF nogil:
         if version == 4:
             return be32(s, off)
         return self._intern_ip6(s, off)
 
     cdef int _add_icmp(self, Py_ssize_t row, Span s, Py_ssize_t off, Py_ssize_t l4_len,
-                        int version) except -1:
+                        int version) except -1 nogil:
         cdef Py_ssize_t i
         cdef uint8_t icmp_type = rd8(s, off), code = rd8(s, off + 1)
         cdef bint echo, error
         cdef IpInfo q
         cdef Span quoted
+        cdef int k
         i = self.icmp.next_row()
-        c = self.icmp.cols
-        c["row"][i] = row
-        c["type"][i] = icmp_type
-        c["code"][i] = code
-        c["version"][i] = version
+        self.icmp.put(ICMP_ROW, i, row)
+        self.icmp.put(ICMP_TYPE, i, icmp_type)
+        self.icmp.put(ICMP_CODE, i, code)
+        self.icmp.put(ICMP_VERSION, i, version)
         if version == 4:
             echo = icmp_type == 0 or icmp_type == 8
             error = icmp_type in (3, 4, 5, 11, 12)
         else:
             echo = icmp_type == 128 or icmp_type == 129
             error = icmp_type in (1, 2, 3, 4)
-        c["ident"][i] = be16(s, off + 4) if echo else 0
-        c["seq"][i] = be16(s, off + 6) if echo else 0
-        c["q_ip_version"][i] = 0
-        c["q_proto"][i] = 0
-        c["q_src"][i] = 0
-        c["q_dst"][i] = 0
-        c["q_sport"][i] = 0
-        c["q_dport"][i] = 0
-        c["q_tcp_seq"][i] = 0
+        self.icmp.put(ICMP_IDENT, i, be16(s, off + 4) if echo else 0)
+        self.icmp.put(ICMP_SEQ, i, be16(s, off + 6) if echo else 0)
+        for k in range(ICMP_Q_IP_VERSION, ICMP_Q_TCP_SEQ + 1):
+            self.icmp.put(k, i, 0)
         if not error:
             return 0
         # The quoted packet: bounded by the ICMP payload and by what was captured.
@@ -873,58 +931,56 @@ cdef class _Decoder:
         ip_walk(quoted, 0, version, quoted.n, True, &q)
         if q.version == 0 or (q.version == 4 and q.status != ST_OK and q.status != ST_IP_FRAGMENT):
             return 0
-        c["q_ip_version"][i] = q.version
-        c["q_proto"][i] = q.proto
-        c["q_src"][i] = self._address(quoted, q.src_off, q.version)
-        c["q_dst"][i] = self._address(quoted, q.dst_off, q.version)
+        self.icmp.put(ICMP_Q_IP_VERSION, i, q.version)
+        self.icmp.put(ICMP_Q_PROTO, i, q.proto)
+        self.icmp.put(ICMP_Q_SRC, i, self._address(quoted, q.src_off, q.version))
+        self.icmp.put(ICMP_Q_DST, i, self._address(quoted, q.dst_off, q.version))
         if not q.l4_ok or not has(quoted, q.l4_off, 8):
             return 0
         if q.proto == IPPROTO_TCP or q.proto == IPPROTO_UDP:
-            c["q_sport"][i] = be16(quoted, q.l4_off)
-            c["q_dport"][i] = be16(quoted, q.l4_off + 2)
+            self.icmp.put(ICMP_Q_SPORT, i, be16(quoted, q.l4_off))
+            self.icmp.put(ICMP_Q_DPORT, i, be16(quoted, q.l4_off + 2))
             if q.proto == IPPROTO_TCP:
-                c["q_tcp_seq"][i] = be32(quoted, q.l4_off + 4)
+                self.icmp.put(ICMP_Q_TCP_SEQ, i, be32(quoted, q.l4_off + 4))
         elif ((q.proto == IPPROTO_ICMP and q.version == 4 and rd8(quoted, q.l4_off) in (0, 8))
               or (q.proto == IPPROTO_ICMPV6 and q.version == 6
                   and rd8(quoted, q.l4_off) in (128, 129))):
-            c["q_sport"][i] = be16(quoted, q.l4_off + 4)
-            c["q_dport"][i] = be16(quoted, q.l4_off + 6)
+            self.icmp.put(ICMP_Q_SPORT, i, be16(quoted, q.l4_off + 4))
+            self.icmp.put(ICMP_Q_DPORT, i, be16(quoted, q.l4_off + 6))
 
-    cdef int _add_tcpopt(self, Py_ssize_t row, uint16_t mss, uint8_t wscale) except -1:
+    cdef int _add_tcpopt(self, Py_ssize_t row, uint16_t mss, uint8_t wscale) except -1 nogil:
         cdef Py_ssize_t i = self.tcpopt.next_row()
-        c = self.tcpopt.cols
-        c["row"][i] = row
-        c["mss"][i] = mss
-        c["wscale"][i] = wscale
+        self.tcpopt.put(TCPOPT_ROW, i, row)
+        self.tcpopt.put(TCPOPT_MSS_COL, i, mss)
+        self.tcpopt.put(TCPOPT_WSCALE_COL, i, wscale)
 
-    cdef int _add_sack(self, Py_ssize_t row, uint32_t left, uint32_t right) except -1:
+    cdef int _add_sack(self, Py_ssize_t row, uint32_t left, uint32_t right) except -1 nogil:
         cdef Py_ssize_t i = self.sack.next_row()
-        c = self.sack.cols
-        c["row"][i] = row
-        c["left"][i] = left
-        c["right"][i] = right
+        self.sack.put(SACK_ROW, i, row)
+        self.sack.put(SACK_LEFT, i, left)
+        self.sack.put(SACK_RIGHT, i, right)
 
-    cdef int _keep_payload(self, Py_ssize_t row, Span s, Py_ssize_t off, Py_ssize_t k) except -1:
+    cdef int _keep_payload(self, Py_ssize_t row, Span s, Py_ssize_t off,
+                           Py_ssize_t k) except -1 nogil:
         cdef Py_ssize_t i
-        cdef uint8_t* base
         if self.payload_used + k > self.payload_limit:
             self.payload_dropped += k
             return 0
         if self.payload_used + k > self.payload_cap:
-            self.payload_cap = max(65536, 2 * self.payload_cap, self.payload_used + k)
-            self.payload_buf.resize(self.payload_cap, refcheck=False)
-        base = <uint8_t*>cnp.PyArray_DATA(self.payload_buf)
-        copy_bytes(s, off, k, base + self.payload_used)
+            with gil:
+                self.payload_cap = max(65536, 2 * self.payload_cap, self.payload_used + k)
+                self.payload_buf.resize(self.payload_cap, refcheck=False)
+                self.payload_base = <uint8_t*>cnp.PyArray_DATA(self.payload_buf)
+        copy_bytes(s, off, k, self.payload_base + self.payload_used)
         i = self.payload_index.next_row()
-        c = self.payload_index.cols
-        c["row"][i] = row
-        c["offset"][i] = self.payload_used
-        c["length"][i] = k
+        self.payload_index.put(PAYLOAD_ROW, i, row)
+        self.payload_index.put(PAYLOAD_OFFSET, i, self.payload_used)
+        self.payload_index.put(PAYLOAD_LENGTH, i, k)
         self.payload_used += k
 
     # ---- one frame ------------------------------------------------------------------
     cdef int _decode_frame(self, Py_ssize_t row, Span s, Py_ssize_t wire_len,
-                            int64_t linktype, Row* r) except -1:
+                            int64_t linktype, Row* r) except -1 nogil:
         cdef Py_ssize_t off = 0, wire_room
         cdef int version = 0
         cdef uint32_t ethertype, af
@@ -1006,7 +1062,8 @@ cdef class _Decoder:
         # Wireshark reassembles a fragment whose payload is all captured (IPv4: not empty).
         if (ip.frag_hdr and ip.frag_status == ST_OK and ip.ip_end <= s.n
                 and (ip.version == 6 or ip.ip_end > ip.frag_off)):
-            return self._fragment(row, s, off, &ip, r)
+            with gil:  # rare: the reassembly table is Python (cnfpost/reassembly.py)
+                return self._fragment(row, s, off, &ip, r)
         if ip.fragment:
             r.payload_len = <uint32_t>ip.l4_len
             return 0
@@ -1093,7 +1150,7 @@ cdef class _Decoder:
             self.c_status[row] = ST_IP_FRAGMENT_INCOMPLETE
 
     cdef int _maybe_keep(self, Py_ssize_t row, Span s, Py_ssize_t start, Py_ssize_t plen,
-                          Py_ssize_t keep, Row* r) except -1:
+                          Py_ssize_t keep, Row* r) except -1 nogil:
         """Keep the first `keep` captured payload bytes (status must end OK/SNAPLEN_CUT)."""
         cdef Py_ssize_t avail
         if r.status != ST_OK:
@@ -1104,7 +1161,7 @@ cdef class _Decoder:
         self._keep_payload(row, s, start, min(avail, keep))
 
     cdef int _decode_tcp(self, Py_ssize_t row, Span s, Py_ssize_t off, Py_ssize_t l4_len,
-                          Row* r) except -1:
+                          Row* r) except -1 nogil:
         cdef Py_ssize_t hdr, cur, end, kind, olen, k, plen
         cdef uint16_t mss = 0
         cdef uint8_t wscale = 255
@@ -1205,14 +1262,15 @@ cdef class _Decoder:
             self._maybe_keep(row, pay, 0, plen, KEEP_HTTP, r)
 
     cdef int _emit(self, Span frame, int64_t ts_ns, Py_ssize_t wire_len, int iface,
-                   bint time_out_of_range) except -1:
+                   bint time_out_of_range) except -1 nogil:
         """Decode one frame into the next row. ts_ns is NO_TIME for a frame without a time
         stamp, and also when time_out_of_range (its time stamp does not fit int64 ns)."""
         cdef Row r
         cdef Py_ssize_t row
         cdef int64_t linktype
         if self.n >= self.cap:
-            self._grow_rows(self.n + 1)
+            with gil:
+                self._grow_rows(self.n + 1)
         row = self.n
         r.ts_ns = ts_ns
         r.cap_len = <uint32_t>frame.n
@@ -1256,7 +1314,7 @@ cdef class _Decoder:
         self.n += 1
 
     # ---- containers -------------------------------------------------------------------
-    cdef void _stop(self, int code, int64_t offset, int64_t a, int64_t b) noexcept:
+    cdef void _stop(self, int code, int64_t offset, int64_t a, int64_t b) noexcept nogil:
         self.stop_code = code
         self.stop_offset = offset
         self.stop_a = a
@@ -1279,10 +1337,13 @@ cdef class _Decoder:
             pos = self._start(s, final)
             if self.format == 0:
                 return pos
-        if self.format == 1:
-            pos = self._pcap_records(s, pos, final)
-        else:
-            pos = self._pcapng_blocks(s, pos, final)
+        # The walk runs without the GIL; it takes it back only to grow its outputs and
+        # for the rare Python parts (interfaces, skipped blocks, reassembly).
+        with nogil:
+            if self.format == 1:
+                pos = self._pcap_records(s, pos, final)
+            else:
+                pos = self._pcapng_blocks(s, pos, final)
         self.file_pos += pos
         return pos
 
@@ -1317,7 +1378,7 @@ cdef class _Decoder:
         self._stop(C_STOP_BAD_MAGIC, 0, s.n, magic_be)
         return 0
 
-    cdef Py_ssize_t _pcap_records(self, Span s, Py_ssize_t pos, bint final) except -1:
+    cdef Py_ssize_t _pcap_records(self, Span s, Py_ssize_t pos, bint final) except -1 nogil:
         cdef Py_ssize_t hdr = 16 + self.rec_extra, left
         cdef uint32_t caplen, origlen
         cdef int64_t limit = max(self.pcap_snaplen, MAX_PCAP_SNAPLEN)
@@ -1344,7 +1405,7 @@ cdef class _Decoder:
             self._emit(sub(s, pos + hdr, caplen), ts, origlen, 0, False)
             pos += hdr + caplen
 
-    cdef Py_ssize_t _pcapng_blocks(self, Span s, Py_ssize_t pos, bint final) except -1:
+    cdef Py_ssize_t _pcapng_blocks(self, Span s, Py_ssize_t pos, bint final) except -1 nogil:
         cdef Py_ssize_t left, need
         cdef uint32_t btype, blen, trailer
         cdef bint big
@@ -1396,7 +1457,7 @@ cdef class _Decoder:
             self._pcapng_block(sub(s, pos, blen), btype, big, at)
             pos += blen
 
-    cdef int _pcapng_block(self, Span b, uint32_t btype, bint big, int64_t at) except -1:
+    cdef int _pcapng_block(self, Span b, uint32_t btype, bint big, int64_t at) except -1 nogil:
         cdef Py_ssize_t caplen, origlen, room
         cdef int64_t local
         cdef int iface
@@ -1408,7 +1469,8 @@ cdef class _Decoder:
             self.section_base = self.n_if
             return 0
         if btype == PCAPNG_IDB:
-            self._pcapng_idb(b, big)
+            with gil:
+                self._pcapng_idb(b, big)
             return 0
         if btype == PCAPNG_EPB or btype == PCAPNG_PB:
             local = rd32(b, 8, big) if btype == PCAPNG_EPB else rd16(b, 8, big)
@@ -1417,7 +1479,8 @@ cdef class _Decoder:
             origlen = rd32(b, 24, big)
             room = b.n - 32
             if caplen > room:
-                self.clamps.append((at, room, caplen))
+                with gil:
+                    self.clamps.append((at, room, caplen))
                 caplen = room
             if local < self.n_if - self.section_base:
                 iface = <int>(self.section_base + local)
@@ -1435,15 +1498,19 @@ cdef class _Decoder:
                 caplen = self.if_snaplen[iface]
             self._emit(sub(b, 12, caplen), NO_TIME, origlen, iface, False)  # no time stamp
             return 0
-        name = skipped_block_name(btype)
-        self.skipped[name] = self.skipped.get(name, 0) + 1
+        with gil:
+            self._count_skipped(btype)
         if btype == PCAPNG_JOURNAL or btype == PCAPNG_CUSTOM or btype == PCAPNG_CUSTOM_NOCOPY:
             # Wireshark 4.0 shows these as frames of their own: a row keeps every later
             # frame number equal to Wireshark's (docs/decoding.md).
             self._record_frame(b, btype)
         return 0
 
-    cdef int _record_frame(self, Span b, uint32_t btype) except -1:
+    cdef int _count_skipped(self, uint32_t btype) except -1:
+        name = skipped_block_name(btype)
+        self.skipped[name] = self.skipped.get(name, 0) + 1
+
+    cdef int _record_frame(self, Span b, uint32_t btype) except -1 nogil:
         cdef Span body = sub(b, 8, b.n - 12)
         cdef Span entry
         cdef Py_ssize_t end = body.n, k

@@ -124,3 +124,52 @@ def test_growth_past_the_initial_capacity():
 def test_real_lab_captures_compiled_equals_reference(bundle):
     path = LAB / bundle / "capture.pcap"
     tables_equal(read_capture(path), read_capture(path, engine="python"))
+
+
+def test_the_decoder_releases_the_gil_while_it_decodes():
+    """Another thread runs while a capture decodes. The switch interval is made so long that
+    a thread holding the GIL keeps it to the end; so the main thread, woken as the decode
+    starts, can look at `done` before the decode ends only if the decoder let the GIL go."""
+    import sys
+    import threading
+
+    frame = cb.seg(cb.ACK, 1, payload=b"x" * 10)
+    data = cb.pcap_header() + cb.pcap_record(frame, 1, 0) * 200_000
+    started, state = threading.Event(), {"done": False}
+
+    def decode():
+        started.set()
+        decode_bytes(data)
+        state["done"] = True
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1000.0)
+    try:
+        worker = threading.Thread(target=decode)
+        worker.start()
+        started.wait()
+        seen_before_the_end = not state["done"]
+        worker.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert seen_before_the_end and state["done"]
+
+
+def test_the_decoder_stub_names_what_the_module_has():
+    """ext/_decode.pyi lists the module's public names and the decoder's attributes."""
+    import ast
+
+    from cnfpost import _decode
+
+    tree = ast.parse((ROOT / "ext" / "_decode.pyi").read_text())
+    module = {n.target.id for n in tree.body if isinstance(n, ast.AnnAssign)}
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    public = {name for name in vars(_decode) if name.isupper() and not name.startswith("_")}
+    assert module == public
+    decoder = _decode._Decoder(1024, 1 << 20)
+    for name, node in classes.items():
+        members = {n.target.id for n in node.body if isinstance(n, ast.AnnAssign)}
+        members |= {n.name for n in node.body if isinstance(n, ast.FunctionDef)} - {"__init__"}
+        obj = decoder if name == "_Decoder" else decoder.icmp
+        assert all(hasattr(obj, m) for m in members), name
+        assert {m for m in dir(type(obj)) if not m.startswith("__")} <= members, name
