@@ -27,11 +27,13 @@ from .model import (
     TCPOPT_COLUMNS,
     CaptureStats,
     DecodeStatus,
+    EmptyRun,
     Interface,
     NO_TIME,
     LinkType,
     PacketTable,
     TcpOpt,
+    count_frames,
 )
 
 __all__ = ["read_capture"]
@@ -137,6 +139,7 @@ class _Decoder:
         self.payload_size = 0
         self.ip6_index: dict[bytes, int] = {}
         self.reassembler = Reassembler()
+        self.run: list | None = None  # [count, ts_ns, wire_len, iface] of pending empty records
 
     # --- pcap -----------------------------------------------------------------------
     def read_pcap(self, order: str, magic: int) -> None:
@@ -307,8 +310,14 @@ class _Decoder:
         """Decode one captured frame into a new row. g: index into self.interfaces or None;
         ts_ns: NO_TIME when the frame has no time stamp, None when its time stamp is out of
         range."""
+        out_of_range, ts_ns = ts_ns is None, NO_TIME if ts_ns is None else ts_ns
+        if g is not None:
+            self.interfaces[g].packets += 1
+        if not pkt:
+            return self._empty(ts_ns, origlen, NO_INTERFACE if g is None else g)
+        self._flush_run()
         row = dict(ZERO_ROW)
-        row["ts_ns"] = NO_TIME if ts_ns is None else ts_ns
+        row["ts_ns"] = ts_ns
         row["cap_len"] = len(pkt)
         row["wire_len"] = origlen
         rowno = len(self.rows)
@@ -318,17 +327,30 @@ class _Decoder:
             linktype = None
         else:
             row["iface"] = g
-            iface = self.interfaces[g]
-            iface.packets += 1
-            linktype = iface.link_type
-        if not pkt:
-            row["status"] = S.ZERO_CAPLEN
-        elif linktype is None or linktype not in KNOWN_LINKTYPES:
+            linktype = self.interfaces[g].link_type
+        if linktype is None or linktype not in KNOWN_LINKTYPES:
             row["status"] = S.UNKNOWN_LINKTYPE
         else:
             _PacketDecoder(self, row, rowno, pkt, origlen).link(linktype)
-        if ts_ns is None and row["status"] in (S.OK, S.SNAPLEN_CUT):
+        if out_of_range and row["status"] in (S.OK, S.SNAPLEN_CUT):
             row["status"] = S.TIME_OUT_OF_RANGE
+
+    def _empty(self, ts_ns: int, origlen: int, iface: int) -> None:
+        """An empty record joins the run of identical empty records before it; a run gets
+        rows only when a record with bytes follows, so one ending the capture gets none."""
+        if self.run and self.run[1:] != [ts_ns, origlen, iface]:
+            self._flush_run()
+        if not self.run:
+            self.run = [0, ts_ns, origlen, iface]
+        self.run[0] += 1
+
+    def _flush_run(self) -> None:
+        if self.run:
+            count, ts_ns, origlen, iface = self.run
+            for _ in range(count):
+                self.rows.append(dict(ZERO_ROW, ts_ns=ts_ns, wire_len=origlen, iface=iface,
+                                      status=S.ZERO_CAPLEN))
+            self.run = None
 
     def intern6(self, addr: bytes) -> int:
         index = self.ip6_index.get(addr)
@@ -362,11 +384,8 @@ class _Decoder:
         n = len(rows)
         columns = {col.name: np.fromiter((r[col.name] for r in rows), dtype=col.dtype, count=n)
                    for col in PACKET_COLUMNS}
-        stats.packets = n
-        stats.bytes_captured = int(columns["cap_len"].sum(dtype=np.uint64))
-        stats.bytes_on_wire = int(columns["wire_len"].sum(dtype=np.uint64))
-        counts = np.bincount(columns["status"], minlength=len(S))
-        stats.status_counts = {s.name: int(counts[s]) for s in S if counts[s]}
+        run = EmptyRun(*self.run) if self.run else None
+        count_frames(stats, columns, run)
         ip6 = np.frombuffer(b"".join(self.ip6_index), dtype=np.uint8).reshape(-1, 16).copy()
         return PacketTable(
             columns=columns,
@@ -378,6 +397,7 @@ class _Decoder:
             payload_bytes=b"".join(self.payload_chunks),
             interfaces=self.interfaces,
             stats=stats,
+            empty_run=run,
         )
 
 

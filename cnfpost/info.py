@@ -21,8 +21,7 @@ def summarize(table: PacketTable, tcp=None) -> dict:
     analysis, also the TCP conversations (what `tshark -z conv,tcp` lists, and the
     analysis counts per conversation)."""
     stats = table.stats
-    ts = table["ts_ns"]
-    timed = ts[ts != NO_TIME]  # SPB frames, for one, carry no time stamp
+    span = _time_span(table)
     summary = {
         "file": stats.path,
         "format": stats.format,
@@ -32,9 +31,9 @@ def summarize(table: PacketTable, tcp=None) -> dict:
         "bytes_captured": stats.bytes_captured,
         "bytes_on_wire": stats.bytes_on_wire,
         "file_bytes": stats.file_bytes,
-        "first_time": _iso(timed.min()) if timed.size else None,
-        "last_time": _iso(timed.max()) if timed.size else None,
-        "duration_s": round(float(timed.max() - timed.min()) / 1e9, 9) if timed.size else 0.0,
+        "first_time": _iso(span[0]) if span else None,
+        "last_time": _iso(span[1]) if span else None,
+        "duration_s": round((span[1] - span[0]) / 1e9, 9) if span else 0.0,
         "interfaces": [
             {
                 "id": number,
@@ -60,9 +59,21 @@ def summarize(table: PacketTable, tcp=None) -> dict:
     if summary["duration_s"] > 0:
         summary["data_rate_bps"] = round(8 * stats.bytes_on_wire / summary["duration_s"], 3)
     if tcp is not None:
-        first = int(timed.min()) if timed.size else 0
+        first = span[0] if span else 0
         summary["tcp_conversations"] = conversations(table, tcp, first)
     return summary
+
+
+def _time_span(table: PacketTable) -> tuple[int, int] | None:
+    """First and last time stamp of the frames that have one (an SPB, for one, has none),
+    the trailing empty records included."""
+    ts = table["ts_ns"]
+    timed = ts[ts != NO_TIME]
+    times = [int(timed.min()), int(timed.max())] if timed.size else []
+    run = table.empty_run
+    if run is not None and run.ts_ns != NO_TIME:
+        times.append(run.ts_ns)
+    return (min(times), max(times)) if times else None
 
 
 def conversations(table: PacketTable, tcp, first_ns: int | None = None) -> list[dict]:

@@ -52,6 +52,10 @@ class _Decoder:
     first_big: int
     payload_dropped: int
     payload_limit: int
+    run_count: int         # identical empty records not given rows yet
+    run_ts: int
+    run_wire: int
+    run_iface: int
     cols: dict[str, npt.NDArray[np.generic]]
     icmp: SideTable
     tcpopt: SideTable

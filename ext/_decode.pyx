@@ -17,7 +17,7 @@ in cnfpost/reassembly.py). Its typed surface is ext/_decode.pyi.
 Only cnfpost/capture.py uses this module.
 """
 from libc.stdint cimport INT64_MAX, INT64_MIN, int8_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcmp, memcpy, memset
 
 import numpy as np
 cimport numpy as cnp
@@ -654,6 +654,11 @@ cdef class _Decoder:
     cdef public int first_big         # byte order of the first section (-1 before it)
     cdef public int64_t payload_dropped
     cdef public int64_t payload_limit
+    # the run of identical empty records not given rows yet (see _empty)
+    cdef public int64_t run_count
+    cdef public int64_t run_ts
+    cdef public int64_t run_wire
+    cdef public int run_iface
 
     # interface lookup (global index -> link type, units per second, offset ns)
     cdef int64_t* if_linktype
@@ -729,6 +734,7 @@ cdef class _Decoder:
         self.first_big = -1
         self.payload_dropped = 0
         self.payload_limit = payload_limit
+        self.run_count = 0
         self.n_if = 0
         self._if_arrays = None
         self._grow_interfaces(4)
@@ -1268,9 +1274,10 @@ cdef class _Decoder:
         cdef Row r
         cdef Py_ssize_t row
         cdef int64_t linktype
-        if self.n >= self.cap:
-            with gil:
-                self._grow_rows(self.n + 1)
+        if frame.n == 0:
+            return self._empty(ts_ns, wire_len, iface)
+        if self.run_count:
+            self._flush_run()
         row = self.n
         r.ts_ns = ts_ns
         r.cap_len = <uint32_t>frame.n
@@ -1281,13 +1288,21 @@ cdef class _Decoder:
         r.status = r.ip_version = r.ip_proto = r.ip_ttl = r.tcp_hdr_len = r.tcp_opts = 0
         if iface < 0:
             r.iface = IFACE_NONE
-            r.status = ST_ZERO_CAPLEN if frame.n == 0 else ST_UNKNOWN_LINKTYPE
+            r.status = ST_UNKNOWN_LINKTYPE
         else:
             r.iface = <uint16_t>iface
             self.if_packets[iface] += 1
             self._decode_frame(row, frame, wire_len, self.if_linktype[iface], &r)
         if time_out_of_range and (r.status == ST_OK or r.status == ST_SNAPLEN_CUT):
             r.status = ST_TIME_OUT_OF_RANGE
+        return self._store(&r)
+
+    cdef int _store(self, Row* r) except -1 nogil:
+        """Write r into the next row."""
+        cdef Py_ssize_t row = self.n
+        if row >= self.cap:
+            with gil:
+                self._grow_rows(row + 1)
         self.c_ts_ns[row] = r.ts_ns
         self.c_cap_len[row] = r.cap_len
         self.c_wire_len[row] = r.wire_len
@@ -1312,6 +1327,34 @@ cdef class _Decoder:
         self.c_tcp_hdr_len[row] = r.tcp_hdr_len
         self.c_tcp_opts[row] = r.tcp_opts
         self.n += 1
+
+    cdef int _empty(self, int64_t ts_ns, Py_ssize_t wire_len, int iface) except -1 nogil:
+        """An empty record (caplen 0: ZERO_CAPLEN) joins the run of identical empty records
+        before it. A run gets rows only when a record with bytes follows it, so the run that
+        ends a capture (a tail of zeros: 16-byte records of nothing) costs no row at all;
+        row numbers stay frame numbers - 1 (tshark shows every empty record as a frame)."""
+        if self.run_count and (ts_ns != self.run_ts or wire_len != self.run_wire
+                               or iface != self.run_iface):
+            self._flush_run()
+        if self.run_count == 0:
+            self.run_ts = ts_ns
+            self.run_wire = wire_len
+            self.run_iface = iface
+        self.run_count += 1
+        if iface >= 0:
+            self.if_packets[iface] += 1
+
+    cdef int _flush_run(self) except -1 nogil:
+        cdef Row r
+        cdef int64_t k
+        memset(&r, 0, sizeof(Row))
+        r.ts_ns = self.run_ts
+        r.wire_len = <uint32_t>self.run_wire
+        r.iface = IFACE_NONE if self.run_iface < 0 else <uint16_t>self.run_iface
+        r.status = ST_ZERO_CAPLEN
+        for k in range(self.run_count):
+            self._store(&r)
+        self.run_count = 0
 
     # ---- containers -------------------------------------------------------------------
     cdef void _stop(self, int code, int64_t offset, int64_t a, int64_t b) noexcept nogil:
@@ -1577,4 +1620,7 @@ cdef class _Decoder:
         self.ip6_buf.resize((self.n_ip6, 16), refcheck=False)
         parts["ip6_addresses"] = self.ip6_buf
         parts["payload_bytes"] = bytes(self.payload_buf[: self.payload_used])
+        parts["empty_run"] = ((int(self.run_count), int(self.run_ts), int(self.run_wire),
+                               IFACE_NONE if self.run_iface < 0 else int(self.run_iface))
+                              if self.run_count else None)
         return parts

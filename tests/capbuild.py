@@ -621,6 +621,14 @@ def late_frames() -> bytes:
                      epb(seg(SYN, 3), 10**10, 1)])
 
 
+def empty_records() -> bytes:
+    """Empty records (caplen 0) between packets, then a tail of zeros: 16 zero bytes read
+    as one empty record with time 0 (tshark 4.0 shows each as a frame of length 0)."""
+    empty = pcap_record(b"", 5, 0, wire_len=60)
+    return (pcap_header() + pcap_record(seg(SYN, 1), 1, 0) + empty * 3
+            + pcap_record(seg(SYN, 2), 6, 0) + b"\0" * 16 * 500)
+
+
 def cut_mid_record() -> tuple[bytes, int]:
     """Two whole records then a third cut off 10 bytes into its data (tcpdump killed).
     Returns the bytes and the offset of the cut record's header."""

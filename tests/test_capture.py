@@ -33,6 +33,7 @@ def tables_equal(a, b) -> None:
     assert a.interfaces == b.interfaces
     assert a.stats.warnings == b.stats.warnings
     assert a.stats.status_counts == b.stats.status_counts
+    assert a.empty_run == b.empty_run
 
 
 def sample_captures() -> list[bytes]:

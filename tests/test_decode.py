@@ -17,6 +17,7 @@ import pytest
 from cnfpost.errors import InputError
 from cnfpost.model import (
     NO_TIME,
+    EmptyRun,
     ICMP_COLUMNS,
     PACKET_COLUMNS,
     PAYLOAD_COLUMNS,
@@ -280,13 +281,35 @@ def test_zero_caplen_is_a_frame(decoder):
     assert_row(t, 0, ts_ns=5 * 10**9, cap_len=0, wire_len=60, status=S.ZERO_CAPLEN)
     assert t["tcp_seq"][1] == 3 and t["status"][1] == S.OK
     assert t.stats.status_counts == {"OK": 1, "ZERO_CAPLEN": 1}
-    assert t.interfaces[0].packets == 2
+    assert t.interfaces[0].packets == 2 and t.empty_run is None
+
+
+def test_empty_records_ending_a_capture_cost_no_row(decoder):
+    """A pcap header then zeros: every 16 zero bytes is an empty record (tshark shows each
+    as a frame of length 0). Runs of identical ones that end the capture are counted; runs
+    followed by a record with bytes get their rows (row numbers are frame numbers - 1)."""
+    zeros = cb.pcap_header() + b"\0" * 16 * 1000
+    t = decoder(zeros, "zeros.pcap")
+    assert len(t) == 0 and t.empty_run == EmptyRun(1000, 0, 0, 0)
+    assert t.stats.packets == 1000 and t.stats.status_counts == {"ZERO_CAPLEN": 1000}
+    assert t.interfaces[0].packets == 1000 and t.stats.warnings == []
+    empty = [cb.pcap_record(b"", 5, 0, wire_len=60)] * 3 + [cb.pcap_record(b"", 6, 0)] * 2
+    data = cb.pcap_header() + b"".join(empty) + cb.pcap_record(cb.seg(SYN, 3), 7, 0) + b"".join(empty)
+    t = decoder(data, "z.pcap")
+    assert t["status"].tolist() == [S.ZERO_CAPLEN] * 5 + [S.OK] + [S.ZERO_CAPLEN] * 3
+    assert t["ts_ns"].tolist()[:5] == [5 * 10**9] * 3 + [6 * 10**9] * 2
+    assert t["wire_len"].tolist()[:5] == [60, 60, 60, 0, 0]
+    # only the last run of identical records is counted; the run before it gets rows
+    assert t.empty_run == EmptyRun(2, 6 * 10**9, 0, 0)
+    assert len(t) == 6 + 3 and t.stats.packets == 11 and t.stats.bytes_on_wire == 6 * 60 + 54
 
 
 def test_unknown_link_type_in_pcap(decoder):
     t = decoder(cb.pcap([Rec(b"\x01\x02\x03", T0), Rec(b"", T0)], 147), "u.pcap")
     assert_row(t, 0, ts_ns=T0, cap_len=3, wire_len=3, status=S.UNKNOWN_LINKTYPE)
-    assert_row(t, 1, ts_ns=T0, status=S.ZERO_CAPLEN)  # zero caplen comes first
+    # zero caplen comes first; it ends the capture, so it is counted, not stored
+    assert len(t) == 1 and t.empty_run == EmptyRun(1, T0, 0, 0)
+    assert t.stats.packets == 2 and t.stats.status_counts == {"UNKNOWN_LINKTYPE": 1, "ZERO_CAPLEN": 1}
     assert t.interfaces[0].unknown_link_type and t.interfaces[0].packets == 2
     assert t.interfaces[0].link_type_name == "LINKTYPE_147"
     assert t.stats.warnings == ["u.pcap: expected a link type cnfpost decodes on interface 0, "
@@ -381,11 +404,11 @@ def test_journal_and_custom_blocks_take_a_frame_number(decoder):
             + cb.epb(cb.seg(SYN, 2), 2) + cb.custom_block() + cb.epb(cb.seg(SYN, 3), 3)
             + cb.isb() + cb.nrb() + cb.dsb() + cb.block(cb.BT_CUSTOM, b"\0\0\x7e\xd9"))
     t = decoder(data, "j.pcapng")
-    assert t["tcp_seq"].tolist() == [1, 0, 2, 0, 3, 0]
+    assert t["tcp_seq"].tolist() == [1, 0, 2, 0, 3]
     assert_row(t, 1, ts_ns=1_700_000_000_000_001_000, cap_len=49, wire_len=49, iface=65535,
                status=S.UNKNOWN_LINKTYPE)
     assert_row(t, 3, ts_ns=NO_TIME, cap_len=8, wire_len=8, iface=65535, status=S.UNKNOWN_LINKTYPE)
-    assert_row(t, 5, ts_ns=NO_TIME, cap_len=0, wire_len=0, iface=65535, status=S.ZERO_CAPLEN)
+    assert t.empty_run == EmptyRun(1, NO_TIME, 0, 65535)  # the empty custom block, frame 6
     assert t.stats.skipped_blocks == {"journal": 1, "custom": 2, "ISB": 1, "NRB": 1, "DSB": 1}
     assert t.interfaces[0].packets == 3 and t.stats.warnings == []
 
@@ -1233,7 +1256,7 @@ def test_journal_time_stamps(decoder, entry, want):
 def test_zero_caplen_on_an_unknown_interface(decoder):
     data = cb.shb() + cb.epb(b"", 1, iface=0, wire_len=60)
     t = decoder(data, "z.pcapng")
-    assert_row(t, 0, ts_ns=1000, wire_len=60, iface=65535, status=S.ZERO_CAPLEN)
+    assert len(t) == 0 and t.empty_run == EmptyRun(1, 1000, 60, 65535)
 
 
 def test_pb_with_an_unknown_interface(decoder):
