@@ -84,11 +84,13 @@ def _write_empty_run(table: PacketTable, names: Sequence[str], fmt: str, out: IO
                  _format_cells(values, present, FIELDS[name].fmt)[0]
                  for name, (values, present) in zip(names, columns)]
         buf = io.StringIO()
-        csv.writer(buf, delimiter="," if fmt == "csv" else "\t", lineterminator="\n").writerow(cells)
+        delimiter = "," if fmt == "csv" else "\t"
+        csv.writer(buf, delimiter=delimiter, lineterminator="\n").writerow(cells)
         pieces = buf.getvalue().split(FRAME_MARK)
     first, end = len(table) + 1, len(table) + 1 + table.empty_run.count
     for start in range(first, end, ROWS_PER_BATCH):
-        out.write("".join(str(f).join(pieces) for f in range(start, min(end, start + ROWS_PER_BATCH))))
+        frames = range(start, min(end, start + ROWS_PER_BATCH))
+        out.write("".join(str(f).join(pieces) for f in frames))
 
 
 def _empty_run_row(table: PacketTable) -> PacketTable:

@@ -79,35 +79,47 @@ def _time_span(table: PacketTable) -> tuple[int, int] | None:
 def conversations(table: PacketTable, tcp, first_ns: int | None = None) -> list[dict]:
     """One row per TCP conversation (tcp.stream): endpoints, frames and payload bytes each
     way, start (relative to first_ns, else to the first frame) and duration, handshake,
-    iRTT, the analysis counts, how it ended, and the display filter that shows it."""
+    iRTT, the analysis counts, how it ended, and the display filter that shows it.
+
+    Built column by column from the flow table (each distinct address formatted once),
+    then zipped into rows."""
     from .tcp import END_NAMES, HANDSHAKE_NAMES
 
     f = tcp.flows
     if first_ns is None:
         first_ns = int(table["ts_ns"][0]) if len(table) else 0
-    out = []
-    for i in range(tcp.n_streams):
-        v = int(f["ip_version"][i])
-        irtt = int(f["irtt_ns"][i])
-        out.append({
-            "stream": i,
-            "client": f"{table.format_address(v, int(f['client_addr'][i]))}:{int(f['client_port'][i])}",
-            "server": f"{table.format_address(v, int(f['server_addr'][i]))}:{int(f['server_port'][i])}",
-            "first_frame": int(f["first_frame"][i]), "last_frame": int(f["last_frame"][i]),
-            "frames_c2s": int(f["packets_c2s"][i]), "frames_s2c": int(f["packets_s2c"][i]),
-            "bytes_c2s": int(f["bytes_c2s"][i]), "bytes_s2c": int(f["bytes_s2c"][i]),
-            "rel_start_s": round((int(f["start_ns"][i]) - first_ns) / 1e9, 6),
-            "duration_ms": round(int(f["duration_ns"][i]) / 1e6, 3),
-            "handshake": HANDSHAKE_NAMES[int(f["handshake"][i])],
-            "irtt_ms": None if irtt < 0 else round(irtt / 1e6, 3),
-            "syn_retries": int(f["syn_retries"][i]),
-            "retransmissions": int(f["retransmissions"][i]),
-            "dup_acks": int(f["dup_acks"][i]), "out_of_order": int(f["out_of_order"][i]),
-            "lost_segments": int(f["lost_segments"][i]), "zero_windows": int(f["zero_windows"][i]),
-            "end": END_NAMES[int(f["end"][i])],
-            "display_filter": f"tcp.stream == {i}",
-        })
-    return out
+    n = tcp.n_streams
+    if n == 0:
+        return []
+    columns = {
+        "stream": list(range(n)),
+        "client": _endpoints(table, f["ip_version"], f["client_addr"], f["client_port"]),
+        "server": _endpoints(table, f["ip_version"], f["server_addr"], f["server_port"]),
+        "first_frame": f["first_frame"].tolist(), "last_frame": f["last_frame"].tolist(),
+        "frames_c2s": f["packets_c2s"].tolist(), "frames_s2c": f["packets_s2c"].tolist(),
+        "bytes_c2s": f["bytes_c2s"].tolist(), "bytes_s2c": f["bytes_s2c"].tolist(),
+        "rel_start_s": [round(v / 1e9, 6) for v in (f["start_ns"] - first_ns).tolist()],
+        "duration_ms": [round(v / 1e6, 3) for v in f["duration_ns"].tolist()],
+        "handshake": [HANDSHAKE_NAMES[h] for h in f["handshake"].tolist()],
+        "irtt_ms": [None if v < 0 else round(v / 1e6, 3) for v in f["irtt_ns"].tolist()],
+        **{name: f[name].tolist() for name in (
+            "syn_retries", "retransmissions", "dup_acks", "out_of_order", "lost_segments",
+            "zero_windows")},
+        "end": [END_NAMES[e] for e in f["end"].tolist()],
+        "display_filter": [f"tcp.stream == {i}" for i in range(n)],
+    }
+    names = list(columns)
+    return [dict(zip(names, row)) for row in zip(*columns.values())]
+
+
+def _endpoints(table: PacketTable, version: np.ndarray, addr: np.ndarray,
+               port: np.ndarray) -> list[str]:
+    """'address:port' per row; each distinct (version, address) is formatted once."""
+    keys = (version.astype(np.int64) << 32) | addr.astype(np.int64)
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    names = [table.format_address(int(k >> 32), int(k & 0xFFFFFFFF)) for k in uniq.tolist()]
+    text = [names[i] for i in inverse.tolist()]
+    return [f"{a}:{p}" for a, p in zip(text, port.tolist())]
 
 
 def _protocols(table: PacketTable) -> dict:

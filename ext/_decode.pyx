@@ -16,7 +16,8 @@ in cnfpost/reassembly.py). Its typed surface is ext/_decode.pyi.
 
 Only cnfpost/capture.py uses this module.
 """
-from libc.stdint cimport INT64_MAX, INT64_MIN, int8_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport (INT64_MAX, INT64_MIN, int8_t, int64_t, uint8_t, uint16_t, uint32_t,
+                          uint64_t)
 from libc.string cimport memcmp, memcpy, memset
 
 import numpy as np

@@ -294,7 +294,8 @@ def test_empty_records_ending_a_capture_cost_no_row(decoder):
     assert t.stats.packets == 1000 and t.stats.status_counts == {"ZERO_CAPLEN": 1000}
     assert t.interfaces[0].packets == 1000 and t.stats.warnings == []
     empty = [cb.pcap_record(b"", 5, 0, wire_len=60)] * 3 + [cb.pcap_record(b"", 6, 0)] * 2
-    data = cb.pcap_header() + b"".join(empty) + cb.pcap_record(cb.seg(SYN, 3), 7, 0) + b"".join(empty)
+    packet = cb.pcap_record(cb.seg(SYN, 3), 7, 0)
+    data = cb.pcap_header() + b"".join(empty) + packet + b"".join(empty)
     t = decoder(data, "z.pcap")
     assert t["status"].tolist() == [S.ZERO_CAPLEN] * 5 + [S.OK] + [S.ZERO_CAPLEN] * 3
     assert t["ts_ns"].tolist()[:5] == [5 * 10**9] * 3 + [6 * 10**9] * 2
@@ -309,7 +310,8 @@ def test_unknown_link_type_in_pcap(decoder):
     assert_row(t, 0, ts_ns=T0, cap_len=3, wire_len=3, status=S.UNKNOWN_LINKTYPE)
     # zero caplen comes first; it ends the capture, so it is counted, not stored
     assert len(t) == 1 and t.empty_run == EmptyRun(1, T0, 0, 0)
-    assert t.stats.packets == 2 and t.stats.status_counts == {"UNKNOWN_LINKTYPE": 1, "ZERO_CAPLEN": 1}
+    assert t.stats.packets == 2
+    assert t.stats.status_counts == {"UNKNOWN_LINKTYPE": 1, "ZERO_CAPLEN": 1}
     assert t.interfaces[0].unknown_link_type and t.interfaces[0].packets == 2
     assert t.interfaces[0].link_type_name == "LINKTYPE_147"
     assert t.stats.warnings == ["u.pcap: expected a link type cnfpost decodes on interface 0, "
@@ -809,7 +811,8 @@ def test_ipv6_first_fragment_waits_for_the_rest(decoder):
 
 
 def test_ipv6_atomic_fragment_is_decoded_through(decoder):
-    pkt = cb.ipv6(cb.udp(1, 2, b"x" * 16), cb.IPPROTO_UDP, exts=[cb.fragment6(0, False, 0x12345678)])
+    atomic = cb.fragment6(0, False, 0x12345678)
+    pkt = cb.ipv6(cb.udp(1, 2, b"x" * 16), cb.IPPROTO_UDP, exts=[atomic])
     t = one(decoder, pkt, 101)
     assert_row(t, 0, ts_ns=T0, cap_len=len(pkt), wire_len=len(pkt), ip_version=6, ip_proto=17,
                ip_ttl=64, ip_src=0, ip_dst=1, ip_id=0x5678, sport=1, dport=2, payload_len=16)

@@ -3,7 +3,8 @@
 Generated valid captures (tests/strategies.py) are written to a file and read back with
 ``tshark -T fields``; for every frame the decoder calls OK, each field tshark shows must
 equal the decoder's column (Wireshark field names: model.PACKET_COLUMNS). Reassembly is
-on, as by default in tshark and in the decoders. Skips without tshark; fails in CI (tests/support.py).
+on, as by default in tshark and in the decoders. Skips without tshark; fails in CI
+(tests/support.py).
 """
 from __future__ import annotations
 
@@ -111,7 +112,8 @@ def test_reference_decoder_matches_tshark(tmp_path_factory, cap):
 @pytest.mark.parametrize("name", ["syn_then_rst", "handshake_get_response", "snaplen_cut", "tso_total_len_zero",
                                   "ip_fragments_udp", "port_unreachable", "ipv6_ext_chain", "vlan_qinq",
                                   "multi_section_pcapng", "mpls_stacks", "mpls_cooked",
-                                  "ip_fragment_cases", "ipv6_fragment_cases", "lone_and_cut_fragments"])
+                                  "ip_fragment_cases", "ipv6_fragment_cases",
+                                  "lone_and_cut_fragments"])
 def test_scenarios_match_tshark(tmp_path, name):
     data = getattr(cb, name)()
     path = tmp_path / (name + (".pcapng" if data[:4] == b"\x0a\x0d\x0d\x0a" else ".pcap"))

@@ -88,9 +88,9 @@ def test_every_frame_matches_tshark(path):
 
 # Captures built byte by byte (tests/capbuild.py) for rules the recorded ones rarely hit.
 BUILT = ["syn_then_rst", "handshake_get_response", "snaplen_cut", "port_unreachable",
-         "ipv6_ext_chain", "vlan_qinq", "multi_section_pcapng", "mpls_stacks", "mpls_cooked", "bogus_ip_lengths",
-         "untimed_frames", "ip_fragments_udp", "ip_fragment_cases", "ipv6_fragment_cases",
-         "lone_and_cut_fragments", "empty_records"]
+         "ipv6_ext_chain", "vlan_qinq", "multi_section_pcapng", "mpls_stacks", "mpls_cooked",
+         "bogus_ip_lengths", "untimed_frames", "ip_fragments_udp", "ip_fragment_cases",
+         "ipv6_fragment_cases", "lone_and_cut_fragments", "empty_records"]
 
 
 @pytest.mark.tshark
