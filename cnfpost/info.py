@@ -125,8 +125,8 @@ def _endpoints(table: PacketTable, version: np.ndarray, addr: np.ndarray,
 def _protocols(table: PacketTable) -> dict:
     proto = table["ip_proto"][table["ip_version"] > 0]
     names = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6"}
-    values, counts = np.unique(proto, return_counts=True)
-    return {names.get(int(v), f"ip_proto_{int(v)}"): int(c) for v, c in zip(values, counts)}
+    counts = np.bincount(proto, minlength=256)  # a count per protocol number: no sort
+    return {names.get(v, f"ip_proto_{v}"): int(counts[v]) for v in np.flatnonzero(counts).tolist()}
 
 
 def format_text(summary: dict) -> str:
