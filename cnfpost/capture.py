@@ -13,16 +13,16 @@ import os
 import sys
 from typing import BinaryIO, Callable
 
-import numpy as np
 
 from .errors import InputError, at_byte, format_problem
 from .model import (
     PAYLOAD_BUFFER_LIMIT,
     CaptureStats,
-    DecodeStatus,
+    EmptyRun,
     Interface,
     LinkType,
     PacketTable,
+    count_frames,
 )
 
 __all__ = ["read_capture", "decode_bytes", "ENGINES"]
@@ -188,11 +188,8 @@ def _finish(decoder, label: str, size: int) -> PacketTable:
         stats.ts_precision = "nano" if interfaces[0].ts_resolution == 10**9 else "micro"
 
     columns = parts["columns"]
-    stats.packets = int(columns["ts_ns"].shape[0])
-    stats.bytes_captured = int(columns["cap_len"].sum(dtype=np.uint64))
-    stats.bytes_on_wire = int(columns["wire_len"].sum(dtype=np.uint64))
-    counts = np.bincount(columns["status"], minlength=len(DecodeStatus))
-    stats.status_counts = {s.name: int(counts[s]) for s in DecodeStatus if counts[s]}
+    run = EmptyRun(*parts["empty_run"]) if parts["empty_run"] else None
+    count_frames(stats, columns, run)
     return _require_section(PacketTable(
         columns=columns,
         ip6_addresses=parts["ip6_addresses"],
@@ -203,6 +200,7 @@ def _finish(decoder, label: str, size: int) -> PacketTable:
         payload_bytes=parts["payload_bytes"],
         interfaces=interfaces,
         stats=stats,
+        empty_run=run,
     ))
 
 

@@ -16,6 +16,7 @@ import struct
 import numpy as np
 
 from .errors import InputError, describe_got, format_problem
+from .reassembly import PREFIX, Reassembler
 from .model import (
     ICMP_COLUMNS,
     PACKET_COLUMNS,
@@ -26,11 +27,13 @@ from .model import (
     TCPOPT_COLUMNS,
     CaptureStats,
     DecodeStatus,
+    EmptyRun,
     Interface,
     NO_TIME,
     LinkType,
     PacketTable,
     TcpOpt,
+    count_frames,
 )
 
 __all__ = ["read_capture"]
@@ -135,6 +138,8 @@ class _Decoder:
         self.payload_chunks: list[bytes] = []
         self.payload_size = 0
         self.ip6_index: dict[bytes, int] = {}
+        self.reassembler = Reassembler()
+        self.run: list | None = None  # [count, ts_ns, wire_len, iface] of pending empty records
 
     # --- pcap -----------------------------------------------------------------------
     def read_pcap(self, order: str, magic: int) -> None:
@@ -305,8 +310,14 @@ class _Decoder:
         """Decode one captured frame into a new row. g: index into self.interfaces or None;
         ts_ns: NO_TIME when the frame has no time stamp, None when its time stamp is out of
         range."""
+        out_of_range, ts_ns = ts_ns is None, NO_TIME if ts_ns is None else ts_ns
+        if g is not None:
+            self.interfaces[g].packets += 1
+        if not pkt:
+            return self._empty(ts_ns, origlen, NO_INTERFACE if g is None else g)
+        self._flush_run()
         row = dict(ZERO_ROW)
-        row["ts_ns"] = NO_TIME if ts_ns is None else ts_ns
+        row["ts_ns"] = ts_ns
         row["cap_len"] = len(pkt)
         row["wire_len"] = origlen
         rowno = len(self.rows)
@@ -316,23 +327,41 @@ class _Decoder:
             linktype = None
         else:
             row["iface"] = g
-            iface = self.interfaces[g]
-            iface.packets += 1
-            linktype = iface.link_type
-        if not pkt:
-            row["status"] = S.ZERO_CAPLEN
-        elif linktype is None or linktype not in KNOWN_LINKTYPES:
+            linktype = self.interfaces[g].link_type
+        if linktype is None or linktype not in KNOWN_LINKTYPES:
             row["status"] = S.UNKNOWN_LINKTYPE
         else:
             _PacketDecoder(self, row, rowno, pkt, origlen).link(linktype)
-        if ts_ns is None and row["status"] in (S.OK, S.SNAPLEN_CUT):
+        if out_of_range and row["status"] in (S.OK, S.SNAPLEN_CUT):
             row["status"] = S.TIME_OUT_OF_RANGE
+
+    def _empty(self, ts_ns: int, origlen: int, iface: int) -> None:
+        """An empty record joins the run of identical empty records before it; a run gets
+        rows only when a record with bytes follows, so one ending the capture gets none."""
+        if self.run and self.run[1:] != [ts_ns, origlen, iface]:
+            self._flush_run()
+        if not self.run:
+            self.run = [0, ts_ns, origlen, iface]
+        self.run[0] += 1
+
+    def _flush_run(self) -> None:
+        if self.run:
+            count, ts_ns, origlen, iface = self.run
+            for _ in range(count):
+                self.rows.append(dict(ZERO_ROW, ts_ns=ts_ns, wire_len=origlen, iface=iface,
+                                      status=S.ZERO_CAPLEN))
+            self.run = None
 
     def intern6(self, addr: bytes) -> int:
         index = self.ip6_index.get(addr)
         if index is None:
             index = self.ip6_index[addr] = len(self.ip6_index)
         return index
+
+    def mark_incomplete(self, rows: list[int]) -> None:
+        """Fragments of datagrams that never completed (or were dropped to bound memory)."""
+        for rowno in rows:
+            self.rows[rowno]["status"] = S.IP_FRAGMENT_INCOMPLETE
 
     def keep_payload(self, rowno: int, chunk: bytes) -> None:
         if self.payload_size + len(chunk) > PAYLOAD_BUFFER_LIMIT:
@@ -351,14 +380,12 @@ class _Decoder:
                 stats.warnings.append(format_problem(
                     self.label, None, f"a link type cnfpost decodes on interface {number}",
                     f"{iface.link_type_name} ({iface.packets} frames counted, not decoded)"))
+        self.mark_incomplete(self.reassembler.take_incomplete())
         n = len(rows)
         columns = {col.name: np.fromiter((r[col.name] for r in rows), dtype=col.dtype, count=n)
                    for col in PACKET_COLUMNS}
-        stats.packets = n
-        stats.bytes_captured = int(columns["cap_len"].sum(dtype=np.uint64))
-        stats.bytes_on_wire = int(columns["wire_len"].sum(dtype=np.uint64))
-        counts = np.bincount(columns["status"], minlength=len(S))
-        stats.status_counts = {s.name: int(counts[s]) for s in S if counts[s]}
+        run = EmptyRun(*self.run) if self.run else None
+        count_frames(stats, columns, run)
         ip6 = np.frombuffer(b"".join(self.ip6_index), dtype=np.uint8).reshape(-1, 16).copy()
         return PacketTable(
             columns=columns,
@@ -370,6 +397,7 @@ class _Decoder:
             payload_bytes=b"".join(self.payload_chunks),
             interfaces=self.interfaces,
             stats=stats,
+            empty_run=run,
         )
 
 
@@ -540,6 +568,11 @@ class _PacketDecoder:
         if len(pkt) - off < hdr_len:
             return self.problem(S.TRUNCATED_IP)
         ip_end = off + total
+        # Wireshark reassembles a fragment whose payload is all captured (and not empty).
+        if frag & 0x3FFF and total > hdr_len and len(pkt) >= ip_end and row["status"] == S.OK:
+            head = bytearray(pkt[off:off + hdr_len])
+            return self.fragment((4, src, dst, proto ^ ident), head, (frag & 0x1FFF) * 8,
+                                 bool(frag & 0x2000), off + hdr_len, ip_end)
         if frag & 0x1FFF:
             row["payload_len"] = total - hdr_len
             return self.problem(S.IP_FRAGMENT)
@@ -565,12 +598,50 @@ class _PacketDecoder:
         row["ip_proto"] = walk.nh
         if walk.frag is not None:
             row["ip_id"], row["ip_frag"] = walk.frag
+        at = walk.frag_at
+        if at is not None and len(pkt) >= ip_end and row["status"] == S.OK:
+            # What follows the fragment header is the fragment, whatever it holds.
+            row["ip_proto"] = pkt[at - 8]
+            head = bytearray(pkt[off:off + 40])
+            head[6] = pkt[at - 8]
+            word, ident = struct.unpack_from(">HI", pkt, at - 6)
+            key = (6, bytes(pkt[off + 8:off + 24]), bytes(pkt[off + 24:off + 40]), ident)
+            return self.fragment(key, head, (word >> 3) * 8, bool(word & 1), at, ip_end)
         if walk.status is not None:
             return self.problem(walk.status)
         if walk.fragment:
             row["payload_len"] = ip_end - walk.off
             return self.problem(S.IP_FRAGMENT)
         self.transport(6, walk.nh, walk.off, ip_end)
+
+    def fragment(self, key: tuple, head: bytearray, offset: int, more: bool, start: int,
+                 end: int) -> None:
+        """A fragment to reassemble: its row stays a fragment; the frame that completes the
+        datagram is dissected as the datagram (its IP header with the reassembled payload,
+        as Wireshark dissects the reassembled packet on that frame)."""
+        row, dec = self.row, self.dec
+        row["payload_len"] = end - start
+        self.problem(S.IP_FRAGMENT)
+        done = dec.reassembler.add(key, self.rowno, offset, end - start,
+                                   self.pkt[start:min(end, start + max(0, PREFIX - offset))],
+                                   more)
+        dec.mark_incomplete(dec.reassembler.take_dropped())
+        if done is None:
+            return
+        data, length = done
+        version = head[0] >> 4
+        if version == 4:
+            total = len(head) + length
+            head[2:4] = (total if total <= 0xFFFF else 0).to_bytes(2, "big")  # 0: the wire says
+            head[6:8] = b"\0\0"
+        else:
+            head[4:6] = (length if length <= 0xFFFF else 0).to_bytes(2, "big")
+        ip_id, ip_frag = row["ip_id"], row["ip_frag"]
+        row.update(status=S.OK, payload_len=0)
+        _PacketDecoder(dec, row, self.rowno, bytes(head) + data, len(head) + length).ip(version, 0)
+        row.update(ip_id=ip_id, ip_frag=ip_frag)
+        if row["status"] == S.SNAPLEN_CUT:  # only the datagram's first PREFIX bytes are kept
+            row["status"] = S.OK
 
     # --- transport ----------------------------------------------------------------------
     def transport(self, version: int, proto: int, off: int, ip_end: int) -> None:
@@ -730,12 +801,13 @@ def _ccs_then_handshake(head: bytes) -> bool:
 class _Ext6:
     """Where an IPv6 extension-header walk ended."""
 
-    __slots__ = ("nh", "off", "status", "frag", "fragment")
+    __slots__ = ("nh", "off", "status", "frag", "fragment", "frag_at")
 
     def __init__(self):
         self.status = None      # a DecodeStatus when the walk failed
         self.frag = None        # (ip_id, ip_frag) from a fragment header
         self.fragment = False   # a non-first fragment: nothing after it is parsed
+        self.frag_at = None     # where the fragment header's payload starts
 
 
 def _walk_ipv6_ext(pkt: bytes, off: int, nh: int, ip_end: int, cap_end: int) -> _Ext6:
@@ -765,6 +837,8 @@ def _walk_ipv6_ext(pkt: bytes, off: int, nh: int, ip_end: int, cap_end: int) -> 
             word, ident = struct.unpack_from(">HI", pkt, off + 2)
             offset = word >> 3
             walk.frag = (ident & 0xFFFF, offset | (0x2000 if word & 1 else 0))
+            if walk.frag_at is None and word & 0xFFF9:  # offset or M: the first one counts
+                walk.frag_at = off + ext_len
             if offset:
                 walk.fragment = True
                 off += ext_len

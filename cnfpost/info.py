@@ -21,8 +21,7 @@ def summarize(table: PacketTable, tcp=None) -> dict:
     analysis, also the TCP conversations (what `tshark -z conv,tcp` lists, and the
     analysis counts per conversation)."""
     stats = table.stats
-    ts = table["ts_ns"]
-    timed = ts[ts != NO_TIME]  # SPB frames, for one, carry no time stamp
+    span = _time_span(table)
     summary = {
         "file": stats.path,
         "format": stats.format,
@@ -32,9 +31,9 @@ def summarize(table: PacketTable, tcp=None) -> dict:
         "bytes_captured": stats.bytes_captured,
         "bytes_on_wire": stats.bytes_on_wire,
         "file_bytes": stats.file_bytes,
-        "first_time": _iso(timed.min()) if timed.size else None,
-        "last_time": _iso(timed.max()) if timed.size else None,
-        "duration_s": round(float(timed.max() - timed.min()) / 1e9, 9) if timed.size else 0.0,
+        "first_time": _iso(span[0]) if span else None,
+        "last_time": _iso(span[1]) if span else None,
+        "duration_s": round((span[1] - span[0]) / 1e9, 9) if span else 0.0,
         "interfaces": [
             {
                 "id": number,
@@ -60,50 +59,74 @@ def summarize(table: PacketTable, tcp=None) -> dict:
     if summary["duration_s"] > 0:
         summary["data_rate_bps"] = round(8 * stats.bytes_on_wire / summary["duration_s"], 3)
     if tcp is not None:
-        first = int(timed.min()) if timed.size else 0
+        first = span[0] if span else 0
         summary["tcp_conversations"] = conversations(table, tcp, first)
     return summary
+
+
+def _time_span(table: PacketTable) -> tuple[int, int] | None:
+    """First and last time stamp of the frames that have one (an SPB, for one, has none),
+    the trailing empty records included."""
+    ts = table["ts_ns"]
+    timed = ts[ts != NO_TIME]
+    times = [int(timed.min()), int(timed.max())] if timed.size else []
+    run = table.empty_run
+    if run is not None and run.ts_ns != NO_TIME:
+        times.append(run.ts_ns)
+    return (min(times), max(times)) if times else None
 
 
 def conversations(table: PacketTable, tcp, first_ns: int | None = None) -> list[dict]:
     """One row per TCP conversation (tcp.stream): endpoints, frames and payload bytes each
     way, start (relative to first_ns, else to the first frame) and duration, handshake,
-    iRTT, the analysis counts, how it ended, and the display filter that shows it."""
+    iRTT, the analysis counts, how it ended, and the display filter that shows it.
+
+    Built column by column from the flow table (each distinct address formatted once),
+    then zipped into rows."""
     from .tcp import END_NAMES, HANDSHAKE_NAMES
 
     f = tcp.flows
     if first_ns is None:
         first_ns = int(table["ts_ns"][0]) if len(table) else 0
-    out = []
-    for i in range(tcp.n_streams):
-        v = int(f["ip_version"][i])
-        irtt = int(f["irtt_ns"][i])
-        out.append({
-            "stream": i,
-            "client": f"{table.format_address(v, int(f['client_addr'][i]))}:{int(f['client_port'][i])}",
-            "server": f"{table.format_address(v, int(f['server_addr'][i]))}:{int(f['server_port'][i])}",
-            "first_frame": int(f["first_frame"][i]), "last_frame": int(f["last_frame"][i]),
-            "frames_c2s": int(f["packets_c2s"][i]), "frames_s2c": int(f["packets_s2c"][i]),
-            "bytes_c2s": int(f["bytes_c2s"][i]), "bytes_s2c": int(f["bytes_s2c"][i]),
-            "rel_start_s": round((int(f["start_ns"][i]) - first_ns) / 1e9, 6),
-            "duration_ms": round(int(f["duration_ns"][i]) / 1e6, 3),
-            "handshake": HANDSHAKE_NAMES[int(f["handshake"][i])],
-            "irtt_ms": None if irtt < 0 else round(irtt / 1e6, 3),
-            "syn_retries": int(f["syn_retries"][i]),
-            "retransmissions": int(f["retransmissions"][i]),
-            "dup_acks": int(f["dup_acks"][i]), "out_of_order": int(f["out_of_order"][i]),
-            "lost_segments": int(f["lost_segments"][i]), "zero_windows": int(f["zero_windows"][i]),
-            "end": END_NAMES[int(f["end"][i])],
-            "display_filter": f"tcp.stream == {i}",
-        })
-    return out
+    n = tcp.n_streams
+    if n == 0:
+        return []
+    columns = {
+        "stream": list(range(n)),
+        "client": _endpoints(table, f["ip_version"], f["client_addr"], f["client_port"]),
+        "server": _endpoints(table, f["ip_version"], f["server_addr"], f["server_port"]),
+        "first_frame": f["first_frame"].tolist(), "last_frame": f["last_frame"].tolist(),
+        "frames_c2s": f["packets_c2s"].tolist(), "frames_s2c": f["packets_s2c"].tolist(),
+        "bytes_c2s": f["bytes_c2s"].tolist(), "bytes_s2c": f["bytes_s2c"].tolist(),
+        "rel_start_s": [round(v / 1e9, 6) for v in (f["start_ns"] - first_ns).tolist()],
+        "duration_ms": [round(v / 1e6, 3) for v in f["duration_ns"].tolist()],
+        "handshake": [HANDSHAKE_NAMES[h] for h in f["handshake"].tolist()],
+        "irtt_ms": [None if v < 0 else round(v / 1e6, 3) for v in f["irtt_ns"].tolist()],
+        **{name: f[name].tolist() for name in (
+            "syn_retries", "retransmissions", "dup_acks", "out_of_order", "lost_segments",
+            "zero_windows")},
+        "end": [END_NAMES[e] for e in f["end"].tolist()],
+        "display_filter": [f"tcp.stream == {i}" for i in range(n)],
+    }
+    names = list(columns)
+    return [dict(zip(names, row)) for row in zip(*columns.values())]
+
+
+def _endpoints(table: PacketTable, version: np.ndarray, addr: np.ndarray,
+               port: np.ndarray) -> list[str]:
+    """'address:port' per row; each distinct (version, address) is formatted once."""
+    keys = (version.astype(np.int64) << 32) | addr.astype(np.int64)
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    names = [table.format_address(int(k >> 32), int(k & 0xFFFFFFFF)) for k in uniq.tolist()]
+    text = [names[i] for i in inverse.tolist()]
+    return [f"{a}:{p}" for a, p in zip(text, port.tolist())]
 
 
 def _protocols(table: PacketTable) -> dict:
     proto = table["ip_proto"][table["ip_version"] > 0]
     names = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6"}
-    values, counts = np.unique(proto, return_counts=True)
-    return {names.get(int(v), f"ip_proto_{int(v)}"): int(c) for v, c in zip(values, counts)}
+    counts = np.bincount(proto, minlength=256)  # a count per protocol number: no sort
+    return {names.get(v, f"ip_proto_{v}"): int(counts[v]) for v in np.flatnonzero(counts).tolist()}
 
 
 def format_text(summary: dict) -> str:

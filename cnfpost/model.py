@@ -8,7 +8,8 @@ field it corresponds to, and what it holds.
 Conventions (the same in both decoders):
 
 - One row per captured frame, in file order. The Wireshark frame number is the row
-  index + 1 (``PacketTable.frame``), so it is not stored.
+  index + 1 (``PacketTable.frame``), so it is not stored. The one exception: identical
+  empty records ending the capture are counted in ``PacketTable.empty_run``, not stored.
 - ``ts_ns``: int64 nanoseconds since the Unix epoch (pcapng if_tsoffset applied);
   ``NO_TIME`` (NumPy's NaT, int64 min) for a frame without a time stamp.
 - Addresses: for IPv4 rows (``ip_version == 4``) ``ip_src``/``ip_dst`` hold the address
@@ -49,6 +50,8 @@ __all__ = [
     "empty_columns",
     "PAYLOAD_KEEP",
     "NO_TIME",
+    "EmptyRun",
+    "count_frames",
 ]
 
 
@@ -154,13 +157,16 @@ class DecodeStatus(enum.IntEnum):
     TRUNCATED_L4 = 9         # captured bytes end inside the TCP/UDP/ICMP header
     BAD_TCP_HEADER_LEN = 10  # data offset < 5, or beyond the IP payload
     BAD_TCP_OPTIONS = 11     # an option length runs past the header (header still used)
-    IP_FRAGMENT = 12         # a non-first fragment: never parsed as TCP/UDP
+    IP_FRAGMENT = 12         # a fragment: as in Wireshark its datagram is dissected on the
+                             # frame that completes it (a non-first fragment never parsed)
     SNAPLEN_CUT = 13         # headers decoded, payload only partly captured (normal)
     ZERO_CAPLEN = 14         # a record with no captured bytes
     BOGUS_IP_LENGTH = 15     # IPv4 total length < header length (tshark: "Bogus IP length");
                              # only ip_version is filled, as tshark shows nothing after it
     TIME_OUT_OF_RANGE = 16   # decoded (else OK or SNAPLEN_CUT), but its time stamp is past
                              # what int64 ns hold (before 1677 or after 2262): ts_ns NO_TIME
+    IP_FRAGMENT_INCOMPLETE = 17  # a fragment of a datagram that never completed in the
+                                 # capture (or was dropped from the bounded reassembly)
 
 
 class TcpFlag(enum.IntFlag):
@@ -256,6 +262,33 @@ class CaptureStats:
     stopped_at: int | None = None   # byte offset where decoding stopped early, if it did
 
 
+@dataclass(frozen=True)
+class EmptyRun:
+    """Identical empty records (caplen 0, status ZERO_CAPLEN) that end the capture, counted
+    instead of stored: they are frames len(table) + 1 .. len(table) + count, each with this
+    time, wire length and iface. tshark shows each as a frame; a tail of zeros after a
+    pcap header reads as millions of them, so they cost no row."""
+
+    count: int
+    ts_ns: int
+    wire_len: int
+    iface: int
+
+
+def count_frames(stats: CaptureStats, columns: dict[str, np.ndarray],
+                 run: EmptyRun | None) -> None:
+    """packets, bytes and status counts of the rows and of the trailing empty run."""
+    extra = run.count if run else 0
+    stats.packets = int(columns["ts_ns"].shape[0]) + extra
+    stats.bytes_captured = int(columns["cap_len"].sum(dtype=np.uint64))
+    stats.bytes_on_wire = int(columns["wire_len"].sum(dtype=np.uint64)) + (
+        extra * run.wire_len if run else 0)
+    counts = np.bincount(columns["status"], minlength=len(DecodeStatus))
+    counts[DecodeStatus.ZERO_CAPLEN] += extra
+    stats.status_counts = {s.name: int(counts[s]) for s in DecodeStatus if counts[s]}
+
+
+
 @dataclass
 class PacketTable:
     """The decoded capture: a struct of NumPy arrays, one row per frame, plus side tables."""
@@ -269,6 +302,7 @@ class PacketTable:
     payload_bytes: bytes
     interfaces: list[Interface]
     stats: CaptureStats
+    empty_run: EmptyRun | None = None         # frames after the last row (see EmptyRun)
 
     def __len__(self) -> int:
         return int(self.columns["ts_ns"].shape[0])

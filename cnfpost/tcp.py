@@ -20,7 +20,7 @@ How it works, and why it gives Wireshark's numbers:
    rule by rule (../shared/tcp-analysis.md, as tshark 4.0.17 applies it: see
    docs/tcp-analysis.md), and the same pass counts the flow table's sums.
 3. The flow table (NumPy): client/server orientation, handshake, options of the SYNs,
-   medians of windows and RTT samples (one sort each), goodput.
+   goodput; the medians of windows and RTT samples (one sort each) on first use.
 
 Frames that count as TCP: IP protocol 6 with the fixed TCP header decoded
 (``tcp_hdr_len > 0``). Frames with a bad data offset get a stream but no analysis:
@@ -29,6 +29,7 @@ the quoted connection's stream and nothing else, as in Wireshark.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,7 +47,8 @@ from .model import (
     empty_columns,
 )
 
-__all__ = ["TcpAnalysis", "analyze_tcp", "flow_keys", "flow_order", "FLOW_FIELDS", "ENGINES"]
+__all__ = ["TcpAnalysis", "FlowTable", "analyze_tcp", "flow_keys", "flow_order", "FLOW_FIELDS",
+           "ENGINES"]
 
 ENGINES = ("compiled", "python")
 
@@ -128,7 +130,7 @@ class TcpAnalysis:
     """Per-frame analysis columns and the per-flow table of one capture."""
 
     columns: dict[str, np.ndarray]
-    flows: dict[str, np.ndarray]
+    flows: Mapping[str, np.ndarray]    # a FlowTable (FLOW_FIELDS order)
     ts_ns: np.ndarray                  # the table's timestamps (shared, not copied)
     tcp_flags: np.ndarray
     payload_len: np.ndarray
@@ -395,12 +397,16 @@ def analyze_tcp(table: PacketTable, engine: str = "compiled") -> TcpAnalysis:
     """Flows and Wireshark's per-packet TCP analysis of a decoded capture."""
     c = table.columns
     out, stats, direction, ts_rtt, quoted_rows = _run_state_machine(table, engine)
-    flows, client_dir = _flow_table(table, out, stats, direction, ts_rtt)
+    eager, client_dir = _flow_table(table, out, stats, direction)
     ts_rows = np.flatnonzero(ts_rtt >= 0)
+    ts_values = ts_rtt[ts_rows]
+    del ts_rtt, direction
+    nconv = stats.shape[0]
+    flows = FlowTable(eager, lambda: _distributions(table, out, client_dir, ts_rows, ts_values,
+                                                    nconv)) if nconv else eager
     return TcpAnalysis(columns=out, flows=flows, ts_ns=c["ts_ns"], tcp_flags=c["tcp_flags"],
                        payload_len=c["payload_len"], client_dir=client_dir,
-                       quoted_rows=quoted_rows, ts_rtt_rows=ts_rows,
-                       ts_rtt_values=ts_rtt[ts_rows])
+                       quoted_rows=quoted_rows, ts_rtt_rows=ts_rows, ts_rtt_values=ts_values)
 
 
 def _group_stats(group: np.ndarray, values: np.ndarray, ngroups: int, bits: int = 40):
@@ -427,7 +433,7 @@ def _group_stats(group: np.ndarray, values: np.ndarray, ngroups: int, bits: int 
     return count, mn, md, mx
 
 
-def _flow_table(table, out, stats, direction, ts_rtt):
+def _flow_table(table, out, stats, direction):
     c = table.columns
     n = len(table)
     nconv = stats.shape[0]
@@ -535,8 +541,38 @@ def _flow_table(table, out, stats, direction, ts_rtt):
     f["zero_window_ns"] = col("zero_window_ns")
     f["zero_window_max_ns"] = col("zero_window_max_ns")
 
+    rst = (col("rst_0") + col("rst_1")) > 0
+    fin_c, fin_s = by_side("fin", cs) > 0, by_side("fin", ss) > 0
+    end = np.zeros(nconv, dtype=np.int64)
+    end[fin_c | fin_s] = 3
+    end[fin_c & fin_s] = 1
+    end[rst] = 2
+    f["end"] = end
+
+    # Unique bytes: the span of relative sequence numbers each side's data covered.
+    dur = f["duration_ns"]
+    for side, sd in (("c2s", cs), ("s2c", ss)):
+        hi_ = by_side("maxend", sd)
+        lo_ = by_side("minseq", sd)
+        uniq = np.where((hi_ >= 0) & (lo_ >= 0), hi_ - lo_, 0)
+        f[f"unique_bytes_{side}"] = uniq
+        f[f"goodput_{side}_bps"] = np.where(dur > 0, uniq * 8 * 1e9 / np.maximum(dur, 1), 0.0)
+    return {name: np.asarray(f[name]) for name in FLOW_FIELDS if name in f}, client_dir_row
+
+
+def _distributions(table: PacketTable, out: dict, client_dir_row: np.ndarray,
+                   ts_rows: np.ndarray, ts_values: np.ndarray, nconv: int) -> dict:
+    """The flow table's per-stream distributions (count, min, median, max): windows
+    advertised each way, ACK RTTs by the side that acked, TSval/TSecr RTTs. One sort each,
+    so they are computed on first use (FlowTable), from arrays the analysis keeps."""
+    c = table.columns
+    f = {}
+    stream = out["tcp_stream"]
+    rows = np.flatnonzero(stream != NO_STREAM)
+    conv = stream[rows].astype(np.int64)
+    from_client = client_dir_row[rows] == 1
     # Advertised windows (scaled), of frames carrying an ACK, SYNs excluded.
-    fl = flags[rows]
+    fl = c["tcp_flags"][rows]
     adv = ((fl & ACK) != 0) & ((fl & SYN) == 0)
     win = out["tcp_win_scaled"][rows]
     for side, mask in (("c2s", adv & from_client), ("s2c", adv & ~from_client)):
@@ -556,24 +592,27 @@ def _flow_table(table, out, stats, direction, ts_rtt):
         f[f"ack_rtt_{side}_count"] = cnt
         f[f"ack_rtt_{side}_min_ns"], f[f"ack_rtt_{side}_median_ns"], f[f"ack_rtt_{side}_max_ns"] = mn, md, mx
 
-    trows_ = np.flatnonzero(ts_rtt >= 0)
-    cnt, mn, md, mx = _group_stats(stream[trows_].astype(np.int64), ts_rtt[trows_], nconv)
+    cnt, mn, md, mx = _group_stats(stream[ts_rows].astype(np.int64), ts_values, nconv)
     f["ts_rtt_count"], f["ts_rtt_min_ns"], f["ts_rtt_median_ns"], f["ts_rtt_max_ns"] = cnt, mn, md, mx
+    return f
 
-    rst = (col("rst_0") + col("rst_1")) > 0
-    fin_c, fin_s = by_side("fin", cs) > 0, by_side("fin", ss) > 0
-    end = np.zeros(nconv, dtype=np.int64)
-    end[fin_c | fin_s] = 3
-    end[fin_c & fin_s] = 1
-    end[rst] = 2
-    f["end"] = end
 
-    # Unique bytes: the span of relative sequence numbers each side's data covered.
-    dur = f["duration_ns"]
-    for side, sd in (("c2s", cs), ("s2c", ss)):
-        hi_ = by_side("maxend", sd)
-        lo_ = by_side("minseq", sd)
-        uniq = np.where((hi_ >= 0) & (lo_ >= 0), hi_ - lo_, 0)
-        f[f"unique_bytes_{side}"] = uniq
-        f[f"goodput_{side}_bps"] = np.where(dur > 0, uniq * 8 * 1e9 / np.maximum(dur, 1), 0.0)
-    return {name: np.asarray(f[name]) for name in FLOW_FIELDS}, client_dir_row
+class FlowTable(Mapping):
+    """The flow table: FLOW_FIELDS name -> one value per stream. The distributions
+    (_distributions: four sorts over the frames) are computed the first time one of them
+    is read; `cnfpost info` and most rules never read them."""
+
+    def __init__(self, eager: dict[str, np.ndarray], lazy: Callable[[], dict]):
+        self._data, self._lazy = eager, lazy
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._data and self._lazy is not None and name in FLOW_FIELDS:
+            self._data.update(self._lazy())
+            self._lazy = None
+        return self._data[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FLOW_FIELDS)
+
+    def __len__(self) -> int:
+        return len(FLOW_FIELDS)

@@ -9,10 +9,16 @@ kernel never raises on bad bytes: file-level problems become a stop code plus of
 that cnfpost/capture.py turns into an error message; packet-level problems become the
 frame's DecodeStatus.
 
+feed() walks the records without the GIL: rows and side tables are written through C
+pointers, and the GIL is taken back only to grow an output array and for the rare Python
+parts (an interface block, a skipped block's count, a clamp warning, fragment reassembly
+in cnfpost/reassembly.py). Its typed surface is ext/_decode.pyi.
+
 Only cnfpost/capture.py uses this module.
 """
-from libc.stdint cimport INT64_MAX, INT64_MIN, int8_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcmp, memcpy
+from libc.stdint cimport (INT64_MAX, INT64_MIN, int8_t, int64_t, uint8_t, uint16_t, uint32_t,
+                          uint64_t)
+from libc.string cimport memcmp, memcpy, memset
 
 import numpy as np
 cimport numpy as cnp
@@ -122,39 +128,41 @@ cdef inline void copy_bytes(Span s, Py_ssize_t off, Py_ssize_t k, uint8_t* dst) 
         memcpy(dst, s.p + off, k)
 
 # ----------------------------------------------------------------------------------------
-# Constants (names as in libpcap, the pcapng draft and the IANA registries)
+# Constants (names as in libpcap, the pcapng draft and the IANA registries): C enums, as
+# Cython deprecates DEF; the three pcap magics do not fit a C int and are C globals.
 # ----------------------------------------------------------------------------------------
 # DecodeStatus, as in cnfpost/model.py (a test checks the two agree)
-DEF ST_OK = 0
-DEF ST_NON_IP = 1
-DEF ST_UNKNOWN_LINKTYPE = 2
-DEF ST_TRUNCATED_LINK = 3
-DEF ST_TRUNCATED_IP = 4
-DEF ST_BAD_IP_VERSION = 5
-DEF ST_BAD_IP_HEADER_LEN = 6
-DEF ST_BAD_IP_TOTAL_LEN = 7
-DEF ST_TRUNCATED_IPV6_EXT = 8
-DEF ST_TRUNCATED_L4 = 9
-DEF ST_BAD_TCP_HEADER_LEN = 10
-DEF ST_BAD_TCP_OPTIONS = 11
-DEF ST_IP_FRAGMENT = 12
-DEF ST_SNAPLEN_CUT = 13
-DEF ST_ZERO_CAPLEN = 14
-DEF ST_BOGUS_IP_LENGTH = 15
-DEF ST_TIME_OUT_OF_RANGE = 16
+cdef enum: ST_OK = 0
+cdef enum: ST_NON_IP = 1
+cdef enum: ST_UNKNOWN_LINKTYPE = 2
+cdef enum: ST_TRUNCATED_LINK = 3
+cdef enum: ST_TRUNCATED_IP = 4
+cdef enum: ST_BAD_IP_VERSION = 5
+cdef enum: ST_BAD_IP_HEADER_LEN = 6
+cdef enum: ST_BAD_IP_TOTAL_LEN = 7
+cdef enum: ST_TRUNCATED_IPV6_EXT = 8
+cdef enum: ST_TRUNCATED_L4 = 9
+cdef enum: ST_BAD_TCP_HEADER_LEN = 10
+cdef enum: ST_BAD_TCP_OPTIONS = 11
+cdef enum: ST_IP_FRAGMENT = 12
+cdef enum: ST_SNAPLEN_CUT = 13
+cdef enum: ST_ZERO_CAPLEN = 14
+cdef enum: ST_BOGUS_IP_LENGTH = 15
+cdef enum: ST_TIME_OUT_OF_RANGE = 16
+cdef enum: ST_IP_FRAGMENT_INCOMPLETE = 17
 
 # Stop codes: why the container walk ended before the end of the input.
-DEF C_STOP_NONE = 0
-DEF C_STOP_BAD_MAGIC = 1
-DEF C_STOP_SHORT_FILE_HEADER = 2
-DEF C_STOP_RECORD_HEADER_CUT = 3
-DEF C_STOP_RECORD_TOO_LONG = 4
-DEF C_STOP_RECORD_CUT = 5
-DEF C_STOP_BLOCK_LENGTH_BAD = 6
-DEF C_STOP_BLOCK_CUT = 7
-DEF C_STOP_BAD_BYTE_ORDER = 8
-DEF C_STOP_BLOCK_TRAILER = 9
-DEF C_STOP_BLOCK_TOO_SHORT = 10
+cdef enum: C_STOP_NONE = 0
+cdef enum: C_STOP_BAD_MAGIC = 1
+cdef enum: C_STOP_SHORT_FILE_HEADER = 2
+cdef enum: C_STOP_RECORD_HEADER_CUT = 3
+cdef enum: C_STOP_RECORD_TOO_LONG = 4
+cdef enum: C_STOP_RECORD_CUT = 5
+cdef enum: C_STOP_BLOCK_LENGTH_BAD = 6
+cdef enum: C_STOP_BLOCK_CUT = 7
+cdef enum: C_STOP_BAD_BYTE_ORDER = 8
+cdef enum: C_STOP_BLOCK_TRAILER = 9
+cdef enum: C_STOP_BLOCK_TOO_SHORT = 10
 STOP_NONE = C_STOP_NONE
 STOP_BAD_MAGIC = C_STOP_BAD_MAGIC
 STOP_SHORT_FILE_HEADER = C_STOP_SHORT_FILE_HEADER
@@ -167,78 +175,79 @@ STOP_BAD_BYTE_ORDER = C_STOP_BAD_BYTE_ORDER
 STOP_BLOCK_TRAILER = C_STOP_BLOCK_TRAILER
 STOP_BLOCK_TOO_SHORT = C_STOP_BLOCK_TOO_SHORT
 
-DEF LINKTYPE_NULL = 0
-DEF LINKTYPE_ETHERNET = 1
-DEF LINKTYPE_RAW_12 = 12
-DEF LINKTYPE_RAW_14 = 14
-DEF LINKTYPE_RAW = 101
-DEF LINKTYPE_LOOP = 108
-DEF LINKTYPE_LINUX_SLL = 113
-DEF LINKTYPE_IPV4 = 228
-DEF LINKTYPE_IPV6 = 229
-DEF LINKTYPE_LINUX_SLL2 = 276
+cdef enum: LINKTYPE_NULL = 0
+cdef enum: LINKTYPE_ETHERNET = 1
+cdef enum: LINKTYPE_RAW_12 = 12
+cdef enum: LINKTYPE_RAW_14 = 14
+cdef enum: LINKTYPE_RAW = 101
+cdef enum: LINKTYPE_LOOP = 108
+cdef enum: LINKTYPE_LINUX_SLL = 113
+cdef enum: LINKTYPE_IPV4 = 228
+cdef enum: LINKTYPE_IPV6 = 229
+cdef enum: LINKTYPE_LINUX_SLL2 = 276
 
-DEF ETHERTYPE_IP = 0x0800
-DEF ETHERTYPE_IPV6 = 0x86DD
-DEF ETHERTYPE_8021Q = 0x8100
-DEF ETHERTYPE_8021AD = 0x88A8
-DEF ETHERTYPE_QINQ_OLD = 0x9100
-DEF ETHERTYPE_MPLS = 0x8847
-DEF ETHERTYPE_MPLS_MULTI = 0x8848
-DEF MPLS_LABEL_GACH = 13          # RFC 5586: an associated channel follows, not IP
-DEF MPLS_LABEL_OAM_ALERT = 14     # RFC 3429
-DEF LINK_TRUNCATED = -2           # link_payload(): the link header runs past the bytes
+cdef enum: ETHERTYPE_IP = 0x0800
+cdef enum: ETHERTYPE_IPV6 = 0x86DD
+cdef enum: ETHERTYPE_8021Q = 0x8100
+cdef enum: ETHERTYPE_8021AD = 0x88A8
+cdef enum: ETHERTYPE_QINQ_OLD = 0x9100
+cdef enum: ETHERTYPE_MPLS = 0x8847
+cdef enum: ETHERTYPE_MPLS_MULTI = 0x8848
+cdef enum: MPLS_LABEL_GACH = 13          # RFC 5586: an associated channel follows, not IP
+cdef enum: MPLS_LABEL_OAM_ALERT = 14     # RFC 3429
+cdef enum: LINK_TRUNCATED = -2           # link_payload(): the link header runs past the bytes
 
-DEF IPPROTO_HOPOPTS = 0
-DEF IPPROTO_ICMP = 1
-DEF IPPROTO_TCP = 6
-DEF IPPROTO_UDP = 17
-DEF IPPROTO_ROUTING = 43
-DEF IPPROTO_FRAGMENT = 44
-DEF IPPROTO_AH = 51
-DEF IPPROTO_ICMPV6 = 58
-DEF IPPROTO_NONE = 59
-DEF IPPROTO_DSTOPTS = 60
+cdef enum: IPPROTO_HOPOPTS = 0
+cdef enum: IPPROTO_ICMP = 1
+cdef enum: IPPROTO_TCP = 6
+cdef enum: IPPROTO_UDP = 17
+cdef enum: IPPROTO_ROUTING = 43
+cdef enum: IPPROTO_FRAGMENT = 44
+cdef enum: IPPROTO_AH = 51
+cdef enum: IPPROTO_ICMPV6 = 58
+cdef enum: IPPROTO_NONE = 59
+cdef enum: IPPROTO_DSTOPTS = 60
 
-DEF TCPOPT_EOL = 0
-DEF TCPOPT_NOP = 1
-DEF TCPOPT_MSS = 2
-DEF TCPOPT_WSCALE = 3
-DEF TCPOPT_SACK_PERM = 4
-DEF TCPOPT_SACK = 5
-DEF TCPOPT_TIMESTAMP = 8
+cdef enum: TCPOPT_EOL = 0
+cdef enum: TCPOPT_NOP = 1
+cdef enum: TCPOPT_MSS = 2
+cdef enum: TCPOPT_WSCALE = 3
+cdef enum: TCPOPT_SACK_PERM = 4
+cdef enum: TCPOPT_SACK = 5
+cdef enum: TCPOPT_TIMESTAMP = 8
 
-DEF OPT_MSS = 0x01
-DEF OPT_WSCALE = 0x02
-DEF OPT_SACK_PERM = 0x04
-DEF OPT_TIMESTAMP = 0x08
-DEF OPT_SACK = 0x10
+cdef enum: OPT_MSS = 0x01
+cdef enum: OPT_WSCALE = 0x02
+cdef enum: OPT_SACK_PERM = 0x04
+cdef enum: OPT_TIMESTAMP = 0x08
+cdef enum: OPT_SACK = 0x10
 
-DEF PCAP_MAGIC_US = 0xA1B2C3D4
-DEF PCAP_MAGIC_NS = 0xA1B23C4D
-DEF PCAP_MAGIC_KUZNETZOV = 0xA1B2CD34
-DEF PCAPNG_SHB = 0x0A0D0D0A
-DEF PCAPNG_BYTE_ORDER_MAGIC = 0x1A2B3C4D
-DEF PCAPNG_IDB = 1
-DEF PCAPNG_PB = 2
-DEF PCAPNG_SPB = 3
-DEF PCAPNG_NRB = 4
-DEF PCAPNG_ISB = 5
-DEF PCAPNG_EPB = 6
-DEF PCAPNG_JOURNAL = 9
-DEF PCAPNG_DSB = 10
-DEF PCAPNG_CUSTOM = 0x00000BAD
-DEF PCAPNG_CUSTOM_NOCOPY = 0x40000BAD
+cdef uint32_t PCAP_MAGIC_US = 0xA1B2C3D4
+cdef uint32_t PCAP_MAGIC_NS = 0xA1B23C4D
+cdef uint32_t PCAP_MAGIC_KUZNETZOV = 0xA1B2CD34
+cdef enum: PCAPNG_SHB = 0x0A0D0D0A
+cdef enum: PCAPNG_BYTE_ORDER_MAGIC = 0x1A2B3C4D
+cdef enum: PCAPNG_IDB = 1
+cdef enum: PCAPNG_PB = 2
+cdef enum: PCAPNG_SPB = 3
+cdef enum: PCAPNG_NRB = 4
+cdef enum: PCAPNG_ISB = 5
+cdef enum: PCAPNG_EPB = 6
+cdef enum: PCAPNG_JOURNAL = 9
+cdef enum: PCAPNG_DSB = 10
+cdef enum: PCAPNG_CUSTOM = 0x00000BAD
+cdef enum: PCAPNG_CUSTOM_NOCOPY = 0x40000BAD
 
-DEF MAX_PCAP_SNAPLEN = 262144      # libpcap's MAXIMUM_SNAPLEN
-DEF MAX_STREAM_BLOCK = 256 * 1024 * 1024  # larger pcapng blocks are corrupt, not just long
-DEF IFACE_NONE = 65535
+cdef enum: MAX_PCAP_SNAPLEN = 262144      # libpcap's MAXIMUM_SNAPLEN
+cdef enum: MAX_STREAM_BLOCK = 256 * 1024 * 1024  # larger pcapng blocks are corrupt, not just long
+cdef enum: IFACE_NONE = 65535
 
 # Kept payload sizes (cnfpost/model.py PAYLOAD_KEEP)
-DEF KEEP_TLS_HANDSHAKE = 512
-DEF KEEP_TLS_OTHER = 16
-DEF KEEP_HTTP = 256
-DEF KEEP_DNS = 512
+cdef enum: KEEP_TLS_HANDSHAKE = 512
+cdef enum: KEEP_TLS_OTHER = 16
+cdef enum: KEEP_HTTP = 256
+cdef enum: KEEP_DNS = 512
+cdef enum: REASSEMBLY_PREFIX = 2048  # cnfpost/reassembly.py PREFIX
 
 
 cdef struct Row:
@@ -283,6 +292,14 @@ cdef struct IpInfo:
     Py_ssize_t l4_off     # where the L4 header starts
     Py_ssize_t l4_len     # IP payload length after all IP headers ("L")
     Py_ssize_t ip_end     # where the IP packet ends (start + total length)
+    # A fragment (IPv4 MF or offset; an IPv6 fragment header with M or offset):
+    bint frag_hdr
+    uint8_t frag_status   # the status met before the fragment's payload
+    uint8_t frag_nh       # what the fragment carries
+    bint frag_more
+    Py_ssize_t frag_offset  # in bytes
+    Py_ssize_t frag_off     # where the fragment's payload starts
+    uint32_t frag_ident
 
 
 cdef inline void set_status(uint8_t* status, uint8_t value) noexcept nogil:
@@ -338,6 +355,7 @@ cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room
     ip.frag = 0
     ip.fragment = False
     ip.fields_ok = False
+    ip.frag_hdr = False
     ip.l4_ok = False
     ip.src_off = 0
     ip.dst_off = 0
@@ -389,6 +407,14 @@ cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room
         ip.ip_end = off + total
         ip.l4_off = off + ihl
         ip.l4_len = total - ihl
+        if ip.frag & 0x3FFF:
+            ip.frag_hdr = True
+            ip.frag_status = ip.status
+            ip.frag_nh = ip.proto
+            ip.frag_more = (ip.frag & 0x2000) != 0
+            ip.frag_offset = (ip.frag & 0x1FFF) * 8
+            ip.frag_off = ip.l4_off
+            ip.frag_ident = ip.ident
         if ip.frag & 0x1FFF:
             set_status(&ip.status, ST_IP_FRAGMENT)
             ip.fragment = True
@@ -451,6 +477,14 @@ cdef void ip_walk(Span s, Py_ssize_t off, int want_version, Py_ssize_t wire_room
                 nh = rd8(s, cur)
                 ip.proto = nh
                 cur += ext_len
+                if ip.frag & 0x3FFF and not ip.frag_hdr:
+                    ip.frag_hdr = True
+                    ip.frag_status = ip.status
+                    ip.frag_nh = nh
+                    ip.frag_more = (fragword & 1) != 0
+                    ip.frag_offset = (fragword >> 3) * 8
+                    ip.frag_off = cur
+                    ip.frag_ident = be32(s, cur - 4)
                 if fragword >> 3:
                     set_status(&ip.status, ST_IP_FRAGMENT)
                     ip.fragment = True
@@ -514,27 +548,78 @@ cdef inline uint64_t tsresol_units(uint8_t value) noexcept nogil:
     return units
 
 
+# Column positions in the side tables of cnfpost/model.py (SideTable checks the names).
+cdef enum:
+    ICMP_ROW, ICMP_TYPE, ICMP_CODE, ICMP_IDENT, ICMP_SEQ, ICMP_VERSION, ICMP_Q_IP_VERSION,
+    ICMP_Q_PROTO, ICMP_Q_SRC, ICMP_Q_DST, ICMP_Q_SPORT, ICMP_Q_DPORT, ICMP_Q_TCP_SEQ
+cdef enum:
+    TCPOPT_ROW, TCPOPT_MSS_COL, TCPOPT_WSCALE_COL
+cdef enum:
+    SACK_ROW, SACK_LEFT, SACK_RIGHT
+cdef enum:
+    PAYLOAD_ROW, PAYLOAD_OFFSET, PAYLOAD_LENGTH
+cdef enum:
+    MAX_SIDE_COLUMNS = 16
+ICMP_NAMES = ("row", "type", "code", "ident", "seq", "version", "q_ip_version", "q_proto",
+              "q_src", "q_dst", "q_sport", "q_dport", "q_tcp_seq")
+TCPOPT_NAMES = ("row", "mss", "wscale")
+SACK_NAMES = ("row", "left", "right")
+PAYLOAD_NAMES = ("row", "offset", "length")
+
+
 cdef class SideTable:
     """A side table (cnfpost/model.py: ICMP, TCP options, SACK, kept payloads) that grows
-    by doubling; rows are appended with next_row() and written through `cols`."""
+    by doubling; rows are appended with next_row() and written with put() through C
+    pointers, without the GIL (only growing takes it)."""
     cdef public object cols
     cdef public object spec
     cdef public Py_ssize_t n
     cdef Py_ssize_t cap
+    cdef int ncols
+    cdef void* data[MAX_SIDE_COLUMNS]
+    cdef int itemsize[MAX_SIDE_COLUMNS]
 
-    def __init__(self, spec):
+    def __init__(self, spec, names):
+        if tuple(name for name, _ in spec) != names or len(names) > MAX_SIDE_COLUMNS:
+            raise ValueError(f"side table columns {spec} are not {names}")
         self.spec = spec
         self.cols = {name: np.zeros(0, dtype=dtype) for name, dtype in spec}
         self.n = 0
         self.cap = 0
+        self.ncols = len(names)
+        for k, arr in enumerate(self.cols.values()):
+            if arr.dtype.kind != "u":
+                raise ValueError(f"side table column {arr.dtype} is not unsigned")
+            self.itemsize[k] = arr.dtype.itemsize
+        self._pointers()
 
-    cdef Py_ssize_t next_row(self) except -1:
+    cdef _pointers(self):
+        for k, arr in enumerate(self.cols.values()):
+            self.data[k] = cnp.PyArray_DATA(arr)
+
+    cdef int _grow(self) except -1:
+        self.cap = max(256, 2 * self.cap)
+        for arr in self.cols.values():
+            arr.resize(self.cap, refcheck=False)
+        self._pointers()
+
+    cdef Py_ssize_t next_row(self) except -1 nogil:
         if self.n >= self.cap:
-            self.cap = max(256, 2 * self.cap)
-            for arr in self.cols.values():
-                arr.resize(self.cap, refcheck=False)
+            with gil:
+                self._grow()
         self.n += 1
         return self.n - 1
+
+    cdef inline void put(self, int col, Py_ssize_t i, uint64_t value) noexcept nogil:
+        cdef int size = self.itemsize[col]
+        if size == 1:
+            (<uint8_t*>self.data[col])[i] = <uint8_t>value
+        elif size == 2:
+            (<uint16_t*>self.data[col])[i] = <uint16_t>value
+        elif size == 4:
+            (<uint32_t*>self.data[col])[i] = <uint32_t>value
+        else:
+            (<uint64_t*>self.data[col])[i] = value
 
     def trimmed(self):
         for arr in self.cols.values():
@@ -570,6 +655,11 @@ cdef class _Decoder:
     cdef public int first_big         # byte order of the first section (-1 before it)
     cdef public int64_t payload_dropped
     cdef public int64_t payload_limit
+    # the run of identical empty records not given rows yet (see _empty)
+    cdef public int64_t run_count
+    cdef public int64_t run_ts
+    cdef public int64_t run_wire
+    cdef public int run_iface
 
     # interface lookup (global index -> link type, units per second, offset ns)
     cdef int64_t* if_linktype
@@ -591,6 +681,7 @@ cdef class _Decoder:
     cdef public Py_ssize_t n, cap
     cdef public Py_ssize_t payload_used, payload_cap
     cdef public Py_ssize_t n_ip6, cap_ip6
+    cdef object reassembler
 
     cdef int64_t* c_ts_ns
     cdef uint32_t* c_cap_len
@@ -621,6 +712,8 @@ cdef class _Decoder:
     cdef int64_t* ip6_slots
     cdef Py_ssize_t ip6_nslots
     cdef Py_ssize_t ip6_recent[2]     # the two addresses interned last (src and dst)
+    cdef uint8_t* ip6_base            # data of ip6_buf (re-read whenever it grows)
+    cdef uint8_t* payload_base        # data of payload_buf (likewise)
 
     def __init__(self, Py_ssize_t expected_packets, int64_t payload_limit):
         self.format = 0
@@ -642,6 +735,7 @@ cdef class _Decoder:
         self.first_big = -1
         self.payload_dropped = 0
         self.payload_limit = payload_limit
+        self.run_count = 0
         self.n_if = 0
         self._if_arrays = None
         self._grow_interfaces(4)
@@ -650,20 +744,24 @@ cdef class _Decoder:
         self.cols = None
         self._grow_rows(max(expected_packets, 1024))
         from cnfpost.model import ICMP_COLUMNS, PAYLOAD_COLUMNS, SACK_COLUMNS, TCPOPT_COLUMNS
-        self.icmp = SideTable(ICMP_COLUMNS)
-        self.tcpopt = SideTable(TCPOPT_COLUMNS)
-        self.sack = SideTable(SACK_COLUMNS)
-        self.payload_index = SideTable(PAYLOAD_COLUMNS)
+        self.icmp = SideTable(ICMP_COLUMNS, ICMP_NAMES)
+        self.tcpopt = SideTable(TCPOPT_COLUMNS, TCPOPT_NAMES)
+        self.sack = SideTable(SACK_COLUMNS, SACK_NAMES)
+        self.payload_index = SideTable(PAYLOAD_COLUMNS, PAYLOAD_NAMES)
         self.payload_used = 0
         self.payload_cap = 0
         self.payload_buf = np.zeros(0, dtype=np.uint8)
+        self.payload_base = <uint8_t*>cnp.PyArray_DATA(self.payload_buf)
         self.n_ip6 = 0
         self.cap_ip6 = 0
         self.ip6_buf = np.zeros((0, 16), dtype=np.uint8)
+        self.ip6_base = <uint8_t*>cnp.PyArray_DATA(self.ip6_buf)
         self.ip6_nslots = 0
         self.ip6_slots_arr = None
         self.ip6_recent[0] = -1
         self.ip6_recent[1] = -1
+        from cnfpost.reassembly import Reassembler
+        self.reassembler = Reassembler()
 
     # ---- growable outputs -----------------------------------------------------------
     cdef _grow_rows(self, Py_ssize_t need):
@@ -735,7 +833,7 @@ cdef class _Decoder:
     def interface_packets(self):
         return [int(self.if_packets[i]) for i in range(self.n_if)]
 
-    cdef uint32_t _intern_ip6(self, Span s, Py_ssize_t off) except? 0xFFFFFFFF:
+    cdef uint32_t _intern_ip6(self, Span s, Py_ssize_t off) except? 0xFFFFFFFF nogil:
         """Index of the 16-byte address at s[off:] in ip6_buf, adding it if new."""
         cdef uint64_t h = 1469598103934665603ULL
         cdef int k
@@ -746,15 +844,16 @@ cdef class _Decoder:
             addr[k] = rd8(s, off + k)
         # Consecutive packets mostly carry the addresses seen just before: try those first.
         if self.n_ip6 > 0:
-            base = <uint8_t*>cnp.PyArray_DATA(self.ip6_buf)
+            base = self.ip6_base
             for k in range(2):
                 if self.ip6_recent[k] >= 0 and memcmp(base + 16 * self.ip6_recent[k], addr, 16) == 0:
                     return <uint32_t>self.ip6_recent[k]
         for k in range(16):
             h = (h ^ addr[k]) * 1099511628211ULL
         if 2 * (self.n_ip6 + 1) > self.ip6_nslots:
-            self._rehash_ip6()
-        base = <uint8_t*>cnp.PyArray_DATA(self.ip6_buf)
+            with gil:
+                self._rehash_ip6()
+        base = self.ip6_base
         slot = <Py_ssize_t>(h & <uint64_t>(self.ip6_nslots - 1))
         while True:
             idx = self.ip6_slots[slot]
@@ -765,16 +864,18 @@ cdef class _Decoder:
                 return <uint32_t>idx
             slot = (slot + 1) & (self.ip6_nslots - 1)
         if self.n_ip6 >= self.cap_ip6:
-            self.cap_ip6 = max(64, 2 * self.cap_ip6)
-            self.ip6_buf.resize((self.cap_ip6, 16), refcheck=False)
-            base = <uint8_t*>cnp.PyArray_DATA(self.ip6_buf)
+            with gil:
+                self.cap_ip6 = max(64, 2 * self.cap_ip6)
+                self.ip6_buf.resize((self.cap_ip6, 16), refcheck=False)
+                self.ip6_base = <uint8_t*>cnp.PyArray_DATA(self.ip6_buf)
+            base = self.ip6_base
         memcpy(base + 16 * self.n_ip6, addr, 16)
         self.ip6_slots[slot] = self.n_ip6
         self.n_ip6 += 1
         self._remember_ip6(self.n_ip6 - 1)
         return <uint32_t>(self.n_ip6 - 1)
 
-    cdef inline void _remember_ip6(self, Py_ssize_t idx) noexcept:
+    cdef inline void _remember_ip6(self, Py_ssize_t idx) noexcept nogil:
         if self.ip6_recent[0] != idx:
             self.ip6_recent[1] = self.ip6_recent[0]
             self.ip6_recent[0] = idx
@@ -792,7 +893,7 @@ cdef class _Decoder:
         self.ip6_nslots = p2
         if self.n_ip6 == 0:
             return
-        base = <uint8_t*>cnp.PyArray_DATA(self.ip6_buf)
+        base = self.ip6_base
         for i in range(self.n_ip6):
             h = 1469598103934665603ULL
             for k in range(16):
@@ -802,39 +903,34 @@ cdef class _Decoder:
                 slot = (slot + 1) & (p2 - 1)
             self.ip6_slots[slot] = i
 
-    cdef uint32_t _address(self, Span s, Py_ssize_t off, int version) except? 0xFFFFFFFF:
+    cdef uint32_t _address(self, Span s, Py_ssize_t off, int version) except? 0xFFFFFFFF nogil:
         if version == 4:
             return be32(s, off)
         return self._intern_ip6(s, off)
 
     cdef int _add_icmp(self, Py_ssize_t row, Span s, Py_ssize_t off, Py_ssize_t l4_len,
-                        int version) except -1:
+                        int version) except -1 nogil:
         cdef Py_ssize_t i
         cdef uint8_t icmp_type = rd8(s, off), code = rd8(s, off + 1)
         cdef bint echo, error
         cdef IpInfo q
         cdef Span quoted
+        cdef int k
         i = self.icmp.next_row()
-        c = self.icmp.cols
-        c["row"][i] = row
-        c["type"][i] = icmp_type
-        c["code"][i] = code
-        c["version"][i] = version
+        self.icmp.put(ICMP_ROW, i, row)
+        self.icmp.put(ICMP_TYPE, i, icmp_type)
+        self.icmp.put(ICMP_CODE, i, code)
+        self.icmp.put(ICMP_VERSION, i, version)
         if version == 4:
             echo = icmp_type == 0 or icmp_type == 8
             error = icmp_type in (3, 4, 5, 11, 12)
         else:
             echo = icmp_type == 128 or icmp_type == 129
             error = icmp_type in (1, 2, 3, 4)
-        c["ident"][i] = be16(s, off + 4) if echo else 0
-        c["seq"][i] = be16(s, off + 6) if echo else 0
-        c["q_ip_version"][i] = 0
-        c["q_proto"][i] = 0
-        c["q_src"][i] = 0
-        c["q_dst"][i] = 0
-        c["q_sport"][i] = 0
-        c["q_dport"][i] = 0
-        c["q_tcp_seq"][i] = 0
+        self.icmp.put(ICMP_IDENT, i, be16(s, off + 4) if echo else 0)
+        self.icmp.put(ICMP_SEQ, i, be16(s, off + 6) if echo else 0)
+        for k in range(ICMP_Q_IP_VERSION, ICMP_Q_TCP_SEQ + 1):
+            self.icmp.put(k, i, 0)
         if not error:
             return 0
         # The quoted packet: bounded by the ICMP payload and by what was captured.
@@ -842,58 +938,56 @@ cdef class _Decoder:
         ip_walk(quoted, 0, version, quoted.n, True, &q)
         if q.version == 0 or (q.version == 4 and q.status != ST_OK and q.status != ST_IP_FRAGMENT):
             return 0
-        c["q_ip_version"][i] = q.version
-        c["q_proto"][i] = q.proto
-        c["q_src"][i] = self._address(quoted, q.src_off, q.version)
-        c["q_dst"][i] = self._address(quoted, q.dst_off, q.version)
+        self.icmp.put(ICMP_Q_IP_VERSION, i, q.version)
+        self.icmp.put(ICMP_Q_PROTO, i, q.proto)
+        self.icmp.put(ICMP_Q_SRC, i, self._address(quoted, q.src_off, q.version))
+        self.icmp.put(ICMP_Q_DST, i, self._address(quoted, q.dst_off, q.version))
         if not q.l4_ok or not has(quoted, q.l4_off, 8):
             return 0
         if q.proto == IPPROTO_TCP or q.proto == IPPROTO_UDP:
-            c["q_sport"][i] = be16(quoted, q.l4_off)
-            c["q_dport"][i] = be16(quoted, q.l4_off + 2)
+            self.icmp.put(ICMP_Q_SPORT, i, be16(quoted, q.l4_off))
+            self.icmp.put(ICMP_Q_DPORT, i, be16(quoted, q.l4_off + 2))
             if q.proto == IPPROTO_TCP:
-                c["q_tcp_seq"][i] = be32(quoted, q.l4_off + 4)
+                self.icmp.put(ICMP_Q_TCP_SEQ, i, be32(quoted, q.l4_off + 4))
         elif ((q.proto == IPPROTO_ICMP and q.version == 4 and rd8(quoted, q.l4_off) in (0, 8))
               or (q.proto == IPPROTO_ICMPV6 and q.version == 6
                   and rd8(quoted, q.l4_off) in (128, 129))):
-            c["q_sport"][i] = be16(quoted, q.l4_off + 4)
-            c["q_dport"][i] = be16(quoted, q.l4_off + 6)
+            self.icmp.put(ICMP_Q_SPORT, i, be16(quoted, q.l4_off + 4))
+            self.icmp.put(ICMP_Q_DPORT, i, be16(quoted, q.l4_off + 6))
 
-    cdef int _add_tcpopt(self, Py_ssize_t row, uint16_t mss, uint8_t wscale) except -1:
+    cdef int _add_tcpopt(self, Py_ssize_t row, uint16_t mss, uint8_t wscale) except -1 nogil:
         cdef Py_ssize_t i = self.tcpopt.next_row()
-        c = self.tcpopt.cols
-        c["row"][i] = row
-        c["mss"][i] = mss
-        c["wscale"][i] = wscale
+        self.tcpopt.put(TCPOPT_ROW, i, row)
+        self.tcpopt.put(TCPOPT_MSS_COL, i, mss)
+        self.tcpopt.put(TCPOPT_WSCALE_COL, i, wscale)
 
-    cdef int _add_sack(self, Py_ssize_t row, uint32_t left, uint32_t right) except -1:
+    cdef int _add_sack(self, Py_ssize_t row, uint32_t left, uint32_t right) except -1 nogil:
         cdef Py_ssize_t i = self.sack.next_row()
-        c = self.sack.cols
-        c["row"][i] = row
-        c["left"][i] = left
-        c["right"][i] = right
+        self.sack.put(SACK_ROW, i, row)
+        self.sack.put(SACK_LEFT, i, left)
+        self.sack.put(SACK_RIGHT, i, right)
 
-    cdef int _keep_payload(self, Py_ssize_t row, Span s, Py_ssize_t off, Py_ssize_t k) except -1:
+    cdef int _keep_payload(self, Py_ssize_t row, Span s, Py_ssize_t off,
+                           Py_ssize_t k) except -1 nogil:
         cdef Py_ssize_t i
-        cdef uint8_t* base
         if self.payload_used + k > self.payload_limit:
             self.payload_dropped += k
             return 0
         if self.payload_used + k > self.payload_cap:
-            self.payload_cap = max(65536, 2 * self.payload_cap, self.payload_used + k)
-            self.payload_buf.resize(self.payload_cap, refcheck=False)
-        base = <uint8_t*>cnp.PyArray_DATA(self.payload_buf)
-        copy_bytes(s, off, k, base + self.payload_used)
+            with gil:
+                self.payload_cap = max(65536, 2 * self.payload_cap, self.payload_used + k)
+                self.payload_buf.resize(self.payload_cap, refcheck=False)
+                self.payload_base = <uint8_t*>cnp.PyArray_DATA(self.payload_buf)
+        copy_bytes(s, off, k, self.payload_base + self.payload_used)
         i = self.payload_index.next_row()
-        c = self.payload_index.cols
-        c["row"][i] = row
-        c["offset"][i] = self.payload_used
-        c["length"][i] = k
+        self.payload_index.put(PAYLOAD_ROW, i, row)
+        self.payload_index.put(PAYLOAD_OFFSET, i, self.payload_used)
+        self.payload_index.put(PAYLOAD_LENGTH, i, k)
         self.payload_used += k
 
     # ---- one frame ------------------------------------------------------------------
     cdef int _decode_frame(self, Py_ssize_t row, Span s, Py_ssize_t wire_len,
-                            int64_t linktype, Row* r) except -1:
+                            int64_t linktype, Row* r) except -1 nogil:
         cdef Py_ssize_t off = 0, wire_room
         cdef int version = 0
         cdef uint32_t ethertype, af
@@ -972,6 +1066,11 @@ cdef class _Decoder:
         r.ip_frag = ip.frag
         r.ip_src = self._address(s, ip.src_off, ip.version)
         r.ip_dst = self._address(s, ip.dst_off, ip.version)
+        # Wireshark reassembles a fragment whose payload is all captured (IPv4: not empty).
+        if (ip.frag_hdr and ip.frag_status == ST_OK and ip.ip_end <= s.n
+                and (ip.version == 6 or ip.ip_end > ip.frag_off)):
+            with gil:  # rare: the reassembly table is Python (cnfpost/reassembly.py)
+                return self._fragment(row, s, off, &ip, r)
         if ip.fragment:
             r.payload_len = <uint32_t>ip.l4_len
             return 0
@@ -1001,8 +1100,64 @@ cdef class _Decoder:
         if r.status == ST_OK and ip.ip_end > s.n:
             r.status = ST_SNAPLEN_CUT
 
+    cdef int _fragment(self, Py_ssize_t row, Span s, Py_ssize_t ip_off, IpInfo* ip,
+                       Row* r) except -1:
+        """A fragment to reassemble: its row stays a fragment; the frame that completes the
+        datagram is dissected as the datagram (its IP header with the reassembled payload,
+        as Wireshark dissects the reassembled packet on that frame)."""
+        cdef Py_ssize_t length = ip.ip_end - ip.frag_off
+        cdef Py_ssize_t hlen = ip.frag_off - ip_off if ip.version == 4 else 40
+        cdef Py_ssize_t total
+        cdef uint16_t ip_id, ip_frag
+        cdef const uint8_t[::1] view
+        cdef Span packet
+        r.payload_len = <uint32_t>length
+        r.status = ST_IP_FRAGMENT
+        if ip.version == 4:
+            key = (4, r.ip_src, r.ip_dst, ip.proto ^ ip.ident)
+        else:
+            r.ip_proto = ip.frag_nh
+            key = (6, read_bytes(s, ip_off + 8, 16), read_bytes(s, ip_off + 24, 16),
+                   ip.frag_ident)
+        done = self.reassembler.add(
+            key, row, ip.frag_offset, length,
+            read_bytes(s, ip.frag_off, max(0, min(length, REASSEMBLY_PREFIX - ip.frag_offset))),
+            ip.frag_more)
+        for dropped in self.reassembler.take_dropped():
+            if dropped == row:
+                r.status = ST_IP_FRAGMENT_INCOMPLETE
+            else:
+                self.c_status[dropped] = ST_IP_FRAGMENT_INCOMPLETE
+        if done is None:
+            return 0
+        data, total = done
+        head = bytearray(read_bytes(s, ip_off, hlen))
+        if ip.version == 4:
+            total += hlen
+            head[2:4] = (total if total <= 0xFFFF else 0).to_bytes(2, "big")  # 0: the wire says
+            head[6:8] = b"\0\0"
+        else:
+            head[6] = ip.frag_nh
+            head[4:6] = (total if total <= 0xFFFF else 0).to_bytes(2, "big")
+            total += hlen
+        whole = bytes(head) + data
+        view = whole
+        packet.p = &view[0]
+        packet.n = view.shape[0]
+        ip_id, ip_frag = r.ip_id, r.ip_frag
+        r.status = ST_OK
+        r.payload_len = 0
+        self._decode_frame(row, packet, total, LINKTYPE_RAW, r)
+        r.ip_id, r.ip_frag = ip_id, ip_frag
+        if r.status == ST_SNAPLEN_CUT:  # only the datagram's first bytes are kept
+            r.status = ST_OK
+
+    cdef _mark_incomplete(self):
+        for row in self.reassembler.take_incomplete():
+            self.c_status[row] = ST_IP_FRAGMENT_INCOMPLETE
+
     cdef int _maybe_keep(self, Py_ssize_t row, Span s, Py_ssize_t start, Py_ssize_t plen,
-                          Py_ssize_t keep, Row* r) except -1:
+                          Py_ssize_t keep, Row* r) except -1 nogil:
         """Keep the first `keep` captured payload bytes (status must end OK/SNAPLEN_CUT)."""
         cdef Py_ssize_t avail
         if r.status != ST_OK:
@@ -1013,7 +1168,7 @@ cdef class _Decoder:
         self._keep_payload(row, s, start, min(avail, keep))
 
     cdef int _decode_tcp(self, Py_ssize_t row, Span s, Py_ssize_t off, Py_ssize_t l4_len,
-                          Row* r) except -1:
+                          Row* r) except -1 nogil:
         cdef Py_ssize_t hdr, cur, end, kind, olen, k, plen
         cdef uint16_t mss = 0
         cdef uint8_t wscale = 255
@@ -1114,14 +1269,16 @@ cdef class _Decoder:
             self._maybe_keep(row, pay, 0, plen, KEEP_HTTP, r)
 
     cdef int _emit(self, Span frame, int64_t ts_ns, Py_ssize_t wire_len, int iface,
-                   bint time_out_of_range) except -1:
+                   bint time_out_of_range) except -1 nogil:
         """Decode one frame into the next row. ts_ns is NO_TIME for a frame without a time
         stamp, and also when time_out_of_range (its time stamp does not fit int64 ns)."""
         cdef Row r
         cdef Py_ssize_t row
         cdef int64_t linktype
-        if self.n >= self.cap:
-            self._grow_rows(self.n + 1)
+        if frame.n == 0:
+            return self._empty(ts_ns, wire_len, iface)
+        if self.run_count:
+            self._flush_run()
         row = self.n
         r.ts_ns = ts_ns
         r.cap_len = <uint32_t>frame.n
@@ -1132,13 +1289,21 @@ cdef class _Decoder:
         r.status = r.ip_version = r.ip_proto = r.ip_ttl = r.tcp_hdr_len = r.tcp_opts = 0
         if iface < 0:
             r.iface = IFACE_NONE
-            r.status = ST_ZERO_CAPLEN if frame.n == 0 else ST_UNKNOWN_LINKTYPE
+            r.status = ST_UNKNOWN_LINKTYPE
         else:
             r.iface = <uint16_t>iface
             self.if_packets[iface] += 1
             self._decode_frame(row, frame, wire_len, self.if_linktype[iface], &r)
         if time_out_of_range and (r.status == ST_OK or r.status == ST_SNAPLEN_CUT):
             r.status = ST_TIME_OUT_OF_RANGE
+        return self._store(&r)
+
+    cdef int _store(self, Row* r) except -1 nogil:
+        """Write r into the next row."""
+        cdef Py_ssize_t row = self.n
+        if row >= self.cap:
+            with gil:
+                self._grow_rows(row + 1)
         self.c_ts_ns[row] = r.ts_ns
         self.c_cap_len[row] = r.cap_len
         self.c_wire_len[row] = r.wire_len
@@ -1164,8 +1329,36 @@ cdef class _Decoder:
         self.c_tcp_opts[row] = r.tcp_opts
         self.n += 1
 
+    cdef int _empty(self, int64_t ts_ns, Py_ssize_t wire_len, int iface) except -1 nogil:
+        """An empty record (caplen 0: ZERO_CAPLEN) joins the run of identical empty records
+        before it. A run gets rows only when a record with bytes follows it, so the run that
+        ends a capture (a tail of zeros: 16-byte records of nothing) costs no row at all;
+        row numbers stay frame numbers - 1 (tshark shows every empty record as a frame)."""
+        if self.run_count and (ts_ns != self.run_ts or wire_len != self.run_wire
+                               or iface != self.run_iface):
+            self._flush_run()
+        if self.run_count == 0:
+            self.run_ts = ts_ns
+            self.run_wire = wire_len
+            self.run_iface = iface
+        self.run_count += 1
+        if iface >= 0:
+            self.if_packets[iface] += 1
+
+    cdef int _flush_run(self) except -1 nogil:
+        cdef Row r
+        cdef int64_t k
+        memset(&r, 0, sizeof(Row))
+        r.ts_ns = self.run_ts
+        r.wire_len = <uint32_t>self.run_wire
+        r.iface = IFACE_NONE if self.run_iface < 0 else <uint16_t>self.run_iface
+        r.status = ST_ZERO_CAPLEN
+        for k in range(self.run_count):
+            self._store(&r)
+        self.run_count = 0
+
     # ---- containers -------------------------------------------------------------------
-    cdef void _stop(self, int code, int64_t offset, int64_t a, int64_t b) noexcept:
+    cdef void _stop(self, int code, int64_t offset, int64_t a, int64_t b) noexcept nogil:
         self.stop_code = code
         self.stop_offset = offset
         self.stop_a = a
@@ -1188,10 +1381,13 @@ cdef class _Decoder:
             pos = self._start(s, final)
             if self.format == 0:
                 return pos
-        if self.format == 1:
-            pos = self._pcap_records(s, pos, final)
-        else:
-            pos = self._pcapng_blocks(s, pos, final)
+        # The walk runs without the GIL; it takes it back only to grow its outputs and
+        # for the rare Python parts (interfaces, skipped blocks, reassembly).
+        with nogil:
+            if self.format == 1:
+                pos = self._pcap_records(s, pos, final)
+            else:
+                pos = self._pcapng_blocks(s, pos, final)
         self.file_pos += pos
         return pos
 
@@ -1226,7 +1422,7 @@ cdef class _Decoder:
         self._stop(C_STOP_BAD_MAGIC, 0, s.n, magic_be)
         return 0
 
-    cdef Py_ssize_t _pcap_records(self, Span s, Py_ssize_t pos, bint final) except -1:
+    cdef Py_ssize_t _pcap_records(self, Span s, Py_ssize_t pos, bint final) except -1 nogil:
         cdef Py_ssize_t hdr = 16 + self.rec_extra, left
         cdef uint32_t caplen, origlen
         cdef int64_t limit = max(self.pcap_snaplen, MAX_PCAP_SNAPLEN)
@@ -1253,7 +1449,7 @@ cdef class _Decoder:
             self._emit(sub(s, pos + hdr, caplen), ts, origlen, 0, False)
             pos += hdr + caplen
 
-    cdef Py_ssize_t _pcapng_blocks(self, Span s, Py_ssize_t pos, bint final) except -1:
+    cdef Py_ssize_t _pcapng_blocks(self, Span s, Py_ssize_t pos, bint final) except -1 nogil:
         cdef Py_ssize_t left, need
         cdef uint32_t btype, blen, trailer
         cdef bint big
@@ -1305,7 +1501,7 @@ cdef class _Decoder:
             self._pcapng_block(sub(s, pos, blen), btype, big, at)
             pos += blen
 
-    cdef int _pcapng_block(self, Span b, uint32_t btype, bint big, int64_t at) except -1:
+    cdef int _pcapng_block(self, Span b, uint32_t btype, bint big, int64_t at) except -1 nogil:
         cdef Py_ssize_t caplen, origlen, room
         cdef int64_t local
         cdef int iface
@@ -1317,7 +1513,8 @@ cdef class _Decoder:
             self.section_base = self.n_if
             return 0
         if btype == PCAPNG_IDB:
-            self._pcapng_idb(b, big)
+            with gil:
+                self._pcapng_idb(b, big)
             return 0
         if btype == PCAPNG_EPB or btype == PCAPNG_PB:
             local = rd32(b, 8, big) if btype == PCAPNG_EPB else rd16(b, 8, big)
@@ -1326,7 +1523,8 @@ cdef class _Decoder:
             origlen = rd32(b, 24, big)
             room = b.n - 32
             if caplen > room:
-                self.clamps.append((at, room, caplen))
+                with gil:
+                    self.clamps.append((at, room, caplen))
                 caplen = room
             if local < self.n_if - self.section_base:
                 iface = <int>(self.section_base + local)
@@ -1344,15 +1542,19 @@ cdef class _Decoder:
                 caplen = self.if_snaplen[iface]
             self._emit(sub(b, 12, caplen), NO_TIME, origlen, iface, False)  # no time stamp
             return 0
-        name = skipped_block_name(btype)
-        self.skipped[name] = self.skipped.get(name, 0) + 1
+        with gil:
+            self._count_skipped(btype)
         if btype == PCAPNG_JOURNAL or btype == PCAPNG_CUSTOM or btype == PCAPNG_CUSTOM_NOCOPY:
             # Wireshark 4.0 shows these as frames of their own: a row keeps every later
             # frame number equal to Wireshark's (docs/decoding.md).
             self._record_frame(b, btype)
         return 0
 
-    cdef int _record_frame(self, Span b, uint32_t btype) except -1:
+    cdef int _count_skipped(self, uint32_t btype) except -1:
+        name = skipped_block_name(btype)
+        self.skipped[name] = self.skipped.get(name, 0) + 1
+
+    cdef int _record_frame(self, Span b, uint32_t btype) except -1 nogil:
         cdef Span body = sub(b, 8, b.n - 12)
         cdef Span entry
         cdef Py_ssize_t end = body.n, k
@@ -1410,6 +1612,7 @@ cdef class _Decoder:
 
     def finish(self):
         """Trim the arrays to what was filled and return the table's parts."""
+        self._mark_incomplete()
         for arr in self.cols.values():
             arr.resize(self.n, refcheck=False)
         parts = {"columns": self.cols, "icmp": self.icmp.trimmed(),
@@ -1418,4 +1621,7 @@ cdef class _Decoder:
         self.ip6_buf.resize((self.n_ip6, 16), refcheck=False)
         parts["ip6_addresses"] = self.ip6_buf
         parts["payload_bytes"] = bytes(self.payload_buf[: self.payload_used])
+        parts["empty_run"] = ((int(self.run_count), int(self.run_ts), int(self.run_wire),
+                               IFACE_NONE if self.run_iface < 0 else int(self.run_iface))
+                              if self.run_count else None)
         return parts

@@ -459,6 +459,72 @@ def ip_fragments_udp() -> bytes:
     ], nano=True)
 
 
+def ipv4_fragments(dgram: bytes, proto: int, pieces: list[tuple[int, int, bool]],
+                   ident: int, *, data: dict[int, bytes] | None = None) -> list[bytes]:
+    """Ethernet frames carrying pieces (start, end, more) of an IPv4 datagram; start is a
+    multiple of 8. data replaces a piece's bytes (by index), to build conflicting overlaps."""
+    data = data or {}
+    return [ether(ipv4(data.get(i, dgram[a:b]), proto, flags=MF if more else 0,
+                       frag_offset=a // 8, ident=ident))
+            for i, (a, b, more) in enumerate(pieces)]
+
+
+def ip_fragment_cases() -> bytes:
+    """IPv4 reassembly cases, each its own datagram (identification): in order, reversed,
+    a duplicate first piece, overlapping pieces, one that never completes, a TCP header split
+    over two fragments, a duplicate after completion (a new datagram that never completes),
+    a lone last piece, three pieces out of order, conflicting overlaps (same offset: the first
+    to arrive wins; lower offset: it wins), and fragments padded to the Ethernet minimum."""
+    d = udp(5000, 6000, bytes(range(48)))  # 56 bytes
+    t = tcp(1111, 80, 100, 200, ACK | PSH, payload=b"q" * 60)  # 80 bytes
+    other = udp(7000, 6000, bytes(range(48)))
+    frames = []
+    frames += ipv4_fragments(d, IPPROTO_UDP, [(0, 24, True), (24, 56, False)], 1)
+    frames += ipv4_fragments(d, IPPROTO_UDP, [(24, 56, False), (0, 24, True)], 2)
+    frames += ipv4_fragments(d, IPPROTO_UDP, [(0, 24, True), (0, 24, True), (24, 56, False)], 3)
+    frames += ipv4_fragments(d, IPPROTO_UDP, [(0, 32, True), (16, 40, True), (32, 56, False)], 4)
+    frames += ipv4_fragments(d, IPPROTO_UDP, [(0, 24, True)], 5)
+    frames += ipv4_fragments(t, IPPROTO_TCP, [(0, 16, True), (16, 80, False)], 6)
+    frames += ipv4_fragments(d, IPPROTO_UDP, [(0, 24, True), (24, 56, False), (24, 56, False)], 7)
+    frames += ipv4_fragments(d, IPPROTO_UDP, [(24, 56, False)], 8)
+    frames += ipv4_fragments(d, IPPROTO_UDP, [(8, 24, True), (0, 8, True), (24, 56, False)], 9)
+    frames += ipv4_fragments(t, IPPROTO_TCP, [(8, 80, False), (0, 16, True)], 10,
+                             data={0: b"\xee" * 8 + t[16:80]})
+    frames += ipv4_fragments(other, IPPROTO_UDP, [(0, 24, True), (0, 24, True), (24, 56, False)],
+                             11, data={1: d[:24]})
+    frames += ipv4_fragments(other[:24] + d[24:], IPPROTO_UDP, [(0, 8, True), (8, 56, False)], 12,
+                             data={0: udp(6000, 6000)[:8]})
+    frames += ipv4_fragments(d, IPPROTO_UDP, [(0, 8, True), (8, 16, False)], 13)
+    frames = [f + b"\0" * max(0, 60 - len(f)) for f in frames]
+    return pcap([Rec(f, T0 + i * 1000) for i, f in enumerate(frames)])
+
+
+def lone_and_cut_fragments() -> bytes:
+    """Fragments cut by the snaplen are not reassembled: a first one cut after its UDP
+    header, the last one whole (its datagram never completes), the last one cut."""
+    dgram = udp(5000, 6000, b"z" * 40)
+    first = ether(ipv4(dgram[:24], IPPROTO_UDP, flags=MF, ident=5))
+    last = ether(ipv4(dgram[24:], IPPROTO_UDP, frag_offset=3, ident=5))
+    return pcap([Rec(first[:46], T0, wire_len=len(first)), Rec(last, T0 + 1),
+                 Rec(last[:40], T0 + 2, wire_len=len(last))], snaplen=46)
+
+
+def ipv6_fragment_cases() -> bytes:
+    """IPv6 reassembly: UDP in two fragments behind a hop-by-hop header, TCP in two out of
+    order, then a duplicate after completion (a new datagram that never completes)."""
+    d = udp(7000, 53, bytes(range(48)))  # 56 bytes
+    t = tcp(443, 50000, 1, 2, ACK, payload=b"r" * 60)  # 80 bytes
+
+    def frag6(proto, piece, offset, more, ident, exts=()):
+        return ipv6(piece, proto, exts=[*exts, fragment6(offset // 8, more, ident)])
+    frames = [frag6(IPPROTO_UDP, d[:16], 0, True, 1, [hop_by_hop()]),
+              frag6(IPPROTO_UDP, d[16:], 16, False, 1, [hop_by_hop()]),
+              frag6(IPPROTO_TCP, t[40:], 40, False, 2),
+              frag6(IPPROTO_TCP, t[:40], 0, True, 2),
+              frag6(IPPROTO_TCP, t[16:48], 16, True, 2)]
+    return pcap([Rec(f, T0 + i * 1000) for i, f in enumerate(frames)], LINKTYPE_RAW)
+
+
 def port_unreachable() -> bytes:
     """An ICMP port unreachable quoting the UDP DNS query that caused it."""
     query = ipv4(udp(40001, 53, dns_query()), IPPROTO_UDP, CLIENT, SERVER)
@@ -553,6 +619,14 @@ def late_frames() -> bytes:
     return b"".join([shb(), idb(), idb(tsresol=0),
                      epb(seg(SYN, 1), 2**64 - 1), epb(seg(SYN, 2), 9_223_372_036_854_776),
                      epb(seg(SYN, 3), 10**10, 1)])
+
+
+def empty_records() -> bytes:
+    """Empty records (caplen 0) between packets, then a tail of zeros: 16 zero bytes read
+    as one empty record with time 0 (tshark 4.0 shows each as a frame of length 0)."""
+    empty = pcap_record(b"", 5, 0, wire_len=60)
+    return (pcap_header() + pcap_record(seg(SYN, 1), 1, 0) + empty * 3
+            + pcap_record(seg(SYN, 2), 6, 0) + b"\0" * 16 * 500)
 
 
 def cut_mid_record() -> tuple[bytes, int]:

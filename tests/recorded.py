@@ -82,3 +82,24 @@ def record_http(path: Path, *, interface: str, nano: bool, workdir: Path) -> Pat
                         f"http://127.0.0.1:{port4}/missing"):
                 subprocess.run(["curl", "-s", "-o", os.devnull, url], check=False, timeout=30)
     return path
+
+
+def record_fragments(path: Path, mtu: int = 1400) -> Path:
+    """Real IPv4 and IPv6 fragments: `ping -s 4000` and 3000-byte UDP datagrams to 127.0.0.1
+    and ::1 under `tcpdump -i lo`, in a private network namespace (`unshare -n`) whose
+    loopback has a 1400-byte MTU, so the host's own interfaces are left alone. Needs root."""
+    udp = ("import socket\n"
+           "for fam, host in ((socket.AF_INET, '127.0.0.1'), (socket.AF_INET6, '::1')):\n"
+           "    socket.socket(fam, socket.SOCK_DGRAM).sendto(b'u' * 3000, (host, 9))\n")
+    script = (f"ip link set lo up && ip link set lo mtu {mtu} || exit 3\n"
+              f"tcpdump -i lo -U -w '{path}' 2>/dev/null & pid=$!\n"
+              "sleep 1\n"
+              "ping -c 2 -s 4000 -i 0.2 127.0.0.1 >/dev/null\n"
+              "ping -6 -c 2 -s 3000 -i 0.2 ::1 >/dev/null\n"
+              f"'{sys.executable}' -c \"{udp}\"\n"
+              "sleep 1.5\n"  # tcpdump gets packets in blocks, up to a second late
+
+              "kill $pid; wait $pid\n")
+    subprocess.run(["unshare", "-n", "sh", "-c", script], check=True, timeout=60,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return path

@@ -118,7 +118,8 @@ def ipv4_packets(draw, depth: int = 0) -> bytes:
 
 ipv6_exts = st.lists(st.sampled_from(["hop", "routing", "dest", "ah", "frag0"]), max_size=3).map(
     lambda names: [{"hop": cb.hop_by_hop(), "routing": cb.routing(), "dest": cb.dest_opts(),
-                    "ah": cb.ah(), "frag0": cb.fragment6(0, True, 0x77)}[n] for n in names])
+                    "ah": cb.ah(), "frag0": cb.fragment6(0, False, 0x77)}[n] for n in names])
+# (an atomic fragment, RFC 6946: offset 0 and no M, so the packet is decoded through it)
 
 
 @st.composite
@@ -144,13 +145,14 @@ def ipv6_packets(draw, depth: int = 0) -> bytes:
 
 @st.composite
 def fragments(draw) -> bytes:
-    """A non-first fragment (IPv4 offset or IPv6 fragment header with an offset)."""
+    """A fragment (IPv4 MF or offset; an IPv6 fragment header with M or an offset)."""
     data = draw(st.binary(min_size=8, max_size=40))
+    offset = draw(st.integers(0, 0x1FFF))
+    more = True if offset == 0 else draw(st.booleans())
     if draw(st.booleans()):
-        return cb.ipv4(data, cb.IPPROTO_UDP, draw(addr4), draw(addr4), flags=draw(st.sampled_from([0, cb.MF])),
-                       frag_offset=draw(st.integers(1, 0x1FFF)), ident=draw(u16))
-    return cb.ipv6(data, cb.IPPROTO_UDP, exts=[cb.fragment6(draw(st.integers(1, 0x1FFF)), draw(st.booleans()),
-                                                            draw(u32))])
+        return cb.ipv4(data, cb.IPPROTO_UDP, draw(addr4), draw(addr4), flags=cb.MF if more else 0,
+                       frag_offset=offset, ident=draw(u16))
+    return cb.ipv6(data, cb.IPPROTO_UDP, exts=[cb.fragment6(offset, more, draw(u32))])
 
 
 # Fragments are one draw in five: enough to exercise them, not enough to crowd out L4.

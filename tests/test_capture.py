@@ -33,6 +33,7 @@ def tables_equal(a, b) -> None:
     assert a.interfaces == b.interfaces
     assert a.stats.warnings == b.stats.warnings
     assert a.stats.status_counts == b.stats.status_counts
+    assert a.empty_run == b.empty_run
 
 
 def sample_captures() -> list[bytes]:
@@ -46,7 +47,7 @@ def test_core_columns_are_64_bytes_per_packet():
 
 def test_status_values_agree_with_the_extension_source():
     source = (ROOT / "ext" / "_decode.pyx").read_text()
-    compiled = {m[0]: int(m[1]) for m in re.findall(r"^DEF ST_(\w+) = (\d+)$", source, re.M)}
+    compiled = {m[0]: int(m[1]) for m in re.findall(r"^cdef enum: ST_(\w+) = (\d+)$", source, re.M)}
     assert compiled == {s.name: int(s) for s in DecodeStatus}
 
 
@@ -169,3 +170,52 @@ def test_cli_analyze_on_a_corrupt_first_block_is_exit_2(tmp_path, capsys):
     _, err = capsys.readouterr()
     assert done.value.code == 2
     assert err == f"{path}: byte 0: expected 4294967040 bytes of block, got 136\n"
+
+
+def test_the_decoder_releases_the_gil_while_it_decodes():
+    """Another thread runs while a capture decodes. The switch interval is made so long that
+    a thread holding the GIL keeps it to the end; so the main thread, woken as the decode
+    starts, can look at `done` before the decode ends only if the decoder let the GIL go."""
+    import sys
+    import threading
+
+    frame = cb.seg(cb.ACK, 1, payload=b"x" * 10)
+    data = cb.pcap_header() + cb.pcap_record(frame, 1, 0) * 200_000
+    started, state = threading.Event(), {"done": False}
+
+    def decode():
+        started.set()
+        decode_bytes(data)
+        state["done"] = True
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1000.0)
+    try:
+        worker = threading.Thread(target=decode)
+        worker.start()
+        started.wait()
+        seen_before_the_end = not state["done"]
+        worker.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert seen_before_the_end and state["done"]
+
+
+def test_the_decoder_stub_names_what_the_module_has():
+    """ext/_decode.pyi lists the module's public names and the decoder's attributes."""
+    import ast
+
+    from cnfpost import _decode
+
+    tree = ast.parse((ROOT / "ext" / "_decode.pyi").read_text())
+    module = {n.target.id for n in tree.body if isinstance(n, ast.AnnAssign)}
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    public = {name for name in vars(_decode) if name.isupper() and not name.startswith("_")}
+    assert module == public
+    decoder = _decode._Decoder(1024, 1 << 20)
+    for name, node in classes.items():
+        members = {n.target.id for n in node.body if isinstance(n, ast.AnnAssign)}
+        members |= {n.name for n in node.body if isinstance(n, ast.FunctionDef)} - {"__init__"}
+        obj = decoder if name == "_Decoder" else decoder.icmp
+        assert all(hasattr(obj, m) for m in members), name
+        assert {m for m in dir(type(obj)) if not m.startswith("__")} <= members, name

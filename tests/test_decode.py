@@ -17,6 +17,7 @@ import pytest
 from cnfpost.errors import InputError
 from cnfpost.model import (
     NO_TIME,
+    EmptyRun,
     ICMP_COLUMNS,
     PACKET_COLUMNS,
     PAYLOAD_COLUMNS,
@@ -287,13 +288,37 @@ def test_zero_caplen_is_a_frame(decoder):
     assert_row(t, 0, ts_ns=5 * 10**9, cap_len=0, wire_len=60, status=S.ZERO_CAPLEN)
     assert t["tcp_seq"][1] == 3 and t["status"][1] == S.OK
     assert t.stats.status_counts == {"OK": 1, "ZERO_CAPLEN": 1}
-    assert t.interfaces[0].packets == 2
+    assert t.interfaces[0].packets == 2 and t.empty_run is None
+
+
+def test_empty_records_ending_a_capture_cost_no_row(decoder):
+    """A pcap header then zeros: every 16 zero bytes is an empty record (tshark shows each
+    as a frame of length 0). Runs of identical ones that end the capture are counted; runs
+    followed by a record with bytes get their rows (row numbers are frame numbers - 1)."""
+    zeros = cb.pcap_header() + b"\0" * 16 * 1000
+    t = decoder(zeros, "zeros.pcap")
+    assert len(t) == 0 and t.empty_run == EmptyRun(1000, 0, 0, 0)
+    assert t.stats.packets == 1000 and t.stats.status_counts == {"ZERO_CAPLEN": 1000}
+    assert t.interfaces[0].packets == 1000 and t.stats.warnings == []
+    empty = [cb.pcap_record(b"", 5, 0, wire_len=60)] * 3 + [cb.pcap_record(b"", 6, 0)] * 2
+    packet = cb.pcap_record(cb.seg(SYN, 3), 7, 0)
+    data = cb.pcap_header() + b"".join(empty) + packet + b"".join(empty)
+    t = decoder(data, "z.pcap")
+    assert t["status"].tolist() == [S.ZERO_CAPLEN] * 5 + [S.OK] + [S.ZERO_CAPLEN] * 3
+    assert t["ts_ns"].tolist()[:5] == [5 * 10**9] * 3 + [6 * 10**9] * 2
+    assert t["wire_len"].tolist()[:5] == [60, 60, 60, 0, 0]
+    # only the last run of identical records is counted; the run before it gets rows
+    assert t.empty_run == EmptyRun(2, 6 * 10**9, 0, 0)
+    assert len(t) == 6 + 3 and t.stats.packets == 11 and t.stats.bytes_on_wire == 6 * 60 + 54
 
 
 def test_unknown_link_type_in_pcap(decoder):
     t = decoder(cb.pcap([Rec(b"\x01\x02\x03", T0), Rec(b"", T0)], 147), "u.pcap")
     assert_row(t, 0, ts_ns=T0, cap_len=3, wire_len=3, status=S.UNKNOWN_LINKTYPE)
-    assert_row(t, 1, ts_ns=T0, status=S.ZERO_CAPLEN)  # zero caplen comes first
+    # zero caplen comes first; it ends the capture, so it is counted, not stored
+    assert len(t) == 1 and t.empty_run == EmptyRun(1, T0, 0, 0)
+    assert t.stats.packets == 2
+    assert t.stats.status_counts == {"UNKNOWN_LINKTYPE": 1, "ZERO_CAPLEN": 1}
     assert t.interfaces[0].unknown_link_type and t.interfaces[0].packets == 2
     assert t.interfaces[0].link_type_name == "LINKTYPE_147"
     assert t.stats.warnings == ["u.pcap: expected a link type cnfpost decodes on interface 0, "
@@ -388,11 +413,11 @@ def test_journal_and_custom_blocks_take_a_frame_number(decoder):
             + cb.epb(cb.seg(SYN, 2), 2) + cb.custom_block() + cb.epb(cb.seg(SYN, 3), 3)
             + cb.isb() + cb.nrb() + cb.dsb() + cb.block(cb.BT_CUSTOM, b"\0\0\x7e\xd9"))
     t = decoder(data, "j.pcapng")
-    assert t["tcp_seq"].tolist() == [1, 0, 2, 0, 3, 0]
+    assert t["tcp_seq"].tolist() == [1, 0, 2, 0, 3]
     assert_row(t, 1, ts_ns=1_700_000_000_000_001_000, cap_len=49, wire_len=49, iface=65535,
                status=S.UNKNOWN_LINKTYPE)
     assert_row(t, 3, ts_ns=NO_TIME, cap_len=8, wire_len=8, iface=65535, status=S.UNKNOWN_LINKTYPE)
-    assert_row(t, 5, ts_ns=NO_TIME, cap_len=0, wire_len=0, iface=65535, status=S.ZERO_CAPLEN)
+    assert t.empty_run == EmptyRun(1, NO_TIME, 0, 65535)  # the empty custom block, frame 6
     assert t.stats.skipped_blocks == {"journal": 1, "custom": 2, "ISB": 1, "NRB": 1, "DSB": 1}
     assert t.interfaces[0].packets == 3 and t.stats.warnings == []
 
@@ -708,14 +733,67 @@ def test_ethernet_trailer_is_not_snaplen_cut_nor_payload(decoder):
 
 
 def test_ip_fragments(decoder):
+    # As Wireshark 4.0: the first fragment shows no UDP; the frame completing the datagram
+    # carries the datagram's UDP header and its whole length.
     t = decoder(cb.ip_fragments_udp(), "frag.pcap")
-    assert_row(t, 0, ts_ns=T0, cap_len=58, wire_len=58, ip_version=4, ip_proto=17, ip_ttl=64,
-               ip_id=77, ip_frag=0x2000, ip_src=CLIENT, ip_dst=SERVER, sport=5000, dport=6000,
-               payload_len=16)
-    # Non-first fragment: payload is what the IP packet carries, no ports.
-    assert_row(t, 1, ts_ns=T0 + 1, cap_len=58, wire_len=58, status=S.IP_FRAGMENT, ip_version=4,
-               ip_proto=17, ip_ttl=64, ip_id=77, ip_frag=3, ip_src=CLIENT, ip_dst=SERVER,
+    assert_row(t, 0, ts_ns=T0, cap_len=58, wire_len=58, status=S.IP_FRAGMENT, ip_version=4,
+               ip_proto=17, ip_ttl=64, ip_id=77, ip_frag=0x2000, ip_src=CLIENT, ip_dst=SERVER,
                payload_len=24)
+    assert_row(t, 1, ts_ns=T0 + 1, cap_len=58, wire_len=58, ip_version=4, ip_proto=17, ip_ttl=64,
+               ip_id=77, ip_frag=3, ip_src=CLIENT, ip_dst=SERVER, sport=5000, dport=6000,
+               payload_len=40)
+
+
+def test_reassembly_rules(decoder):
+    """tests/capbuild.py ip_fragment_cases, frame by frame (checked against tshark in
+    test_tshark_decode): out of order, duplicates, overlaps, a split TCP header, padding."""
+    t = decoder(cb.ip_fragment_cases(), "frags.pcap")
+    F, I, OK = S.IP_FRAGMENT, S.IP_FRAGMENT_INCOMPLETE, S.OK
+    assert t["status"].tolist() == [F, OK, F, OK, F, F, OK, F, F, OK, I, F, OK, F, OK, I, I, F, F,
+                                    OK, F, OK, F, F, OK, F, OK, F, OK]
+    done = t["status"] == OK
+    assert t["sport"][done].tolist() == [5000] * 4 + [1111, 5000, 5000, 1111, 7000, 6000, 5000]
+    # the lengths come from the reassembled datagram (the last one's UDP header says more)
+    assert t["payload_len"][done].tolist() == [48] * 4 + [60, 48, 48, 60, 48, 48, 8]
+    # conflicting overlaps: the lower offset wins (frame 22's ACK, not frame 21's bytes),
+    # and at one offset the first to arrive (frame 23's UDP port 7000, not frame 24's)
+    assert int(t["tcp_ack"][21]) == 200 and int(t["sport"][24]) == 7000
+
+
+def test_reassembled_datagram_keeps_its_payload_bytes(decoder):
+    """A DNS answer in two fragments: the completing frame keeps the DNS bytes."""
+    dgram = cb.udp(53, 40000, cb.dns_query() + b"\0" * 40)
+    frames = [cb.ether(cb.ipv4(dgram[:32], cb.IPPROTO_UDP, flags=cb.MF, ident=9)),
+              cb.ether(cb.ipv4(dgram[32:], cb.IPPROTO_UDP, frag_offset=4, ident=9))]
+    t = decoder(cb.pcap([Rec(f, T0) for f in frames]), "dns.pcap")
+    assert t["status"].tolist() == [S.IP_FRAGMENT, S.OK]
+    assert t.payload(1) == dgram[8:] and t.payload(0) == b""
+
+
+def test_lone_and_cut_fragments(decoder):
+    """A fragment cut by the snaplen is not reassembled (as in Wireshark): a first one is
+    decoded as it is, a later one stays a fragment; the rest never completes."""
+    t = decoder(cb.lone_and_cut_fragments(), "cut.pcap")
+    assert t["status"].tolist() == [S.SNAPLEN_CUT, S.IP_FRAGMENT_INCOMPLETE, S.IP_FRAGMENT]
+    assert t["sport"].tolist() == [5000, 0, 0]
+
+
+def test_waiting_datagrams_are_bounded(decoder):
+    """Past MAX_PENDING waiting datagrams the oldest is dropped: its fragments are
+    IP_FRAGMENT_INCOMPLETE even when the rest arrives later (Wireshark would wait)."""
+    from cnfpost.reassembly import MAX_PENDING
+
+    dgram = cb.udp(5000, 6000, b"z" * 40)
+    firsts = [cb.ether(cb.ipv4(dgram[:24], cb.IPPROTO_UDP, flags=cb.MF, ident=i))
+              for i in range(MAX_PENDING + 1)]
+    lasts = [cb.ether(cb.ipv4(dgram[24:], cb.IPPROTO_UDP, frag_offset=3, ident=i))
+             for i in (0, MAX_PENDING)]
+    t = decoder(cb.pcap([Rec(f, T0) for f in firsts + lasts]), "many.pcap")
+    status = t["status"].tolist()
+    # ident 0 was dropped when ident MAX_PENDING came; its last piece starts a new datagram
+    # (dropping ident 1); ident MAX_PENDING completes.
+    assert status[:MAX_PENDING] == [S.IP_FRAGMENT_INCOMPLETE] * MAX_PENDING
+    assert status[MAX_PENDING:] == [S.IP_FRAGMENT, S.IP_FRAGMENT_INCOMPLETE, S.OK]
 
 
 # =====================================================================================
@@ -731,20 +809,40 @@ def test_ipv6_extension_chain(decoder):
     assert side(t.tcpopt) == [{"row": 0, "mss": 1220, "wscale": 255}]
 
 
-def test_ipv6_first_fragment_is_parsed(decoder):
+def test_ipv6_first_fragment_waits_for_the_rest(decoder):
     pkt = cb.ipv6(cb.udp(1, 2, b"x" * 16), cb.IPPROTO_UDP, exts=[cb.fragment6(0, True, 0x12345678)])
     t = one(decoder, pkt, 101)
     assert_row(t, 0, ts_ns=T0, cap_len=len(pkt), wire_len=len(pkt), ip_version=6, ip_proto=17,
-               ip_ttl=64, ip_src=0, ip_dst=1, ip_id=0x5678, ip_frag=0x2000, sport=1, dport=2,
-               payload_len=16)
+               ip_ttl=64, ip_src=0, ip_dst=1, ip_id=0x5678, ip_frag=0x2000, payload_len=24,
+               status=S.IP_FRAGMENT_INCOMPLETE)
+
+
+def test_ipv6_atomic_fragment_is_decoded_through(decoder):
+    atomic = cb.fragment6(0, False, 0x12345678)
+    pkt = cb.ipv6(cb.udp(1, 2, b"x" * 16), cb.IPPROTO_UDP, exts=[atomic])
+    t = one(decoder, pkt, 101)
+    assert_row(t, 0, ts_ns=T0, cap_len=len(pkt), wire_len=len(pkt), ip_version=6, ip_proto=17,
+               ip_ttl=64, ip_src=0, ip_dst=1, ip_id=0x5678, sport=1, dport=2, payload_len=16)
 
 
 def test_ipv6_later_fragment(decoder):
     pkt = cb.ipv6(b"y" * 24, cb.IPPROTO_UDP, exts=[cb.hop_by_hop(), cb.fragment6(5, False, 9)])
     t = one(decoder, pkt, 229)
-    assert_row(t, 0, ts_ns=T0, cap_len=len(pkt), wire_len=len(pkt), status=S.IP_FRAGMENT,
+    assert_row(t, 0, ts_ns=T0, cap_len=len(pkt), wire_len=len(pkt), status=S.IP_FRAGMENT_INCOMPLETE,
                ip_version=6, ip_proto=17, ip_ttl=64, ip_src=0, ip_dst=1, ip_id=9, ip_frag=5,
                payload_len=24)
+
+
+def test_ipv6_reassembly(decoder):
+    """IPv6 fragments after a hop-by-hop header, and out of order: the completing frame is
+    dissected from the fragment header's next header on."""
+    t = decoder(cb.ipv6_fragment_cases(), "v6frag.pcap")
+    assert t["status"].tolist() == [S.IP_FRAGMENT, S.OK, S.IP_FRAGMENT, S.OK,
+                                    S.IP_FRAGMENT_INCOMPLETE]  # (a duplicate after completion)
+    assert t["sport"].tolist() == [0, 7000, 0, 443, 0]
+    assert t["ip_proto"].tolist() == [17, 17, 6, 6, 6]
+    assert t["payload_len"].tolist() == [16, 56 - 8, 40, 80 - 20, 32]
+    assert t["ip_frag"].tolist() == [0x2000, 2, 5, 0x2000, 0x2002]
 
 
 def test_ipv6_truncated_extension_header(decoder):
@@ -1168,7 +1266,7 @@ def test_journal_time_stamps(decoder, entry, want):
 def test_zero_caplen_on_an_unknown_interface(decoder):
     data = cb.shb() + cb.epb(b"", 1, iface=0, wire_len=60)
     t = decoder(data, "z.pcapng")
-    assert_row(t, 0, ts_ns=1000, wire_len=60, iface=65535, status=S.ZERO_CAPLEN)
+    assert len(t) == 0 and t.empty_run == EmptyRun(1, 1000, 60, 65535)
 
 
 def test_pb_with_an_unknown_interface(decoder):

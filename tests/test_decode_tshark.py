@@ -3,7 +3,8 @@
 Generated valid captures (tests/strategies.py) are written to a file and read back with
 ``tshark -T fields``; for every frame the decoder calls OK, each field tshark shows must
 equal the decoder's column (Wireshark field names: model.PACKET_COLUMNS). Reassembly is
-off so a fragment stays a fragment. Skips without tshark; fails in CI (tests/support.py).
+on, as by default in tshark and in the decoders. Skips without tshark; fails in CI
+(tests/support.py).
 """
 from __future__ import annotations
 
@@ -37,7 +38,6 @@ def tshark_rows(path) -> list[dict[str, str]]:
     tshark = require_tool("tshark")
     out = subprocess.run(
         [tshark, "-n", "-r", str(path), "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,", "-E", "separator=\t",
-         "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
          "-o", "tcp.relative_sequence_numbers:FALSE", "-o", "tcp.analyze_sequence_numbers:FALSE",
          *[a for f in FIELDS for a in ("-e", f)]],
         capture_output=True, text=True, check=True, timeout=120)
@@ -111,7 +111,9 @@ def test_reference_decoder_matches_tshark(tmp_path_factory, cap):
 
 @pytest.mark.parametrize("name", ["syn_then_rst", "handshake_get_response", "snaplen_cut", "tso_total_len_zero",
                                   "ip_fragments_udp", "port_unreachable", "ipv6_ext_chain", "vlan_qinq",
-                                  "multi_section_pcapng", "mpls_stacks", "mpls_cooked"])
+                                  "multi_section_pcapng", "mpls_stacks", "mpls_cooked",
+                                  "ip_fragment_cases", "ipv6_fragment_cases",
+                                  "lone_and_cut_fragments"])
 def test_scenarios_match_tshark(tmp_path, name):
     data = getattr(cb, name)()
     path = tmp_path / (name + (".pcapng" if data[:4] == b"\x0a\x0d\x0d\x0a" else ".pcap"))

@@ -88,8 +88,9 @@ def test_every_frame_matches_tshark(path):
 
 # Captures built byte by byte (tests/capbuild.py) for rules the recorded ones rarely hit.
 BUILT = ["syn_then_rst", "handshake_get_response", "snaplen_cut", "port_unreachable",
-         "ipv6_ext_chain", "vlan_qinq", "multi_section_pcapng", "mpls_stacks", "mpls_cooked", "bogus_ip_lengths",
-         "untimed_frames"]
+         "ipv6_ext_chain", "vlan_qinq", "multi_section_pcapng", "mpls_stacks", "mpls_cooked",
+         "bogus_ip_lengths", "untimed_frames", "ip_fragments_udp", "ip_fragment_cases",
+         "ipv6_fragment_cases", "lone_and_cut_fragments", "empty_records"]
 
 
 @pytest.mark.tshark
@@ -148,6 +149,24 @@ def test_fresh_tcpdump_capture_matches_tshark(recorded, name):
     assert table.interfaces[0].link_type == expected_link
     assert table.interfaces[0].ts_resolution == (10**9 if "nano" in name else 10**6)
     assert (table["ip_version"] == 6).any() and (table["ip_version"] == 4).any()
+    problems = compare(path)
+    assert not problems, "\n".join(problems[:20])
+
+
+@pytest.mark.tshark
+def test_real_ip_fragments_match_tshark(tmp_path):
+    """ping -s 4000 and big UDP datagrams over a 1400-byte loopback, IPv4 and IPv6: the
+    fragments show no transport, the completing frame the whole datagram's (tshark 4.0)."""
+    from tests.recorded import record_fragments
+
+    require_root()
+    for tool in ("tshark", "tcpdump", "unshare", "ping"):
+        require_tool(tool)
+    path = record_fragments(tmp_path / "frag.pcap")
+    table = read_capture(path)
+    statuses = set(table.stats.status_counts)
+    require("IP_FRAGMENT" in statuses, "the loopback carried no fragments")
+    assert (table["ip_version"][table["status"] == 12] == 6).any()  # IPv6 fragments too
     problems = compare(path)
     assert not problems, "\n".join(problems[:20])
 
