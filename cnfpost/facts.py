@@ -15,7 +15,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .model import PacketTable, TcpFlag
+from .model import NO_STREAM, PacketTable, TcpFlag
 from .repairs import KINDS, Repairs, classify_repairs
 from .stalls import Blackhole, Stall, find_blackholes, find_stalls
 from .tcp import TcpAnalysis
@@ -38,15 +38,20 @@ class Facts:
     repair_frames: dict = field(default_factory=dict)     # frame -> "up" | "down"
     copy_frames: frozenset = frozenset()
     reorder_frames: frozenset = frozenset()
-    data_segments: dict = field(default_factory=dict)     # "up"/"down" -> count
+    data_segments: dict = field(default_factory=dict)     # "up"/"down" -> wire segments
+    repair_segments: dict = field(default_factory=dict)   # "up"/"down" -> wire segments
 
     @property
     def reordered(self) -> bool:
         return bool(self.reorder_frames)
 
+    @property
+    def total_segments(self) -> int:
+        return sum(self.data_segments.values())
+
     def repair_rate_pct(self, directions: set[str]) -> float | None:
         data = sum(self.data_segments.get(d, 0) for d in directions)
-        repaired = sum(1 for d in self.repair_frames.values() if d in directions)
+        repaired = sum(self.repair_segments.get(d, 0) for d in directions)
         return 100.0 * repaired / data if data else None
 
     def stream_repairs(self, stream: int) -> set[str]:
@@ -94,6 +99,23 @@ class Facts:
         return [int(s) for s in np.flatnonzero(other & bulk & overlap)]
 
 
+def wire_segments(tcp: TcpAnalysis, rows: np.ndarray) -> int:
+    """How many segments these data frames were on the wire. A capture taken on a host with
+    receive offload (GRO/LRO, common on cloud VMs) or of its own sends (TSO/GSO) holds
+    super-frames of tens of KB: a frame counts as its payload over the connection's MSS
+    in that direction, rounded up (at least 1), so rates per segment mean the same on every
+    capture. The MSS a sender may use is the one its peer announced."""
+    if rows.shape[0] == 0:
+        return 0
+    f = tcp.flows
+    stream = tcp.columns["tcp_stream"][rows].astype(np.int64)
+    to_client = tcp.client_dir[rows] == 0
+    mss = np.where(to_client, f["mss_client"][stream], f["mss_server"][stream]).astype(np.int64)
+    mss = np.where(mss > 0, mss, 1460)
+    payload = tcp.payload_len[rows].astype(np.int64)
+    return int(np.maximum(1, -(-payload // mss)).sum())
+
+
 def no_facts() -> Facts:
     return Facts()
 
@@ -125,11 +147,13 @@ def build_facts(table: PacketTable | None, tcp: TcpAnalysis | None, th: Mapping[
     holes = tuple(find_blackholes(table, tcp, repairs))
     repair_rows = repairs.select("repair")
     up = tcp.client_dir[repair_rows] == 1
-    data = (tcp.payload_len > 0) & (tcp.columns["tcp_stream"] != 0xFFFFFFFF)
+    data = (tcp.payload_len > 0) & (tcp.columns["tcp_stream"] != NO_STREAM)
+    data[tcp.quoted_rows] = False
     return Facts(
         rtt, source, repairs, stalls, holes, dns_seen, tcp, th["find.download_bytes.min"],
         {int(r) + 1: ("up" if u else "down") for r, u in zip(repair_rows, up)},
         frozenset(int(f) for f in repairs.frames("copy")),
         frozenset(int(f) for f in repairs.frames("reordered")),
-        {"up": int((data & (tcp.client_dir == 1)).sum()),
-         "down": int((data & (tcp.client_dir == 0)).sum())})
+        {"up": wire_segments(tcp, np.flatnonzero(data & (tcp.client_dir == 1))),
+         "down": wire_segments(tcp, np.flatnonzero(data & (tcp.client_dir == 0)))},
+        {"up": wire_segments(tcp, repair_rows[up]), "down": wire_segments(tcp, repair_rows[~up])})

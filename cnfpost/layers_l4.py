@@ -48,7 +48,9 @@ def assess_l4(analysis: TcpAnalysis | None,
     def total(name: str) -> int:
         return int(np.sum(f[name]))
 
-    data = total("data_packets")
+    # per wire segment (a GRO/TSO super-frame counts as its payload over the MSS, facts.py)
+    data = facts.total_segments if facts is not None and facts.repairs is not None \
+        else total("data_packets")
     retrans = total("retransmissions")
     # Graded: data segments sent again. A retransmitted FIN or bare ACK after the transfer
     # (Wireshark flags those too) costs the user nothing; it is reported, not graded.
@@ -57,7 +59,7 @@ def assess_l4(analysis: TcpAnalysis | None,
     # With the repairs classified (cnfpost/repairs.py), only those the receiver needed are
     # graded: needless copies and late arrivals are not loss.
     repairs = facts.repairs if facts is not None else None
-    graded_retrans = data_retrans if repairs is None else repairs.count("repair")
+    graded_retrans = data_retrans if repairs is None else sum(facts.repair_segments.values())
     stalls = () if facts is None else facts.stalls
     dupacks = total("dup_acks")
     ooo = total("out_of_order")

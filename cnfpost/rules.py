@@ -197,11 +197,6 @@ def rule_unreachable(ctx: Context) -> list[Finding]:
 # L4
 # ----------------------------------------------------------------------------------------
 
-def _data_segments(tcp: TcpAnalysis) -> int:
-    in_tcp = tcp.columns["tcp_stream"] != np.iinfo(np.uint32).max
-    return int(((tcp.payload_len > 0) & in_tcp).sum())
-
-
 def rule_retransmissions(ctx: Context) -> list[Finding]:
     """Judged by the data segments sent again that the receiver needed (repairs after loss,
     cnfpost/repairs.py): needless copies are l4.spurious_retransmissions, late arrivals
@@ -209,18 +204,18 @@ def rule_retransmissions(ctx: Context) -> list[Finding]:
     (SYN retries are l4.syn_retry)."""
     if ctx.tcp is None or ctx.tcp.n_streams == 0 or ctx.facts.repairs is None:
         return []
-    data = _data_segments(ctx.tcp)
+    data = ctx.facts.total_segments
     mask = ctx.tcp.has("tcp.analysis.retransmission")
     control = int((mask & (ctx.tcp.payload_len == 0)).sum())
     rows = ctx.facts.repairs.select("repair")
-    count = int(rows.shape[0])
+    count = sum(ctx.facts.repair_segments.values())
     if not count and not control:
         return []
     pct = 100.0 * count / data if data else 0.0
     severity = _severity(pct, ctx.th["find.retrans_pct.warning"],
                          ctx.th["find.retrans_pct.critical"]) if count else None
     fast = int(ctx.tcp.has("tcp.analysis.fast_retransmission")[rows].sum())
-    up = int((ctx.tcp.client_dir[rows] == 1).sum())
+    up = ctx.facts.repair_segments.get("up", 0)
     streams = sorted({int(s) for s in ctx.tcp.columns["tcp_stream"][rows]})
     text = (f"{count} data segment(s) sent again to repair loss out of {data} ({pct:.2f}%; "
             f"{count - up} server->client, {up} client->server; {fast} fast)")
@@ -240,7 +235,7 @@ def rule_spurious(ctx: Context) -> list[Finding]:
     rows = ctx.facts.repairs.select("copy")
     if rows.shape[0] == 0:
         return []
-    data = _data_segments(ctx.tcp)
+    data = ctx.facts.total_segments
     pct = 100.0 * rows.shape[0] / data if data else 0.0
     severity = "warning" if pct >= ctx.th["find.retrans_pct.warning"] else "info"
     why = "reordering fooled the sender" if ctx.facts.reordered else \
@@ -259,7 +254,7 @@ def rule_reordering(ctx: Context) -> list[Finding]:
         return []
     rows = ctx.facts.repairs.select("reordered")
     count = int(rows.shape[0])
-    data = _data_segments(ctx.tcp)
+    data = ctx.facts.total_segments
     if not count or not data:
         return []
     pct = 100.0 * count / data
@@ -301,9 +296,11 @@ def rule_directional_loss(ctx: Context) -> list[Finding]:
         streams = sorted({int(s) for s in ctx.tcp.columns["tcp_stream"][rows]})
         out.append(make_finding(
             code, severity,
-            f"{rows.shape[0]} {label} data segment(s) lost and sent again ({rate:.2f}% of that "
+            f"{ctx.facts.repair_segments.get(direction, 0)} {label} data segment(s) lost and "
+            f"sent again ({rate:.2f}% of that "
             f"direction's data segments) in {len(streams)} connection(s); {seen}",
-            {"repairs": int(rows.shape[0]), "rate_pct": round(rate, 3), "streams": streams,
+            {"repairs": ctx.facts.repair_segments.get(direction, 0), "rate_pct": round(rate, 3),
+             "streams": streams,
              "icmp_probes": sent or None, "icmp_rule_out_pct": None if bound is None
              else round(bound, 3)},
             capture_evidence(rows + 1, f"{label} segments that repaired loss")))
