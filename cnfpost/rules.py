@@ -51,6 +51,7 @@ class Context:
     l4_metrics: dict = field(default_factory=dict)
     facts: Facts = field(default_factory=no_facts)
     failures: list[Failure | None] = field(default_factory=list)
+    server_side: object | None = None   # cnfpost/serverside.py ServerSide, with server.pcap
 
 
 def path_rtt(ctx: Context) -> tuple[float | None, str | None]:
