@@ -25,9 +25,10 @@ aligns the two clocks, and compares each matched connection packet by packet:
   latest copy sent before it, so the others were the lost ones. A segment the probe saw
   arrive late whose earlier copy the server never sent was held back by the server.
   Nothing sent outside the other capture's time span counts as lost.
-- **Server think time** per sample: from the arrival at the server of the request's first
-  segment to the departure of the response's first segment, both on the server's clock,
-  against the time to first byte the probe measured: the rest is network time.
+- **Server think time** per sample: from the last client data the server received before
+  the response left (the request complete) to the departure of the response's first
+  segment, both on the server's clock, against the time to first byte the probe measured
+  (request's first segment out, response's first segment in): the rest is network time.
 - **Delayed ACKs** at the server: how long it waited before acknowledging new data.
 """
 from __future__ import annotations
@@ -95,7 +96,7 @@ class Think:
 
     sample: int
     ttfb_ns: int              # probe: request's first segment out -> response's first in
-    server_ns: int            # server: request's first segment in -> response's first out
+    server_ns: int            # server: request's last segment in -> response's first out
     probe_frames: tuple[int, int]
     server_frames: tuple[int, int]
 
@@ -425,8 +426,8 @@ def _first_arrival(d: _Dir, byte: int) -> int | None:
 
 
 def _thinks(b: _Both, placements, samples_of: dict) -> tuple[Think, ...]:
-    """Per sample on this connection: request's first segment and response's first
-    segment, timed at both ends (module docstring)."""
+    """Per sample on this connection: the request and the response's first segment,
+    timed at both ends (module docstring)."""
     out = []
     pu, pd = b.probe_up, b.probe_down
     for sample, edges in placements:
@@ -440,10 +441,15 @@ def _thinks(b: _Both, placements, samples_of: dict) -> tuple[Think, ...]:
         if req.size == 0:
             continue
         q = int(req[0])
-        s_in = _first_arrival(b.server_up, int(pu.start[q]))
         s_out = _first_arrival(b.server_down, int(pd.start[r]))
-        if s_in is None or s_out is None:
+        if s_out is None:
             continue
+        # the last client data the server had before the response left: the request is
+        # whole only then (a lost request segment is network time, not server time)
+        got = np.flatnonzero(b.server_up.data & (b.server_up.ts <= b.server_down.ts[s_out]))
+        if got.size == 0:
+            continue
+        s_in = int(got[np.argmax(b.server_up.ts[got])])
         server_ns = int(b.server_down.ts[s_out] - b.server_up.ts[s_in])
         out.append(Think(sample, int(pd.ts[r] - pu.ts[q]), server_ns,
                          (int(pu.frames[q]), int(pd.frames[r])),
