@@ -25,7 +25,7 @@ from .topology import Lab
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTOR = REPO / "collector" / "cnfpost-collect"
-SAMPLE_SET = ("clean", "tls_drop", "path_loss", "slow_server")
+SAMPLE_SET = ("clean", "tls_drop", "path_loss", "slow_server", "server_loss_up")
 
 
 def record(scenario: Scenario, out: Path, workdir: Path, pki: dict[str, Path],
