@@ -226,21 +226,19 @@ def _unambiguous(sender: _Dir, receiver: _Dir) -> list[tuple[int, int]]:
     """(sender index, receiver index) of packets seen exactly once on each side."""
     out = [(s[0], r[0]) for s, r in _control_groups(sender, receiver).values()
            if len(s) == 1 and len(r) == 1]
-    for side_s, side_r in ((sender, receiver),):
-        ds, dr = np.flatnonzero(side_s.data), np.flatnonzero(side_r.data)
-        s_start, s_count = np.unique(side_s.start[ds], return_counts=True)
-        r_start, r_count = np.unique(side_r.start[dr], return_counts=True)
-        once = np.intersect1d(s_start[s_count == 1], r_start[r_count == 1])
-        if once.size == 0:
-            continue
-        # and no other copy covers that byte on either side (a retransmission starting
-        # earlier, or a super-frame)
-        cover_s = _cover_counts(side_s, ds, once)
-        cover_r = _cover_counts(side_r, dr, once)
-        for b in once[(cover_s == 1) & (cover_r == 1)].tolist():
-            i = int(ds[np.flatnonzero(side_s.start[ds] == b)[0]])
-            j = int(dr[np.flatnonzero(side_r.start[dr] == b)[0]])
-            out.append((i, j))
+    ds, dr = np.flatnonzero(sender.data), np.flatnonzero(receiver.data)
+    s_start, s_count = np.unique(sender.start[ds], return_counts=True)
+    r_start, r_count = np.unique(receiver.start[dr], return_counts=True)
+    once = np.intersect1d(s_start[s_count == 1], r_start[r_count == 1])
+    if once.size == 0:
+        return out
+    # and no other copy covers that byte on either side (a retransmission starting
+    # earlier, or a super-frame)
+    keep = once[(_cover_counts(sender, ds, once) == 1) & (_cover_counts(receiver, dr, once) == 1)]
+    for b in keep.tolist():
+        i = int(ds[np.flatnonzero(sender.start[ds] == b)[0]])
+        j = int(dr[np.flatnonzero(receiver.start[dr] == b)[0]])
+        out.append((i, j))
     return out
 
 
@@ -359,7 +357,8 @@ class _Both:
 def _both(m: Match, pe, se, probe, server) -> _Both:
     p_table, p_tcp = probe
     s_table, s_tcp = server
-    c_p, c_s = _bases(pe.isn_client, se.isn_client, _first_seq(p_table, p_tcp, m.probe_stream, True))
+    c_p, c_s = _bases(pe.isn_client, se.isn_client,
+                      _first_seq(p_table, p_tcp, m.probe_stream, True))
     v_p, v_s = _bases(pe.isn_server, se.isn_server, _first_seq(p_table, p_tcp, m.probe_stream,
                                                                False))
     b = _Both(m, _direction(p_table, p_tcp, m.probe_stream, True, c_p, v_p),
