@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from .findings import CATALOGUE, Finding, capture_evidence, make_finding
 from .inputs.curl import MEASURED, PHASE_IDS
+from .serverside_rules import server_phase_code
 from .vocab import PHASE_NAMES, ms_text, severity_rank
 
 __all__ = ["Cause", "Explanation", "explain", "MECHANISMS"]
@@ -188,7 +189,10 @@ def _claim_cell(ctx, s, placement, bucket, k: int, observed: float, expected: fl
             and facts.loaded_during(stream, lo, hi):
         return claim("l3l7.bufferbloat", "medium", facts.syn_frames(stream))
     if pid == "server":
-        return claim("l7.slow_server", "high", bucket.frames or ())
+        # with a server capture, only the server's own measured time makes it the server's
+        code = server_phase_code(ctx, s.index, observed - expected)
+        if code is not None:
+            return claim(code, "high", bucket.frames or ())
     if bucket.events.get("window_full", 0) and \
             ctx.tcp.flows["window_full"][stream] >= ctx.th["find.window_full.warning"]:
         return claim("l4.window_limited", "high", frames_of("window_full"))

@@ -155,6 +155,7 @@ def packets(capture: str | None, fields: tuple[str, ...], fmt: str, output: str,
 @click.option("--mtr", "-m", type=PATH, help=KIND["mtr"].help)
 @click.option("--ping", "-p", type=PATH, help=KIND["ping"].help)
 @click.option("--ping-loaded", type=PATH, help=KIND["ping_loaded"].help)
+@click.option("--server-capture", type=PATH, help=KIND["server_capture"].help)
 @click.option("--json", "json_out", type=PATH, help="Write the JSON report here (- for stdout).")
 @click.option("--markdown", "md_out", type=PATH,
               help="Write the Markdown report here (- for stdout).")
@@ -164,7 +165,8 @@ def packets(capture: str | None, fields: tuple[str, ...], fmt: str, output: str,
 @click.option("--quiet", "-q", is_flag=True, help="No terminal summary.")
 @ENGINE_OPTION
 def analyze(source: str | None, timings: str | None, mtr: str | None, ping: str | None,
-            ping_loaded: str | None, json_out: str | None, md_out: str | None,
+            ping_loaded: str | None, server_capture: str | None, json_out: str | None,
+            md_out: str | None,
             config: str | None, fail_on: str | None, quiet: bool, engine: str) -> None:
     """Explain a run, layer by layer: SOURCE is a capture (pcap/pcapng, - for stdin) or a
     run directory written by the collector; every input is optional, at least one is needed.
@@ -183,6 +185,7 @@ def analyze(source: str | None, timings: str | None, mtr: str | None, ping: str 
             check_file(target, option)
     progress = _progress(True)
     report = run_analysis(source, timings=timings, mtr=mtr, ping=ping, ping_loaded=ping_loaded,
+                          server_capture=server_capture,
                           config=config, engine=engine, progress=progress)
     if progress:
         sys.stderr.write("\r" + " " * 20 + "\r")

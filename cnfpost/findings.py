@@ -162,6 +162,14 @@ _SPECS = [
     Spec("l4l7.application", "L4->L7", "The application, not the network, is slow",
          "TCP was clean during the slow phase: look at the server application.",
          "A slow L7 phase with no TCP events in it."),
+    Spec("l7.server_time", "L7", "Server time against network time (server capture)",
+         "The server's own capture splits the wait for the first byte: what the server spent "
+         "between the request's arrival and the response's departure, and what the network "
+         "spent carrying them. Take the server part to the application's owners, the network "
+         "part to the path's.",
+         "Per sample, the request's first segment in and the response's first segment out, "
+         "timed on the server's clock, against the time to first byte the probe measured "
+         "(cnfpost/serverside.py). Replaces l4l7.application when a server capture is given."),
     Spec("l3l7.bufferbloat", "L3->L7", "Latency grows under load (bufferbloat)",
          "A queue on the path fills while data flows: enable AQM (fq_codel, cake) or shape "
          "below the bottleneck rate.",
@@ -186,6 +194,7 @@ _ROLES = {
     "l7.slow_dns": ("cause", "slow_dns", "L7"),
     "l7.slow_server": ("cause", "slow_server", "L7"),
     "l7.request_failed": ("cause", "request_failed", "L7"),
+    "l7.server_time": ("cause", "slow_server", "L7"),
     "l3l4.endpoint_tcp": ("cause", "endpoint", "L4"),
     "l3l7.bufferbloat": ("cause", "queueing", "L3"),
     "l3l7.rtt_bound": ("cause", "distance", "L3"),
@@ -211,12 +220,15 @@ class Evidence:
     display_filter: str = ""
     frame_count: int = 0
     detail: str | None = None             # e.g. "hop 3", "samples 2, 4", a semantic filter
+    server: dict | None = None            # {frames, display_filter} in the server capture
 
     def to_dict(self) -> dict:
         out = {"source": self.source, "frames": list(self.frames),
                "frame_count": self.frame_count, "display_filter": self.display_filter}
         if self.detail:
             out["detail"] = self.detail
+        if self.server is not None:
+            out["server"] = self.server
         return out
 
 

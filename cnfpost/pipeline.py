@@ -38,8 +38,9 @@ from .cause import Explanation, explain
 from .facts import build_facts
 from .failures import sample_failure
 from .rules import Context, path_rtt, path_vs_handshake, run_rules
-from .vocab import PHASE_NAMES, SEVERITIES_WORST_FIRST, ms_text, severity_rank
+from .serverside_rules import located_facts, with_server_findings
 from .thresholds import Thresholds, load_config, worst_grade
+from .vocab import PHASE_NAMES, SEVERITIES_WORST_FIRST, ms_text, severity_rank
 from .wire_phases import boundary_checks, dns_for_sample, wire_samples, wire_view
 
 __all__ = ["analyze", "Report", "SCHEMA_VERSION", "Inputs"]
@@ -134,7 +135,8 @@ def _describe(path: Path | None) -> dict | None:
 
 def analyze(source: Source | None = None, *, timings: Source | None = None,
             mtr: Source | None = None, ping: Source | None = None,
-            ping_loaded: Source | None = None, config: Source | None = None,
+            ping_loaded: Source | None = None, server_capture: Source | None = None,
+            config: Source | None = None,
             thresholds: Mapping[str, float] | None = None, engine: str = "compiled",
             progress: Callable[[int, int], None] | None = None) -> Report:
     """Analyse one run: a capture or a run directory (bundle), and/or the text inputs.
@@ -144,7 +146,8 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
     """
     th = thresholds if thresholds is not None else (load_config(config) if config else Thresholds())
     inputs = Inputs.gather(source, {"timings": timings, "mtr": mtr, "ping": ping,
-                                    "ping_loaded": ping_loaded})
+                                    "ping_loaded": ping_loaded,
+                                    "server_capture": server_capture})
     loaded, found = load_all(inputs.paths)
     problems: list[Problem] = list(inputs.problems) + found
     warnings: list[str] = []
@@ -181,15 +184,17 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
     buckets = [bucket_sample(p, tcp) for p in placements] if placements else [None] * len(samples)
     failures = [sample_failure(s, placements[i] if placements else None, tcp, wire)
                 for i, s in enumerate(samples)]
+    server_side = _server_side(inputs, table, tcp, placements, engine)
+    facts = located_facts(facts, server_side)
     ctx = Context(th=th, table=table, tcp=tcp, echo=echo, ping=ping_run,
                   ping_loaded=ping_loaded_run, mtr=mtr_report, path=path, samples=samples,
                   placements=placements, buckets=buckets,
                   tls_versions={} if wire is None else wire.tls_versions,
                   grades={"L3": l3.quality, "L4": l4.quality, "L7": l7.quality},
                   l3_metrics=l3.metrics, l4_metrics=l4.metrics, facts=facts,
-                  failures=failures)
+                  failures=failures, server_side=server_side)
     ctx.handshake = path_vs_handshake(ctx)      # once: the report and a rule read it
-    findings = run_rules(ctx)
+    findings = with_server_findings(run_rules(ctx), ctx)
     explanation = explain(ctx, findings)
     findings = sorted(findings + list(explanation.findings),
                       key=lambda f: severity_rank(f.severity))
@@ -211,10 +216,25 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
         "path": None if mtr_report is None else {"mtr": mtr_report.to_dict(),
                                                   "assessment": None if path is None else path.to_dict()},
         "ping": None if ping_run is None else _ping_section(ping_run),
+        "server_side": None if server_side is None else server_side.to_dict(),
         "findings": [f.to_dict() for f in findings],
         "overall": _overall(ctx, findings, explanation),
     }
     return Report(data)
+
+
+def _server_side(inputs: Inputs, table, tcp, placements, engine: str):
+    """The server's capture compared with the probe's (cnfpost/serverside.py)."""
+    path = inputs.paths.get("server_capture")
+    if path is None or table is None or tcp is None:
+        return None
+    from .capture import read_capture
+    from .serverside import compare_captures
+    from .tcp import analyze_tcp
+
+    server = read_capture(path, engine=engine)
+    return compare_captures((table, tcp), (server, analyze_tcp(server, engine=engine)),
+                            placements)
 
 
 def _layered(ctx: Context, ex: Explanation, layers: dict[str, LayerAssessment]) -> dict:

@@ -53,6 +53,7 @@ class Context:
     facts: Facts = field(default_factory=no_facts)
     handshake: dict | None = None        # path RTT vs handshake RTT (path_vs_handshake)
     failures: list[Failure | None] = field(default_factory=list)
+    server_side: object | None = None   # cnfpost/serverside.py ServerSide, with server.pcap
 
 
 def path_rtt(ctx: Context) -> tuple[float | None, str | None]:

@@ -53,7 +53,7 @@ def make_bundle(root: Path, files=("capture.pcap", "timings.jsonl", "ping.txt"),
 def test_finds_every_file_and_reads_the_manifest(tmp_path):
     root = make_bundle(tmp_path / "run", files=("capture.pcapng", "timings.jsonl",
                                                 "timings_wallclock.jsonl", "mtr.json", "mtr.raw",
-                                                "ping.txt", "ping_loaded.txt"),
+                                                "ping.txt", "ping_loaded.txt", "server.pcap"),
                        manifest={**MANIFEST, "files": ["capture.pcapng", "mtr.raw"]})
     (root / "expected").mkdir()
     b = read_bundle(root)
@@ -62,6 +62,7 @@ def test_finds_every_file_and_reads_the_manifest(tmp_path):
     assert (b.timings, b.timings_wallclock, b.mtr, b.mtr_raw, b.ping, b.ping_loaded) == tuple(
         root / n for n in ("timings.jsonl", "timings_wallclock.jsonl", "mtr.json", "mtr.raw",
                            "ping.txt", "ping_loaded.txt"))
+    assert b.server_capture == root / "server.pcap"
     assert b.expected == root / "expected"
     assert b.manifest["files"] == ["capture.pcapng", "mtr.raw"]
     assert b.manifest_path == root / "manifest.json"
@@ -75,7 +76,7 @@ def test_missing_inputs_are_named(tmp_path):
     b = read_bundle(make_bundle(tmp_path / "run", files=("mtr.json",), manifest=None))
     assert b.capture is None and b.manifest is None and b.expected is None
     assert b.missing == ("capture.pcap", "timings.jsonl", "timings_wallclock.jsonl", "mtr.raw",
-                         "ping.txt", "ping_loaded.txt", "manifest.json")
+                         "ping.txt", "ping_loaded.txt", "server.pcap", "manifest.json")
     assert b.capture_counters == {"packets_captured": None, "packets_received_by_filter": None,
                                   "packets_dropped_by_kernel": None}
 

@@ -191,6 +191,17 @@ def test_help_and_version(fake_env):
     assert collect(env, "--version").stdout.startswith("cnfpost-collect ")
 
 
+def test_help_says_how_to_record_the_server_side(fake_env):
+    """The one-line tcpdump for server.pcap: a file name the bundle reader looks for."""
+    from cnfpost.inputs.registry import KIND
+
+    _, _, env = fake_env
+    text = collect(env, "--help").stdout
+    line = next(ln.strip() for ln in text.splitlines() if ln.strip().startswith("tcpdump "))
+    assert "-w server.pcap" in line and " -U " in line and "'tcp port 443" in line
+    assert "server.pcap" in KIND["server_capture"].files and "--server-capture" in text
+
+
 # --- behaviour -------------------------------------------------------------------------
 
 def test_every_tool_missing_still_writes_a_manifest(fake_env, tmp_path):

@@ -437,3 +437,88 @@ def test_interrupted_run_stops_the_real_tcpdump(lab_dir):
     assert m["interrupted"] == "SIGTERM" and m["exit_codes"]["tcpdump"] == 0
     assert m["capture"]["packets_captured"] == len(tshark(out / "capture.pcap", "", "frame.number"))
     assert m["exit_codes"]["curl"] == [] and not (out / "timings.jsonl").exists()
+
+
+# --- both ends: server.pcap beside the probe's capture -------------------------------------
+
+SERVER_SCENARIOS = ("server_loss_up", "server_loss_down", "server_nat", "server_slow")
+
+
+def server_side(recorded, name: str) -> tuple[Path, dict, dict]:
+    out, proc = recorded(name)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "server.pcap").is_file()
+    report = analyze(out).to_dict()
+    assert report["warnings"] == []
+    return out, report, report["server_side"]
+
+
+@pytest.mark.parametrize("name", SERVER_SCENARIOS)
+def test_server_clock_offset_within_its_uncertainty(recorded, name):
+    """Both namespaces share one kernel clock, so the true offset is the editcap shift."""
+    out, report, ss = server_side(recorded, name)
+    true_ms = SCENARIOS[name].server_clock_shift_s * 1000
+    assert abs(ss["clock_offset_ms"] - true_ms) <= ss["clock_offset_uncertainty_ms"]
+    # the bounds come from the fastest packets: half a round trip of the wire, not more
+    wire_ms = SCENARIOS[name].wire["delay_ms"]
+    assert ss["clock_offset_uncertainty_ms"] < wire_ms + 5
+    assert ss["clock"]["consistent"]
+    # every connection of the probe is found at the server, through NAT too
+    assert [u for u in ss["unmatched"] if u["capture"] == "probe"] == []
+    matched = ss["matched_connections"]
+    assert len(matched) == len(report["samples"])
+    methods = {c["method"] for c in matched}
+    assert methods == ({"isn"} if name == "server_nat" else {"4-tuple"})
+    for c in matched:   # one-way delays: the wire's delay each way, within the uncertainty
+        for way in ("up", "down"):
+            assert c["one_way_delay"][way]["min_ms"] >= wire_ms - ss[
+                "clock_offset_uncertainty_ms"]
+
+
+def _lost(ss: dict, direction: str) -> list[dict]:
+    return [s for c in ss["matched_connections"] for s in c["lost"]["segments"]
+            if s["direction"] == direction]
+
+
+def test_server_loss_on_the_way_up(recorded):
+    out, report, ss = server_side(recorded, "server_loss_up")
+    drops = [d for d in injected(out, "drop") if d["dir"] == "c2s"]
+    assert drops
+    up = _lost(ss, "up")
+    # every packet the wire dropped, bare ACKs included, and nothing else
+    assert len(up) == len(drops) and _lost(ss, "down") == []
+    assert sum(1 for s in up if s["kind"] == "data") == sum(1 for d in drops if d["len"])
+    finding = next(f for f in report["findings"] if f["code"] == "l3.upstream_loss")
+    assert finding["numbers"]["located_by"] == "both_captures"
+    assert finding["evidence"]["server"]["display_filter"].startswith("frame.number")
+    assert "l3.downstream_loss" not in {f["code"] for f in report["findings"]}
+    assert report["overall"]["cause"]["code"] == "l3.upstream_loss"
+
+
+def test_server_loss_on_the_way_down(recorded):
+    out, report, ss = server_side(recorded, "server_loss_down")
+    drops = [d for d in injected(out, "drop") if d["dir"] == "s2c"]
+    assert drops
+    down = _lost(ss, "down")
+    assert len(down) == len(drops) and _lost(ss, "up") == []
+    # each lost segment names the server's frame that left and never arrived, and tshark
+    # finds in server.pcap exactly the segments the wire dropped
+    frames = sorted(f for s in down for f in s["server_frames"])
+    shown = tshark(out / "server.pcap", "frame.number in {%s}" % ", ".join(map(str, frames)),
+                   "tcp.seq_raw")
+    assert sorted(int(r[0]) for r in shown) == sorted(d["seq"] for d in drops)
+    assert report["overall"]["cause"]["code"] == "l3.downstream_loss"
+
+
+def test_server_time_against_network_time(recorded):
+    out, report, ss = server_side(recorded, "server_slow")
+    thinks = [t for c in ss["matched_connections"] for t in c["server_time"]]
+    assert len(thinks) == len(report["samples"])
+    for t in thinks:
+        # the backend sleeps 700 ms: the server's own clock shows it; the rest is the wire
+        assert t["server_ms"] >= 700
+        assert t["network_ms"] >= 2 * 10 - 2 * ss["clock_offset_uncertainty_ms"]
+        assert abs(t["server_ms"] + t["network_ms"] - t["ttfb_ms"]) < 0.01
+    codes = {f["code"] for f in report["findings"]}
+    assert "l7.server_time" in codes and "l4l7.application" not in codes
+    assert report["overall"]["cause"]["code"] == "l7.server_time"

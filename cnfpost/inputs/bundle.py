@@ -65,6 +65,7 @@ class Bundle:
     mtr_raw: Path | None
     ping: Path | None
     ping_loaded: Path | None
+    server_capture: Path | None
     manifest_path: Path | None
     manifest: dict | None          # checked manifest; None when absent or unusable
     expected: Path | None          # expected/ with golden reports

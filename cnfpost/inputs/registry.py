@@ -78,6 +78,9 @@ INPUT_KINDS: tuple[InputKind, ...] = (
     InputKind("ping_loaded", ("ping_loaded.txt",), "--ping-loaded",
               "ping output taken while a download ran (bufferbloat).", "correlations.l3_l7",
               loader=_load_ping),
+    InputKind("server_capture", ("server.pcap", "server.pcapng"), "--server-capture",
+              "the same run captured on the server or load balancer (any clock): both ends "
+              "of each connection.", "server_side"),
 )
 KIND: dict[str, InputKind] = {k.name: k for k in INPUT_KINDS}
 REPORTED_MISSING = tuple(k.name for k in INPUT_KINDS if k.missing_noted)

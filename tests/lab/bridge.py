@@ -14,6 +14,8 @@ reorder_ms, drop_server_hello (drop the first segment of every server's TLS Serv
 reset_after_bytes (replace the first server data segment past N bytes of a connection by a
 RST to the client), drop_first_syn (drop the first SYN of every connection once),
 loss_s2c (probability that a server-to-client TCP data segment is dropped: loss one way),
+loss_c2s (probability that a client-to-server TCP segment other than a SYN is dropped, bare
+ACKs included: loss on the way up),
 mtu (silently drop every frame whose IP packet is larger: a path-MTU black hole, no ICMP),
 dns_delay_ms (hold DNS answers from the server side back this long). Stops on SIGTERM.
 """
@@ -184,6 +186,11 @@ class Bridge:
         if (direction == "s2c" and pkt.proto == 6 and payload and cfg.get("loss_s2c")
                 and self.rng.random() < cfg["loss_s2c"]):
             self.note("drop", direction, pkt, reason="loss_s2c")
+            self.stats["dropped"] += 1
+            return []
+        if (direction == "c2s" and pkt.proto == 6 and not pkt.flags & 0x02
+                and cfg.get("loss_c2s") and self.rng.random() < cfg["loss_c2s"]):
+            self.note("drop", direction, pkt, reason="loss_c2s")
             self.stats["dropped"] += 1
             return []
         if direction == "s2c" and pkt.proto == 17 and pkt.sport == 53 and cfg.get("dns_delay_ms"):

@@ -25,7 +25,7 @@ from .topology import Lab
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTOR = REPO / "collector" / "cnfpost-collect"
-SAMPLE_SET = ("clean", "tls_drop", "path_loss", "slow_server")
+SAMPLE_SET = ("clean", "tls_drop", "path_loss", "slow_server", "server_loss_up")
 
 
 def record(scenario: Scenario, out: Path, workdir: Path, pki: dict[str, Path],
@@ -48,6 +48,8 @@ def record(scenario: Scenario, out: Path, workdir: Path, pki: dict[str, Path],
             bridge = lab.spawn("wire", "bridge", sys.executable, script, str(config),
                                str(injector_log), log=workdir / f"bridge-{scenario.name}.err")
             lab.wait_until("wire bridge", lambda: injector_log.exists())
+        server_tcpdump = _start_server_capture(lab, workdir, scenario) \
+            if scenario.server_capture else None
         family = ["-6"] if scenario.family == 6 else []
         args = [shell, str(COLLECTOR), "--out", str(out), *family,
                 "--cacert", str(pki["ca"]), *base_args, *scenario.collector_args, *scenario.urls]
@@ -59,6 +61,10 @@ def record(scenario: Scenario, out: Path, workdir: Path, pki: dict[str, Path],
                     for role, c in scenario.counters]
         if bridge is not None:
             lab.stop(bridge)
+        if server_tcpdump is not None:
+            lab.stop(server_tcpdump)
+            _store_server_capture(workdir / f"server-{scenario.name}.pcap", out,
+                                  scenario.server_clock_shift_s)
     meta = out / "lab"
     meta.mkdir(exist_ok=True)
     (meta / "scenario.json").write_text(json.dumps({
@@ -66,6 +72,8 @@ def record(scenario: Scenario, out: Path, workdir: Path, pki: dict[str, Path],
         "urls": list(scenario.urls), "wire": scenario.wire,
         "setup": [{"namespace": r, "command": list(c)} for r, c in scenario.setup],
         "collector": [Path(args[1]).name, *args[2:]],
+        "server_capture": None if not scenario.server_capture else {
+            "command": list(SERVER_TCPDUMP), "clock_shift_s": scenario.server_clock_shift_s},
     }, indent=2) + "\n")
     shutil.copy(pki["ca"], meta / "ca.pem")  # what curl verified the server with
     if injector_log.exists():
@@ -73,6 +81,30 @@ def record(scenario: Scenario, out: Path, workdir: Path, pki: dict[str, Path],
     if counters:
         (meta / "counters.txt").write_text("\n".join(counters))
     return proc
+
+
+# The collector's --help line for server.pcap (in the server namespace, its eth0).
+SERVER_TCPDUMP = ("tcpdump", "-i", "eth0", "-n", "-s", "200", "-U", "-w", "{file}",
+                  "tcp port 443 or tcp port 80")
+
+
+def _start_server_capture(lab: Lab, workdir: Path, scenario: Scenario):
+    raw = workdir / f"server-{scenario.name}.pcap"
+    log = workdir / f"server-tcpdump-{scenario.name}.err"
+    command = [a.replace("{file}", str(raw)) for a in SERVER_TCPDUMP]
+    proc = lab.spawn("server", "server tcpdump", *command, log=log)
+    lab.wait_until("server tcpdump", lambda: log.exists() and "listening on" in log.read_text())
+    return proc
+
+
+def _store_server_capture(raw: Path, out: Path, shift_s: float) -> None:
+    """server.pcap into the bundle, its clock shifted (editcap -t) as the scenario says."""
+    target = out / "server.pcap"
+    if shift_s:
+        subprocess.run(["editcap", "-F", "pcap", "-t", str(shift_s), str(raw), str(target)],
+                       check=True, capture_output=True)
+    else:
+        shutil.copy(raw, target)
 
 
 def run_collector(command: list[str], env: dict,

@@ -34,6 +34,11 @@ class Scenario:
     # (namespace role, command) whose output is kept as the injector's counters.
     counters: tuple[tuple[str, tuple[str, ...]], ...] = ()
     tags: frozenset = field(default_factory=frozenset)
+    # Capture in the server namespace too (server.pcap, the collector's documented
+    # tcpdump line), its time stamps then shifted by this many seconds (editcap -t): the
+    # server's clock need not agree with the probe's.
+    server_capture: bool = False
+    server_clock_shift_s: float = 0.0
 
 
 def _loss(prob: float) -> tuple:
@@ -119,4 +124,25 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              urls=(f"https://{SERVER_NAME}:8443/",)),
     Scenario("slow_dns", "DNS answers held back 300 ms on the wire",
              wire={"seed": 1, "dns_delay_ms": 300}),
+    # Both ends captured (server.pcap): the loss located, the clocks aligned.
+    Scenario("server_loss_up", "server capture, its clock 2.25 s behind; 10 ms one-way delay; "
+                               "6 % of client-to-server TCP segments (bare ACKs included) "
+                               "dropped: loss on the way up only",
+             wire={"seed": 4, "delay_ms": 10, "loss_c2s": 0.06}, server_capture=True,
+             server_clock_shift_s=-2.25),
+    Scenario("server_loss_down", "server capture, its clock 3.5 s ahead; 10 ms one-way delay; "
+                                 "4 % of server-to-client data segments dropped",
+             wire={"seed": 3, "delay_ms": 10, "loss_s2c": 0.04}, server_capture=True,
+             server_clock_shift_s=3.5),
+    Scenario("server_nat", "server capture; r2 masquerades the client (source NAT), so the "
+                           "server sees r2's address; 5 ms one-way delay",
+             wire={"seed": 2, "delay_ms": 5}, server_capture=True,
+             setup=(("r2", ("iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "eth1",
+                            "-j", "MASQUERADE")),),
+             server_clock_shift_s=7.0),
+    Scenario("server_slow", "server capture, its clock 1.5 s behind; the slow backend (700 ms "
+                            "before answering) behind nginx; 10 ms one-way delay",
+             urls=(f"{BASE}/slow/700",), collector_args=("--http1.1",),
+             wire={"seed": 1, "delay_ms": 10}, server_capture=True,
+             server_clock_shift_s=-1.5),
 )}
