@@ -149,7 +149,8 @@ def loss_code(ctx, directions: set[str]) -> str:
     return LOSS_CODES[next(iter(directions))] if len(directions) == 1 else "l3.path_loss"
 
 
-def _claim_cell(ctx, s, placement, bucket, k: int, observed: float, expected: float):
+def _claim_cell(ctx, s, placement, bucket, k: int, observed: float, expected: float,
+                limits=None):
     pid = PHASE_IDS[k]
     stream = placement.stream if placement is not None else None
     frames_of = (lambda name: bucket.event_frames.get(name, ()) if bucket is not None else ())
@@ -193,6 +194,11 @@ def _claim_cell(ctx, s, placement, bucket, k: int, observed: float, expected: fl
         code = server_phase_code(ctx, s.index, observed - expected)
         if code is not None:
             return claim(code, "high", bucket.frames or ())
+    if pid == "download" and limits is not None and limits.limited_by == "receiver":
+        return claim("l4.window_limited", "high", bucket.frames or ())
+    if pid == "download" and limits is not None and limits.limited_by == "sender":
+        # the server paused with the window open and nothing lost: its application
+        return claim("l7.slow_server", "high", bucket.frames or ())
     if bucket.events.get("window_full", 0) and \
             ctx.tcp.flows["window_full"][stream] >= ctx.th["find.window_full.warning"]:
         return claim("l4.window_limited", "high", frames_of("window_full"))
@@ -255,7 +261,8 @@ def _claims(ctx) -> list[Claim]:
                 continue
             usable = placement is not None and placement.edges_ns and buckets is not None
             out.append(_claim_cell(ctx, s, placement if usable else None,
-                                   buckets[pid] if usable else None, k, phase.duration_ms, exp))
+                                   buckets[pid] if usable else None, k, phase.duration_ms, exp,
+                                   ctx.limits[i] if ctx.limits else None))
     return out
 
 

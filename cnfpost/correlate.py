@@ -233,9 +233,14 @@ def _match(s: CurlSample, flows: dict, table: PacketTable, used: set[int],
     if wall_lo is not None:
         port = s.remote_port or _url_port(s.url, s.scheme)
         port_ok = flows["server_port"] == port
-        cand = [int(c) for c in np.flatnonzero(in_window & port_ok) if int(c) not in used]
-        if cand:
-            return cand[-1], "wallclock", tuple(cand[:-1])
+        during = [int(c) for c in np.flatnonzero(in_run & port_ok) if int(c) not in used]
+        near = [int(c) for c in np.flatnonzero(in_window & port_ok) if int(c) not in used]
+        # connections that started while curl ran (the last one is curl's, earlier ones
+        # redirect legs or retries); else the first one in the slack: later ones belong to
+        # the samples that came after
+        pick = during or near[:1]
+        if pick:
+            return pick[-1], "wallclock", tuple(pick[:-1])
     return None, "none", ()
 
 

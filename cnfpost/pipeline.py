@@ -37,6 +37,7 @@ from .layers import LayerAssessment, assess_l3, assess_l7
 from .cause import Explanation, explain
 from .facts import build_facts
 from .failures import sample_failure
+from .limits import download_limits
 from .rules import Context, path_rtt, path_vs_handshake, run_rules
 from .serverside_rules import located_facts, with_server_findings
 from .thresholds import Thresholds, load_config, worst_grade
@@ -194,6 +195,8 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
                   l3_metrics=l3.metrics, l4_metrics=l4.metrics, facts=facts,
                   failures=failures, server_side=server_side)
     ctx.handshake = path_vs_handshake(ctx)      # once: the report and a rule read it
+    ctx.limits = [_download_limits(ctx, p) for p in placements] if placements \
+        else [None] * len(samples)
     findings = with_server_findings(run_rules(ctx), ctx)
     explanation = explain(ctx, findings)
     findings = sorted(findings + list(explanation.findings),
@@ -207,7 +210,7 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
         "layered_analysis": _layered(ctx, explanation, {"L3": l3, "L4": l4, "L7": l7}),
         "samples_source": samples_source,
         "samples": [_sample_section(s, placements[i] if placements else None, buckets[i], wire,
-                                    failures[i])
+                                    failures[i], ctx.limits[i])
                     for i, s in enumerate(samples)],
         "tcp_http_correlation": aggregate_phases(samples, buckets) if samples else None,
         "mtr_tcp_correlation": ctx.handshake,
@@ -284,9 +287,19 @@ def _inputs_section(inputs: Inputs, table) -> dict:
     return out
 
 
-def _sample_section(s: CurlSample, placement, buckets, wire, failure) -> dict:
+def _download_limits(ctx: Context, placement):
+    """What limited the sample's download (cnfpost/limits.py), on its connection's frames
+    between the first and the last response byte."""
+    if placement.stream is None or not placement.edges_ns or ctx.tcp is None:
+        return None
+    return download_limits(ctx.tcp, ctx.facts.repairs, placement.stream,
+                           placement.edges_ns[5], placement.edges_ns[6], ctx.facts.baseline_rtt_ms)
+
+
+def _sample_section(s: CurlSample, placement, buckets, wire, failure, limits) -> dict:
     out = s.to_dict()
     out["failure"] = None if failure is None else failure.to_dict()
+    out["download_limits"] = None if limits is None else limits.to_dict()
     out["match"] = None if placement is None else placement.to_dict()
     if placement is not None and wire is not None:
         # a sample cut from the packets agrees with them by construction: nothing to check

@@ -52,6 +52,7 @@ class Context:
     l4_metrics: dict = field(default_factory=dict)
     facts: Facts = field(default_factory=no_facts)
     handshake: dict | None = None        # path RTT vs handshake RTT (path_vs_handshake)
+    limits: list = field(default_factory=list)   # per sample: DownloadLimits or None
     failures: list[Failure | None] = field(default_factory=list)
     server_side: object | None = None   # cnfpost/serverside.py ServerSide, with server.pcap
 

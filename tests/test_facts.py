@@ -174,3 +174,45 @@ def test_baseline_rtt_is_the_smallest_any_source_saw():
     assert facts.baseline_rtt_ms == pytest.approx(RTT - 0.1, abs=0.01)
     facts = build_facts(table, tcp, Thresholds(), {"mtr": 5.0})
     assert (facts.baseline_rtt_ms, facts.baseline_source) == (5.0, "mtr")
+
+
+# --- what limited a download (limits.py) ----------------------------------------------------
+
+def limits_of(cap: Capture):
+    from cnfpost.limits import download_limits
+
+    table, tcp = analyse(cap)
+    facts = build_facts(table, tcp, Thresholds(), {})
+    return download_limits(tcp, facts.repairs, 0, 0, 2**62, RTT)
+
+
+def test_a_download_paced_by_acks_is_rtt_limited():
+    cap = Capture()
+    download(cap, segments=8)
+    assert limits_of(cap).limited_by == "rtt"
+
+
+def test_a_server_that_pauses_with_the_window_open_is_sender_limited():
+    cap = Capture()
+    c, _ = download(cap, segments=4)
+    c.seg(200.0, "s", 1 + 4 * MSS, 101, "A", data=MSS)        # 140 ms pause: 7 RTTs
+    lim = limits_of(cap)
+    assert lim.limited_by == "sender" and lim.shares_pct["sender"] > 90
+
+
+def test_a_shut_client_window_is_receiver_limited():
+    cap = Capture()
+    c, _ = download(cap, segments=2)
+    t = 2 * RTT + 0.2 + 2
+    c.seg(t, "c", 101, 1 + 2 * MSS, "A", win=0)                  # the client stops reading
+    c.seg(t + 150, "c", 101, 1 + 2 * MSS, "A", win=512)         # and reads again
+    c.seg(t + 151, "s", 1 + 2 * MSS, 101, "A", data=MSS)
+    lim = limits_of(cap)
+    assert lim.limited_by == "receiver" and lim.shares_pct["receiver"] > 90
+
+
+def test_a_hole_open_for_a_round_trip_is_loss_limited():
+    cap = Capture()
+    download(cap, late=[(1, 3 * RTT)], segments=4)
+    lim = limits_of(cap)
+    assert lim.limited_by == "loss"
