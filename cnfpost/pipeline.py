@@ -25,6 +25,7 @@ import orjson
 from . import __version__
 from .correlate import aggregate_phases, bucket_sample, outside_capture, place_samples
 from .errors import InputError, Problem
+from .evidence import FilterContext, with_short_filters
 from .findings import CATALOGUE, Finding
 from .icmp_echo import pair_echoes
 from .inputs import bundle as bundles
@@ -230,7 +231,8 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
         "path": None if mtr_report is None else {"mtr": mtr_report.to_dict(),
                                                   "assessment": None if path is None else path.to_dict()},
         "ping": None if ping_run is None else _ping_section(ping_run),
-        "findings": [f.to_dict() for f in findings],
+        "findings": with_short_filters([f.to_dict() for f in findings],
+                                       None if tcp is None else FilterContext.of(table, tcp)),
         "overall": _overall(ctx, findings, explanation),
     }
     return Report(data)

@@ -18,7 +18,7 @@ __all__ = [
     "ms", "num", "pct", "count", "findings_sorted", "layer_rows", "event_parts",
     "trouble", "correlation_tree", "hop_rows", "missing_inputs", "sample_title",
     "sample_connection", "evidence_text", "waterfall", "PhaseSpan", "title_line",
-    "phase_rows", "HOP_VERDICTS", "SAMPLES_SOURCE",
+    "phase_rows", "HOP_VERDICTS", "SAMPLES_SOURCE", "FOLD_FRAMES", "folded_frames",
 ]
 
 PHASE_LABELS = {"dns": "DNS lookup", "tcp": "TCP connect", "tls": "TLS handshake",
@@ -343,6 +343,21 @@ def correlation_tree(report: Mapping) -> list[str]:
 # Findings
 # ----------------------------------------------------------------------------------------
 
+# A frame list longer than this is folded in the text reports (the JSON and the filter keep
+# every frame): the first ones, an ellipsis, the last two.
+FOLD_FRAMES = 20
+
+
+def folded_frames(frames: list[int]) -> str:
+    """'1, 2, 3, …, 98, 99 (95 more folded)' for a long list; all of a short one."""
+    if len(frames) <= FOLD_FRAMES:
+        return ", ".join(str(x) for x in frames)
+    head, tail = frames[:FOLD_FRAMES - 4], frames[-2:]
+    hidden = len(frames) - len(head) - len(tail)
+    return (", ".join(str(x) for x in head) + ", …, " + ", ".join(str(x) for x in tail)
+            + f" ({hidden} more folded)")
+
+
 def evidence_text(evidence: Mapping) -> str:
     """Where the proof is: the frames (the first ones if there are many) or the input."""
     source = evidence.get("source", "?")
@@ -351,7 +366,7 @@ def evidence_text(evidence: Mapping) -> str:
         total = evidence.get("frame_count", len(frames))
         if not total:
             return "capture (no frames)"
-        listed = ", ".join(str(f) for f in frames)
+        listed = folded_frames(frames)
         more = f" (first {len(frames)} of {total})" if total > len(frames) else ""
         text = f"{count(total, 'frame')} in the capture: {listed}{more}"
     else:
