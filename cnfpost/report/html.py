@@ -28,6 +28,9 @@ __all__ = ["html", "DRAWN_POINTS"]
 # Points per series drawn at most (svg.thin keeps each run's extremes): a 1M-packet capture
 # stays a few MB and opens in a second.
 DRAWN_POINTS = 3000
+# Samples drawn one by one; more get one overview chart (a 3,000-sample run would otherwise
+# be 10 MB of waterfalls nobody reads).
+WATERFALLS_DRAWN = 50
 PHASE_COLOR = {"dns": "teal", "tcp": "orange", "tls": "purple", "request": "olive",
                "server": "brown", "download": "blue"}
 GRADE_CLASS = {"excellent": "ok", "good": "ok", "fair": "warn", "poor": "bad", "unknown": "unk"}
@@ -212,7 +215,14 @@ def _waterfalls(report: Mapping, sources: Sources | None, graphs: set[str]) -> s
            "curl started; TCP trouble events marked at their frame's time; a failure marked "
            "where the sample ended.</p>"]
     table = None if sources is None else sources.table
-    for s in samples:
+    shown = _samples_shown(report)
+    if len(shown) < len(samples):
+        out.append(_overview(samples, graphs))
+        out.append(f"<p class=\"note\">{len(shown)} of {len(samples):,} samples drawn one by "
+                   "one: the failed ones, those the cause or a contributing cause names, then "
+                   "the slowest. Every sample is in the overview above, the JSON and the "
+                   "HAR.</p>")
+    for s in (x for x in samples if x.get("index") in shown):
         spans = f.waterfall(s)
         head = f"<h3>{_e(f.sample_title(s))}</h3>"
         if not spans and not s.get("failure"):
@@ -222,6 +232,38 @@ def _waterfalls(report: Mapping, sources: Sources | None, graphs: set[str]) -> s
         graphs.add(cid)
         out.append(head + _waterfall_chart(s, spans, table, cid))
     return "".join(out)
+
+
+def _samples_shown(report: Mapping) -> set:
+    """The samples drawn one by one: all of them up to WATERFALLS_DRAWN, else the failed,
+    those a cause names, then the slowest."""
+    samples = report.get("samples") or []
+    if len(samples) <= WATERFALLS_DRAWN:
+        return {s.get("index") for s in samples}
+    o = report.get("overall") or {}
+    named = [n for c in [o.get("cause") or {}] + list(o.get("contributing") or [])
+             for n in c.get("samples") or []]
+    ranked = ([s["index"] for s in samples if not s.get("ok", True)] + named
+              + [s["index"] for s in sorted(samples, key=lambda s: -(s.get("total_ms") or 0))])
+    return set(list(dict.fromkeys(ranked))[:WATERFALLS_DRAWN])
+
+
+def _overview(samples: list, graphs: set[str]) -> str:
+    """Each phase's duration against the sample number: every sample, one chart."""
+    series = []
+    for pid in f.PHASE_IDS:
+        pts = [(s["index"], ((s.get("phases") or {}).get(pid) or {}).get("duration_ms"))
+               for s in samples]
+        pts = [(a, b) for a, b in pts if b is not None]
+        got = _thinned(f.PHASE_SHORT[pid], ([a for a, _ in pts], [b for _, b in pts]),
+                       "points", PHASE_COLOR[pid])
+        if got is not None:
+            series.append(got)
+    if not series:
+        return ""
+    graphs.add("samples-overview")
+    return chart(series, chart_id="samples-overview", title="Phase durations, every sample",
+                 x_label="sample", y_label="ms", height=260)
 
 
 def _waterfall_chart(s: Mapping, spans, table, cid: str) -> str:

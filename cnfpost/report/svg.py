@@ -20,7 +20,7 @@ __all__ = ["Series", "chart", "nice_ticks", "thin", "PALETTE"]
 PALETTE = {"blue": "#1f77b4", "orange": "#ff7f0e", "green": "#2ca02c", "red": "#d62728",
            "purple": "#9467bd", "brown": "#8c564b", "grey": "#7f7f7f", "teal": "#17becf",
            "olive": "#bcbd22", "pink": "#e377c2"}
-MARGIN = (48, 12, 24, 64)   # top, right, bottom, left (px)
+MARGIN = (48, 12, 36, 64)   # top, right, bottom, left (px)
 
 
 @dataclass(frozen=True)
