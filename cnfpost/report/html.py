@@ -276,8 +276,9 @@ def _waterfall_chart(s: Mapping, spans, table, cid: str) -> str:
     series = []
     for sp in spans:
         i = rows.index(sp.id)
-        series.append(Series(f.PHASE_SHORT[sp.id], [sp.start_ms], [i], "spans",
-                             PHASE_COLOR[sp.id], x2=[sp.end_ms],
+        series.append(Series(f.PHASE_SHORT[sp.id] + (" (failed)" if sp.failed else ""),
+                             [sp.start_ms], [i], "spans",
+                             "pink" if sp.failed else PHASE_COLOR[sp.id], x2=[sp.end_ms],
                              labels=[f"{sp.end_ms - sp.start_ms:.3f} ms"]))
     zero = _sample_zero_ns(s)
     marks_x, marks_y, marks_l = [], [], []
