@@ -149,8 +149,8 @@ def test_docs_list_every_catalogue_code_with_its_title():
         assert f"| `{code}` | {spec.layers} | {spec.title} |" in doc, code
 
 
-BUNDLES = sorted(p.parent for p in (LAB_BUNDLES.parents[2] / "sample_data").glob("*/capture.pcap")) \
-    + sorted(p.parent for p in LAB_BUNDLES.glob("*/capture.pcap"))
+BUNDLES = [p.parent for root in (LAB_BUNDLES.parents[2] / "sample_data", LAB_BUNDLES)
+           for p in sorted(root.glob("*/capture.pcap"))]
 
 
 @pytest.mark.tshark

@@ -246,8 +246,8 @@ def _waterfall(s: Mapping) -> list[str]:
                 f"  |{cells}|{mark}")
         out.append(line + (f" {note}" if note else ""))
     out.append(" " * 41 + " " + f.ms_axis(total, WATERFALL_CELLS))
-    out += ["```", "", "█ phase, ▓ with TCP trouble (*), ░ the phase a failed sample ended in "
-            "(✗). Frames of the events: the table above."]
+    out += ["```", "", "█ phase, ▓ with TCP trouble (*), ░ the phase a failed sample ended "
+            "in (✗). Frames of the events: the table above."]
     return out
 
 
