@@ -74,7 +74,7 @@ def html(report: Mapping, sources: Sources | None = None) -> str:
     cs = capture_series(report, sources) if sources is not None else None
     graphs: set[str] = set()
     body = (_headline(report) + _waterfalls(report, sources, graphs)
-            + _rtt(report, cs, graphs) + _connections(cs, graphs) + _path(report, graphs))
+            + _rtt(report, cs, graphs, sources is not None) + _connections(cs, graphs) + _path(report, graphs))
     findings = _findings(report, cs, graphs)
     title = f"cnfpost report: {f.title_line(report)}"
     tool = report.get("tool") or {}
@@ -323,10 +323,12 @@ def _thinned(name: str, xy: tuple, kind: str, color: str, **kw) -> Series | None
     return Series(name, x, y, kind, color, total=len(xy[0]), **kw)
 
 
-def _rtt(report: Mapping, cs: CaptureSeries | None, graphs: set[str]) -> str:
+def _rtt(report: Mapping, cs: CaptureSeries | None, graphs: set[str], attached: bool) -> str:
     if cs is None:
-        return ("<h2 id=\"rtt-section\">RTT over time</h2><p class=\"note\">Not drawn: the "
-                "report has no capture attached (a report read back from JSON).</p>")
+        why = ("no capture and no ping were given" if attached else
+               "the report has no capture attached (a report read back from JSON)")
+        return (f"<h2 id=\"rtt-section\">RTT over time</h2><p class=\"note\">Not drawn: "
+                f"{why}.</p>")
     series = [s for s in (
         _thinned("TCP ACK RTT", cs.ack_rtt, "points", "grey"),
         _thinned("ICMP echo (capture)", cs.icmp_rtt, "points", "blue"),
@@ -337,11 +339,13 @@ def _rtt(report: Mapping, cs: CaptureSeries | None, graphs: set[str]) -> str:
            "Latency under load at a glance: RTT rising while the throughput below is high is "
            "queueing.</p>"]
     x_range = (0.0, max(cs.span_s, 1e-3))
+    x_label = ("s since the capture's first frame" if cs.throughput
+               else "s since the first ping reply")
     if series:
         graphs.add("rtt")
         out.append(chart(series, chart_id="rtt", title="Round-trip time", y_label="ms",
-                         x_label="s since the capture's first frame", x_range=x_range))
-    else:
+                         x_label=x_label, x_range=x_range))
+    elif not cs.ping_by_seq:
         out.append("<p class=\"note\">No RTT sample in the capture.</p>")
     tput = _thinned("all frames", cs.throughput, "step", "blue")
     if tput is not None:

@@ -91,10 +91,10 @@ def _rate(t_s: np.ndarray, nbytes: np.ndarray, lo: float, hi: float, bins: int) 
 
 
 def capture_series(report: Mapping, src: Sources) -> CaptureSeries | None:
-    """Every series the report's pictures need, or None without a capture."""
+    """Every series the report's pictures need; None with neither a capture nor ping."""
     table, tcp = src.table, src.tcp
     if table is None or len(table) == 0:
-        return None
+        return _ping_only(src.ping)
     t0 = _start_ns(table)
     ts = table["ts_ns"]
     timed = ts != NO_TIME
@@ -103,18 +103,10 @@ def capture_series(report: Mapping, src: Sources) -> CaptureSeries | None:
     out = CaptureSeries(t0, span)
     out.throughput = _rate(t[timed], table["wire_len"][timed].astype(np.float64), 0.0,
                            max(span, 1e-3), THROUGHPUT_BINS)
+    _ping(out, src.ping, t0)
     echo = src.echo
     if echo is not None and echo.rtt_ms.size:
         out.icmp_rtt = _pairs((echo.request_ts_ns - t0) / 1e9, echo.rtt_ms)
-    ping = src.ping
-    if ping is not None:
-        timed_replies = [p for p in ping.replies if p.rtt_ms is not None and p.ts_s is not None]
-        if timed_replies:
-            out.ping_rtt = ([round(p.ts_s - t0 / 1e9, 6) for p in timed_replies],
-                            [p.rtt_ms for p in timed_replies])
-        else:
-            got = [p for p in ping.replies if p.rtt_ms is not None]
-            out.ping_by_seq = ([p.seq for p in got], [p.rtt_ms for p in got])
     if tcp is None:
         return out
     rtt = tcp.ack_rtt_ns()
@@ -127,6 +119,31 @@ def capture_series(report: Mapping, src: Sources) -> CaptureSeries | None:
         out.handshake_rtt = _pairs(t[first[ok].astype(np.int64) - 1], irtt[ok] / 1e6)
     out.connections = _connections(report, table, tcp, t)
     out.frame_stream = _finding_streams(report, tcp)
+    return out
+
+
+def _ping(out: CaptureSeries, ping, t0_ns: int) -> None:
+    """ping's replies: on the capture's time axis when they carry a time (iputils -D),
+    else by icmp_seq."""
+    if ping is None:
+        return
+    timed = [p for p in ping.replies if p.rtt_ms is not None and p.ts_s is not None]
+    if timed:
+        out.ping_rtt = ([round(p.ts_s - t0_ns / 1e9, 6) for p in timed],
+                        [p.rtt_ms for p in timed])
+    else:
+        got = [p for p in ping.replies if p.rtt_ms is not None]
+        out.ping_by_seq = ([p.seq for p in got], [p.rtt_ms for p in got])
+
+
+def _ping_only(ping) -> CaptureSeries | None:
+    """Without a capture: ping alone, its own first reply as time 0."""
+    if ping is None or not ping.replies:
+        return None
+    stamps = [p.ts_s for p in ping.replies if p.ts_s is not None]
+    t0 = round(min(stamps) * 1e9) if stamps else 0
+    out = CaptureSeries(t0, (max(stamps) - min(stamps)) if stamps else 0.0)
+    _ping(out, ping, t0)
     return out
 
 
