@@ -93,3 +93,21 @@ def test_no_finding_frames_gives_an_empty_but_valid_capture(tmp_path):
     written = report.write_evidence_pcap(out)
     assert out.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
     assert written == len(evidence_frames(report, report.sources.tcp))
+
+
+@pytest.mark.tshark
+def test_a_pcapng_capture_gives_the_same_evidence(tmp_path):
+    """Frames are counted alike in pcap and pcapng: converted with editcap, the evidence
+    capture holds the same original frames with the same bytes."""
+    editcap = require_tool("editcap")
+    ng = tmp_path / "capture.pcapng"
+    subprocess.run([editcap, "-F", "pcapng", str(SAMPLES / "path_loss" / "capture.pcap"),
+                    str(ng)], check=True, capture_output=True)
+    a = cnfpost.analyze(SAMPLES / "path_loss" / "capture.pcap")
+    b = cnfpost.analyze(ng)
+    frames = evidence_frames(a, a.sources.tcp)
+    assert frames == evidence_frames(b, b.sources.tcp)
+    out_a, out_b = tmp_path / "a.pcapng", tmp_path / "b.pcapng"
+    assert a.write_evidence_pcap(out_a) == b.write_evidence_pcap(out_b) == len(frames)
+    fields = ["-T", "fields", "-e", "frame.comment", "-e", "tcp.seq_raw", "-e", "frame.len"]
+    assert tshark(out_a, *fields) == tshark(out_b, *fields)

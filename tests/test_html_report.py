@@ -135,3 +135,32 @@ def test_a_lab_bundle_page_renders(tmp_path):
     page.write_text(cnfpost.analyze(LAB_BUNDLES / "tls_retrans").to_html(), encoding="utf-8")
     attrs, log = render(page, tmp_path)
     check_page(attrs, log, {"rtt", "throughput"})
+
+
+def test_an_rtt_far_above_the_rest_is_marked_at_the_top_not_lost():
+    from cnfpost.report.series import capture_series
+
+    report = cnfpost.analyze(SAMPLES / "path_loss")
+    worst = max(capture_series(report, report.sources).ack_rtt[1])
+    page = report.to_html()
+    assert f"TCP ACK RTT: {worst:.3f} ms at" in page
+
+
+def test_many_samples_stay_small(tmp_path):
+    """Past WATERFALLS_DRAWN samples: one overview and at most that many waterfalls, so the
+    page grows with the capture far slower than the 10 MB budget of a 1M-packet one."""
+    import subprocess
+    import sys
+
+    from cnfpost.report.html import WATERFALLS_DRAWN
+
+    cap, timings = tmp_path / "c.pcap", tmp_path / "t.jsonl"
+    subprocess.run([sys.executable, str(SAMPLES.parent / "benchmarks" / "make_capture.py"),
+                    str(cap), "--packets", "60000", "--timings", str(timings)], check=True,
+                   capture_output=True)
+    report = cnfpost.analyze(cap, timings=timings)
+    assert len(report["samples"]) > WATERFALLS_DRAWN
+    page = report.to_html()
+    waterfalls = re.findall(r'<svg class="graph" id="sample-\d+"', page)
+    assert len(waterfalls) == WATERFALLS_DRAWN and 'id="samples-overview"' in page
+    assert len(page.encode()) < 2_000_000

@@ -74,7 +74,8 @@ def html(report: Mapping, sources: Sources | None = None) -> str:
     cs = capture_series(report, sources) if sources is not None else None
     graphs: set[str] = set()
     body = (_headline(report) + _waterfalls(report, sources, graphs)
-            + _rtt(report, cs, graphs, sources is not None) + _connections(cs, graphs) + _path(report, graphs))
+            + _rtt(report, cs, graphs, sources is not None) + _connections(cs, graphs)
+            + _path(report, graphs))
     findings = _findings(report, cs, graphs)
     title = f"cnfpost report: {f.title_line(report)}"
     tool = report.get("tool") or {}
@@ -323,6 +324,30 @@ def _thinned(name: str, xy: tuple, kind: str, color: str, **kw) -> Series | None
     return Series(name, x, y, kind, color, total=len(xy[0]), **kw)
 
 
+# A few RTTs far above the rest (a delayed ACK, a retransmission's ACK) would flatten
+# every other point to the axis: above this many times the 99th percentile they are drawn
+# at the top edge, marked, each with its value.
+CLIP_FACTOR = 4.0
+
+
+def _clip(series: list[Series]) -> tuple[tuple[float, float] | None, list[Series]]:
+    values = sorted(v for s in series for v in s.y)
+    if len(values) < 20:
+        return None, []
+    p99 = values[int(0.99 * (len(values) - 1))]
+    if p99 <= 0 or values[-1] <= CLIP_FACTOR * p99:
+        return None, []
+    top = p99 * 1.5
+    xs, labels = [], []
+    for s in series:
+        for x, y in zip(s.x, s.y):
+            if y > top:
+                xs.append(x)
+                labels.append(f"{s.name}: {y:.3f} ms at {x:.3f} s (above the axis)")
+    return (0.0, top), [Series(f"above {top:.3g} ms", xs, [top * 0.98] * len(xs), "marks",
+                               "black", labels=labels, symbol="tri")]
+
+
 def _rtt(report: Mapping, cs: CaptureSeries | None, graphs: set[str], attached: bool) -> str:
     if cs is None:
         why = ("no capture and no ping were given" if attached else
@@ -343,8 +368,9 @@ def _rtt(report: Mapping, cs: CaptureSeries | None, graphs: set[str], attached: 
                else "s since the first ping reply")
     if series:
         graphs.add("rtt")
-        out.append(chart(series, chart_id="rtt", title="Round-trip time", y_label="ms",
-                         x_label=x_label, x_range=x_range))
+        y_range, above = _clip(series)
+        out.append(chart(series + above, chart_id="rtt", title="Round-trip time", y_label="ms",
+                         x_label=x_label, x_range=x_range, y_range=y_range))
     elif not cs.ping_by_seq:
         out.append("<p class=\"note\">No RTT sample in the capture.</p>")
     tput = _thinned("all frames", cs.throughput, "step", "blue")
