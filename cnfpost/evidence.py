@@ -65,9 +65,13 @@ class FilterContext:
     """What short filters are tested against: per frame its tcp.stream and the fields that
     Wireshark would show (the same definitions `cnfpost packets` exports)."""
 
-    def __init__(self, stream: np.ndarray, predicates: dict[str, np.ndarray]):
+    def __init__(self, stream: np.ndarray, predicates: dict[str, np.ndarray],
+                 unsure: np.ndarray | None = None):
         self.stream = stream.astype(np.int64)
         self.predicates = predicates   # filter text -> bool per frame (row = frame - 1)
+        # frames where a tcp.flags predicate may differ from Wireshark's: ICMP errors quoting
+        # a TCP header (tshark dissects the quoted flags; the table does not keep them)
+        self.unsure = np.zeros(self.stream.shape[0], dtype=bool) if unsure is None else unsure
 
     @classmethod
     def of(cls, table, tcp) -> "FilterContext":
@@ -80,7 +84,9 @@ class FilterContext:
         flags = table["tcp_flags"]
         preds["tcp.flags.reset == 1"] = in_stream & ((flags & TcpFlag.RST) != 0)
         preds["tcp.flags.syn == 1"] = in_stream & ((flags & TcpFlag.SYN) != 0)
-        return cls(stream, preds)
+        unsure = np.zeros(stream.shape[0], dtype=bool)
+        unsure[tcp.quoted_rows] = True
+        return cls(stream, preds, unsure)
 
 
 def _candidates(claimed: np.ndarray, ctx: FilterContext) -> Iterable[str]:
@@ -94,8 +100,9 @@ def _candidates(claimed: np.ndarray, ctx: FilterContext) -> Iterable[str]:
     in_streams = np.isin(ctx.stream, streams)
     clause = (f"tcp.stream == {streams[0]}" if streams.size == 1
               else f"tcp.stream in {_set(streams)}")
+    flags_unsure = bool(ctx.unsure.any())
     inside = {name: mask & in_streams for name, mask in ctx.predicates.items()
-              if (mask & want).any()}
+              if (mask & want).any() and not (flags_unsure and name.startswith("tcp.flags"))}
     # The fields wholly inside the claim, together: e.g. lost segment | dup ACK | retrans.
     exact = [name for name, m in inside.items() if not (m & ~want).any()]
     options = [(name,) for name in inside]
