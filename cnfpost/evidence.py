@@ -72,6 +72,13 @@ class FilterContext:
         # frames where a tcp.flags predicate may differ from Wireshark's: ICMP errors quoting
         # a TCP header (tshark dissects the quoted flags; the table does not keep them)
         self.unsure = np.zeros(self.stream.shape[0], dtype=bool) if unsure is None else unsure
+        self._counts: dict[str, int] = {}
+
+    def count(self, name: str) -> int:
+        """Frames the predicate selects in the whole capture (computed once)."""
+        if name not in self._counts:
+            self._counts[name] = int(self.predicates[name].sum())
+        return self._counts[name]
 
     @classmethod
     def of(cls, table, tcp) -> "FilterContext":
@@ -89,20 +96,31 @@ class FilterContext:
         return cls(stream, preds, unsure)
 
 
-def _candidates(claimed: np.ndarray, ctx: FilterContext) -> Iterable[str]:
-    """Filters that select exactly ``claimed`` (0-based rows, sorted, unique)."""
-    n = ctx.stream.shape[0]
-    want = np.zeros(n, dtype=bool)
-    want[claimed] = True
+def _runs(sorted_frames: np.ndarray) -> int:
+    """Runs of consecutive numbers: each costs a filter at least 3 characters ('7, ')."""
+    if sorted_frames.size == 0:
+        return 0
+    return int(np.count_nonzero(np.diff(sorted_frames) != 1)) + 1
+
+
+def _candidates(claimed: np.ndarray, ctx: FilterContext, limit: int) -> Iterable[str]:
+    """Filters that select exactly ``claimed`` (0-based rows, sorted, unique). Only the rows
+    of the claimed frames' streams are looked at (a long capture has millions of others)."""
     streams = np.unique(ctx.stream[claimed])
     if streams.size == 0 or streams[0] < 0:
         return  # a frame outside TCP: only frame numbers say it
-    in_streams = np.isin(ctx.stream, streams)
+    rows = np.flatnonzero(np.isin(ctx.stream, streams))
+    want = np.isin(rows, claimed)
     clause = (f"tcp.stream == {streams[0]}" if streams.size == 1
               else f"tcp.stream in {_set(streams)}")
     flags_unsure = bool(ctx.unsure.any())
-    inside = {name: mask & in_streams for name, mask in ctx.predicates.items()
-              if (mask & want).any() and not (flags_unsure and name.startswith("tcp.flags"))}
+    inside = {}
+    for name, mask in ctx.predicates.items():
+        if flags_unsure and name.startswith("tcp.flags"):
+            continue
+        sub = mask[rows]
+        if (sub & want).any():
+            inside[name] = sub
     # The fields wholly inside the claim, together: e.g. lost segment | dup ACK | retrans.
     exact = [name for name, m in inside.items() if not (m & ~want).any()]
     options = [(name,) for name in inside]
@@ -110,19 +128,19 @@ def _candidates(claimed: np.ndarray, ctx: FilterContext) -> Iterable[str]:
         options.append(tuple(sorted(exact)))
     options.append(())  # the streams alone
     for names in options:
-        got = np.zeros(n, dtype=bool)
+        got = np.zeros(rows.shape[0], dtype=bool) if names else np.ones(rows.shape[0], bool)
         for name in names:
             got |= inside[name]
-        if not names:
-            got = in_streams.copy()
         # drop the stream clause when the fields select nothing outside these streams
-        alone = names and not any((ctx.predicates[x] & ~in_streams).any() for x in names)
+        alone = names and all(ctx.count(x) == int(inside[x].sum()) for x in names)
         field = " || ".join(names)
         if names and len(names) > 1:
             field = f"({field})"
         core = field if alone else (f"{clause} && {field}" if names else clause)
-        extra = np.flatnonzero(got & ~want) + 1
-        missing = np.flatnonzero(want & ~got) + 1
+        extra = rows[got & ~want] + 1
+        missing = rows[want & ~got] + 1
+        if 3 * (_runs(extra) + _runs(missing)) >= limit:
+            continue  # longer than the frame list whatever else: not worth writing out
         if extra.size:
             grouped = f"({core})" if "||" in core else core
             core = f"{grouped} && !(frame.number in {_set(extra)})"
@@ -141,7 +159,7 @@ def short_filter(frames: Iterable[int], ctx: FilterContext | None) -> str:
     rows = np.unique(np.asarray(list(frames), dtype=np.int64)) - 1
     if rows.size == 0 or rows[0] < 0 or rows[-1] >= ctx.stream.shape[0]:
         return listed
-    return min([listed, *_candidates(rows, ctx)], key=lambda s: (len(s), s))
+    return min([listed, *_candidates(rows, ctx, len(listed))], key=lambda s: (len(s), s))
 
 
 def with_short_filters(findings: list[dict], ctx: FilterContext | None) -> list[dict]:
