@@ -164,3 +164,12 @@ def test_many_samples_stay_small(tmp_path):
     waterfalls = re.findall(r'<svg class="graph" id="sample-\d+"', page)
     assert len(waterfalls) == WATERFALLS_DRAWN and 'id="samples-overview"' in page
     assert len(page.encode()) < 2_000_000
+
+
+def test_text_from_the_inputs_is_escaped():
+    from tests.support import ROOT
+
+    report = cnfpost.analyze(timings=ROOT / "tests" / "data" / "inputs" / "curl"
+                             / "presigned_array.json")
+    page = report.to_html()
+    assert "&lt;redacted&gt;" in page and "<redacted>" not in page
