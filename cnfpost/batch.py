@@ -13,6 +13,7 @@ files found inside are opened too. What is written under ``OUT``::
                                  cnfpost version and a digest of its code
     index.jsonl, index.csv       one row per run (probe, target, time, grades, phase medians, ...)
     summary.md                   trends per probe and target, runs that stand out, path changes
+    summary.html                 the same trends as graphs, outliers and path changes marked
     .extracted/<sha256>/         .tar.gz archives, unpacked (safely) for this batch only: each
                                  run's files are deleted once it is analysed, the rest at
                                  the end; a re-run unpacks again
@@ -74,7 +75,7 @@ PHASES = ("dns", "tcp", "tls", "request", "server", "download")
 METRICS = tuple(f"{p}_ms" for p in PHASES) + ("ttfb_ms", "total_ms", "retrans_pct")
 INDEX_COLUMNS = ("run_id", "source", "probe", "target", "time", "status", "error", "grade",
                  "grade_l3", "grade_l4", "grade_l7", "cause", "cause_phases",
-                 "cause_confidence", *METRICS, "findings", "info_findings", "hops")
+                 "cause_confidence", *METRICS, "rtt_ms", "findings", "info_findings", "hops")
 SILENT_HOP = "???"  # mtr's name for a hop that never answered
 TAR_SUFFIXES = (".tar.gz", ".tgz")
 EXTRACTED = ".extracted"
@@ -472,6 +473,9 @@ def index_row(run: Run, report: Mapping) -> dict:
     row["ttfb_ms"] = l7.get("ttfb_median_ms")
     row["total_ms"] = l7.get("total_median_ms")
     row["retrans_pct"] = layers["l4"]["metrics"].get("retransmission_rate_pct")
+    # the path's latency, as L3 measured it (ping, mtr or the capture's echoes): a trend
+    # beside the phases in summary.html, not an outlier metric
+    row["rtt_ms"] = layers["l3"]["metrics"].get("rtt_avg_ms")
     serious = {f["code"] for f in report["findings"] if f["severity"] != "info"}
     info = {f["code"] for f in report["findings"] if f["severity"] == "info"}
     row["findings"] = sorted(serious)
@@ -489,7 +493,7 @@ def error_row(run: Run, error: str) -> dict:
     error = error.replace("\r", "\\r").replace("\n", "\\n")
     row.update({"status": "error", "error": error, "grade": None, "grade_l3": None,
                 "grade_l4": None, "grade_l7": None, "cause": None, "cause_phases": [],
-                "cause_confidence": None, **{m: None for m in METRICS},
+                "cause_confidence": None, **{m: None for m in METRICS}, "rtt_ms": None,
                 "findings": [], "info_findings": [], "hops": []})
     return row
 
@@ -562,6 +566,9 @@ def run_batch(archive: str | PathLike, out: str | PathLike, *, jobs: int = 1,
     write_atomic(out / "index.csv", index_csv(result.rows).encode())
     summary = summarize(result.rows, th)
     write_atomic(out / "summary.md", summary_markdown(result.rows, summary).encode())
+    from .report.batch_html import summary_html
+
+    write_atomic(out / "summary.html", summary_html(result.rows, summary).encode())
     return result
 
 

@@ -159,6 +159,12 @@ def packets(capture: str | None, fields: tuple[str, ...], fmt: str, output: str,
 @click.option("--json", "json_out", type=PATH, help="Write the JSON report here (- for stdout).")
 @click.option("--markdown", "md_out", type=PATH,
               help="Write the Markdown report here (- for stdout).")
+@click.option("--html", "html_out", type=PATH,
+              help="Write the HTML report with graphs here (one self-contained file).")
+@click.option("--evidence-pcap", "pcap_out", type=PATH,
+              help="Write the frames behind every finding, commented with the codes, "
+                   "as pcapng here.")
+@click.option("--har", "har_out", type=PATH, help="Write the samples as HAR 1.2 here.")
 @CONFIG_OPTION
 @click.option("--fail-on", type=click.Choice(["warning", "critical"]),
               help="Exit 1 when a finding of this severity or worse exists (for CI).")
@@ -166,7 +172,8 @@ def packets(capture: str | None, fields: tuple[str, ...], fmt: str, output: str,
 @ENGINE_OPTION
 def analyze(source: str | None, timings: str | None, mtr: str | None, ping: str | None,
             ping_loaded: str | None, server_capture: str | None, json_out: str | None,
-            md_out: str | None,
+            md_out: str | None, html_out: str | None, pcap_out: str | None,
+            har_out: str | None,
             config: str | None, fail_on: str | None, quiet: bool, engine: str) -> None:
     """Explain a run, layer by layer: SOURCE is a capture (pcap/pcapng, - for stdin) or a
     run directory written by the collector; every input is optional, at least one is needed.
@@ -174,26 +181,50 @@ def analyze(source: str | None, timings: str | None, mtr: str | None, ping: str 
     \b
     cnfpost analyze capture.pcap --timings t.jsonl --mtr m.json --ping p.txt
     cnfpost analyze RUN_DIR --json report.json --markdown report.md
+    cnfpost analyze RUN_DIR --html report.html --evidence-pcap evidence.pcapng --har run.har
     """
     from .pipeline import analyze as run_analysis
     from .report import render
 
-    if json_out == "-" and md_out == "-":
-        raise click.UsageError("--json - and --markdown - would both write to stdout: pick one")
-    for target, option in ((json_out, "--json"), (md_out, "--markdown")):
+    outputs = ((json_out, "--json"), (md_out, "--markdown"), (html_out, "--html"),
+               (pcap_out, "--evidence-pcap"), (har_out, "--har"))
+    to_stdout = [option for target, option in outputs if target == "-"]
+    if len(to_stdout) > 1:
+        both = "both" if len(to_stdout) == 2 else "all"
+        raise click.UsageError(f"{' - and '.join(to_stdout)} - would {both} write to stdout: "
+                               "pick one")
+    if pcap_out == "-":
+        raise click.UsageError("--evidence-pcap needs a file (pcapng is binary)")
+    for target, option in outputs:
         if target:
             check_file(target, option)
+    if pcap_out and source == "-":
+        from .evidence_pcap import STDIN_REASON
+
+        raise InputError(pcap_out, None, "a capture --evidence-pcap can read again",
+                         STDIN_REASON)
     progress = _progress(True)
     report = run_analysis(source, timings=timings, mtr=mtr, ping=ping, ping_loaded=ping_loaded,
                           server_capture=server_capture,
                           config=config, engine=engine, progress=progress)
     if progress:
         sys.stderr.write("\r" + " " * 20 + "\r")
-    to_stdout = "-" in (json_out, md_out)
     if json_out:
         _write(json_out, "--json", report.to_json().decode())
     if md_out:
         _write(md_out, "--markdown", render.markdown(report))
+    if html_out:
+        _write(html_out, "--html", report.to_html())
+    if har_out:
+        import orjson
+
+        _write(har_out, "--har", orjson.dumps(report.to_har(), option=orjson.OPT_INDENT_2
+                                              | orjson.OPT_APPEND_NEWLINE).decode())
+    if pcap_out:
+        from .evidence_pcap import evidence_pcapng
+
+        data, _ = evidence_pcapng(report, report.sources)
+        _write(pcap_out, "--evidence-pcap", data)
     if not quiet and not to_stdout:
         click.echo(render.terminal(report, color=render.use_color(sys.stdout)), nl=False)
     for warning in report["warnings"]:
@@ -205,13 +236,14 @@ def analyze(source: str | None, timings: str | None, mtr: str | None, ping: str 
 
 
 @contextlib.contextmanager
-def _output(target: str, option: str):
+def _output(target: str, option: str, binary: bool = False):
     """An output file: '-' is stdout; a new or regular file is written atomically (a reader
     never sees half of it); anything else is written in place (see writes_in_place). An
     OS error names the user's path, never the temporary file beside it."""
     atomic = target != "-" and not writes_in_place(target)
+    mode, encoding = ("wb", None) if binary else ("w", "utf-8")
     try:
-        with click.open_file(target, "w", encoding="utf-8", atomic=atomic) as out:
+        with click.open_file(target, mode, encoding=encoding, atomic=atomic) as out:
             yield out
     except BrokenPipeError:
         raise
@@ -219,8 +251,8 @@ def _output(target: str, option: str):
         raise output_error(target, option, exc) from None
 
 
-def _write(target: str, option: str, text: str) -> None:
-    with _output(target, option) as out:
+def _write(target: str, option: str, text: str | bytes) -> None:
+    with _output(target, option, binary=isinstance(text, bytes)) as out:
         out.write(text)
 
 

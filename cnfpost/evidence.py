@@ -1,5 +1,10 @@
 """Evidence: frame lists, and the Wireshark display filter that shows exactly them.
 
+A finding's filter is kept short (short_filter): stream sets, analysis fields and frame
+ranges, as in ``tcp.stream in {0..2} && tcp.analysis.out_of_order``, chosen only when it
+selects exactly the frames the finding claims in this capture (tshark checks it in the
+tests); otherwise the frame list stays, whatever its length: never truncated.
+
 Filters use Wireshark 4.0's set syntax with ranges, comma-separated (4.0 no longer
 accepts spaces between set elements): ``frame.number in {12, 40..43, 97}``. A frame
 number filter is exact, unlike a semantic one (``tcp.analysis.retransmission``), whose
@@ -12,9 +17,11 @@ from typing import Iterable
 
 import numpy as np
 
-__all__ = ["frame_ranges", "display_filter", "MAX_LISTED_FRAMES"]
+__all__ = ["frame_ranges", "display_filter", "MAX_LISTED_FRAMES", "FilterContext", "short_filter",
+           "with_short_filters", "SHORT_FILTER_CHARS"]
 
-# A finding lists at most this many frames (the filter still names every frame, in ranges).
+# The text reports list at most this many frames of a finding and fold the rest; the JSON
+# keeps every frame.
 MAX_LISTED_FRAMES = 50
 
 
@@ -38,3 +45,129 @@ def display_filter(frames: Iterable[int]) -> str:
         return f"frame.number == {runs[0][0]}"
     parts = [str(a) if a == b else f"{a}..{b}" for a, b in runs]
     return "frame.number in {" + ", ".join(parts) + "}"
+
+
+# ----------------------------------------------------------------------------------------
+# Short filters: the same frames, said with stream sets and analysis fields
+# ----------------------------------------------------------------------------------------
+
+# A filter longer than this is hard to paste and read; short_filter aims below it, but never
+# truncates: when nothing shorter selects exactly the frames, the frame list stays.
+SHORT_FILTER_CHARS = 500
+
+
+def _set(values: Iterable[int]) -> str:
+    parts = [str(a) if a == b else f"{a}..{b}" for a, b in frame_ranges(values)]
+    return "{" + ", ".join(parts) + "}"
+
+
+class FilterContext:
+    """What short filters are tested against: per frame its tcp.stream and the fields that
+    Wireshark would show (the same definitions `cnfpost packets` exports)."""
+
+    def __init__(self, stream: np.ndarray, predicates: dict[str, np.ndarray],
+                 unsure: np.ndarray | None = None):
+        self.stream = stream.astype(np.int64)
+        self.predicates = predicates   # filter text -> bool per frame (row = frame - 1)
+        # frames where a tcp.flags predicate may differ from Wireshark's: ICMP errors quoting
+        # a TCP header (tshark dissects the quoted flags; the table does not keep them)
+        self.unsure = np.zeros(self.stream.shape[0], dtype=bool) if unsure is None else unsure
+        self._counts: dict[str, int] = {}
+
+    def count(self, name: str) -> int:
+        """Frames the predicate selects in the whole capture (computed once)."""
+        if name not in self._counts:
+            self._counts[name] = int(self.predicates[name].sum())
+        return self._counts[name]
+
+    @classmethod
+    def of(cls, table, tcp) -> "FilterContext":
+        from .model import NO_STREAM, TCP_ANALYSIS_FIELDS, TcpFlag
+
+        stream = tcp.columns["tcp_stream"].astype(np.int64)
+        stream[tcp.columns["tcp_stream"] == NO_STREAM] = -1
+        in_stream = stream >= 0
+        preds = {name: tcp.has(name) & in_stream for name in TCP_ANALYSIS_FIELDS}
+        flags = table["tcp_flags"]
+        preds["tcp.flags.reset == 1"] = in_stream & ((flags & TcpFlag.RST) != 0)
+        preds["tcp.flags.syn == 1"] = in_stream & ((flags & TcpFlag.SYN) != 0)
+        unsure = np.zeros(stream.shape[0], dtype=bool)
+        unsure[tcp.quoted_rows] = True
+        return cls(stream, preds, unsure)
+
+
+def _runs(sorted_frames: np.ndarray) -> int:
+    """Runs of consecutive numbers: each costs a filter at least 3 characters ('7, ')."""
+    if sorted_frames.size == 0:
+        return 0
+    return int(np.count_nonzero(np.diff(sorted_frames) != 1)) + 1
+
+
+def _candidates(claimed: np.ndarray, ctx: FilterContext, limit: int) -> Iterable[str]:
+    """Filters that select exactly ``claimed`` (0-based rows, sorted, unique). Only the rows
+    of the claimed frames' streams are looked at (a long capture has millions of others)."""
+    streams = np.unique(ctx.stream[claimed])
+    if streams.size == 0 or streams[0] < 0:
+        return  # a frame outside TCP: only frame numbers say it
+    rows = np.flatnonzero(np.isin(ctx.stream, streams))
+    want = np.isin(rows, claimed)
+    clause = (f"tcp.stream == {streams[0]}" if streams.size == 1
+              else f"tcp.stream in {_set(streams)}")
+    flags_unsure = bool(ctx.unsure.any())
+    inside = {}
+    for name, mask in ctx.predicates.items():
+        if flags_unsure and name.startswith("tcp.flags"):
+            continue
+        sub = mask[rows]
+        if (sub & want).any():
+            inside[name] = sub
+    # The fields wholly inside the claim, together: e.g. lost segment | dup ACK | retrans.
+    exact = [name for name, m in inside.items() if not (m & ~want).any()]
+    options = [(name,) for name in inside]
+    if len(exact) > 1:
+        options.append(tuple(sorted(exact)))
+    options.append(())  # the streams alone
+    for names in options:
+        got = np.zeros(rows.shape[0], dtype=bool) if names else np.ones(rows.shape[0], bool)
+        for name in names:
+            got |= inside[name]
+        # drop the stream clause when the fields select nothing outside these streams
+        alone = names and all(ctx.count(x) == int(inside[x].sum()) for x in names)
+        field = " || ".join(names)
+        if names and len(names) > 1:
+            field = f"({field})"
+        core = field if alone else (f"{clause} && {field}" if names else clause)
+        extra = rows[got & ~want] + 1
+        missing = rows[want & ~got] + 1
+        if 3 * (_runs(extra) + _runs(missing)) >= limit:
+            continue  # longer than the frame list whatever else: not worth writing out
+        if extra.size:
+            grouped = f"({core})" if "||" in core else core
+            core = f"{grouped} && !(frame.number in {_set(extra)})"
+        if missing.size:
+            grouped = f"({core})" if " " in core else core
+            core = f"{grouped} || frame.number in {_set(missing)}"
+        yield core
+
+
+def short_filter(frames: Iterable[int], ctx: FilterContext | None) -> str:
+    """The shortest filter found that selects exactly these frames: the frame list, or
+    stream sets and analysis fields with frame-number corrections."""
+    listed = display_filter(frames)
+    if ctx is None or not listed:
+        return listed
+    rows = np.unique(np.asarray(list(frames), dtype=np.int64)) - 1
+    if rows.size == 0 or rows[0] < 0 or rows[-1] >= ctx.stream.shape[0]:
+        return listed
+    return min([listed, *_candidates(rows, ctx, len(listed))], key=lambda s: (len(s), s))
+
+
+def with_short_filters(findings: list[dict], ctx: FilterContext | None) -> list[dict]:
+    """Findings (as dicts) whose capture evidence has its shortest exact filter."""
+    out = []
+    for f in findings:
+        ev = f.get("evidence") or {}
+        if ev.get("source") == "capture" and ev.get("frames") and ctx is not None:
+            f = {**f, "evidence": {**ev, "display_filter": short_filter(ev["frames"], ctx)}}
+        out.append(f)
+    return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Iterable
 
-from .evidence import MAX_LISTED_FRAMES, display_filter
+from .evidence import display_filter
 from .vocab import SEVERITIES
 
 __all__ = ["Spec", "CATALOGUE", "SEVERITIES", "Evidence", "Finding", "make_finding",
@@ -233,9 +233,10 @@ class Evidence:
 
 
 def capture_evidence(frames: Iterable[int], detail: str | None = None) -> Evidence:
-    """Evidence from capture frames: the filter names them all, the list the first 50."""
+    """Evidence from capture frames: the list and the filter name them all (the report
+    keeps the filter short: evidence.with_short_filters)."""
     ordered = sorted({int(f) for f in frames})
-    return Evidence("capture", tuple(ordered[:MAX_LISTED_FRAMES]), display_filter(ordered),
+    return Evidence("capture", tuple(ordered), display_filter(ordered),
                     len(ordered), detail)
 
 

@@ -24,6 +24,8 @@ import orjson
 from . import __version__
 from .correlate import aggregate_phases, bucket_sample, outside_capture, place_samples
 from .errors import InputError, Problem
+from .evidence import FilterContext, with_short_filters
+from .sources import Sources
 from .findings import CATALOGUE, Finding
 from .outputs import sha256_file
 from .icmp_echo import pair_echoes
@@ -53,8 +55,11 @@ Source = str | PathLike
 class Report(Mapping):
     """The analysis of one run: a read-only mapping with the JSON report's structure."""
 
-    def __init__(self, data: dict):
+    def __init__(self, data: dict, sources: Sources | None = None):
         self._data = data
+        # what it was made from (packets, analysis), for the pictures and the evidence
+        # capture; never serialised
+        self.sources = sources
 
     def __getitem__(self, key: str):
         return self._data[key]
@@ -76,6 +81,25 @@ class Report(Mapping):
     @property
     def findings(self) -> list[dict]:
         return self._data["findings"]
+
+    def to_html(self) -> str:
+        """The self-contained HTML report with its graphs (what --html writes)."""
+        from .report.html import html
+
+        return html(self, self.sources)
+
+    def to_har(self) -> dict:
+        """The samples as a HAR 1.2 log (what --har writes)."""
+        from .report.har import har
+
+        return har(self)
+
+    def write_evidence_pcap(self, target) -> int:
+        """Write the frames behind every finding, with comments naming the codes, to a pcapng
+        file (what --evidence-pcap writes); returns the number of frames written."""
+        from .evidence_pcap import write_evidence_pcap
+
+        return write_evidence_pcap(self, self.sources, target)
 
 
 @dataclass
@@ -220,10 +244,12 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
                                                   "assessment": None if path is None else path.to_dict()},
         "ping": None if ping_run is None else _ping_section(ping_run),
         "server_side": None if server_side is None else server_side.to_dict(),
-        "findings": [f.to_dict() for f in findings],
+        "findings": with_short_filters([f.to_dict() for f in findings],
+                                       None if tcp is None else FilterContext.of(table, tcp)),
         "overall": _overall(ctx, findings, explanation),
     }
-    return Report(data)
+    return Report(data, Sources(table, tcp, echo, ping_run,
+                                None if inputs.capture is None else str(inputs.capture)))
 
 
 def _server_side(inputs: Inputs, table, tcp, placements, engine: str):

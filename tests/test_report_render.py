@@ -15,7 +15,8 @@ import pytest
 import cnfpost
 from cnfpost.pipeline import SCHEMA_VERSION
 from cnfpost.report import render, schema
-from cnfpost.report.markdown import mermaid_name, text as md_text
+from cnfpost.report._format import PHASE_SHORT
+from cnfpost.report.markdown import text as md_text
 from tests.support import LAB_BUNDLES, ROOT, require_module
 
 jsonschema = require_module("jsonschema")
@@ -252,66 +253,67 @@ def test_markdown_failed_and_reused_samples():
 
 
 # ---------------------------------------------------------------------------------------
-# Mermaid
+# Markdown waterfall
 # ---------------------------------------------------------------------------------------
 
-# The subset of Mermaid's gantt grammar the report writes, line by line.
-GANTT_LINES = [
-    re.compile(r"^gantt$"),
-    re.compile(r"^    title [A-Za-z0-9 .,()+/-]+$"),
-    re.compile(r"^    dateFormat x$"),
-    re.compile(r"^    axisFormat (%S\.%L|%M:%S)$"),
-    re.compile(r"^    section [A-Za-z0-9 .,()+/-]+$"),
-    re.compile(r"^    (?P<name>[A-Za-z0-9 .,()+/-]+) :(?P<crit>crit, )?(?P<id>[a-z_]+), "
-               r"(?P<start>\d+), (?P<end>\d+)$"),
-]
+WATERFALL_LINE = re.compile(r"^(?P<name>[A-Za-z]+)(?P<star>\*?) +(?P<start>\d+\.\d{3}) +"
+                            r"(?P<end>\d+\.\d{3}) +(?P<dur>\d+\.\d{3})  \|(?P<bar>[^|]*)\|"
+                            r"(?P<fail>✗?)(?P<note>.*)$")
 
 
-def mermaid_blocks(text: str) -> list[list[str]]:
-    return [b.split("\n") for b in re.findall(r"```mermaid\n(.*?)\n```", text, re.S)]
+def waterfall_blocks(text: str) -> list[list[str]]:
+    return [b.split("\n") for b in re.findall(r"```text\n(Sample \d+ waterfall.*?)\n```", text,
+                                              re.S)]
 
 
 @all_cases
-def test_mermaid_gantt_per_sample_is_well_formed(name):
+def test_markdown_waterfall_per_sample_has_exact_ms_on_a_ms_axis(name):
     r = report(name)
-    blocks = mermaid_blocks(md(name))
-    with_phases = [s for s in r["samples"]
-                   if any(p["status"] == "measured" for p in s["phases"].values())]
-    assert len(blocks) == len(with_phases)
-    for block, sample in zip(blocks, with_phases):
-        assert block[0] == "gantt" and "    dateFormat x" in block
-        ids, previous_end = set(), 0
-        for line in block:
-            matches = [g.match(line) for g in GANTT_LINES]
-            assert any(matches), f"not in the gantt subset: {line!r}"
-            task = matches[-1]
-            if task:
-                start, end = int(task["start"]), int(task["end"])
-                assert end > start >= 0
-                assert start >= previous_end - 1   # phases follow each other (1 ms rounding)
-                previous_end = end
-                assert task["id"] not in ids
-                ids.add(task["id"])
-                phase = sample["phases"][task["id"]]
-                assert phase["status"] == "measured"
-                assert start == round(phase["start_ms"])
-                bucket = phase["tcp"]
-                troubled = bucket is not None and (bucket["retransmissions"] + bucket["dup_acks"]
-                                                   + bucket["out_of_order"] + bucket["lost_segments"]
-                                                   + bucket["zero_windows"]) > 0
-                assert bool(task["crit"]) == troubled
+    blocks = waterfall_blocks(md(name))
+    drawn = [s for s in r["samples"]
+             if any(p["status"] == "measured" for p in s["phases"].values())
+             or not s.get("ok", True)]
+    assert len(blocks) == len(drawn)
+    short = {v: k for k, v in PHASE_SHORT.items()}
+    for block, sample in zip(blocks, drawn):
+        assert block[0] == f"Sample {sample['index']} waterfall, ms since curl started"
+        assert block[-1].rstrip().endswith(" ms") and re.search(r"\b0\b", block[-1])
+        rows = [WATERFALL_LINE.match(line) for line in block[2:-1]]
+        assert all(rows), block
+        for row in rows:
+            pid = short[row["name"]]
+            phase = sample["phases"][pid]
+            assert len(row["bar"]) == 50
+            if row["fail"]:
+                assert pid == (sample.get("failure") or {}).get("phase", sample["failed_phase"])
+                assert "failed in" in row["note"]
+                continue
+            assert phase["status"] == "measured"
+            assert float(row["start"]) == pytest.approx(phase["start_ms"], abs=5e-4)
+            assert float(row["dur"]) == pytest.approx(phase["duration_ms"], abs=5e-4)
+            bucket = phase["tcp"]
+            troubled = bucket is not None and (bucket["retransmissions"] + bucket["dup_acks"]
+                                               + bucket["out_of_order"] + bucket["lost_segments"]
+                                               + bucket["zero_windows"]) > 0
+            assert bool(row["star"]) == troubled
+            assert ("▓" in row["bar"]) == troubled
 
 
-def test_mermaid_marks_the_tls_phase_with_retransmissions_as_crit():
-    for block in mermaid_blocks(md("tls_retrans")):
-        crit = [line for line in block if ":crit, " in line]
-        assert len(crit) == 1 and ":crit, tls, " in crit[0] and "retrans" in crit[0]
+def test_markdown_waterfall_marks_the_tls_retransmission_and_not_whole_ms():
+    for block in waterfall_blocks(md("tls_retrans")):
+        marked = [line for line in block if line.startswith("TLS*")]
+        assert len(marked) == 1 and "retrans" in marked[0]
+        # fractional milliseconds, not whole ones
+        assert any(not line.split()[3].endswith(".000") for line in block[2:-1])
 
 
-@pytest.mark.parametrize("raw", ["a: b", "x#y;z", "TLS 5 ms, 1 retrans", "<redacted> `q`", ""])
-def test_mermaid_names_never_break_the_chart(raw):
-    name = mermaid_name(raw)
-    assert re.fullmatch(r"[A-Za-z0-9 .,()+/-]+", name)
+def test_a_failed_sample_is_its_failed_phase_not_a_full_width_dns_bar():
+    text = md("curl_failures")
+    blocks = waterfall_blocks(text)
+    assert blocks
+    for block in blocks:
+        failed = [line for line in block if "✗" in line]
+        assert len(failed) == 1 and "failed in" in failed[0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -377,6 +379,27 @@ def test_terminal_waterfall_without_capture_marks_nothing():
     text = render.terminal(report("timings_only"), color=False, width=100)
     bars = [line.split("|")[1] for line in text.splitlines() if re.match(r"^#\d+ ", line)]
     assert bars and all(b == b.lower() for b in bars)
+
+
+@all_cases
+def test_terminal_waterfall_fits_80_columns_on_a_wide_terminal(name):
+    text = render.terminal(report(name), color=False, width=140)
+    if "Waterfall per sample" not in text:
+        return
+    part = text.split("Waterfall per sample")[1].split("\n\n")[0]
+    bars = [line for line in part.splitlines() if re.match(r"^#\d+ ", line)]
+    assert bars and all(len(line) <= 80 for line in bars)
+    assert part.splitlines()[-1].rstrip().endswith(" ms")     # the ms axis under the bars
+
+
+def test_terminal_waterfall_writes_each_phase_ms_and_marks_a_failure():
+    text = render.terminal(report("tls_retrans"), color=False, width=100)
+    s = report("tls_retrans")["samples"][0]
+    bar = next(line for line in text.splitlines() if line.startswith("#1 "))
+    assert f"{s['phases']['tls']['duration_ms']:.1f}" in bar
+    text = render.terminal(report("curl_failures"), color=False, width=80)
+    failed = [line for line in text.splitlines() if re.match(r"^#\d+ ", line) and "✗" in line]
+    assert failed and "failed in" in text
 
 
 def test_terminal_phase_table_and_path():

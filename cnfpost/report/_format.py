@@ -18,7 +18,8 @@ __all__ = [
     "ms", "num", "pct", "count", "findings_sorted", "layer_rows", "event_parts",
     "trouble", "correlation_tree", "hop_rows", "missing_inputs", "sample_title",
     "sample_connection", "evidence_text", "waterfall", "PhaseSpan", "title_line",
-    "phase_rows", "HOP_VERDICTS", "SAMPLES_SOURCE",
+    "phase_rows", "HOP_VERDICTS", "SAMPLES_SOURCE", "FOLD_FRAMES", "folded_frames",
+    "failure_text", "axis_ticks", "ms_axis", "bar",
 ]
 
 LAYERS = (("l3", "L3", "Network (ICMP, path)"), ("l4", "L4", "Transport (TCP)"),
@@ -341,6 +342,21 @@ def correlation_tree(report: Mapping) -> list[str]:
 # Findings
 # ----------------------------------------------------------------------------------------
 
+# A frame list longer than this is folded in the text reports (the JSON and the filter keep
+# every frame): the first ones, an ellipsis, the last two.
+FOLD_FRAMES = 20
+
+
+def folded_frames(frames: list[int]) -> str:
+    """'1, 2, 3, …, 98, 99 (95 more folded)' for a long list; all of a short one."""
+    if len(frames) <= FOLD_FRAMES:
+        return ", ".join(str(x) for x in frames)
+    head, tail = frames[:FOLD_FRAMES - 4], frames[-2:]
+    hidden = len(frames) - len(head) - len(tail)
+    return (", ".join(str(x) for x in head) + ", …, " + ", ".join(str(x) for x in tail)
+            + f" ({hidden} more folded)")
+
+
 def evidence_text(evidence: Mapping) -> str:
     """Where the proof is: the frames (the first ones if there are many) or the input."""
     source = evidence.get("source", "?")
@@ -349,7 +365,7 @@ def evidence_text(evidence: Mapping) -> str:
         total = evidence.get("frame_count", len(frames))
         if not total:
             return "capture (no frames)"
-        listed = ", ".join(str(f) for f in frames)
+        listed = folded_frames(frames)
         more = f" (first {len(frames)} of {total})" if total > len(frames) else ""
         text = f"{count(total, 'frame')} in the capture: {listed}{more}"
     else:
@@ -473,17 +489,19 @@ def sample_connection(s: Mapping) -> str | None:
 
 @dataclass(frozen=True)
 class PhaseSpan:
-    """One measured phase of a sample, on the sample's own clock (0 = curl started)."""
+    """One phase of a sample, on the sample's own clock (0 = curl started)."""
 
     id: str
     start_ms: float
     end_ms: float
     trouble: int           # trouble events in it (0 when none, or no capture)
     events: str            # '1 retrans, 1 dup ACK' or ''
+    failed: bool = False   # the phase the transfer died in: from its start until curl gave up
 
 
 def waterfall(s: Mapping) -> list[PhaseSpan]:
-    """The measured phases of a sample, in order, with their TCP trouble (for the charts)."""
+    """The measured phases of a sample, in order, with their TCP trouble (for the charts),
+    and the phase a failed sample died in, up to when curl gave up."""
     spans = []
     for pid in PHASE_IDS:
         p = (s.get("phases") or {}).get(pid) or {}
@@ -492,4 +510,59 @@ def waterfall(s: Mapping) -> list[PhaseSpan]:
         bucket = p.get("tcp")
         spans.append(PhaseSpan(pid, p["start_ms"], p["start_ms"] + p["duration_ms"],
                                trouble(bucket), ", ".join(event_parts(bucket))))
+    failed = ((s.get("failure") or {}).get("phase") or s.get("failed_phase")
+              if not s.get("ok", True) else None)
+    if failed in PHASE_IDS and failed not in {sp.id for sp in spans}:
+        start = spans[-1].end_ms if spans else 0.0
+        end = max(start, s.get("total_ms") or start)
+        bucket = ((s.get("phases") or {}).get(failed) or {}).get("tcp")
+        spans.append(PhaseSpan(failed, start, end, trouble(bucket),
+                               ", ".join(event_parts(bucket)), True))
     return spans
+
+
+def failure_text(s: Mapping) -> str:
+    """'failed in tcp: connection refused (by the server)', or '' for a sample that did not."""
+    if s.get("ok", True):
+        return ""
+    fail = s.get("failure") or {}
+    phase = fail.get("phase") or s.get("failed_phase") or "?"
+    why = fail.get("reason") or (f"curl exit {s['exit_code']}" if s.get("exit_code") else "")
+    by = f" (by the {fail['by']})" if fail.get("by") else ""
+    return f"failed in {phase}" + (f": {why}{by}" if why else "")
+
+
+# ----------------------------------------------------------------------------------------
+# Text charts on a milliseconds axis (terminal and Markdown)
+# ----------------------------------------------------------------------------------------
+
+def axis_ticks(total_ms: float, count: int = 5) -> list[float]:
+    """Round tick values from 0 to total_ms (1, 2 or 5 times a power of ten)."""
+    from .svg import nice_ticks
+
+    return [t for t in nice_ticks(0.0, max(total_ms, 1e-3), count) if t <= total_ms + 1e-9]
+
+
+def ms_axis(total_ms: float, width: int) -> str:
+    """A ruler of ``width`` cells for 0..total_ms: tick labels at their cells, then 'ms'."""
+    cells = [" "] * (width + 12)
+    scale = width / total_ms if total_ms > 0 else 0.0
+    free = 0
+    for t in axis_ticks(total_ms, max(2, width // 10)):
+        label = f"{t:g}"
+        at = int(round(t * scale))
+        if at < free or at + len(label) > width + 1:
+            continue
+        cells[at:at + len(label)] = list(label)
+        free = at + len(label) + 1
+    return ("".join(cells).rstrip() + " ms")
+
+
+def bar(span: PhaseSpan, scale: float, width: int, fill: str = "█") -> str:
+    """The cells of one phase on a row of ``width``: blank before, its fill, blank after;
+    a phase too short for a cell still shows as one thin mark."""
+    a = min(width, int(round(span.start_ms * scale)))
+    b = min(width, int(round(span.end_ms * scale)))
+    n = b - a
+    body = fill * n if n > 0 else "▏"
+    return (" " * a + body).ljust(width)[:width]

@@ -157,7 +157,7 @@ def _samples(report: Mapping) -> list[str]:
         for pid in f.PHASE_IDS:
             p = s["phases"][pid]
             b = p.get("tcp")
-            frames = "; ".join(f"{text(k.replace('_', ' '))} {_frames(v)}"
+            frames = "; ".join(f"{text(k.replace('_', ' '))} {f.folded_frames(v)}"
                                for k, v in (b or {}).get("event_frames", {}).items())
             rows.append([f.PHASE_LABELS[pid], p["status"] + (" (failed here)"
                          if s.get("failed_phase") == pid else ""),
@@ -174,7 +174,7 @@ def _samples(report: Mapping) -> list[str]:
                     f"{o['after']} after."]
         # Phases cut at the packets agree with the packets by construction: no check then.
         out += (_wire_check(s) if source != "wire" else []) + _dns_wire(s)
-        out += [""] + _gantt(s) + [""]
+        out += [""] + _waterfall(s) + [""]
     return out[:-1]
 
 
@@ -216,41 +216,38 @@ def _frames(frames: list[int]) -> str:
     return ", ".join(str(x) for x in frames)
 
 
-# Mermaid's gantt grammar ends a task name at ':' and treats '#' and ';' specially;
-# anything outside this set is replaced so a name can never break the chart.
-_MERMAID_UNSAFE = re.compile(r"[^A-Za-z0-9 .,()+/-]")
+# Cells of the Markdown waterfall's bars: with the three number columns, a line stays
+# within 100 columns, which ticket systems show without wrapping.
+WATERFALL_CELLS = 50
 
 
-def mermaid_name(value: str) -> str:
-    return re.sub(r" +", " ", _MERMAID_UNSAFE.sub(" ", value)).strip() or "phase"
-
-
-def _gantt(s: Mapping) -> list[str]:
-    """A Mermaid gantt of one sample: phases on the sample's clock in whole milliseconds
-    (dateFormat x), phases with TCP trouble as crit tasks named with their events. The
-    report has the frames of an event, not its time, so events mark their phase rather
-    than a point in it."""
+def _waterfall(s: Mapping) -> list[str]:
+    """A text waterfall of one sample on a milliseconds axis, exact to the microsecond in
+    its columns: every phase's start, end and duration, its bar (▓ with TCP trouble, ░ the
+    phase a failed sample died in, ✗ where it ended) and its TCP events. Plain text in a
+    code block renders the same on GitHub, GitLab, Jira and a terminal."""
     spans = f.waterfall(s)
     if not spans:
         return []
     total = max(sp.end_ms for sp in spans)
-    out = ["```mermaid", "gantt",
-           f"    title Sample {int(s['index'])} waterfall (ms since curl started)",
-           "    dateFormat x",
-           # %S.%L reads as seconds.milliseconds; minutes only matter for >60 s requests.
-           "    axisFormat " + ("%S.%L" if total < 60_000 else "%M:%S"),
-           "    section Phases"]
+    scale = WATERFALL_CELLS / total if total > 0 else 0.0
+    out = ["```text",
+           f"Sample {int(s['index'])} waterfall, ms since curl started",
+           f"{'Phase':<9}{'start':>10}{'end':>10}{'duration':>10}  |"]
     for sp in spans:
-        start = int(round(sp.start_ms))
-        # Mermaid drops zero-length tasks: a sub-millisecond phase is drawn 1 ms wide.
-        end = max(int(round(sp.end_ms)), start + 1)
-        name = f"{f.PHASE_SHORT[sp.id]} {sp.end_ms - sp.start_ms:.1f} ms"
-        tags = ""
-        if sp.trouble:
-            name += f", {sp.events}"
-            tags = "crit, "
-        out.append(f"    {mermaid_name(name)} :{tags}{sp.id}, {start}, {end}")
-    out.append("```")
+        fill = "░" if sp.failed else "▓" if sp.trouble else "█"
+        cells = f.bar(sp, scale, WATERFALL_CELLS, fill)
+        mark = "✗" if sp.failed else ""
+        name = f.PHASE_SHORT[sp.id] + ("*" if sp.trouble else "")
+        note = sp.events if sp.trouble else ""
+        if sp.failed:
+            note = "; ".join(x for x in (f.failure_text(s), note) if x)
+        line = (f"{name:<9}{sp.start_ms:>10.3f}{sp.end_ms:>10.3f}{sp.end_ms - sp.start_ms:>10.3f}"
+                f"  |{cells}|{mark}")
+        out.append(line + (f" {note}" if note else ""))
+    out.append(" " * 41 + " " + f.ms_axis(total, WATERFALL_CELLS))
+    out += ["```", "", "█ phase, ▓ with TCP trouble (*), ░ the phase a failed sample ended "
+            "in (✗). Frames of the events: the table above."]
     return out
 
 
@@ -370,7 +367,7 @@ def _inputs(report: Mapping) -> list[str]:
 
 
 def markdown(report: Mapping) -> str:
-    """The whole report as GitHub-flavoured Markdown (with Mermaid charts)."""
+    """The whole report as GitHub-flavoured Markdown (text waterfalls in code blocks)."""
     tool = report.get("tool") or {}
     sections = [
         [f"# cnfpost report: {text(f.title_line(report))}", ""] + _overall(report),

@@ -172,37 +172,66 @@ def _findings(out: _Out, report: Mapping) -> None:
         out.wrap(x["action"], "         ", "       action: ", "dim")
 
 
+# The waterfall fits 80 columns whatever the terminal's width (httpstat's habit): a line
+# per sample is read across samples, and wider bars would add no precision worth the wrap.
+WATERFALL_WIDTH = 80
+
+
+def _segment(sp, n: int) -> str:
+    """A phase's cells: its letter (upper case with TCP trouble), its ms written inside
+    when they fit (httpstat's habit)."""
+    ch = PHASE_CHAR[sp.id].upper() if sp.trouble else PHASE_CHAR[sp.id]
+    cells = ch * n
+    d = sp.end_ms - sp.start_ms
+    label = f"{d:.0f}" if d >= 100 else f"{d:.1f}" if d >= 10 else f"{d:.2f}"
+    if n >= len(label) + 2:
+        at = (n - len(label)) // 2
+        cells = cells[:at] + label + cells[at + len(label):]
+    return cells
+
+
 def _waterfalls(out: _Out, report: Mapping) -> None:
     samples = [s for s in report.get("samples") or [] if f.waterfall(s)]
     if not samples:
         return
     out.heading("Waterfall per sample")
-    legend = ("d DNS, c connect, t TLS, r request, s server, w download; "
-              "UPPER CASE = TCP trouble in the phase")
+    legend = ("d DNS, c connect, t TLS, r request, s server, w download, with their ms; "
+              "UPPER CASE = TCP trouble in the phase; ✗ = where a failed sample ended")
     out.wrap(legend, "  ", "  ", "dim")
+    width = min(out.width, WATERFALL_WIDTH)
     longest = max(sp.end_ms for s in samples for sp in f.waterfall(s))
-    label_w = len(f"#{max(s['index'] for s in samples)} ") + 10   # '#12 1234.5 ms '
-    # Slack of one cell per phase: a phase with trouble is drawn at least one cell wide.
-    bar_w = max(10, out.width - label_w - 2 - len(f.PHASE_IDS))
+    label_w = len(f"#{max(s['index'] for s in samples)} ") + 11   # '#12 1234.56 ms '
+    # Slack of one cell per phase (a phase with trouble is drawn at least one cell wide)
+    # and one for the failure mark.
+    bar_w = max(10, width - label_w - 3 - len(f.PHASE_IDS))
     scale = bar_w / longest if longest > 0 else 0.0
     for s in samples:
         spans = f.waterfall(s)
-        cells, notes = [], []
+        cells, notes, used = [], [], 0
         for sp in spans:
             a, b = int(round(sp.start_ms * scale)), int(round(sp.end_ms * scale))
-            n = max(b - a, 1 if sp.trouble else 0)   # a phase with trouble is always seen
-            ch = PHASE_CHAR[sp.id]
+            a = max(a, used)                                # never overlap the previous phase
+            if a > used:
+                cells.append(" " * (a - used))
+            n = max(b - a, 1 if sp.trouble or sp.failed else 0)
+            text = _segment(sp, n)
+            style = ("red", "bold") if sp.trouble or sp.failed else ()
+            cells.append(out.paint(text, *style))
+            used = a + n
             if sp.trouble:
-                cells.append(out.paint(ch.upper() * n, "red", "bold"))
                 notes.append(f"{f.PHASE_SHORT[sp.id]}: {sp.events}")
-            else:
-                cells.append(ch * n)
-        pad = " " * max(0, bar_w - sum(visible_len(c) for c in cells))
+        failure = f.failure_text(s)
+        if failure:
+            cells.append(out.paint("✗", "red", "bold"))
+            used += 1
+            notes.append(failure)
+        pad = " " * max(0, bar_w + 1 - used)
         total = spans[-1].end_ms
-        label = f"#{s['index']} {total:.1f} ms"
+        label = f"#{s['index']} {total:.2f} ms"
         out.add(f"{label:<{label_w}}|{''.join(cells)}{pad}|")
         for note in notes:
             out.wrap(note, " " * (label_w + 3), " " * (label_w + 1) + "^ ", "red")
+    out.add(" " * (label_w + 1) + f.ms_axis(longest, bar_w)[:width - label_w - 1])
 
 
 def _path(out: _Out, report: Mapping) -> None:
