@@ -202,6 +202,11 @@ def _claim_cell(ctx, s, placement, bucket, k: int, observed: float, expected: fl
     if bucket.events.get("window_full", 0) and \
             ctx.tcp.flows["window_full"][stream] >= ctx.th["find.window_full.warning"]:
         return claim("l4.window_limited", "high", frames_of("window_full"))
+    lossy = {d for d, n in facts.repair_segments.items() if n}
+    if lossy and pid in ("tls", "request", "download"):
+        # a segment lost at the tail of a flight leaves the receiver no hole to see, only
+        # the time its repair took: loss the capture shows on other segments explains it
+        return claim(loss_code(ctx, lossy), "medium", ())
     return claim(_unexplained_code(pid), "low", bucket.frames or ())
 
 

@@ -525,7 +525,9 @@ def rule_l3_l4(ctx: Context) -> list[Finding]:
                              numbers, evidence)]
     sent = ctx.l3_metrics.get("probes_sent") or 0
     rate = ctx.facts.repair_rate_pct({"up", "down"}) if ctx.facts.repairs is not None else None
-    if rate and (not sent or 100.0 * ctx.th["find.probe_rule_out_factor"] / sent >= rate / 2):
+    if not rate:
+        return []   # no loss to place: reordering, stalls or windows have their own codes
+    if not sent or 100.0 * ctx.th["find.probe_rule_out_factor"] / sent >= rate / 2:
         return []   # too few probes to call the path clean: l3.downstream/upstream_loss say it
     return [make_finding("l3l4.endpoint_tcp", "warning",
                          f"TCP is {l4} while the path measured {l3} over {sent} probes: look "
