@@ -279,10 +279,10 @@ class PhaseBucket:
                "bytes_s2c": self.bytes_s2c}
         out.update({k: self.events.get(k, 0) for k in EVENT_BITS})
         out.update({
-            "window_client_min": self.window_client_min,
-            "window_client_median": _round(self.window_client_median),
-            "window_server_min": self.window_server_min,
-            "window_server_median": _round(self.window_server_median),
+            "window_client_min_bytes": self.window_client_min,
+            "window_client_median_bytes": _round(self.window_client_median),
+            "window_server_min_bytes": self.window_server_min,
+            "window_server_median_bytes": _round(self.window_server_median),
             "rtt_samples": self.rtt_samples, "rtt_median_ms": _round(self.rtt_median_ms),
             "rtt_max_ms": _round(self.rtt_max_ms),
             "first_frame": None if self.frames is None else self.frames[0],
@@ -367,8 +367,8 @@ def aggregate_phases(samples: list[CurlSample], buckets: list[dict[str, PhaseBuc
             round(100.0 * entry["retransmissions"] / entry["packets"], 3) if entry["packets"] else 0.0)
         mins = [b.window_client_min for b in placed if b.window_client_min is not None]
         meds = [b.window_client_median for b in placed if b.window_client_median is not None]
-        entry["window_client_min"] = min(mins) if mins else None
-        entry["window_client_median"] = _round(float(np.median(meds))) if meds else None
+        entry["window_client_min_bytes"] = min(mins) if mins else None
+        entry["window_client_median_bytes"] = _round(float(np.median(meds))) if meds else None
         out[pid] = entry
     return out
 

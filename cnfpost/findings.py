@@ -258,7 +258,8 @@ class Finding:
         return CATALOGUE[self.code].action
 
     def to_dict(self) -> dict:
-        out = {"code": self.code, "severity": self.severity, "layers": self.layers,
+        out = {"code": self.code, "severity": self.severity,
+               "layers": CATALOGUE[self.code].layer_list,
                "role": CATALOGUE[self.code].role,
                "message": self.message, "numbers": self.numbers,
                "evidence": self.evidence.to_dict(), "action": self.action}

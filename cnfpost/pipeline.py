@@ -48,7 +48,7 @@ from .wire_phases import boundary_checks, dns_for_sample, wire_samples, wire_vie
 
 __all__ = ["analyze", "Report", "SCHEMA_VERSION", "Inputs"]
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "2.0"
 Source = str | PathLike
 
 
@@ -450,7 +450,8 @@ def _overall(ctx: Context, findings: list[Finding], ex: Explanation) -> dict:
     grades, reasons = agreeing_grades(ctx.grades, ex)
     known = [g for g in grades.values() if g != "unknown"]
     grade = worst_grade(known) if known else "unknown"
-    return {"grade": grade, "grades": grades, "grade_reasons": reasons,
+    return {"grade": grade, "grades": {k.lower(): v for k, v in grades.items()},
+            "grade_reasons": {k.lower(): v for k, v in reasons.items()},
             "cause": None if ex.cause is None else ex.cause.to_dict(),
             "contributing": [c.to_dict() for c in ex.contributing],
             "summary": _summary(ctx, findings, ex, grades),

@@ -233,9 +233,20 @@ def check_bundle(bundle: str | PathLike, update: bool = False,
     except (OSError, orjson.JSONDecodeError) as exc:
         return GoldenResult(bundle, "error", message=f"{golden}: expected the golden JSON "
                             f"report, got {exc}")
+    was, now = _major(stored), _major(fresh)
+    if was != now:
+        # a major schema change renames or removes keys: a diff would list every one
+        return GoldenResult(bundle, "regressed", message=(
+            f"the golden has report schema {stored.get('schema_version', '?')}, this cnfpost "
+            f"writes {fresh.get('schema_version')}: check a fresh report, then --update"))
     diffs = compare(stored, fresh, tol)
     status = "regressed" if any(not d.within for d in diffs) else "ok"
     return GoldenResult(bundle, status, diffs)
+
+
+def _major(report: Any) -> str | None:
+    version = report.get("schema_version") if isinstance(report, Mapping) else None
+    return str(version).split(".")[0] if version is not None else None
 
 
 def _update(bundle: Path, fresh: dict) -> GoldenResult:

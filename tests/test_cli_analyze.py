@@ -155,7 +155,7 @@ def test_json_to_stdout_is_the_report_alone(capsys):
     code, out, err = run([TLS, "--json", "-"], capsys)
     assert code == 0
     assert out.encode() == cnfpost.analyze(TLS).to_json()   # nothing else on stdout
-    assert orjson.loads(out)["schema_version"] == "1.1"
+    assert orjson.loads(out)["schema_version"] == "2.0"
 
 
 def test_markdown_to_stdout_is_the_report_alone(capsys):

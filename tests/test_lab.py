@@ -377,7 +377,7 @@ def test_cause_names_the_injected_fault(recorded, name):
         assert cause["mechanism"] and cause["layer"] in ("L3", "L4", "L7")
         # the cause is a finding of the report, and its layer is not graded excellent
         assert code in {f["code"] for f in report["findings"]}
-        assert report["overall"]["grades"][cause["layer"]] != "excellent"
+        assert report["overall"]["grades"][cause["layer"].lower()] != "excellent"
     else:   # nothing wrong: no warning but context (a one-off ping outlier's jitter, say)
         assert [f for f in report["findings"]
                 if f["severity"] != "info" and f["role"] != "context"] == []

@@ -77,6 +77,22 @@ def test_a_changed_finding_code_is_exit_1_with_a_readable_diff(golden, capsys):
     assert lines[-1].startswith("1 golden bundle(s), 1 failing")
 
 
+@pytest.mark.parametrize("stored_version, failing", [("1.1", True), ("2.7", False)])
+def test_a_major_schema_change_is_one_line_not_a_diff(golden, capsys, stored_version, failing):
+    report = stored(golden)
+    report["schema_version"] = stored_version
+    store(golden, report)
+    code, out, _ = run_cli(["regress", str(golden)], capsys)
+    lines = out.splitlines()
+    if failing:
+        assert code == 1 and len(lines) == 2
+        assert lines[0] == (f"regressed {golden}/tls_retrans (the golden has report schema "
+                            f"{stored_version}, this cnfpost writes 2.0: check a fresh report, "
+                            "then --update)")
+    else:   # only a minor version apart: compared key by key as usual, and nothing differs
+        assert code == 0 and lines[0].startswith(f"ok        {golden}/tls_retrans")
+
+
 def test_a_changed_grade_and_count_are_regressions(golden, capsys):
     report = stored(golden)
     grade = report["layered_analysis"]["l4"]["quality"]

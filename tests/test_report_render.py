@@ -97,7 +97,7 @@ def _broken(mutate) -> dict:
     ("renamed top-level key", lambda d: d.__setitem__("finding", d.pop("findings"))),
     ("renamed overall key", lambda d: d["overall"].__setitem__("score", d["overall"].pop("grade"))),
     ("unknown severity", lambda d: d["findings"][0].__setitem__("severity", "major")),
-    ("unknown layer link", lambda d: d["findings"][0].__setitem__("layers", "L4->L3")),
+    ("unknown layer link", lambda d: d["findings"][0].__setitem__("layers", ["L4", "L5"])),
     ("layers not matching the code", lambda d: d["findings"][0].__setitem__("layers", "L7")),
     ("bad code", lambda d: d["findings"][0].__setitem__("code", "Retransmissions")),
     ("unknown evidence source", lambda d: d["findings"][0]["evidence"].__setitem__("source", "pcap")),
@@ -114,7 +114,7 @@ def _broken(mutate) -> dict:
     ("unknown grade", lambda d: d["layered_analysis"]["l4"].__setitem__("quality", "bad")),
     ("unknown hop verdict", lambda d: d["path"]["assessment"]["verdicts"][0].__setitem__(
         "verdict", "lossy")),
-    ("wrong schema version", lambda d: d.__setitem__("schema_version", "2.0")),
+    ("wrong schema version", lambda d: d.__setitem__("schema_version", "1.1")),
 ])
 def test_schema_catches(why, mutate):
     with pytest.raises(jsonschema.ValidationError):

@@ -98,7 +98,7 @@ def _headline_top(report: Mapping) -> str:
     o = report.get("overall") or {}
     grade = o.get("grade", "unknown")
     reasons = o.get("grade_reasons") or {}
-    rows = "".join(f"<tr><td>{_e(layer)}</td><td class=\"{GRADE_CLASS.get(g, 'unk')}\">"
+    rows = "".join(f"<tr><td>{_e(layer.upper())}</td><td class=\"{GRADE_CLASS.get(g, 'unk')}\">"
                    f"{_e(g.upper())}</td><td>{_e(reasons.get(layer, ''))}</td></tr>"
                    for layer, g in (o.get("grades") or {}).items())
     out = [f"<p><b>Overall: <span class=\"{GRADE_CLASS.get(grade, 'unk')}\">"
@@ -190,7 +190,7 @@ def _findings(report: Mapping, cs: CaptureSeries | None, graphs: set[str]) -> st
         flt = ev.get("display_filter")
         out.append(
             f"<div class=\"finding {_e(x['severity'])}\" id=\"finding-{i}\">"
-            f"<p><b>{_e(x['severity'].upper())} {_e(x['code'])}</b> [{_e(x['layers'])}] "
+            f"<p><b>{_e(x['severity'].upper())} {_e(x['code'])}</b> [{_e('→'.join(x['layers']))}] "
             f"{_e(x['message'])} <a href=\"#{_e(anchor)}\" class=\"graph-link\">graph</a></p>"
             + (f"<p>Filter: <code class=\"filter\">{_e(flt)}</code></p>" if flt else
                f"<p>Filter: none (the evidence is in the {_e(ev.get('source', '?'))} input)</p>")

@@ -52,7 +52,7 @@ def _overall(report: Mapping) -> list[str]:
     grades = o.get("grades") or {}
     by = o.get("findings_by_severity") or {}
     lines = [f"**Overall: {GRADE_MARK.get(grade, '')} {grade.upper()}** — "
-             + " · ".join(f"{k} {v}" for k, v in grades.items()),
+             + " · ".join(f"{k.upper()} {v}" for k, v in grades.items()),
              "",
              f"> {text(o.get('summary', ''))}",
              "",
@@ -97,7 +97,7 @@ def _findings(report: Mapping) -> list[str]:
     for i, x in enumerate(found, 1):
         ev = x.get("evidence") or {}
         out.append(f"### {i}. {SEVERITY_MARK.get(x['severity'], x['severity'])} "
-                   f"[{x['layers'].replace('->', '→')}] {code(x['code'])}")
+                   f"[{'→'.join(x['layers'])}] {code(x['code'])}")
         out += ["", text(x["message"]) + (f" (sample {x['sample']})" if x.get("sample") else ""),
                 "", f"- **Evidence:** {text(f.evidence_text(ev))}"]
         if ev.get("display_filter"):

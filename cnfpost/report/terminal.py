@@ -96,7 +96,7 @@ def _overall(out: _Out, report: Mapping) -> None:
     grade = o.get("grade", "unknown")
     out.wrap(f"cnfpost: {f.title_line(report)}", "", "", "bold")
     by = o.get("findings_by_severity") or {}
-    grades = "  ".join(f"{k} {out.paint(v, GRADE_COLOR.get(v, 'dim'))}"
+    grades = "  ".join(f"{k.upper()} {out.paint(v, GRADE_COLOR.get(v, 'dim'))}"
                        for k, v in (o.get("grades") or {}).items())
     out.add(f"Overall: {out.paint(grade.upper(), 'bold', GRADE_COLOR.get(grade, 'dim'))}  {grades}")
     out.add("Findings: " + ", ".join(
@@ -158,7 +158,7 @@ def _findings(out: _Out, report: Mapping) -> None:
     for x in found:
         tag = out.paint(SEVERITY_TAG.get(x["severity"], x["severity"]), "bold",
                         SEVERITY_COLOR.get(x["severity"], "dim"))
-        layers = x["layers"].replace("->", "→")
+        layers = "→".join(x["layers"])
         head = f"{x['code']} [{layers}] {x['message']}"
         wrapped = textwrap.wrap(head, out.width - 7, break_on_hyphens=False) or [""]
         out.add(f"  {tag} " + out.paint(wrapped[0], "bold"))
