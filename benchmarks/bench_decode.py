@@ -91,6 +91,11 @@ def main() -> None:
         per_packet = max(peaks[name] - baseline, 0) / packets if "cnfpost" in name or "dpkt" in name \
             else peaks[name] / packets
         print(f"{name:48} {med:8.3f} {packets / med:12,.0f} {med / ref:9.1f} {per_packet:11.0f}")
+    info = next((k for k in cmds if k.startswith("cnfpost info")), None)
+    if info is not None:  # the yardstick: the whole info command against the others
+        others = [k for k in cmds if not k.startswith("cnfpost")]
+        print(f"{info}: " + "; ".join(f"{medians[k] / medians[info]:.1f}x faster than {k}"
+                                       for k in others))
     print(f"cnfpost decode kernel inside a started process: {kernel_s:.3f} s "
           f"({packets / kernel_s:,.0f} packets/s); packet table columns: {table_bpp:.0f} bytes/packet")
     print("(peak B/pkt: child max RSS less a bare 'import numpy' interpreter for the Python tools; "

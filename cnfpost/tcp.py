@@ -265,9 +265,16 @@ def flow_keys(table: PacketTable, is_tcp: np.ndarray | None = None, quoted=None)
     if is_tcp is None:
         is_tcp = _tcp_rows(table)
     u = np.uint64
-    ver = (c["ip_version"].astype(u) << u(48)) * is_tcp
-    src = ver | (c["ip_src"].astype(u) << u(16)) | c["sport"]
-    dst = ver | (c["ip_dst"].astype(u) << u(16)) | c["dport"]
+    # In place, three uint64 arrays at most: this runs over every frame of big captures.
+    ver = c["ip_version"].astype(u)
+    ver <<= u(48)
+    ver *= is_tcp
+    src, dst = c["ip_src"].astype(u), c["ip_dst"].astype(u)
+    for key, port in ((src, c["sport"]), (dst, c["dport"])):
+        key <<= u(16)
+        key |= port
+        key |= ver
+    del ver
     keep = is_tcp.copy()
     if quoted is not None and quoted[0].shape[0]:
         rows, qv, qs, qd, qsp, qdp, _ = quoted
@@ -276,11 +283,13 @@ def flow_keys(table: PacketTable, is_tcp: np.ndarray | None = None, quoted=None)
         dst[rows] = qver | (qd.astype(u) << u(16)) | qdp
         keep[rows] = True
     swap = src > dst
-    lo = np.where(swap, dst, src)
-    hi = np.where(swap, src, dst)
-    lo[~keep] = 0
-    hi[~keep] = 0
-    return lo, hi, (swap & keep).astype(np.uint8)
+    swap &= keep
+    lo = np.minimum(src, dst)
+    hi = np.maximum(src, dst, out=src)
+    del dst
+    lo *= keep
+    hi *= keep
+    return lo, hi, swap.view(np.uint8)
 
 
 def flow_order(table: PacketTable, rows: np.ndarray | None = None):

@@ -140,3 +140,31 @@ def test_outputs_that_are_not_regular_files_are_written_in_place(capture, tmp_pa
     assert real.read_text().startswith("frame.number")
     code, _, _ = run_cli(["packets", str(capture), "-o", os.devnull], capsys)
     assert code == 0 and stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl"])
+def test_empty_records_ending_a_capture_are_exported_as_frames(tmp_path, capsys, fmt):
+    """The counted (not stored) trailing empty records come out like every other frame:
+    numbered on from the last row, as tshark numbers them, with the same fields."""
+    path = tmp_path / "empty.pcap"
+    path.write_bytes(cb.empty_records())
+    code, out, _ = run(["packets", str(path), "--format", fmt, "-e",
+                        "frame.number,frame.time_epoch,frame.len,tcp.srcport,cnfpost.status"],
+                       capsys)
+    assert code == 0
+    if fmt == "jsonl":
+        records = [orjson.loads(line) for line in out.splitlines()]
+        assert len(records) == 505
+        assert records[4] == {"frame.number": 5, "frame.time_epoch": "6.000000000",
+                              "frame.len": 54, "tcp.srcport": 40000, "cnfpost.status": "OK"}
+        assert records[5:] == [{"frame.number": i, "frame.time_epoch": "0.000000000",
+                                "frame.len": 0, "cnfpost.status": "ZERO_CAPLEN"}
+                               for i in range(6, 506)]
+        return
+    rows = list(csv.reader(io.StringIO(out), delimiter="," if fmt == "csv" else "\t"))
+    assert len(rows) == 506
+    assert rows[5] == ["5", "6.000000000", "54", "40000", "OK"]
+    assert rows[6:] == [[str(i), "0.000000000", "0", "", "ZERO_CAPLEN"] for i in range(6, 506)]
+    code, out, _ = run(["info", "--json", str(path)], capsys)
+    summary = orjson.loads(out)
+    assert summary["packets"] == 505 and summary["decode_status"]["ZERO_CAPLEN"] == 503

@@ -200,8 +200,26 @@ def test_exported_tcp_analysis_matches_tshark(path):
     """`cnfpost packets -e tcp.analysis.*` gives tshark's analysis, frame by frame. Flags are
     exported as 0/1 where tshark prints 1 or nothing; both mean the same."""
     require_tool("tshark")
+    problems = analysis_problems(path)
+    assert not problems, "\n".join(problems[:20])
+
+
+@pytest.mark.tshark
+def test_tcp_analysis_of_reassembled_segments_matches_tshark(tmp_path):
+    """TCP segments in IP fragments are analysed on the frame that completes them, with
+    tshark's stream, relative numbers and flags (a duplicate is a retransmission)."""
+    from tests import capbuild
+
+    require_tool("tshark")
+    path = tmp_path / "frags.pcap"
+    path.write_bytes(capbuild.ip_fragment_cases())
+    problems = analysis_problems(path)
+    assert not problems, "\n".join(problems[:20])
+
+
+def analysis_problems(path: Path) -> list[str]:
     theirs, mine = tshark_fields(path, ANALYSIS), ours(path, ANALYSIS)
-    problems = []
+    problems = [] if len(theirs) == len(mine) else [f"{len(theirs)} vs {len(mine)} frames"]
     for t_row, m_row in zip(theirs, mine):
         if t_row[1] == "" or len(t_row) != len(m_row):  # not TCP (or a quoted header in ICMP)
             continue
@@ -210,8 +228,7 @@ def test_exported_tcp_analysis_matches_tshark(path):
                 m_val = "1" if m_val == "1" else ""
             if t_val != m_val:
                 problems.append(f"frame {t_row[0]} {field}: tshark {t_val!r}, cnfpost {m_val!r}")
-    assert len(theirs) == len(mine)
-    assert not problems, "\n".join(problems[:20])
+    return problems
 
 
 @pytest.mark.tshark
