@@ -149,8 +149,17 @@ def loss_code(ctx, directions: set[str]) -> str:
     return LOSS_CODES[next(iter(directions))] if len(directions) == 1 else "l3.path_loss"
 
 
+def _loss_seen(ctx) -> set[str]:
+    """Directions loss was seen in beyond a sample's own retries: repaired segments, or
+    ICMP probes that went unanswered (both ways: ICMP cannot tell)."""
+    seen = {d for d, n in ctx.facts.repair_segments.items() if n}
+    if (ctx.l3_metrics.get("loss_pct") or 0) > 0:
+        seen |= {"up", "down"}
+    return seen
+
+
 def _claim_cell(ctx, s, placement, bucket, k: int, observed: float, expected: float,
-                limits=None):
+                limits=None, lookups=()):
     pid = PHASE_IDS[k]
     stream = placement.stream if placement is not None else None
     frames_of = (lambda name: bucket.event_frames.get(name, ()) if bucket is not None else ())
@@ -159,12 +168,20 @@ def _claim_cell(ctx, s, placement, bucket, k: int, observed: float, expected: fl
         return Claim(code, s.index, pid, observed, expected, confidence, tuple(frames))
 
     if pid == "dns":
-        return claim("l7.slow_dns", "medium" if ctx.facts.dns_seen else "low")
+        frames = sorted({f for t in lookups for f in t["frames"]})
+        retried = any(t["resends"] or not t["answered"] for t in lookups)
+        if retried and _loss_seen(ctx):
+            # a query lost and sent again on a path that loses packets: the path's loss
+            return claim(loss_code(ctx, _loss_seen(ctx)), "medium", frames)
+        return claim("l7.slow_dns", "high" if lookups else
+                     "medium" if ctx.facts.dns_seen else "low", frames)
     if stream is None or ctx.tcp is None or bucket is None:
         return claim(_unexplained_code(pid), "low")
     facts = ctx.facts
     lo, hi = _cell_rows(ctx, placement, k)
     if pid == "tcp" and ctx.tcp.flows["syn_retries"][stream] > 0:
+        if _loss_seen(ctx):     # a SYN lost on a path that loses other packets too
+            return claim(loss_code(ctx, _loss_seen(ctx)), "high", facts.syn_frames(stream))
         return claim("l4.syn_retry", "high", facts.syn_frames(stream))
     hole = facts.blackhole(stream)
     if hole is not None:
@@ -242,7 +259,16 @@ def _failure_claim(ctx, s, failure) -> Claim:
                  failed=True)
 
 
-def _claims(ctx) -> list[Claim]:
+def _flagged(findings: list[Finding]) -> set[tuple[str, int]]:
+    """(code, sample) of every slow phase an L7 rule flagged over its own limit."""
+    return {(f.code, n) for f in findings if CATALOGUE[f.code].mechanism == "unexplained"
+            for n in f.numbers.get("samples_over") or ()}
+
+
+def _claims(ctx, flagged: set[tuple[str, int]]) -> list[Claim]:
+    """Each slow cell's claim. A cell no mechanism explains is kept only when its L7 rule
+    flagged it over that rule's own limit (l7.slow_tls from 100 ms, ...): a first handshake
+    that spent 50 ms in the probe's own TLS library is no network fault."""
     rtt = ctx.facts.baseline_rtt_ms
     out = []
     for i, s in enumerate(ctx.samples):
@@ -265,9 +291,13 @@ def _claims(ctx) -> list[Claim]:
             if not _slow(ctx, pid, phase.duration_ms, exp):
                 continue
             usable = placement is not None and placement.edges_ns and buckets is not None
-            out.append(_claim_cell(ctx, s, placement if usable else None,
-                                   buckets[pid] if usable else None, k, phase.duration_ms, exp,
-                                   ctx.limits[i] if ctx.limits else None))
+            claim = _claim_cell(ctx, s, placement if usable else None,
+                                buckets[pid] if usable else None, k, phase.duration_ms, exp,
+                                ctx.limits[i] if ctx.limits else None,
+                                ctx.dns[i] if ctx.dns else ())
+            unexplained = CATALOGUE[claim.code].mechanism == "unexplained"
+            if not unexplained or (claim.code, s.index) in flagged:
+                out.append(claim)
     return out
 
 
@@ -322,7 +352,7 @@ def _cause_from_finding(f: Finding, findings: list[Finding]) -> Cause:
 
 def explain(ctx, findings: list[Finding]) -> Explanation:
     """Rank the causes (see the module docstring). ``ctx`` is the rules' Context."""
-    claims = _claims(ctx)
+    claims = _claims(ctx, _flagged(findings))
     by_code: dict[str, list[Claim]] = defaultdict(list)
     for c in claims:
         by_code[c.code].append(c)

@@ -221,6 +221,7 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
     ctx.handshake = path_vs_handshake(ctx)      # once: the report and a rule read it
     ctx.limits = [_download_limits(ctx, p) for p in placements] if placements \
         else [None] * len(samples)
+    ctx.dns = [dns_for_sample(p, wire) if wire is not None else [] for p in placements]
     findings = with_server_findings(run_rules(ctx), ctx)
     explanation = explain(ctx, findings)
     findings = sorted(findings + list(explanation.findings),
@@ -234,7 +235,7 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
         "layered_analysis": _layered(ctx, explanation, {"L3": l3, "L4": l4, "L7": l7}),
         "samples_source": samples_source,
         "samples": [_sample_section(s, placements[i] if placements else None, buckets[i], wire,
-                                    failures[i], ctx.limits[i])
+                                    failures[i], ctx.limits[i], ctx.dns[i] if ctx.dns else [])
                     for i, s in enumerate(samples)],
         "tcp_http_correlation": aggregate_phases(samples, buckets) if samples else None,
         "mtr_tcp_correlation": ctx.handshake,
@@ -322,7 +323,8 @@ def _download_limits(ctx: Context, placement):
                            placement.edges_ns[5], placement.edges_ns[6], ctx.facts.baseline_rtt_ms)
 
 
-def _sample_section(s: CurlSample, placement, buckets, wire, failure, limits) -> dict:
+def _sample_section(s: CurlSample, placement, buckets, wire, failure, limits,
+                    dns: list[dict]) -> dict:
     out = s.to_dict()
     out["failure"] = None if failure is None else failure.to_dict()
     out["download_limits"] = None if limits is None else limits.to_dict()
@@ -331,7 +333,7 @@ def _sample_section(s: CurlSample, placement, buckets, wire, failure, limits) ->
         # a sample cut from the packets agrees with them by construction: nothing to check
         out["wire_check"] = [] if s.curl_version is None and s.url is None else \
             boundary_checks(placement, s, wire)
-        out["dns_wire"] = dns_for_sample(placement, wire)
+        out["dns_wire"] = dns
         version = wire.tls_versions.get(placement.stream) if placement.stream is not None else None
         out["tls_version"] = None if version is None else _tls_name(version)
     for pid in PHASE_IDS:

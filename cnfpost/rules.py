@@ -53,6 +53,7 @@ class Context:
     facts: Facts = field(default_factory=no_facts)
     handshake: dict | None = None        # path RTT vs handshake RTT (path_vs_handshake)
     limits: list = field(default_factory=list)   # per sample: DownloadLimits or None
+    dns: list = field(default_factory=list)      # per sample: its DNS transactions (wire)
     failures: list[Failure | None] = field(default_factory=list)
     server_side: object | None = None   # cnfpost/serverside.py ServerSide, with server.pcap
 
@@ -261,7 +262,9 @@ def rule_reordering(ctx: Context) -> list[Finding]:
         return []
     pct = 100.0 * count / data
     copies = ctx.facts.repairs.count("copy")
-    severity = "warning" if pct >= ctx.th["find.ooo_pct.warning"] or copies else "info"
+    copies_pct = 100.0 * copies / data
+    severity = "warning" if pct >= ctx.th["find.ooo_pct.warning"] \
+        or copies_pct >= ctx.th["find.retrans_pct.warning"] else "info"
     return [make_finding("l4.reordering", severity,
                          f"{count} segment(s) arrived late, overtaken by later ones "
                          f"({pct:.2f}% of data segments)"
