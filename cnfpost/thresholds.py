@@ -344,7 +344,7 @@ declare("l4.min_data_segments", 20.0, "segments",
         "would measure chance. Zero-window and handshake grades apply at any size.")
 
 # --- Batch ------------------------------------------------------------------------------
-# Which runs of an archive stand out against their own history (cnfpost/batch.py,
+# Which runs of an archive stand out against their own history (cnfpost/batch/stats.py,
 # summarize). A run is compared with every analysed run of the same probe and target,
 # itself included, metric by metric (phase medians, total time, retransmission rate). The
 # baseline is robust: median and MAD (median absolute deviation), which one slow run cannot

@@ -234,14 +234,14 @@ def test_a_dead_worker_is_an_error_row_retried_next_time(tmp_path):
 
     run = Run("r1", "clean", str(LAB))
     stamp = batch.make_stamp(run, None, "code")
-    dead = batch._process_failed(run, RuntimeError("worker killed"))
-    batch._write_run(tmp_path, dead, stamp)
+    dead = batch.runner._process_failed(run, RuntimeError("worker killed"))
+    batch.runner._write_run(tmp_path, dead, stamp)
     assert dead.row["error"] == "analysis process failed: RuntimeError: worker killed"
     assert not (tmp_path / "runs" / "r1" / "stamp.json").exists()
-    assert batch._cached_row(tmp_path, run, stamp) is None
-    batch._write_run(tmp_path, batch.analyse_run(run), stamp)
-    assert batch._cached_row(tmp_path, run, stamp)["status"] == "ok"
-    assert batch._cached_row(tmp_path, run, {**stamp, "code": "other"}) is None
+    assert batch.runner._cached_row(tmp_path, run, stamp) is None
+    batch.runner._write_run(tmp_path, batch.analyse_run(run), stamp)
+    assert batch.runner._cached_row(tmp_path, run, stamp)["status"] == "ok"
+    assert batch.runner._cached_row(tmp_path, run, {**stamp, "code": "other"}) is None
 
 
 def test_write_atomic_leaves_old_file_or_new_file_and_no_temporaries(tmp_path):
@@ -423,11 +423,11 @@ def test_decompressed_bytes_are_bounded_before_any_member_is_seen(tmp_path, monk
         info.size = 1
         tar.addfile(info, io.BytesIO(b"1"))
     assert src.stat().st_size < 1000  # it compresses to almost nothing
-    monkeypatch.setattr(batch, "_TAR_SLACK", 4096)
+    monkeypatch.setattr(batch.archive, "_TAR_SLACK", 4096)
     with pytest.raises(InputError, match="unpacks within the size limit"):
         extract_tar(src, tmp_path / "w", ExtractLimits(max_total_bytes=100))
     assert list((tmp_path / "w").iterdir()) == []
-    monkeypatch.setattr(batch, "_TAR_SLACK", 64 << 20)
+    monkeypatch.setattr(batch.archive, "_TAR_SLACK", 64 << 20)
     assert extract_tar(src, tmp_path / "w2").joinpath("run", "ping.txt").read_bytes() == b"1"
 
 
@@ -553,7 +553,7 @@ def test_summarize_does_not_depend_on_row_order(totals, rnd):
 
 
 def test_run_ids_are_safe_directory_names():
-    run = batch._identify(batch._Found("x/../y z", None))
+    run = batch.archive._identify(batch.archive._Found("x/../y z", None))
     assert run.run_id == "x__..__y-z" and "/" not in run.run_id
     assert isinstance(run, Run)
 

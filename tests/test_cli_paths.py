@@ -108,12 +108,12 @@ def test_a_write_failing_midway_names_the_users_path(capture, tmp_path, capsys, 
 
 
 def test_batch_write_failing_midway_names_the_users_path(tmp_path, capsys, monkeypatch):
-    from cnfpost import batch
+    from cnfpost import outputs
 
     def full(fd, *args):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(batch.os, "fchmod", full)
+    monkeypatch.setattr(outputs.os, "fchmod", full)
     code, _, err = run_cli(["batch", str(CLEAN), "--out", str(tmp_path / "out")], capsys)
     assert code == 2 and err.count("\n") == 1
     assert err.startswith(str(tmp_path / "out")) and "no space left on device" in err
