@@ -153,6 +153,8 @@ def _loss_seen(ctx) -> set[str]:
     """Directions loss was seen in beyond a sample's own retries: repaired segments, or
     ICMP probes that went unanswered (both ways: ICMP cannot tell)."""
     seen = {d for d, n in ctx.facts.repair_segments.items() if n}
+    if ctx.facts.unseen:
+        seen.add("down")
     if (ctx.l3_metrics.get("loss_pct") or 0) > 0:
         seen |= {"up", "down"}
     return seen
@@ -195,9 +197,10 @@ def _claim_cell(ctx, s, placement, bucket, k: int, observed: float, expected: fl
         return claim("l4.stall", "high", stall.frames)
     flagged = set(frames_of("retransmissions")) | set(frames_of("out_of_order"))
     repairs = [f for f in flagged if f in facts.repair_frames]
-    if repairs:
-        dirs = {facts.repair_frames[f] for f in repairs}
-        return claim(loss_code(ctx, dirs), "high", sorted(repairs))
+    unseen = facts.unseen_in(stream, lo, hi)
+    if repairs or unseen:
+        dirs = {facts.repair_frames[f] for f in repairs} | ({"down"} if unseen else set())
+        return claim(loss_code(ctx, dirs), "high", sorted(set(repairs) | set(unseen)))
     late = [f for f in flagged if f in facts.reorder_frames or f in facts.copy_frames]
     if late:
         code = "l4.reordering" if facts.reordered else "l4.spurious_retransmissions"

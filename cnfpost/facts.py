@@ -6,6 +6,8 @@
 - **repairs** (cnfpost/repairs.py): each retransmitted or late data segment classified as a
   repair after loss (and its direction), a needless copy, or a reordered arrival;
 - **stalls** and **path-MTU black holes** (cnfpost/stalls.py);
+- **unseen packets**: packets the server sent that never reached the probe, from gaps in
+  its IPv4 identification field (:func:`unseen_before`);
 - the **load** on the link over time: which other connections moved data when.
 """
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Facts:
     repair_frames: dict = field(default_factory=dict)     # frame -> "up" | "down"
     copy_frames: frozenset = frozenset()
     reorder_frames: frozenset = frozenset()
+    unseen: dict = field(default_factory=dict)            # frame -> server packets lost before it
     data_segments: dict = field(default_factory=dict)     # "up"/"down" -> wire segments
     repair_segments: dict = field(default_factory=dict)   # "up"/"down" -> wire segments
 
@@ -68,6 +71,15 @@ class Facts:
         found = [s for s in self.stalls if s.stream == stream and s.start_ns < hi_ns
                  and s.end_ns > lo_ns]
         return max(found, key=lambda s: s.end_ns - s.start_ns) if found else None
+
+    def unseen_in(self, stream: int, lo_ns: int, hi_ns: int) -> list[int]:
+        """Frames of the stream in [lo_ns, hi_ns) that server packets lost before them
+        precede (unseen_before)."""
+        if not self.unseen or self.tcp is None:
+            return []
+        rows = self.tcp.stream_rows(stream)
+        ts = self.tcp.ts_ns[rows]
+        return [int(r) + 1 for r in rows[(ts >= lo_ns) & (ts < hi_ns)] if int(r) + 1 in self.unseen]
 
     def syn_frames(self, stream: int) -> tuple[int, ...]:
         rows = self.tcp.stream_rows(stream)
@@ -116,6 +128,49 @@ def wire_segments(tcp: TcpAnalysis, rows: np.ndarray) -> int:
     return int(np.maximum(1, -(-payload // mss)).sum())
 
 
+# A sender counts its IPv4 ids per connection (Linux: one per segment, a GSO burst by its
+# segments) when nearly every step between its consecutive packets is that or a little more
+# (a loss), and most are exactly that; random ids (OpenBSD, some load balancers) jump
+# anywhere and go back.
+SEQUENTIAL_IDS = 0.95    # share of steps forward by at most MAX_ID_GAP more than expected
+EXACT_IDS = 0.5          # share of steps exactly as expected
+MAX_ID_GAP = 512         # a larger jump is a wrap, a restart or another sender, not loss
+
+
+def unseen_before(table: PacketTable, tcp: TcpAnalysis) -> dict[int, int]:
+    """Frame -> how many packets the server sent just before it that the probe never saw.
+
+    A tail loss or a link gone dark leaves the receiver no hole to see (nothing after the
+    lost bytes arrived), but a server whose IPv4 ids go up by one per packet shows the
+    missing ones as a jump. Used only where the ids are sequential (SEQUENTIAL_IDS of the
+    steps exact); IPv6 and random-id senders (OpenBSD, some load balancers) give nothing."""
+    c = table.columns
+    out: dict[int, int] = {}
+    server = np.flatnonzero((tcp.columns["tcp_stream"] != NO_STREAM) & (tcp.client_dir == 0)
+                            & (c["ip_version"] == 4))
+    if server.shape[0] < 3:
+        return out
+    stream = tcp.columns["tcp_stream"][server]
+    order = np.argsort(stream, kind="stable")
+    rows, stream = server[order], stream[order]
+    f = tcp.flows
+    mss = np.maximum(f["mss_client"][stream.astype(np.int64)], 1).astype(np.int64)
+    segs = np.maximum(1, -(-tcp.payload_len[rows].astype(np.int64) // np.where(mss > 0, mss, 1460)))
+    ids = c["ip_id"][rows].astype(np.int64)
+    same = stream[1:] == stream[:-1]
+    step = (ids[1:] - ids[:-1]) % 65536
+    extra = step - segs[1:]
+    for s in np.unique(stream[1:][same]):
+        sel = same & (stream[1:] == s)
+        forward = (extra[sel] >= 0) & (extra[sel] <= MAX_ID_GAP)
+        if sel.sum() < 4 or forward.mean() < SEQUENTIAL_IDS or (extra[sel] == 0).mean() < EXACT_IDS:
+            continue
+        hits = np.flatnonzero(sel & (extra > 0) & (extra <= MAX_ID_GAP))
+        for k in hits:
+            out[int(rows[k + 1]) + 1] = int(extra[k])
+    return out
+
+
 def no_facts() -> Facts:
     return Facts()
 
@@ -142,18 +197,22 @@ def build_facts(table: PacketTable | None, tcp: TcpAnalysis | None, th: Mapping[
     if table is None or tcp is None:
         return Facts(rtt, source)
     repairs = classify_repairs(table, tcp)
+    unseen = unseen_before(table, tcp)
     per_stream_rtt = np.where(tcp.flows["irtt_ns"] > 0, tcp.flows["irtt_ns"], 0)
-    stalls = tuple(find_stalls(tcp, per_stream_rtt, th))
+    stalls = tuple(find_stalls(tcp, per_stream_rtt, th, unseen))
     holes = tuple(find_blackholes(table, tcp, repairs))
     repair_rows = repairs.select("repair")
     up = tcp.client_dir[repair_rows] == 1
     data = (tcp.payload_len > 0) & (tcp.columns["tcp_stream"] != NO_STREAM)
     data[tcp.quoted_rows] = False
     return Facts(
-        rtt, source, repairs, stalls, holes, dns_seen, tcp, th["find.download_bytes.min"],
-        {int(r) + 1: ("up" if u else "down") for r, u in zip(repair_rows, up)},
-        frozenset(int(f) for f in repairs.frames("copy")),
-        frozenset(int(f) for f in repairs.frames("reordered")),
-        {"up": wire_segments(tcp, np.flatnonzero(data & (tcp.client_dir == 1))),
-         "down": wire_segments(tcp, np.flatnonzero(data & (tcp.client_dir == 0)))},
-        {"up": wire_segments(tcp, repair_rows[up]), "down": wire_segments(tcp, repair_rows[~up])})
+        baseline_rtt_ms=rtt, baseline_source=source, repairs=repairs, stalls=stalls,
+        blackholes=holes, dns_seen=dns_seen, tcp=tcp, load_bytes_min=th["find.download_bytes.min"],
+        repair_frames={int(r) + 1: ("up" if u else "down") for r, u in zip(repair_rows, up)},
+        copy_frames=frozenset(int(f) for f in repairs.frames("copy")),
+        reorder_frames=frozenset(int(f) for f in repairs.frames("reordered")),
+        unseen=unseen,
+        data_segments={"up": wire_segments(tcp, np.flatnonzero(data & (tcp.client_dir == 1))),
+                       "down": wire_segments(tcp, np.flatnonzero(data & (tcp.client_dir == 0)))},
+        repair_segments={"up": wire_segments(tcp, repair_rows[up]),
+                         "down": wire_segments(tcp, repair_rows[~up])})

@@ -46,7 +46,10 @@ class DownloadLimits:
 
 
 def download_limits(tcp: TcpAnalysis, repairs: Repairs | None, stream: int, lo_ns: int,
-                    hi_ns: int, rtt_ms: float | None) -> DownloadLimits | None:
+                    hi_ns: int, rtt_ms: float | None,
+                    unseen: dict[int, int] | None = None) -> DownloadLimits | None:
+    """``unseen``: frame -> server packets lost just before it (facts.unseen_before): a gap
+    that ends there was waiting on a loss, not on the sender."""
     rows = tcp.stream_rows(stream)
     ts = tcp.ts_ns[rows]
     rows = rows[(ts >= lo_ns) & (ts <= hi_ns)]
@@ -69,6 +72,9 @@ def download_limits(tcp: TcpAnalysis, repairs: Repairs | None, stream: int, lo_n
             end = int(tcp.ts_ns[r])
             start = end - max(int(delay), 0)
             cls[(t[1:] > start) & (t[:-1] < end)] = CLASSES.index("loss")
+    if unseen:
+        after_loss = np.array([int(r) + 1 in unseen for r in data[1:]], dtype=bool)
+        cls[after_loss] = CLASSES.index("loss")
     cls[_receiver_limited(tcp, rows, data, stream)] = CLASSES.index("receiver")
     shares = {name: 100.0 * float(gaps[cls == k].sum()) / total for k, name in enumerate(CLASSES)}
     top = max(("receiver", "loss", "sender"), key=lambda k: shares[k])

@@ -320,7 +320,8 @@ def _download_limits(ctx: Context, placement):
     if placement.stream is None or not placement.edges_ns or ctx.tcp is None:
         return None
     return download_limits(ctx.tcp, ctx.facts.repairs, placement.stream,
-                           placement.edges_ns[5], placement.edges_ns[6], ctx.facts.baseline_rtt_ms)
+                           placement.edges_ns[5], placement.edges_ns[6], ctx.facts.baseline_rtt_ms,
+                           ctx.facts.unseen)
 
 
 def _sample_section(s: CurlSample, placement, buckets, wire, failure, limits,

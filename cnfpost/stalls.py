@@ -2,7 +2,9 @@
 
 - **Stall**: a silence of at least ``find.stall_ms`` (and of several round trips) in a
   connection that still had work to do: the silence ends with a retransmission (a
-  retransmission timeout, often backed off), a zero-window probe, or the client closing or
+  retransmission timeout, often backed off; when everything after the lost bytes was lost
+  too, the receiver sees it only as a jump in the server's IPv4 ids), a zero-window probe,
+  or the client closing or
   resetting a connection whose response had not finished (curl gave up). A slow server's
   silence ends with new data and is not a stall.
 - **Path-MTU black hole** (RFC 2923 section 2.1): a connection whose full-size segments
@@ -53,8 +55,12 @@ class Blackhole:
     frames: tuple[int, ...]     # the evidence: unfilled hole edges or repeated segments
 
 
-def find_stalls(tcp: TcpAnalysis, rtt_ns: np.ndarray, th: Mapping[str, float]) -> list[Stall]:
-    """Every stall of every connection (see the module docstring), in capture order."""
+def find_stalls(tcp: TcpAnalysis, rtt_ns: np.ndarray, th: Mapping[str, float],
+                unseen: Mapping[int, int] | None = None) -> list[Stall]:
+    """Every stall of every connection (see the module docstring), in capture order.
+    ``unseen``: frame -> server packets lost just before it (facts.unseen_before): a silence
+    that ends in new bytes after lost ones is a retransmission the receiver cannot flag."""
+    unseen = unseen or {}
     c = tcp.columns
     floor_ns = th["find.stall_ms"] * 1e6
     out = []
@@ -69,7 +75,7 @@ def find_stalls(tcp: TcpAnalysis, rtt_ns: np.ndarray, th: Mapping[str, float]) -
             after = int(rows[k + 1])
             bits = int(c["tcp_analysis"][after])
             flags = int(tcp.tcp_flags[after])
-            if bits & RETRANSMITTED:
+            if bits & RETRANSMITTED or unseen.get(after + 1):
                 how = "retransmission"
             elif bits & int(A.ZERO_WINDOW_PROBE):
                 how = "zero_window_probe"

@@ -7,7 +7,6 @@ installed, tshark.
 """
 from __future__ import annotations
 
-import io
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -77,6 +76,8 @@ class Capture:
     t0: float = 1_700_000_000.0
     snaplen: int = 262144
     frames: list[tuple] = field(default_factory=list)
+    ip_ids: bool = False        # IPv4 ids counted up per sender (as Linux does), else 0
+    lost: set = field(default_factory=set)   # frame indexes sent (ids taken) but not captured
 
     def conn(self, **kw) -> Conn:
         return Conn(self, **kw)
@@ -103,15 +104,22 @@ class Capture:
                               data=tcp, plen=len(bytes(tcp)))
             return bytes(ip)
         ip = dpkt.ip.IP(src=socket.inet_aton(src[0]), dst=socket.inet_aton(dst[0]), p=6, ttl=64,
-                        data=tcp)
+                        data=tcp, id=self._ip_id(i, src) if self.ip_ids else 0)
         ip.len = 20 + len(bytes(tcp))
         return bytes(ip)
+
+    def _ip_id(self, i: int, src) -> int:
+        """A sender's id for frame i: how many frames it sent before (frames in `lost` take
+        an id but are not written)."""
+        return sum(1 for fr in self.frames[:i] if fr[1] == src) & 0xFFFF
 
     def pcap_bytes(self) -> bytes:
         """A nanosecond pcap, LINKTYPE_RAW (101), exact integer timestamps."""
         t0_ns = int(round(self.t0 * 1e9))
         out = [struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, self.snaplen, 101)]
         for i, fr in enumerate(self.frames):
+            if i in self.lost:
+                continue
             pkt = self.packet(i)
             cut = pkt[: self.snaplen]
             ts = t0_ns + int(round(fr[0] * 1_000_000))

@@ -216,3 +216,26 @@ def test_a_hole_open_for_a_round_trip_is_loss_limited():
     download(cap, late=[(1, 3 * RTT)], segments=4)
     lim = limits_of(cap)
     assert lim.limited_by == "loss"
+
+
+# --- packets the server sent that never arrived (IPv4 id gaps) ------------------------------
+
+def test_ip_id_gaps_count_the_server_packets_lost_before_a_frame():
+    from cnfpost.facts import unseen_before
+
+    cap = Capture(ip_ids=True)
+    c, frames = download(cap, segments=6)
+    lost = [c.seg(200.0 + k, "s", 1 + (6 + k) * MSS, 101, "A", data=MSS) for k in range(2)]
+    cap.lost.update(f - 1 for f in lost)
+    after = c.seg(300.0, "s", 1 + 8 * MSS, 101, "A", data=MSS) - len(lost)   # frame number
+    table, tcp = analyse(cap)
+    assert unseen_before(table, tcp) == {after: 2}
+
+
+def test_ip_ids_that_do_not_count_up_tell_nothing():
+    from cnfpost.facts import unseen_before
+
+    cap = Capture(ip_ids=False)                      # every id 0: no sequence to read
+    download(cap, skip=(2,))
+    table, tcp = analyse(cap)
+    assert unseen_before(table, tcp) == {}
