@@ -236,8 +236,15 @@ def _unexplained_code(pid: str) -> str:
             "request": "l7.slow_server"}[pid]
 
 
+# Failures the endpoints decided on: no network mechanism to look for behind them.
+DECIDED = ("certificate", "tls_alert", "http_error", "too_many_redirects", "http2_error")
+
+
 def _failure_claim(ctx, s, failure) -> Claim:
-    """The cause of one failed sample, from its failure record (cnfpost/failures.py)."""
+    """The cause of one failed sample, from its failure record (cnfpost/failures.py): a
+    server's refusal or reset, a DNS failure, an endpoint's decision (certificate, alert,
+    HTTP error), else what the connection's packets show (a black hole, an unanswered
+    SYN, a stall, loss), and only then curl's own word."""
     facts = ctx.facts
     stream = failure.stream
     reason = failure.reason
@@ -246,17 +253,18 @@ def _failure_claim(ctx, s, failure) -> Claim:
         code = "l4.reset"
     elif reason == "dns_failure" or failure.phase == "dns":
         code = "l7.slow_dns" if reason == "timeout" else "l7.request_failed"
+    elif reason in DECIDED:
+        code = "l7.request_failed"
+    elif stream is not None and facts.blackhole(stream) is not None:
+        code = "l3.pmtud_blackhole"
+    elif failure.phase == "tcp" and stream is not None:
+        code = loss_code(ctx, _loss_seen(ctx)) if _loss_seen(ctx) else "l4.syn_retry"
+    elif stream is not None and facts.stall_in(stream, 0, 2 ** 62) is not None:
+        code = "l4.stall"
+    elif stream is not None and facts.stream_repairs(stream):
+        code = loss_code(ctx, facts.stream_repairs(stream))
     elif reason == "timeout" and failure.phase == "server":
         code = "l7.slow_server"
-    elif reason == "timeout" or failure.by in ("client", "network"):
-        if stream is not None and facts.blackhole(stream) is not None:
-            code = "l3.pmtud_blackhole"
-        elif failure.phase == "tcp" and stream is not None:
-            code = "l4.syn_retry"
-        elif stream is not None and facts.stall_in(stream, 0, 2 ** 62) is not None:
-            code = "l4.stall"
-        elif stream is not None and facts.stream_repairs(stream):
-            code = loss_code(ctx, facts.stream_repairs(stream))
     confidence = "high" if failure.frames else "low"
     return Claim(code, s.index, failure.phase, None, None, confidence, tuple(failure.frames),
                  failed=True)

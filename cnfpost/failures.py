@@ -69,7 +69,9 @@ def sample_failure(sample, placement, tcp, wire) -> Failure | None:
     if sample.ok and code < 400:
         return None
     curl_reason = CURL_REASONS.get(sample.exit_code or 0, "error")
-    detail = f"curl exit {sample.exit_code}" + (f" ({sample.error})" if sample.error else "")
+    # a sample cut from the wire has no curl exit code: its own words say what happened
+    detail = (f"curl exit {sample.exit_code}" + (f" ({sample.error})" if sample.error else "")
+              if sample.exit_code is not None else sample.error or "the exchange did not complete")
     stream = placement.stream if placement is not None else None
     if sample.ok:                              # an HTTP error status: the server answered
         m = wire.milestones.get(stream) if wire is not None and stream is not None else None

@@ -486,14 +486,21 @@ def _slow_download(ctx: Context) -> list[Finding]:
 
 def rule_request_failed(ctx: Context) -> list[Finding]:
     out = []
-    for s in ctx.samples:
+    for i, s in enumerate(ctx.samples):
         code = s.response_code or 0
+        failure = ctx.failures[i] if ctx.failures else None
         if not s.ok:
+            # the phase and the reason the packets show (failures.py), curl's word otherwise
+            phase = failure.phase if failure is not None else s.failed_phase or "?"
+            why = failure.detail if failure is not None else \
+                f"curl exit {s.exit_code} ({s.error or 'no message'})"
+            evidence = capture_evidence(failure.frames, "the frames that show the failure") \
+                if failure is not None and failure.frames else _timings_evidence([s])
             out.append(make_finding("l7.request_failed", "critical",
-                                    f"sample {s.index} failed in the {s.failed_phase or '?'} phase: "
-                                    f"curl exit {s.exit_code} ({s.error or 'no message'})",
-                                    {"exit_code": s.exit_code, "failed_phase": s.failed_phase},
-                                    _timings_evidence([s]), sample=s.index))
+                                    f"sample {s.index} failed in the {phase} phase: {why}",
+                                    {"exit_code": s.exit_code, "failed_phase": phase,
+                                     "reason": None if failure is None else failure.reason},
+                                    evidence, sample=s.index))
         elif code >= 500:
             out.append(make_finding("l7.request_failed", "critical",
                                     f"sample {s.index}: HTTP {code} from the server",

@@ -131,7 +131,9 @@ def _sample_from_wire(index: int, stream: int, m: ConnMilestones, wire: WireView
         return None if mark is None else max(mark.ts_ns - t0, 1000) / 1e9
 
     end = m.last_response_byte or m.fin or m.rst or m.syn_ack or m.syn
-    failed = m.first_response_byte is None
+    # no response, or the server reset the connection: the exchange did not complete
+    reset = m.rst is not None and m.rst_side == "server"
+    failed = m.first_response_byte is None or reset
     times = {
         "time_namelookup": at(m.syn) if dns is not None else 1e-6,
         "time_connect": at(m.syn_ack),
@@ -159,7 +161,8 @@ def _sample_from_wire(index: int, stream: int, m: ConnMilestones, wire: WireView
         local_port=m.conn.client_port, num_connects=1, num_redirects=0, size_download=None,
         size_upload=None, size_header=None, size_request=None, speed_download=None,
         speed_upload=None, exit_code=None,
-        error="no response seen on the wire" if failed else None, total_ms=total_ms,
+        error=("the server reset the connection" if reset else "no response seen on the wire")
+        if failed else None, total_ms=total_ms,
         redirect_ms=None, phases=phases, failed_phase=failed_phase, notes=tuple(notes))
 
 

@@ -291,7 +291,8 @@ def correlation_tree(report: Mapping) -> list[str]:
                 + ")",
                 f"handshake RTT {ms(mtc['handshake_rtt_ms'])} (median iRTT of "
                 f"{count(len(mtc.get('samples') or []), 'connection')})"
-                + (f"; curl connect {ms(mtc['curl_connect_median_ms'])}"
+                + (f"; {'curl' if report.get('samples_source') == 'timings' else 'wire'} "
+                   f"connect {ms(mtc['curl_connect_median_ms'])}"
                    if mtc.get("curl_connect_median_ms") is not None else ""),
                 f"difference {mtc['difference_ms']:+.2f} ms"
                 + (f" ({mtc['difference_pct']:+.1f}%)" if mtc.get("difference_pct") is not None else "")
@@ -456,7 +457,10 @@ def sample_title(s: Mapping) -> str:
     if s.get("tls_version"):
         head += f", {s['tls_version']}"
     if not s.get("ok", True):
-        head += f", FAILED in {s.get('failed_phase') or '?'} (curl exit {s.get('exit_code')})"
+        fail = s.get("failure") or {}
+        why = f"curl exit {s['exit_code']}" if s.get("exit_code") is not None else \
+            fail.get("reason") or "no response"
+        head += f", FAILED in {fail.get('phase') or s.get('failed_phase') or '?'} ({why})"
     return head
 
 
