@@ -155,3 +155,16 @@ def test_an_info_finding_is_no_cause():
     ex = explain(ranking_ctx([quick], rtt=20.0),
                  [finding("l3.path_loss", "info", loss_pct=0.5)])
     assert ex.cause is None
+
+
+# --- the L3 -> L4 verdict read from the grades when no cause claims the path --------------
+
+@pytest.mark.parametrize("l4, verdict", [("excellent", "tcp_healthy"), ("good", "tcp_healthy"),
+                                         ("fair", "tcp_degraded"), ("poor", "tcp_degraded"),
+                                         ("unknown", "unknown")])
+def test_tcp_is_healthy_when_l4_is_excellent_or_good(l4, verdict):
+    from cnfpost.pipeline import _correlations
+
+    ctx = Context(th=Thresholds(), grades={"L3": "excellent", "L4": l4, "L7": "excellent"})
+    got = _correlations(ctx, [], Explanation(None, (), ()))["l3_l4"]
+    assert got == {"verdict": verdict, "l3": "excellent", "l4": l4}
