@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import shutil
 import sys
 import tarfile
 from pathlib import Path
@@ -181,6 +182,18 @@ def test_a_rerun_skips_up_to_date_runs_and_writes_the_same_bytes(archive, tmp_pa
     assert sorted(again.skipped) == sorted(r["run_id"] for r in first.rows)
     assert again.rows == first.rows
     assert tree(out) == before
+
+
+def test_a_resumed_batch_analyses_again_a_run_whose_report_is_missing(archive, local,
+                                                                       tmp_path):
+    done, result = local
+    out = tmp_path / "out"
+    shutil.copytree(done, out)
+    lost = next(r["run_id"] for r in result.rows if r["status"] == "ok")
+    (out / "runs" / lost / "report.json").unlink()
+    resumed = run_batch(archive.root, out)
+    assert resumed.analysed == [lost]
+    assert (out / "runs" / lost / "report.json").is_file()
 
 
 def test_an_interrupted_batch_resumes_where_it_stopped(archive, tmp_path):
@@ -510,6 +523,13 @@ def test_mad_zero_falls_back_to_mean_absolute_deviation():
     assert z == pytest.approx(50.0 / (1.253314 * 50.0 / 12))
     assert flagged(runs) == ["p-t-011"]
     assert robust_z(100.0, [100.0] * 5)[0] == 0.0
+
+
+def test_robust_z_scales_the_deviation_by_0_6745_over_the_mad():
+    # median 3, absolute deviations 2 1 0 1 97: MAD 1
+    z, median, mad = robust_z(5.0, [1.0, 2.0, 3.0, 4.0, 100.0])
+    assert (median, mad) == (3.0, 1.0)
+    assert z == pytest.approx(0.6745 * 2.0)
 
 
 def test_short_histories_have_no_outliers_and_failed_runs_do_not_count():

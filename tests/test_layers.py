@@ -133,7 +133,8 @@ def test_l3_disagreement_is_passed_on():
 
 
 @pytest.mark.parametrize("rtt, grade", [(1, "excellent"), (30, "excellent"), (31, "good"),
-                                        (100, "good"), (250, "fair"), (301, "poor")])
+                                        (100, "good"), (101, "fair"), (300, "fair"),
+                                        (301, "poor")])
 def test_l3_latency_boundaries(rtt, grade):
     text = ("PING h (192.0.2.1) 56(84) bytes of data.\n"
             f"64 bytes from 192.0.2.1: icmp_seq=1 ttl=60 time={rtt} ms\n"
@@ -190,8 +191,9 @@ def test_l7_no_samples_is_unknown():
     assert assess_l7([]).quality == "unknown"
 
 
-@pytest.mark.parametrize("ttfb_s, grade", [(0.1, "excellent"), (0.5, "good"),
-                                           (1.0, "fair"), (2.0, "poor")])
+@pytest.mark.parametrize("ttfb_s, grade", [(0.1, "excellent"), (0.2, "excellent"),
+                                           (0.2001, "good"), (0.8, "good"), (0.8001, "fair"),
+                                           (1.8, "fair"), (1.8001, "poor")])
 def test_l7_ttfb_boundaries(ttfb_s, grade):
     line = ('{"exitcode":0,"time_namelookup":0.001,"time_connect":0.002,'
             f'"time_pretransfer":0.003,"time_starttransfer":{ttfb_s},"time_total":{ttfb_s + 1}}}')
@@ -255,3 +257,14 @@ def test_every_ms_key_in_every_result_has_three_decimals():
                 assert isinstance(value, float) and round(value, 3) == value, (key, value)
                 seen += 1
     assert seen > 100
+
+
+@pytest.mark.parametrize("code, failed", [(499, 0), (500, 1)])
+def test_l7_a_5xx_is_a_failure_and_a_4xx_is_not(code, failed):
+    ok = ('{"exitcode":0,"response_code":200,"time_namelookup":0.001,"time_connect":0.002,'
+          '"time_pretransfer":0.003,"time_starttransfer":0.01,"time_total":0.011}')
+    samples, _ = parse_curl("\n".join([ok.replace("200", str(code))] + [ok] * 9), "t")
+    m = assess_l7(samples).metrics
+    assert (m["failed"], m["failure_pct"]) == (failed, 10.0 * failed)
+    # one in ten: past l7.failure_pct.good (1 %), within fair (10 %)
+    assert m["grades"]["failures"] == ("fair" if failed else "excellent")

@@ -27,7 +27,10 @@ def codes(r, severities=BAD) -> set[str]:
 def test_clean_run_has_no_warning_or_critical_finding():
     r = report("clean")
     assert codes(r) == set()
-    assert r["overall"]["grade"] in ("excellent", "good")
+    # nothing injected: every layer and the whole run are excellent, not merely good
+    assert r["overall"]["grade"] == "excellent"
+    assert {k: v["quality"] for k, v in r["layered_analysis"].items()} == {
+        "l3": "excellent", "l4": "excellent", "l7": "excellent"}
     assert r["correlations"]["l3_l4"]["verdict"] == "tcp_healthy"
     assert r["mtr_tcp_correlation"]["verdict"] == "consistent"
 
@@ -42,7 +45,9 @@ def test_tls_drop_is_diagnosed_in_the_tls_phase():
     inflated = next(f for f in r["findings"] if f["code"] == "l4l7.events_in_phase")
     assert inflated["numbers"]["phase"] == "tls"
     assert inflated["numbers"]["samples"] == [1, 2, 3, 4, 5]
-    assert inflated["numbers"]["expected_ms"] == pytest.approx(20.5, abs=1.0)
+    # the injected 2 x 10 ms round trip, plus less than a millisecond of host time
+    assert 20.0 <= inflated["numbers"]["expected_ms"] < 21.0
+    assert inflated["numbers"]["median_ms"] == 57.142     # curl's TLS median (test_layers)
     # every evidence frame is a retransmission/dup-ACK/gap inside the TLS phase of a sample
     tls_frames = set()
     for s in r["samples"]:
@@ -68,7 +73,8 @@ def test_capture_alone_gives_l4_and_wire_phases():
     r = cnfpost.analyze(LAB_BUNDLES / "tls_retrans" / "capture.pcap")
     assert r["samples_source"] == "wire"
     assert len(r["samples"]) == 5
-    assert r["layered_analysis"]["l4"]["quality"] != "unknown"
+    # five ServerHello segments dropped out of about forty data segments: poor
+    assert r["layered_analysis"]["l4"]["quality"] == "poor"
     assert set(r["inputs"]["missing"]) == {"timings", "mtr", "ping"}
     assert "l4l7.events_in_phase" in codes(r)
 
@@ -78,7 +84,9 @@ def test_text_inputs_alone_give_l3_and_l7_with_l4_unknown():
     r = cnfpost.analyze(timings=d / "timings.jsonl", mtr=d / "mtr.json", ping=d / "ping.txt")
     assert r["layered_analysis"]["l4"]["quality"] == "unknown"
     assert r["layered_analysis"]["l3"]["quality"] == "poor"
-    assert r["layered_analysis"]["l7"]["quality"] != "unknown"
+    # every request completed, quickly: the loss shows at L3, not in the L7 grade
+    assert r["layered_analysis"]["l7"]["quality"] == "excellent"
+    assert 1.0 < r["layered_analysis"]["l7"]["metrics"]["ttfb_median_ms"] < 100.0
     assert "capture" in r["inputs"]["missing"]
     assert all(s["match"] is None for s in r["samples"])
     assert "l3.path_loss" in codes(r)
@@ -92,7 +100,8 @@ def test_no_input_at_all_is_an_input_error():
 def test_wire_check_agrees_with_curl_within_a_millisecond():
     for s in report("tls_retrans")["samples"]:
         assert len(s["wire_check"]) == 5
-        assert all(abs(c["difference_ms"]) < 1.0 for c in s["wire_check"])
+        # curl sees each milestone after it crossed the wire, within a millisecond
+        assert all(0.0 < c["difference_ms"] < 1.0 for c in s["wire_check"])
         assert s["tls_version"] == "TLS 1.3"
         assert {d["qname"] for d in s["dns_wire"]} == {"origin.lab.test"}
 

@@ -474,3 +474,10 @@ def test_use_color_without_isatty_or_closed(monkeypatch, tmp_path):
 
 def test_render_exposes_exactly_three_functions():
     assert render.__all__ == ["markdown", "terminal", "use_color"]
+
+
+def test_markdown_phase_table_shows_the_median_under_median():
+    # tls_retrans: five TLS handshakes, median 57.142 ms, mean 56.466 ms (test_layers)
+    rows = [line for line in md("tls_retrans").splitlines() if "TLS handshake" in line]
+    cells = [c.strip() for c in rows[0].split("|")]
+    assert cells[3:5] == ["57.14", "53.59–57.54"]

@@ -130,3 +130,28 @@ def test_lab_bundles(name, quality):
     require(path.exists(), f"{path} is not there")
     a = assess_l4(analyze_tcp(read_capture(path)))
     assert a.quality == quality, a.metrics["grades"]
+
+
+@pytest.mark.parametrize("segments, graded", [(18, "unknown"), (19, "fair")])
+def test_rates_are_graded_from_l4_min_data_segments(segments, graded):
+    cap = Capture()
+    k, t = bulk(cap, segments=segments)
+    k.seg(t + 400, "s", 1 + (segments - 1) * 1000, 1, "PA", data=1000)   # one RTO
+    a = l4(cap)
+    assert a.metrics["data_segments"] == segments + 1
+    # 1 in 20 is 5 %: fair at the limit (l4.retrans_pct.fair)
+    assert a.metrics["grades"]["retransmissions"] == graded
+    assert bool(a.metrics["notes"]) == (graded == "unknown")
+
+
+@pytest.mark.parametrize("shut_ms, grade", [(1.0, "excellent"), (1.5, "good"),
+                                            (100.0, "good"), (100.5, "fair"),
+                                            (1000.0, "fair"), (1000.5, "poor")])
+def test_zero_window_grade_edges(shut_ms, grade):
+    cap = Capture()
+    k, t = bulk(cap)
+    k.seg(t + 1, "c", 1, 40_001, "A", win=0)
+    k.seg(t + 1 + shut_ms, "c", 1, 40_001, "A", win=500)
+    a = l4(cap)
+    assert a.metrics["zero_window_max_ms"] == pytest.approx(shut_ms, abs=1e-3)
+    assert a.metrics["grades"]["zero_window"] == grade
