@@ -91,7 +91,9 @@ def test_a_failed_sample_outranks_any_number_of_slow_milliseconds():
     failed = sample(2, exitcode=6, errormsg="Could not resolve host", dns=None,
                           tcp=None, tls=None, request=None, server=None, download=None)
     why = Failure("dns", "dns_failure", None, (), None, "no answer")
-    ex = explain(ranking_ctx([slow, failed], [None, why]), [])
+    # a cell no mechanism explains counts when its L7 rule flagged it over its own limit
+    flagged = [finding("l7.slow_tls", "warning", samples_over=[1])]
+    ex = explain(ranking_ctx([slow, failed], [None, why]), flagged)
     assert (ex.cause.code, ex.cause.failed_samples, ex.cause.samples) == \
         ("l7.request_failed", 1, (2,))
     (second,) = ex.contributing
@@ -102,21 +104,29 @@ def test_a_failed_sample_outranks_any_number_of_slow_milliseconds():
 
 def test_causes_rank_by_the_milliseconds_they_explain():
     s = [sample(1, tcp=300.0), sample(2, tls=400.0), sample(3, tcp=150.0)]
-    ex = explain(ranking_ctx(s), [])
+    flagged = [finding("l7.slow_connect", "warning", samples_over=[1, 3]),
+               finding("l7.slow_tls", "warning", samples_over=[2])]
+    ex = explain(ranking_ctx(s), flagged)
     # connect: 280 + 130 = 410 ms over 1 RTT of 20 ms; TLS: 380 ms
     assert ex.cause.code == "l7.slow_connect"
     assert ex.cause.explained_ms == pytest.approx(410.0)
     assert ex.cause.samples == (1, 3) and ex.cause.phases == ("tcp",)
     assert [c.code for c in ex.contributing] == ["l7.slow_tls"]
-    # no rule raised them: the model raises a warning finding for each
-    assert {(f.code, f.severity) for f in ex.findings} == {("l7.slow_connect", "warning"),
-                                                           ("l7.slow_tls", "warning")}
+    # the rules raised both: the model adds no second finding for either
+    assert ex.findings == ()
+
+
+def test_a_slow_cell_its_rule_did_not_flag_is_no_cause():
+    """A first TLS handshake 50 ms slow in the probe's own library is no network fault."""
+    ex = explain(ranking_ctx([sample(1, tls=70.0)]), [])
+    assert ex.cause is None and ex.cells == ()
 
 
 @pytest.mark.parametrize("took, slow", [(39.9, False), (40.0, True)])
 def test_a_cell_is_slow_at_the_inflation_limits(took, slow):
     # expected 20 ms: slow when 20 ms more (find.phase_inflation_ms) and 50 % more
-    ex = explain(ranking_ctx([sample(1, tcp=took)], rtt=20.0), [])
+    flagged = [finding("l7.slow_connect", "warning", samples_over=[1])]
+    ex = explain(ranking_ctx([sample(1, tcp=took)], rtt=20.0), flagged)
     assert [c.code for c in ex.cells] == (["l7.slow_connect"] if slow else [])
 
 

@@ -146,7 +146,8 @@ def test_request_failed_by_http_status(code, severity):
 def test_a_failed_transfer_is_critical_whatever_its_status():
     s = sample(exitcode=28, errormsg="Operation timed out", server=None, download=None)
     f = one(rules.rule_request_failed(ctx_of(s)), "l7.request_failed")
-    assert f.severity == "critical" and f.numbers == {"exit_code": 28, "failed_phase": "server"}
+    assert f.severity == "critical" and f.numbers == {"exit_code": 28, "failed_phase": "server",
+                                                       "reason": None}
 
 
 # --- L3 from the inputs -----------------------------------------------------------------
