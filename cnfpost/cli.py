@@ -231,7 +231,12 @@ def analyze(source: str | None, timings: str | None, mtr: str | None, ping: str 
         click.echo(f"warning: {warning}", err=True)
     if fail_on:
         worst = {"warning": ("warning", "critical"), "critical": ("critical",)}[fail_on]
-        if any(f["severity"] in worst for f in report["findings"]):
+        hit = [f for f in report["findings"] if f["severity"] in worst]
+        if hit:
+            cause = report["overall"]["cause"]
+            why = f"the cause: {cause['code']}" if cause else f"first: {hit[0]['code']}"
+            click.echo(f"cnfpost: --fail-on {fail_on}: {len(hit)} finding(s) at that severity "
+                       f"or worse; {why}", err=True)
             sys.exit(int(ExitCode.FINDINGS))
 
 

@@ -148,7 +148,7 @@ def test_empty_records_ending_a_capture_are_exported_as_frames(tmp_path, capsys,
     numbered on from the last row, as tshark numbers them, with the same fields."""
     path = tmp_path / "empty.pcap"
     path.write_bytes(cb.empty_records())
-    code, out, _ = run(["packets", str(path), "--format", fmt, "-e",
+    code, out, _ = run_cli(["packets", str(path), "--format", fmt, "-e",
                         "frame.number,frame.time_epoch,frame.len,tcp.srcport,cnfpost.status"],
                        capsys)
     assert code == 0
@@ -165,6 +165,6 @@ def test_empty_records_ending_a_capture_are_exported_as_frames(tmp_path, capsys,
     assert len(rows) == 506
     assert rows[5] == ["5", "6.000000000", "54", "40000", "OK"]
     assert rows[6:] == [[str(i), "0.000000000", "0", "", "ZERO_CAPLEN"] for i in range(6, 506)]
-    code, out, _ = run(["info", "--json", str(path)], capsys)
+    code, out, _ = run_cli(["info", "--json", str(path)], capsys)
     summary = orjson.loads(out)
     assert summary["packets"] == 505 and summary["decode_status"]["ZERO_CAPLEN"] == 503

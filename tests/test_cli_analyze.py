@@ -52,9 +52,15 @@ def test_findings_alone_never_fail_the_run(capsys):
     (CLEAN, "critical", 0),
 ])
 def test_fail_on(bundle, fail_on, expected, capsys):
-    code, out, _ = run([bundle, "--fail-on", fail_on], capsys)
+    code, out, err = run([bundle, "--fail-on", fail_on], capsys)
     assert code == expected
     assert "Overall: " in out   # the report is still shown
+    cause = cnfpost.analyze(bundle)["overall"]["cause"]
+    if expected:                # one line on stderr says why, naming the cause
+        assert err.splitlines()[-1].startswith(f"cnfpost: --fail-on {fail_on}: ")
+        assert err.splitlines()[-1].endswith(f"the cause: {cause['code']}")
+    else:
+        assert "--fail-on" not in err
 
 
 def test_fail_on_matches_the_findings():

@@ -91,7 +91,8 @@ def _outliers(runs: list[Mapping], th: Mapping[str, float]) -> list[dict]:
                 entry = found.setdefault(r["run_id"], {
                     "run_id": r["run_id"], "source": r["source"], "probe": r["probe"],
                     "target": r["target"], "time": r["time"], "metrics": [],
-                    "findings": list(r.get("findings") or ())})
+                    "findings": list(r.get("findings") or ()),
+                    "cause": r.get("cause"), "cause_phases": list(r.get("cause_phases") or ())})
                 entry["metrics"].append({"metric": metric, "value": x, "median": round(med, 3),
                                          "mad": round(mad, 3), "z": round(z, 2),
                                          "runs": len(values)})

@@ -30,13 +30,15 @@ def summary_markdown(rows: list[Mapping], summary: Summary) -> str:
               "(`batch.outlier_min_retrans_pct` for the retransmission rate).", ""]
     if summary.outliers:
         lines += ["| run | probe | target | time | stands out in (value; median, MAD, robust z) "
-                  "| its findings |", "|---|---|---|---|---|---|"]
+                  "| its cause | its findings |", "|---|---|---|---|---|---|---|"]
         for o in summary.outliers:
             what = "; ".join(f"{_SHORT[m['metric']]} {_num(m['value'])} ({_num(m['median'])}, "
                              f"{_num(m['mad'])}, z {m['z']:.1f})" for m in o["metrics"])
             codes = ", ".join(f"`{c}`" for c in o["findings"]) or "none"
+            cause = "none" if not o.get("cause") else f"`{o['cause']}`" + (
+                f" ({', '.join(o['cause_phases'])})" if o.get("cause_phases") else "")
             lines.append(f"| {_cell(o['run_id'])} | {_cell(o['probe'])} | {_cell(o['target'])} "
-                         f"| {o['time']} | {what} | {codes} |")
+                         f"| {o['time']} | {what} | {cause} | {codes} |")
     else:
         lines.append("None.")
     lines += ["", "## Path changes", "",
