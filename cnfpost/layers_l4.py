@@ -81,9 +81,10 @@ def assess_l4(analysis: TcpAnalysis | None,
         "out_of_order": _grade(th, "l4.ooo_pct", rate(ooo)) if enough else "unknown",
         "zero_window": _grade(th, "l4.zero_window_ms", zw_max_ms),
         "handshake": _grade(th, "l4.handshake_fail_pct", fail_pct),
-        # a stall is never excellent: poor from a second of silence (find.stall_ms doc)
+        # a stall is never excellent: poor from find.stall_ms.critical
         "stalls": "excellent" if not stalls else
-        ("poor" if max(s.duration_ms for s in stalls) >= 1000 else "fair"),
+        ("poor" if max(s.duration_ms for s in stalls) >= th["find.stall_ms.critical"]
+         else "fair"),
         # each SYN retry costs a retransmission timeout (1 s): the connect was slow
         "syn_retries": "excellent" if not int(np.sum(f["syn_retries"])) else "fair",
     }

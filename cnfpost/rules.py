@@ -319,7 +319,8 @@ def rule_stall(ctx: Context) -> list[Finding]:
     longest = max(s.duration_ms for s in stalls)
     ended = sorted({s.ended_by for s in stalls})
     frames = [f for s in stalls for f in s.frames]
-    return [make_finding("l4.stall", "critical" if longest >= 1000 else "warning",
+    critical = longest >= ctx.th["find.stall_ms.critical"]
+    return [make_finding("l4.stall", "critical" if critical else "warning",
                          f"{len(stalls)} stall(s) in {len({s.stream for s in stalls})} "
                          f"connection(s): nothing moved for up to {longest:.0f} ms (ended by "
                          f"{', '.join(e.replace('_', ' ') for e in ended)})",

@@ -271,6 +271,9 @@ declare("find.stall_ms", 500.0, "ms",
         "to deliver is stalled: Linux's minimum retransmission timeout is 200 ms, so 500 ms "
         "is a timeout that was backed off at least once (RFC 6298 section 5.5), or a window "
         "that stayed shut.")
+declare("find.stall_ms.critical", 1000.0, "ms",
+        "A stall of a second: a retransmission timeout backed off twice or more (1 s is "
+        "RFC 6298's initial RTO), or a receiver that stopped reading; users notice it.")
 declare("find.rtt_bound_ms", 30.0, "ms",
         "A path RTT of 30 ms or more (the end of l3.rtt_ms.excellent) makes the round trips "
         "of a request (connect, TLS, request, slow start) its main cost: the requests are "
