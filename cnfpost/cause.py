@@ -3,9 +3,11 @@
 1. **Cells.** Every measured phase of every placed sample is a cell with its observed
    time and what the path allows: round trips of the baseline RTT (the smallest RTT any
    source saw: handshakes, the server's ACK RTTs, ICMP echoes in the capture, ping, mtr's
-   best): TCP connect 1, TLS 1 (1.3) or 2 (older), server wait 1 (request out, first byte
-   back), download the slow-start rounds its bytes need (initial window of 10 segments,
-   RFC 6928, doubling each round). DNS is judged by ``find.dns_ms.warning``. A cell is
+   best): TCP connect 1, TLS 1 (1.3) or 2 (older), server wait 2 (request out, first byte
+   back, and a round trip HTTP/2 or TLS 1.3 may add), download the slow-start rounds its
+   bytes need (initial window of 10 segments, RFC 6928, doubling each round) plus one; the
+   phases after the connect in the connection's own handshake RTT when that is longer (a
+   jittery path). DNS is judged by ``find.dns_ms.warning``. A cell is
    slow when it took ``find.phase_inflation_ms`` and ``find.phase_inflation_pct`` more.
 2. **Claims.** Each slow cell is claimed by the most specific mechanism its own packets
    show, in this order: SYN retries (connect), a path-MTU black hole, a zero window, a
@@ -118,6 +120,16 @@ def expected_ms(ctx, pid: str, sample, stream: int | None, rtt: float) -> float:
         # one more round than slow start needs: delayed ACKs and the last flight's drain
         return (slow_start_rounds(size, mss) + 1) * rtt
     return 0.0
+
+
+def _cell_rtt(ctx, pid: str, stream: int | None, baseline: float) -> float:
+    """The round trip a phase is measured in: the baseline for the connect (the handshake
+    is the RTT being judged: queueing shows there), the connection's own handshake RTT for
+    the later phases (on a jittery path its round trips are what they are)."""
+    if pid == "tcp" or stream is None or ctx.tcp is None:
+        return baseline
+    own = float(ctx.tcp.flows["irtt_ns"][stream]) / 1e6
+    return max(own, baseline)
 
 
 def _slow(ctx, pid: str, observed: float, expected: float) -> bool:
@@ -294,7 +306,7 @@ def _claims(ctx, flagged: set[tuple[str, int]]) -> list[Claim]:
                 continue
             stream = placement.stream if placement is not None else None
             if rtt is not None:
-                exp = expected_ms(ctx, pid, s, stream, rtt)
+                exp = expected_ms(ctx, pid, s, stream, _cell_rtt(ctx, pid, stream, rtt))
             else:
                 best = [x.phases[pid].duration_ms for x in ctx.samples
                         if x.phases[pid].status == MEASURED and x.phases[pid].duration_ms]
