@@ -145,11 +145,10 @@ def unseen_before(table: PacketTable, tcp: TcpAnalysis) -> dict[int, int]:
     missing ones as a jump. Used only where the ids are sequential (SEQUENTIAL_IDS of the
     steps exact); IPv6 and random-id senders (OpenBSD, some load balancers) give nothing."""
     c = table.columns
-    out: dict[int, int] = {}
     server = np.flatnonzero((tcp.columns["tcp_stream"] != NO_STREAM) & (tcp.client_dir == 0)
                             & (c["ip_version"] == 4))
     if server.shape[0] < 3:
-        return out
+        return {}
     stream = tcp.columns["tcp_stream"][server]
     order = np.argsort(stream, kind="stable")
     rows, stream = server[order], stream[order]
@@ -160,15 +159,18 @@ def unseen_before(table: PacketTable, tcp: TcpAnalysis) -> dict[int, int]:
     same = stream[1:] == stream[:-1]
     step = (ids[1:] - ids[:-1]) % 65536
     extra = step - segs[1:]
-    for s in np.unique(stream[1:][same]):
-        sel = same & (stream[1:] == s)
-        forward = (extra[sel] >= 0) & (extra[sel] <= MAX_ID_GAP)
-        if sel.sum() < 4 or forward.mean() < SEQUENTIAL_IDS or (extra[sel] == 0).mean() < EXACT_IDS:
-            continue
-        hits = np.flatnonzero(sel & (extra > 0) & (extra <= MAX_ID_GAP))
-        for k in hits:
-            out[int(rows[k + 1]) + 1] = int(extra[k])
-    return out
+    # per stream, vectorised: how many of its steps go forward a little, and how many exactly
+    key = stream[1:].astype(np.int64)
+    size = int(key.max()) + 1
+    count = lambda mask: np.bincount(key[mask], minlength=size)  # noqa: E731
+    steps = count(same)
+    forward = count(same & (extra >= 0) & (extra <= MAX_ID_GAP))
+    exact = count(same & (extra == 0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sequential = (steps >= 4) & (forward >= SEQUENTIAL_IDS * steps) \
+            & (exact >= EXACT_IDS * steps)
+    hits = np.flatnonzero(same & (extra > 0) & (extra <= MAX_ID_GAP) & sequential[key])
+    return {int(rows[k + 1]) + 1: int(extra[k]) for k in hits}
 
 
 def no_facts() -> Facts:
