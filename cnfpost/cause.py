@@ -132,6 +132,19 @@ def _cell_rtt(ctx, pid: str, stream: int | None, baseline: float) -> float:
     return max(own, baseline)
 
 
+def beyond_round_trips(ctx, sample, pid: str, observed: float) -> bool:
+    """Did this phase of this sample take clearly longer than the path's round trips
+    explain (the cell test below)? True when nothing is known to compare with."""
+    rtt = ctx.facts.baseline_rtt_ms
+    if rtt is None:
+        return True
+    i = next((k for k, s in enumerate(ctx.samples) if s is sample), None)
+    placement = ctx.placements[i] if i is not None and ctx.placements else None
+    stream = placement.stream if placement is not None else None
+    expected = expected_ms(ctx, pid, sample, stream, _cell_rtt(ctx, pid, stream, rtt))
+    return _slow(ctx, pid, observed, expected)
+
+
 def _slow(ctx, pid: str, observed: float, expected: float) -> bool:
     th = ctx.th
     if pid == "dns":

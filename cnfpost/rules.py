@@ -13,6 +13,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from .cause import beyond_round_trips
 from .correlate import PhaseBucket, Placement
 from .facts import Facts, no_facts
 from .failures import Failure
@@ -470,7 +471,10 @@ def _slow_download(ctx: Context) -> list[Finding]:
     th = ctx.th
     rates = []
     for s, d in _measured(ctx, "download"):
-        if s.size_download and s.size_download >= th["find.download_bytes.min"] and d > 0:
+        # a rate below the limit that slow start's round trips explain is the path's
+        # length, not a slow download (l3l7.rtt_bound says that)
+        if s.size_download and s.size_download >= th["find.download_bytes.min"] and d > 0 \
+                and beyond_round_trips(ctx, s, "download", d):
             rates.append((s, s.size_download * 8 / (d / 1000.0) / 1e6))
     if not rates:
         return []

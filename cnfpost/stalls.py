@@ -28,7 +28,7 @@ from .tcp import TcpAnalysis
 __all__ = ["Stall", "Blackhole", "find_stalls", "find_blackholes", "STALL_RTTS"]
 
 A = TcpAnalysisFlag
-FIN, RST = int(TcpFlag.FIN), int(TcpFlag.RST)
+FIN, RST, SYN = int(TcpFlag.FIN), int(TcpFlag.RST), int(TcpFlag.SYN)
 RETRANSMITTED = int(A.RETRANSMISSION | A.FAST_RETRANSMISSION | A.SPURIOUS_RETRANSMISSION)
 STALL_RTTS = 4      # a silence shorter than 4 round trips is ordinary waiting for ACKs
 
@@ -75,6 +75,8 @@ def find_stalls(tcp: TcpAnalysis, rtt_ns: np.ndarray, th: Mapping[str, float],
             after = int(rows[k + 1])
             bits = int(c["tcp_analysis"][after])
             flags = int(tcp.tcp_flags[after])
+            if flags & SYN:        # a SYN sent again is connection set-up (l4.syn_retry)
+                continue
             if bits & RETRANSMITTED or unseen.get(after + 1):
                 how = "retransmission"
             elif bits & int(A.ZERO_WINDOW_PROBE):
