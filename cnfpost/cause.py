@@ -165,9 +165,9 @@ def loss_code(ctx, directions: set[str]) -> str:
     """The cause code for retransmissions that repaired loss (see the module docstring of
     cnfpost/repairs.py): the path when ICMP saw loss too, the direction when only the
     capture shows it, the endpoint when enough probes rule the path out."""
-    if (ctx.l3_metrics.get("loss_pct") or 0) > 0:
+    if ctx.l3.icmp_saw_loss:
         return "l3.path_loss"
-    sent = ctx.l3_metrics.get("probes_sent") or 0
+    sent = ctx.l3.probes_sent or 0
     rate = ctx.facts.repair_rate_pct(directions)
     if sent and rate and 100.0 * ctx.th["find.probe_rule_out_factor"] / sent < rate / 2:
         return "l3l4.endpoint_tcp"
@@ -180,7 +180,7 @@ def _loss_seen(ctx) -> set[str]:
     seen = {d for d, n in ctx.facts.repair_segments.items() if n}
     if ctx.facts.unseen:
         seen.add("down")
-    if (ctx.l3_metrics.get("loss_pct") or 0) > 0:
+    if ctx.l3.icmp_saw_loss:
         seen |= {"up", "down"}
     return seen
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Mapping, Sequence
 
 from .icmp_echo import CaptureEcho
@@ -42,9 +42,40 @@ __all__ = ["LayerAssessment", "assess_l3", "assess_l7"]
 class LayerAssessment:
     quality: str          # excellent | good | fair | poor | unknown
     metrics: dict
+    facts: "L3Facts | None" = None    # the typed record the rules read (L3)
 
     def to_dict(self) -> dict:
         return {"quality": self.quality, "metrics": self.metrics}
+
+
+@dataclass(frozen=True)
+class L3Facts:
+    """What the path measured, as the rules and the cause model read it (the report's
+    layered_analysis.l3.metrics is this record as a mapping)."""
+
+    sources: tuple[str, ...] = ()
+    rtt_avg_ms: float | None = None
+    rtt_min_ms: float | None = None
+    rtt_max_ms: float | None = None
+    rtt_source: str | None = None
+    jitter_ms: float | None = None
+    jitter_source: str | None = None
+    loss_pct: float | None = None
+    probes_sent: int | None = None
+    probes_lost: int | None = None
+    loss_sources: tuple[str, ...] = ()
+    hops: int | None = None
+    path: dict | None = None
+    grades: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def icmp_saw_loss(self) -> bool:
+        return (self.loss_pct or 0) > 0
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
 
 def _grade(th: Mapping[str, float], prefix: str, value: float | None) -> str:
@@ -120,24 +151,24 @@ def assess_l3(ping: PingRun | None, mtr: MtrReport | None, capture_echo: Capture
     }
     sources = [name for name, present in (("ping", ping_ok), ("capture_icmp", echo is not None),
                                           ("mtr", path is not None)) if present]
-    metrics = {
-        "sources": sources,
-        "rtt_avg_ms": ms(rtt),
-        "rtt_min_ms": ms(rtt_min),
-        "rtt_max_ms": ms(rtt_max),
-        "rtt_source": rtt_source,
-        "jitter_ms": ms(jitter),
-        "jitter_source": jitter_source,
-        "loss_pct": _pct(loss),
-        "probes_sent": sent or None,
-        "probes_lost": lost if sent else None,
-        "loss_sources": loss_sources,
-        "hops": None if path is None else path.hop_count,
-        "path": None if path is None else path.to_dict(),
-        "grades": grades,
-        "notes": notes,
-    }
-    return LayerAssessment(worst_grade(grades.values()), metrics)
+    facts = L3Facts(
+        sources=tuple(sources),
+        rtt_avg_ms=ms(rtt),
+        rtt_min_ms=ms(rtt_min),
+        rtt_max_ms=ms(rtt_max),
+        rtt_source=rtt_source,
+        jitter_ms=ms(jitter),
+        jitter_source=jitter_source,
+        loss_pct=_pct(loss),
+        probes_sent=sent or None,
+        probes_lost=lost if sent else None,
+        loss_sources=tuple(loss_sources),
+        hops=None if path is None else path.hop_count,
+        path=None if path is None else path.to_dict(),
+        grades=grades,
+        notes=tuple(notes),
+    )
+    return LayerAssessment(worst_grade(grades.values()), facts.to_dict(), facts)
 
 
 def _path_notes(path) -> list[str]:

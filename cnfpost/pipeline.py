@@ -216,7 +216,7 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
                   placements=placements, buckets=buckets,
                   tls_versions={} if wire is None else wire.tls_versions,
                   grades={"L3": l3.quality, "L4": l4.quality, "L7": l7.quality},
-                  l3_metrics=l3.metrics, l4_metrics=l4.metrics, facts=facts,
+                  l3=l3.facts, facts=facts,
                   failures=failures, server_side=server_side)
     ctx.handshake = path_vs_handshake(ctx)      # once: the report and a rule read it
     ctx.limits = [_download_limits(ctx, p) for p in placements] if placements \

@@ -18,6 +18,7 @@ from .correlate import PhaseBucket, Placement
 from .facts import Facts, no_facts
 from .failures import Failure
 from .findings import Evidence, Finding, capture_evidence, make_finding
+from .layers import L3Facts
 from .icmp_echo import CaptureEcho
 from .inputs.curl import PHASE_IDS, CurlSample
 from .inputs.mtr import MtrReport
@@ -49,8 +50,7 @@ class Context:
     buckets: list[dict[str, PhaseBucket] | None] = field(default_factory=list)
     grades: dict[str, str] = field(default_factory=dict)   # layer -> quality
     tls_versions: dict[int, int | None] = field(default_factory=dict)  # stream -> TLS version
-    l3_metrics: dict = field(default_factory=dict)
-    l4_metrics: dict = field(default_factory=dict)
+    l3: L3Facts = field(default_factory=L3Facts)     # what the path measured (typed)
     facts: Facts = field(default_factory=no_facts)
     handshake: dict | None = None        # path RTT vs handshake RTT (path_vs_handshake)
     limits: list = field(default_factory=list)   # per sample: DownloadLimits or None
@@ -88,13 +88,13 @@ def _frames(mask: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------
 
 def rule_path_loss(ctx: Context) -> list[Finding]:
-    loss = ctx.l3_metrics.get("loss_pct")
-    grade = ctx.l3_metrics.get("grades", {}).get("loss")
+    loss = ctx.l3.loss_pct
+    grade = ctx.l3.grades.get("loss")
     if loss is None or grade in (None, "excellent", "unknown"):
         return []
     severity = {"good": "info", "fair": "warning", "poor": "critical"}[grade]
     where = ""
-    sources = ctx.l3_metrics.get("loss_sources") or ["ping"]
+    sources = ctx.l3.loss_sources or ("ping",)
     if sources[0] == "capture_icmp" and ctx.echo is not None:
         # the capture's own echoes: the requests that got no reply are the evidence
         evidence = capture_evidence(ctx.echo.unanswered_frame, "ICMP echo requests without a reply")
@@ -109,10 +109,10 @@ def rule_path_loss(ctx: Context) -> list[Finding]:
             str(s) for s in ctx.ping.lost_seqs[:20]))
     return [make_finding(
         "l3.path_loss", severity,
-        f"{loss:.3g}% packet loss to the target ({ctx.l3_metrics.get('probes_lost')} of "
-        f"{ctx.l3_metrics.get('probes_sent')} probes){where}",
-        {"loss_pct": loss, "probes_sent": ctx.l3_metrics.get("probes_sent"),
-         "probes_lost": ctx.l3_metrics.get("probes_lost"),
+        f"{loss:.3g}% packet loss to the target ({ctx.l3.probes_lost} of "
+        f"{ctx.l3.probes_sent} probes){where}",
+        {"loss_pct": loss, "probes_sent": ctx.l3.probes_sent,
+         "probes_lost": ctx.l3.probes_lost,
          "from_hop": None if ctx.path is None else ctx.path.path_loss_from_ttl},
         evidence)]
 
@@ -144,13 +144,13 @@ def rule_latency_step(ctx: Context) -> list[Finding]:
 
 
 def rule_jitter(ctx: Context) -> list[Finding]:
-    jitter = ctx.l3_metrics.get("jitter_ms")
+    jitter = ctx.l3.jitter_ms
     if jitter is None:
         return []
     severity = _severity(jitter, ctx.th["find.jitter_ms.warning"], ctx.th["find.jitter_ms.critical"])
     if severity is None:
         return []
-    source = ctx.l3_metrics.get("jitter_source") or "ping"
+    source = ctx.l3.jitter_source or "ping"
     evidence = Evidence("ping") if source == "ping" else Evidence("mtr")
     if source == "capture_icmp" and ctx.echo is not None:
         evidence = capture_evidence(np.concatenate([ctx.echo.request_frame, ctx.echo.reply_frame]),
@@ -279,8 +279,8 @@ def rule_directional_loss(ctx: Context) -> list[Finding]:
     """Loss located by the capture: the direction whose data needed repairs."""
     if ctx.tcp is None or ctx.facts.repairs is None:
         return []
-    icmp_saw = (ctx.l3_metrics.get("loss_pct") or 0) > 0
-    sent = ctx.l3_metrics.get("probes_sent") or 0
+    icmp_saw = (ctx.l3.loss_pct or 0) > 0
+    sent = ctx.l3.probes_sent or 0
     out = []
     for direction, code, label in (("down", "l3.downstream_loss", "server -> client"),
                                    ("up", "l3.upstream_loss", "client -> server")):
@@ -531,14 +531,15 @@ def rule_l3_l4(ctx: Context) -> list[Finding]:
         return []
     frames = _frames(ctx.tcp.has("tcp.analysis.retransmission")) if ctx.tcp is not None else []
     evidence = capture_evidence(frames, "tcp.analysis.retransmission")
-    numbers = {"l3": l3, "l4": l4, "l3_loss_pct": ctx.l3_metrics.get("loss_pct"),
-               "l4_retransmission_pct": ctx.l4_metrics.get("retransmission_rate_pct")}
+    numbers = {"l3": l3, "l4": l4, "l3_loss_pct": ctx.l3.loss_pct,
+               "l4_retransmission_pct": None if ctx.facts.repairs is None else
+               round(ctx.facts.repair_rate_pct({"up", "down"}) or 0.0, 3)}
     if l3 in DEGRADED:
         return [make_finding("l3l4.path_causes_tcp", "warning",
-                             f"the path is {l3} (loss {ctx.l3_metrics.get('loss_pct') or 0:.3g}%) and TCP is "
+                             f"the path is {l3} (loss {ctx.l3.loss_pct or 0:.3g}%) and TCP is "
                              f"{l4}: the path's loss or delay explains the TCP trouble",
                              numbers, evidence)]
-    sent = ctx.l3_metrics.get("probes_sent") or 0
+    sent = ctx.l3.probes_sent or 0
     rate = ctx.facts.repair_rate_pct({"up", "down"}) if ctx.facts.repairs is not None else None
     if not rate:
         return []   # no loss to place: reordering, stalls or windows have their own codes

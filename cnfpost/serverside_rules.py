@@ -103,7 +103,7 @@ def _server_evidence(frames, detail: str, server_frames) -> object:
 
 def _loss_findings(ctx, ss) -> list[Finding]:
     th = ctx.th
-    icmp_saw = (ctx.l3_metrics.get("loss_pct") or 0) > 0
+    icmp_saw = ctx.l3.icmp_saw_loss
     out = []
     for direction, code in (("up", "l3.upstream_loss"), ("down", "l3.downstream_loss")):
         lost = ss.lost(direction)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from cnfpost.layers import L3Facts
 from cnfpost.cause import Cause, Explanation, explain, loss_code, slow_start_rounds
 from cnfpost.facts import Facts
 from cnfpost.failures import Failure
@@ -62,7 +63,7 @@ def loss_ctx(loss_pct=0.0, sent=0, down=(100, 2), up=(100, 0)):
     facts = Facts(data_segments={"down": down[0], "up": up[0]},
                   repair_segments={"down": down[1], "up": up[1]})
     return Context(th=Thresholds(), facts=facts,
-                   l3_metrics={"loss_pct": loss_pct, "probes_sent": sent})
+                   l3=L3Facts(loss_pct=loss_pct, probes_sent=sent))
 
 
 # 2 % of the downstream repaired: 3 / sent rules the path out below 1 %, over 300 probes

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import dpkt
 import pytest
 
+from cnfpost.layers import L3Facts
 from cnfpost import rules
 from cnfpost.capture import decode_bytes
 from cnfpost.facts import Facts
@@ -155,7 +156,7 @@ def test_a_failed_transfer_is_critical_whatever_its_status():
 @pytest.mark.parametrize("jitter, severity", [
     (9.99, None), (10.0, "warning"), (29.99, "warning"), (30.0, "critical")])
 def test_high_jitter_edges(jitter, severity):
-    found = rules.rule_jitter(Context(th=TH, l3_metrics={"jitter_ms": jitter}))
+    found = rules.rule_jitter(Context(th=TH, l3=L3Facts(jitter_ms=jitter)))
     if severity is None:
         assert found == []
         return
@@ -166,8 +167,8 @@ def test_high_jitter_edges(jitter, severity):
 
 
 def test_jitter_from_mtr_names_mtr():
-    f = one(rules.rule_jitter(Context(th=TH, l3_metrics={"jitter_ms": 12.0,
-                                                         "jitter_source": "mtr"})))
+    f = one(rules.rule_jitter(Context(th=TH, l3=L3Facts(jitter_ms=12.0,
+                                                           jitter_source="mtr"))))
     assert f.evidence.source == "mtr" and f.numbers["source"] == "mtr"
 
 
@@ -175,8 +176,8 @@ def test_jitter_from_mtr_names_mtr():
     ("excellent", None), ("unknown", None), ("good", "info"), ("fair", "warning"),
     ("poor", "critical")])
 def test_path_loss_severity_follows_the_loss_grade(grade, severity):
-    m = {"loss_pct": 2.0, "grades": {"loss": grade}, "probes_sent": 100, "probes_lost": 2}
-    found = rules.rule_path_loss(Context(th=TH, l3_metrics=m))
+    m = L3Facts(loss_pct=2.0, grades={"loss": grade}, probes_sent=100, probes_lost=2)
+    found = rules.rule_path_loss(Context(th=TH, l3=m))
     if severity is None:
         assert found == []
         return
@@ -329,8 +330,7 @@ def l3l4_ctx(l3, l4, sent, loss_pct=0.0, repaired=2, data=100):
     facts = Facts(repairs=REPAIRS, data_segments={"down": data},
                   repair_segments={"down": repaired})
     return Context(th=TH, grades={"L3": l3, "L4": l4}, facts=facts,
-                   l3_metrics={"loss_pct": loss_pct, "probes_sent": sent},
-                   l4_metrics={"retransmission_rate_pct": 100.0 * repaired / data})
+                   l3=L3Facts(loss_pct=loss_pct, probes_sent=sent))
 
 
 @pytest.mark.parametrize("l4", ["excellent", "good", "unknown"])
