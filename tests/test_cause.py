@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from cnfpost.layers import L3Facts
 from cnfpost.cause import Cause, Explanation, explain, loss_code, slow_start_rounds
 from cnfpost.facts import Facts
 from cnfpost.failures import Failure
 from cnfpost.findings import CATALOGUE, Evidence, make_finding
+from cnfpost.layers import L3Facts
 from cnfpost.pipeline import agreeing_grades
 from cnfpost.rules import Context
 from cnfpost.thresholds import Thresholds

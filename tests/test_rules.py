@@ -12,11 +12,11 @@ from types import SimpleNamespace
 import dpkt
 import pytest
 
-from cnfpost.layers import L3Facts
 from cnfpost import rules
 from cnfpost.capture import decode_bytes
 from cnfpost.facts import Facts
 from cnfpost.inputs.curl import parse_curl
+from cnfpost.layers import L3Facts
 from cnfpost.rules import Context
 from cnfpost.tcp import analyze_tcp
 from cnfpost.thresholds import Thresholds
