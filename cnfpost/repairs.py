@@ -25,6 +25,10 @@ Client -> server (the capture is at the sender): every retransmission is seen tw
   RFC 2883: a SACK block below the cumulative ACK);
 - **repair** otherwise: the original was lost on the way up (upstream loss).
 
+A capture taken near the server (its SYN/ACK leaves at once, the handshake's ACK comes a
+round trip later: :func:`capture_at_server`) swaps the two views: the server's data is
+judged as the sender's, the client's as the receiver's.
+
 Computed once per capture (:func:`classify_repairs`) and read by the rules and the cause
 model. SYN and FIN retransmissions carry no payload and are not here (SYN retries are
 connection set-up: cnfpost/rules.py rule_syn_retry).
@@ -88,8 +92,33 @@ def _stream_rtt_ns(tcp: TcpAnalysis) -> np.ndarray:
     return np.maximum(rtt, 0)
 
 
+def capture_at_server(tcp: TcpAnalysis, streams: np.ndarray | None = None) -> np.ndarray:
+    """Per stream: was the capture taken near the server? At the client the SYN/ACK comes a
+    round trip after the SYN and the handshake's ACK leaves at once; near the server it is
+    the other way round. Without a handshake, the probe's view (the client) is assumed."""
+    f = tcp.flows
+    out = np.zeros(tcp.n_streams, dtype=bool)
+    flags = tcp.tcp_flags
+    asked = np.flatnonzero(f["handshake"] == 1) if streams is None else \
+        np.unique(streams)[f["handshake"][np.unique(streams)] == 1]
+    for stream in asked:
+        rows = tcp.stream_rows(int(stream))
+        fl = flags[rows]
+        syn = rows[(fl & 0x12) == 0x02]
+        synack = rows[(fl & 0x12) == 0x12]
+        acks = rows[((fl & 0x12) == 0x10) & (tcp.client_dir[rows] == 1)]
+        if not (syn.size and synack.size and acks.size):
+            continue
+        t_syn, t_synack = tcp.ts_ns[syn[-1]], tcp.ts_ns[synack[0]]
+        after = acks[acks > synack[0]]
+        if after.size == 0:
+            continue
+        out[stream] = (t_synack - t_syn) < (tcp.ts_ns[after[0]] - t_synack)
+    return out
+
+
 def _dsack_covers(table: PacketTable, tcp: TcpAnalysis, row: int) -> bool:
-    """Does a later D-SACK block from the server cover this client segment's bytes?"""
+    """Does a later D-SACK block from the segment's receiver cover its bytes?"""
     sack = table.sack
     if sack["row"].shape[0] == 0:
         return False
@@ -99,7 +128,7 @@ def _dsack_covers(table: PacketTable, tcp: TcpAnalysis, row: int) -> bool:
     end = (seq + int(tcp.payload_len[row])) & 0xFFFFFFFF
     srows = sack["row"].astype(np.int64)
     later = (srows > row) & (tcp.columns["tcp_stream"][srows] == stream) \
-        & (tcp.client_dir[srows] == 0)
+        & (tcp.client_dir[srows] != tcp.client_dir[row])
     for i in np.flatnonzero(later):
         r, left, right = srows[i], int(sack["left"][i]), int(sack["right"][i])
         ack = int(c["tcp_ack"][r])
@@ -111,7 +140,10 @@ def _dsack_covers(table: PacketTable, tcp: TcpAnalysis, row: int) -> bool:
 
 
 def classify_repairs(table: PacketTable, tcp: TcpAnalysis) -> Repairs:
-    """Classify every flagged data segment of the capture (see the module docstring)."""
+    """Classify every flagged data segment of the capture (see the module docstring). Each
+    direction is judged from where the capture was taken: at its receiver (the server's
+    data at a probe) by what arrived, at its sender (the probe's own data, or the server's
+    data in a capture taken at the server) by what the receiver acknowledged."""
     c = tcp.columns
     in_tcp = c["tcp_stream"] != NO_STREAM
     flagged = np.flatnonzero(in_tcp & ((c["tcp_analysis"] & FLAGGED) != 0)
@@ -126,14 +158,17 @@ def classify_repairs(table: PacketTable, tcp: TcpAnalysis) -> Repairs:
     rtt = _stream_rtt_ns(tcp)
     spurious = (c["tcp_analysis"][flagged] & int(A.SPURIOUS_RETRANSMISSION)) != 0
     seq_rel = c["tcp_seq_rel"].astype(np.int64)
-    for stream in np.unique(streams[~up]):
-        # The server's data segments of this stream, in capture order.
-        rows = tcp.stream_rows(int(stream))
-        rows = rows[(tcp.client_dir[rows] == 0) & (tcp.payload_len[rows] > 0)]
+    at_server = capture_at_server(tcp, streams)[streams]
+    at_receiver = up == at_server         # client data at the server, server data at the client
+    for stream, side in {(int(s), int(u)) for s, u in zip(streams[at_receiver],
+                                                            up[at_receiver])}:
+        # The sender's data segments of this stream, in capture order, seen by the receiver.
+        rows = tcp.stream_rows(stream)
+        rows = rows[(tcp.client_dir[rows] == side) & (tcp.payload_len[rows] > 0)]
         seqs = seq_rel[rows]
         reach = np.maximum.accumulate(seqs)   # highest start seen so far
         starts, first_pos = np.unique(seqs, return_index=True)
-        mine = np.flatnonzero(~up & (streams == stream))
+        mine = np.flatnonzero(at_receiver & (streams == stream) & (up == bool(side)))
         for i in mine:
             r = int(flagged[i])
             pos = int(np.searchsorted(rows, r))
@@ -149,7 +184,7 @@ def classify_repairs(table: PacketTable, tcp: TcpAnalysis) -> Repairs:
             delay[i] = int(tcp.ts_ns[r] - tcp.ts_ns[rows[first_above]])
             late_only = rtt[stream] > 0 and delay[i] < REORDER_RTT_FRACTION * rtt[stream]
             kind[i] = KINDS.index("reordered" if late_only else "repair")
-    for i in np.flatnonzero(up):
+    for i in np.flatnonzero(~at_receiver):
         r = int(flagged[i])
         needless = spurious[i] or _dsack_covers(table, tcp, r)
         kind[i] = KINDS.index("copy" if needless else "repair")

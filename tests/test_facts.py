@@ -239,3 +239,26 @@ def test_ip_ids_that_do_not_count_up_tell_nothing():
     download(cap, skip=(2,))
     table, tcp = analyse(cap)
     assert unseen_before(table, tcp) == {}
+
+
+def test_a_capture_at_the_server_judges_the_servers_data_by_what_the_client_acknowledged():
+    """Near the server the SYN/ACK leaves at once and the ACK comes a round trip later: the
+    server's retransmissions are seen twice there, and are loss unless the client had
+    acknowledged the bytes (then they are needless copies)."""
+    from cnfpost.repairs import capture_at_server
+
+    cap = Capture()
+    c = cap.conn()
+    c.seg(0.0, "c", 0, None, "S", opts=b"")
+    c.seg(0.1, "s", 0, 1, "SA")
+    c.seg(RTT, "c", 1, 1, "A")
+    c.seg(RTT + 0.1, "c", 1, 1, "PA", data=100)
+    c.seg(RTT + 0.2, "s", 1, 101, "A", data=MSS)                    # lost on the way down
+    c.seg(RTT + 0.3, "s", 1 + MSS, 101, "A", data=MSS)
+    c.seg(2 * RTT + 0.3, "c", 101, 1, "A")                           # dup ACK: hole at 1
+    c.seg(2 * RTT + 0.5, "s", 1, 101, "A", data=MSS)                 # the repair
+    c.seg(3 * RTT + 0.5, "c", 101, 1 + 2 * MSS, "A")
+    c.seg(3 * RTT + 0.6, "s", 1 + MSS, 101, "A", data=MSS)           # acked already: a copy
+    table, tcp = analyse(cap)
+    assert capture_at_server(tcp).tolist() == [True]
+    assert kinds(cap) == {("repair", "down"): [8], ("copy", "down"): [10]}
