@@ -157,15 +157,11 @@ def _slow(ctx, pid: str, observed: float, expected: float) -> bool:
 # Claims
 # ----------------------------------------------------------------------------------------
 
-def _cell_rows(ctx, placement, k: int) -> tuple[int, int]:
-    return placement.edges_ns[k], placement.edges_ns[k + 1]
-
-
 def loss_code(ctx, directions: set[str]) -> str:
     """The cause code for retransmissions that repaired loss (see the module docstring of
     cnfpost/repairs.py): the path when ICMP saw loss too, the direction when only the
     capture shows it, the endpoint when enough probes rule the path out."""
-    if ctx.l3.icmp_saw_loss:
+    if ctx.l3.icmp_saw_loss or not directions:
         return "l3.path_loss"
     sent = ctx.l3.probes_sent or 0
     rate = ctx.facts.repair_rate_pct(directions)
@@ -205,7 +201,7 @@ def _claim_cell(ctx, s, placement, bucket, k: int, observed: float, expected: fl
     if stream is None or ctx.tcp is None or bucket is None:
         return claim(_unexplained_code(pid), "low")
     facts = ctx.facts
-    lo, hi = _cell_rows(ctx, placement, k)
+    lo, hi = placement.edges_ns[k], placement.edges_ns[k + 1]     # the cell on the capture
     if pid == "tcp" and ctx.tcp.flows["syn_retries"][stream] > 0:
         if _loss_seen(ctx):     # a SYN lost on a path that loses other packets too
             return claim(loss_code(ctx, _loss_seen(ctx)), "high", facts.syn_frames(stream))
