@@ -487,7 +487,7 @@ def _summary(ctx: Context, findings: list[Finding], ex: Explanation, grades: dic
         if fails:
             lead += f" ({fails[0].phase} phase: {fails[0].reason}"
             lead += f", by the {fails[0].by})" if fails[0].by else ")"
-        lead += f": {what.lower()}"
+        lead += f": {what[0].lower() + what[1:] if what[:2].istitle() else what}"
     elif head.samples and head.observed_ms is not None and head.expected_ms is not None:
         lead = (f"{what}: {phases} took {ms_text(head.observed_ms)} ms instead of about "
                 f"{ms_text(head.expected_ms)} ms in {len(head.samples)} of {n} sample(s)")

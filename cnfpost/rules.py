@@ -335,13 +335,15 @@ def rule_blackhole(ctx: Context) -> list[Finding]:
     if not holes:
         return []
     largest = max(h.largest_ip_bytes for h in holes)
+    full = max(h.mss for h in holes) + 40            # a full-size segment as an IPv4 packet
     way = sorted({h.direction for h in holes})
     frames = [f for h in holes for f in h.frames]
     return [make_finding("l3.pmtud_blackhole", "critical",
                          f"full-size segments never got through in {len(holes)} connection(s) "
-                         f"({'/'.join(way)}stream) while smaller ones did: the path MTU looks "
-                         f"like {largest} bytes or a little more, and no ICMP 'fragmentation "
-                         "needed' reached the sender",
+                         f"({'/'.join(way)}stream) while smaller ones did: the path MTU is "
+                         f"at least {largest} bytes (the largest packet that arrived) and "
+                         f"below {full} (a full segment), and no ICMP 'fragmentation needed' "
+                         "reached the sender",
                          {"connections": len(holes), "largest_ip_bytes": largest,
                           "mss": max(h.mss for h in holes), "directions": way,
                           "streams": [h.stream for h in holes]},
