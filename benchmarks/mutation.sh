@@ -6,7 +6,7 @@
 # Usage: benchmarks/mutation.sh [seconds per module, default 900]
 set -u
 limit=${1:-900}
-for module in rules cause layers layers_l4 facts repairs correlate batch; do
+for module in rules cause layers layers_l4 facts repairs correlate batch.stats; do
     timeout "$limit" mutmut run "cnfpost.$module.*" || echo "mutmut: $module stopped (exit $?)"
 done
 python benchmarks/mutation_score.py mutants
