@@ -21,11 +21,16 @@ T0 = 1_700_000_000.0
 class Run:
     """One curl sample over one connection; times in ms from curl's start."""
 
-    def __init__(self):
-        self.cap = Capture(t0=T0, ip_ids=True)
-        self.c = self.cap.conn(client=("198.18.1.2", 40000), server=("198.18.3.2", 80))
-        self.dns = 1.0
-        self.connect = self.c.handshake(self.dns, RTT, mss=MSS)          # ACK sent
+    def __init__(self, dns: float = 1.0, syn_retry: bool = False, rtt: float = RTT,
+                 port: int = 40000, cap: Capture | None = None):
+        self.cap = cap or Capture(t0=T0, ip_ids=True)
+        self.c = self.cap.conn(client=("198.18.1.2", port), server=("198.18.3.2", 80))
+        self.port, self.dns, self.code, self.exit = port, dns, 200, 0
+        start = dns
+        if syn_retry:                  # the first SYN lost; curl's kernel retries after 1 s
+            self.c.seg(dns, "c", 0, None, "S", win=64240)
+            start = dns + 1000.0
+        self.connect = self.c.handshake(start, rtt, mss=MSS)             # ACK sent
         self.c.seg(self.connect + 0.1, "c", 1, 1, "PA", data=100)        # the request
         self.request_sent = self.connect + 0.1
         self.seq = 1
@@ -49,9 +54,10 @@ class Run:
         s = 1e-3
         timing = {
             "url": "http://origin.lab.test/f.bin", "url_effective": "http://origin.lab.test/f.bin",
-            "scheme": "HTTP", "http_version": "1.1", "response_code": 200, "http_code": 200,
-            "exitcode": 0, "errormsg": None, "num_connects": 1, "num_redirects": 0,
-            "local_ip": "198.18.1.2", "local_port": 40000, "remote_ip": "198.18.3.2",
+            "scheme": "HTTP", "http_version": "1.1", "response_code": self.code,
+            "http_code": self.code, "exitcode": self.exit, "errormsg": None,
+            "num_connects": 1, "num_redirects": 0,
+            "local_ip": "198.18.1.2", "local_port": self.port, "remote_ip": "198.18.3.2",
             "remote_port": 80, "size_download": self.seq - 1, "size_upload": 0,
             "time_namelookup": self.dns * s, "time_connect": (self.connect - 0.1) * s,
             "time_appconnect": 0.0, "time_pretransfer": self.request_sent * s,
@@ -155,3 +161,70 @@ def test_the_server_wait_edge(tmp_path, wait, slow):
     steady(run, run.request_sent + wait, 10)
     cause = cause_of(run, tmp_path)
     assert (cause is not None and cause["code"] == "l7.slow_server") == slow
+
+
+def test_a_lost_syn_on_a_clean_path_is_the_syn_retry(tmp_path):
+    run = Run(syn_retry=True)
+    steady(run, run.request_sent + RTT, 10)
+    cause = cause_of(run, tmp_path)
+    assert cause["code"] == "l4.syn_retry" and cause["phases"] == ["tcp"]
+    assert cause["observed_ms"] == pytest.approx(1000 + RTT, abs=1)
+
+
+def test_a_lost_syn_on_a_path_that_loses_data_too_is_that_loss(tmp_path):
+    run = Run(syn_retry=True)
+    t = steady(run, run.request_sent + RTT, 4)
+    hole = run.seq
+    run.seq += MSS                                      # lost on the way: never captured
+    run.data(t)                                         # the next one opens the gap
+    run.data(t + 2 * RTT, seq=hole)                     # the repair, a round trip later
+    run.ack(t + 2 * RTT + 0.1)
+    cause = cause_of(run, tmp_path)
+    assert cause["code"] == "l3.downstream_loss" and "tcp" in cause["phases"]
+
+
+def test_a_slow_lookup_is_slow_dns(tmp_path):
+    run = Run(dns=300.0)
+    steady(run, run.request_sent + RTT, 10)
+    cause = cause_of(run, tmp_path)
+    assert (cause["code"], cause["phases"], cause["confidence"]) == \
+        ("l7.slow_dns", ["dns"], "low")            # no DNS packet in the capture
+
+
+def test_a_refused_connection_is_the_servers_reset(tmp_path):
+    run = Run()
+    run.c.seg(run.connect + 0.2, "s", 1, 101, "RA")
+    run.first_byte = run.last = run.connect + 0.2
+    run.exit = 56
+    report = analyze(run.write(tmp_path / "run"))
+    (sample,) = report["samples"]
+    assert sample["failure"]["reason"] == "reset" and sample["failure"]["by"] == "server"
+    assert report["overall"]["cause"]["code"] == "l4.reset"
+
+
+def test_an_http_500_is_a_failed_request_by_the_server(tmp_path):
+    run = Run()
+    steady(run, run.request_sent + RTT, 1)
+    run.code = 500
+    report = analyze(run.write(tmp_path / "run"))
+    (sample,) = report["samples"]
+    assert sample["failure"] == {"phase": "server", "reason": "http_error", "by": "server",
+                                 "frames": [sample["failure"]["frames"][0]],
+                                 "detail": "HTTP 500"}
+    cause = report["overall"]["cause"]
+    assert cause["code"] == "l7.request_failed" and cause["failed_samples"] == 1
+
+
+def test_a_queue_filled_by_another_download_is_bufferbloat(tmp_path):
+    cap = Capture(t0=T0, ip_ids=True)
+    loader = Run(port=41000, cap=cap)                   # a bulk download, 20 ms handshake
+    for k in range(500):                                # 730 kB over 500 ms
+        loader.data(loader.request_sent + RTT + k)
+        if k % 10 == 9:
+            loader.ack(loader.request_sent + RTT + k + 0.05)
+    t = loader.last
+    sample = Run(port=40000, cap=cap, rtt=180.0, dns=20.0)   # its handshake waits in the queue
+    steady(sample, sample.request_sent + 180.0, 2)
+    assert t > sample.last                              # the load outlasts the sample
+    cause = cause_of(sample, tmp_path)
+    assert cause["code"] == "l3l7.bufferbloat" and "tcp" in cause["phases"]
