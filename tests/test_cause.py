@@ -179,3 +179,40 @@ def test_tcp_is_healthy_when_l4_is_excellent_or_good(l4, verdict):
     ctx = Context(th=Thresholds(), grades={"L3": "excellent", "L4": l4, "L7": "excellent"})
     got = _correlations(ctx, [], Explanation(None, (), ()))["l3_l4"]
     assert got == {"verdict": verdict, "l3": "excellent", "l4": l4}
+
+
+def test_a_cause_as_json_rounds_to_the_microsecond_and_keeps_every_key():
+    c = Cause("l3.path_loss", "path_loss", "L3", ("tls", "download"), (1, 3), 57.18649,
+              20.34012, "high", ("l4.retransmissions",), 110.0004, 2)
+    assert c.to_dict() == {
+        "code": "l3.path_loss", "mechanism": "path_loss", "layer": "L3",
+        "phases": ["tls", "download"], "samples": [1, 3], "observed_ms": 57.186,
+        "expected_ms": 20.34, "confidence": "high", "because": ["l4.retransmissions"],
+        "explained_ms": 110.0, "failed_samples": 2}
+    assert Cause("l4.stall", "stall", "L4", (), (), None, None, "low", ()).to_dict()[
+        "observed_ms"] is None
+
+
+def test_a_cause_from_a_finding_alone_takes_its_numbers_and_phase():
+    f = finding("l3l7.bufferbloat", "critical", loaded_ms=357.0, idle_ms=43.0,
+                samples=[2, 3], phase="server")
+    ex = explain(ranking_ctx([sample(1)]), [f])
+    c = ex.cause
+    assert (c.code, c.mechanism, c.layer) == ("l3l7.bufferbloat", "queueing", "L3")
+    assert (c.observed_ms, c.expected_ms, c.samples, c.phases) == (357.0, 43.0, (2, 3),
+                                                                    ("server",))
+    assert c.confidence == "low"               # its evidence is ping, not the capture
+    assert (c.explained_ms, c.failed_samples) == (0.0, 0)
+
+
+def test_a_cause_no_rule_raised_gets_its_own_finding_with_the_cells_numbers():
+    ex = explain(ranking_ctx([sample(1, tls=900.0)]),
+                 [finding("l7.slow_tls", "warning", samples_over=[1])])
+    assert ex.findings == ()                   # the rule's finding is the cause's
+    s = sample(1, dns=400.0)
+    ex = explain(ranking_ctx([s]), [])
+    (made,) = ex.findings
+    assert (made.code, made.severity) == ("l7.slow_dns", "warning")
+    assert made.numbers == {"phase": "dns", "samples": [1], "median_ms": 400.0,
+                            "expected_ms": 0.0}
+    assert made.evidence.source == "timings" and made.evidence.detail == "samples 1"
