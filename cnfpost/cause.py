@@ -198,6 +198,8 @@ def _claim_cell(ctx, s, placement, bucket, k: int, observed: float, expected: fl
             return claim(loss_code(ctx, _loss_seen(ctx)), "medium", frames)
         return claim("l7.slow_dns", "high" if lookups else
                      "medium" if ctx.facts.dns_seen else "low", frames)
+    if pid == "request" and (stream is None or bucket is None):
+        return None                # sending the request: nothing to say without packets
     if stream is None or ctx.tcp is None or bucket is None:
         return claim(_unexplained_code(pid), "low")
     facts = ctx.facts
@@ -248,13 +250,14 @@ def _claim_cell(ctx, s, placement, bucket, k: int, observed: float, expected: fl
         # a segment lost at the tail of a flight leaves the receiver no hole to see, only
         # the time its repair took: loss the capture shows on other segments explains it
         return claim(loss_code(ctx, lossy), "medium", ())
+    if pid == "request":
+        return None                # a slow upload with clean TCP: no L7 rule to weigh it
     return claim(_unexplained_code(pid), "low", bucket.frames or ())
 
 
 def _unexplained_code(pid: str) -> str:
     return {"dns": "l7.slow_dns", "tcp": "l7.slow_connect", "tls": "l7.slow_tls",
-            "server": "l7.slow_server", "download": "l7.slow_download",
-            "request": "l7.slow_server"}[pid]
+            "server": "l7.slow_server", "download": "l7.slow_download"}[pid]
 
 
 # Failures the endpoints decided on: no network mechanism to look for behind them.
@@ -327,6 +330,8 @@ def _claims(ctx, flagged: set[tuple[str, int]]) -> list[Claim]:
                                 buckets[pid] if usable else None, k, phase.duration_ms, exp,
                                 ctx.limits[i] if ctx.limits else None,
                                 ctx.dns[i] if ctx.dns else ())
+            if claim is None:
+                continue
             unexplained = CATALOGUE[claim.code].mechanism == "unexplained"
             if not unexplained or (claim.code, s.index) in flagged:
                 out.append(claim)

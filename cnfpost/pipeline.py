@@ -35,6 +35,7 @@ from .inputs.mtr import MtrReport
 from .path import assess_path
 from .inputs.ping import PingRun
 from .inputs.registry import INPUT_KINDS, REPORTED_MISSING, load_all
+from .model import NO_TIME
 from .layers import LayerAssessment, assess_l3, assess_l7
 from .cause import Explanation, explain
 from .facts import build_facts
@@ -188,6 +189,12 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
 
         table = read_capture(inputs.capture, engine=engine, progress=progress)
         warnings += table.stats.warnings
+        untimed = int((table["ts_ns"] == NO_TIME).sum())
+        if untimed:
+            # simple packet blocks and some journal entries carry no time: every duration
+            # that starts or ends on one of them is unknown, and the phases may be wrong
+            warnings.append(f"{table.stats.path}: {untimed} frame(s) without a time stamp: "
+                            "durations that touch them are not measured")
         tcp = analyze_tcp(table, engine=engine)
         echo = pair_echoes(table)
         wire = wire_view(table, tcp)

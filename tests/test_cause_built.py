@@ -228,3 +228,31 @@ def test_a_queue_filled_by_another_download_is_bufferbloat(tmp_path):
     assert t > sample.last                              # the load outlasts the sample
     cause = cause_of(sample, tmp_path)
     assert cause["code"] == "l3l7.bufferbloat" and "tcp" in cause["phases"]
+
+
+def test_frames_without_a_time_are_warned_about_and_blame_nothing(tmp_path):
+    """pcapng simple packet blocks carry no time: the report says so, and no duration that
+    touches them becomes a cause."""
+    from tests import capbuild as cb
+
+    syn, ack, psh = 0x02, 0x10, 0x08
+
+    def pkt(sport, dport, seq, acked, flags, payload=b"", up=True):
+        src, dst = ("192.0.2.1", "198.51.100.2") if up else ("198.51.100.2", "192.0.2.1")
+        return cb.ether(cb.ipv4(cb.tcp(sport, dport, seq, acked, flags, payload=payload),
+                                src=src, dst=dst))
+
+    t0 = 1_700_000_000_000_000
+    frames = [cb.epb(pkt(40000, 80, 1000, 0, syn), ts=t0),
+              cb.spb(pkt(80, 40000, 5000, 1001, syn | ack, up=False)),
+              cb.epb(pkt(40000, 80, 1001, 5001, ack), ts=t0 + 20_000),
+              cb.epb(pkt(40000, 80, 1001, 5001, ack | psh, b"GET / HTTP/1.1\r\n\r\n"),
+                     ts=t0 + 20_100),
+              cb.spb(pkt(80, 40000, 5001, 1019, ack | psh, b"HTTP/1.1 200 OK\r\n\r\n",
+                         up=False))]
+    path = tmp_path / "c.pcapng"
+    path.write_bytes(cb.shb() + cb.idb() + b"".join(frames))
+    report = analyze(path)
+    assert f"{path}: 2 frame(s) without a time stamp: durations that touch them are not " \
+           "measured" in report["warnings"]
+    assert report["overall"]["cause"] is None
