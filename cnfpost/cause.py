@@ -33,7 +33,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 
-from .findings import CATALOGUE, Finding, capture_evidence, make_finding
+from .findings import (CATALOGUE, Finding, capture_evidence, make_finding,
+                       timings_evidence)
 from .inputs.curl import MEASURED, PHASE_IDS
 from .serverside_rules import server_phase_code
 from .vocab import PHASE_NAMES, ms_text, severity_rank
@@ -452,12 +453,7 @@ def _finding_for(cause: Cause, claims: list[Claim]) -> Finding:
                          else round(cause.observed_ms, 3),
                          "expected_ms": None if cause.expected_ms is None
                          else round(cause.expected_ms, 3)},
-                        evidence if evidence is not None else _timings(cause))
-
-
-def _timings(cause: Cause):
-    from .findings import Evidence
-    return Evidence("timings", detail="samples " + ", ".join(str(s) for s in cause.samples))
+                        evidence if evidence is not None else timings_evidence(cause.samples))
 
 
 def _rtt_bound(ctx):
@@ -477,7 +473,7 @@ def _rtt_bound(ctx):
         "sets the time", {"rtt_ms": round(rtt, 3), "round_trips": round(trips, 2),
                           "total_median_ms": round(total, 3),
                           "rtt_source": ctx.facts.baseline_source},
-        _timings_all(ctx))
+        timings_evidence(s.index for s in ctx.samples))
     spec = CATALOGUE["l3l7.rtt_bound"]
     expected = None
     cause = Cause("l3l7.rtt_bound", spec.mechanism, spec.cause_layer,
@@ -485,8 +481,3 @@ def _rtt_bound(ctx):
                   tuple(s.index for s in ctx.samples if s.ok), total, expected,
                   "medium", (), 0.0, 0)
     return finding, cause
-
-
-def _timings_all(ctx):
-    from .findings import Evidence
-    return Evidence("timings", detail="samples " + ", ".join(str(s.index) for s in ctx.samples))

@@ -14,7 +14,7 @@ from .evidence import display_filter
 from .vocab import SEVERITIES
 
 __all__ = ["Spec", "CATALOGUE", "SEVERITIES", "Evidence", "Finding", "make_finding",
-           "capture_evidence"]
+           "capture_evidence", "timings_evidence"]
 
 SOURCES = ("capture", "mtr", "ping", "timings")
 
@@ -238,6 +238,11 @@ def capture_evidence(frames: Iterable[int], detail: str | None = None) -> Eviden
     ordered = sorted({int(f) for f in frames})
     return Evidence("capture", tuple(ordered), display_filter(ordered),
                     len(ordered), detail)
+
+
+def timings_evidence(samples: Iterable[int]) -> Evidence:
+    """Evidence from the curl timings: the samples (1-based numbers) that show it."""
+    return Evidence("timings", detail="samples " + ", ".join(str(n) for n in samples))
 
 
 @dataclass(frozen=True)

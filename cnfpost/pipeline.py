@@ -234,19 +234,20 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
     findings = sorted(findings + list(explanation.findings),
                       key=lambda f: severity_rank(f.severity))
 
+    graded = agreeing_grades(ctx.grades, explanation)    # once: layers, verdicts, overall
     data = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "cnfpost", "version": __version__},
         "inputs": _inputs_section(inputs, table),
         "warnings": warnings,
-        "layered_analysis": _layered(ctx, explanation, {"L3": l3, "L4": l4, "L7": l7}),
+        "layered_analysis": _layered(graded, {"L3": l3, "L4": l4, "L7": l7}),
         "samples_source": samples_source,
         "samples": [_sample_section(s, placements[i] if placements else None, buckets[i], wire,
                                     failures[i], ctx.limits[i], ctx.dns[i] if ctx.dns else [])
                     for i, s in enumerate(samples)],
         "tcp_http_correlation": aggregate_phases(samples, buckets) if samples else None,
         "mtr_tcp_correlation": ctx.handshake,
-        "correlations": _correlations(ctx, findings, explanation),
+        "correlations": _correlations(ctx, findings, explanation, graded[0]),
         "flows": _flows_section(tcp, table),
         "path": None if mtr_report is None else {"mtr": mtr_report.to_dict(),
                                                   "assessment": None if path is None else path.to_dict()},
@@ -254,7 +255,7 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
         "server_side": None if server_side is None else server_side.to_dict(),
         "findings": with_short_filters([f.to_dict() for f in findings],
                                        None if tcp is None else FilterContext.of(table, tcp)),
-        "overall": _overall(ctx, findings, explanation),
+        "overall": _overall(ctx, findings, explanation, graded),
     }
     return Report(data, Sources(table, tcp, echo, ping_run,
                                 None if inputs.capture is None else str(inputs.capture)))
@@ -274,9 +275,9 @@ def _server_side(inputs: Inputs, table, tcp, placements, engine: str):
                             placements)
 
 
-def _layered(ctx: Context, ex: Explanation, layers: dict[str, LayerAssessment]) -> dict:
+def _layered(graded: tuple[dict, dict], layers: dict[str, LayerAssessment]) -> dict:
     """Each layer's assessment, its quality agreeing with the cause (agreeing_grades)."""
-    grades, reasons = agreeing_grades(ctx.grades, ex)
+    grades, reasons = graded
     return {name.lower(): {**a.to_dict(), "quality": grades[name],
                            "quality_reason": reasons[name]}
             for name, a in layers.items()}
@@ -390,9 +391,9 @@ def _causes(ex: Explanation):
     return ([ex.cause] if ex.cause is not None else []) + list(ex.contributing)
 
 
-def _correlations(ctx: Context, findings: list[Finding], ex: Explanation) -> dict:
+def _correlations(ctx: Context, findings: list[Finding], ex: Explanation,
+                  grades: dict[str, str]) -> dict:
     """The cross-layer verdicts, read from the cause model (not rebuilt from codes)."""
-    grades, _ = agreeing_grades(ctx.grades, ex)
     l3, l4, l7 = grades["L3"], grades["L4"], grades["L7"]
     causes = _causes(ex)
     head = ex.cause
@@ -456,8 +457,9 @@ def agreeing_grades(grades: dict[str, str], ex: Explanation) -> tuple[dict, dict
     return out, reasons
 
 
-def _overall(ctx: Context, findings: list[Finding], ex: Explanation) -> dict:
-    grades, reasons = agreeing_grades(ctx.grades, ex)
+def _overall(ctx: Context, findings: list[Finding], ex: Explanation,
+             graded: tuple[dict, dict]) -> dict:
+    grades, reasons = graded
     known = [g for g in grades.values() if g != "unknown"]
     grade = worst_grade(known) if known else "unknown"
     return {"grade": grade, "grades": {k.lower(): v for k, v in grades.items()},

@@ -17,7 +17,7 @@ from .cause import beyond_round_trips
 from .correlate import PhaseBucket, Placement
 from .facts import Facts, no_facts
 from .failures import Failure
-from .findings import Evidence, Finding, capture_evidence, make_finding
+from .findings import Evidence, Finding, capture_evidence, make_finding, timings_evidence
 from .layers import L3Facts
 from .icmp_echo import CaptureEcho
 from .inputs.curl import PHASE_IDS, CurlSample
@@ -431,10 +431,6 @@ def _measured(ctx: Context, pid: str) -> list[tuple[CurlSample, float]]:
             if s.phases[pid].status == "measured" and s.phases[pid].duration_ms is not None]
 
 
-def _timings_evidence(samples: list[CurlSample]) -> Evidence:
-    return Evidence("timings", detail="samples " + ", ".join(str(s.index) for s in samples))
-
-
 def rule_slow_phases(ctx: Context) -> list[Finding]:
     th = ctx.th
     rtt, _ = path_rtt(ctx)
@@ -464,7 +460,7 @@ def rule_slow_phases(ctx: Context) -> list[Finding]:
             f"{PHASE_NAMES[pid]} median {median:.1f} ms over {len(measured)} sample(s) "
             f"(limit {warning:.0f} ms); {len(slow)} sample(s) above it",
             {"median_ms": round(median, 3), "limit_ms": round(warning, 3),
-             "samples_over": [s.index for s in slow]}, _timings_evidence(slow)))
+             "samples_over": [s.index for s in slow]}, timings_evidence(s.index for s in slow)))
     out.extend(_slow_download(ctx))
     return out
 
@@ -488,7 +484,7 @@ def _slow_download(ctx: Context) -> list[Finding]:
                          f"download goodput median {median:.2f} Mbit/s over {len(rates)} sample(s) "
                          f"(limit {th['find.download_mbps.warning']:.0f} Mbit/s)",
                          {"median_mbps": round(median, 3), "samples_over": [s.index for s in slow]},
-                         _timings_evidence(slow))]
+                         timings_evidence(s.index for s in slow))]
 
 
 def rule_request_failed(ctx: Context) -> list[Finding]:
@@ -502,7 +498,7 @@ def rule_request_failed(ctx: Context) -> list[Finding]:
             why = failure.detail if failure is not None else \
                 f"curl exit {s.exit_code} ({s.error or 'no message'})"
             evidence = capture_evidence(failure.frames, "the frames that show the failure") \
-                if failure is not None and failure.frames else _timings_evidence([s])
+                if failure is not None and failure.frames else timings_evidence([s.index])
             out.append(make_finding("l7.request_failed", "critical",
                                     f"sample {s.index} failed in the {phase} phase: {why}",
                                     {"exit_code": s.exit_code, "failed_phase": phase,
@@ -511,11 +507,13 @@ def rule_request_failed(ctx: Context) -> list[Finding]:
         elif code >= 500:
             out.append(make_finding("l7.request_failed", "critical",
                                     f"sample {s.index}: HTTP {code} from the server",
-                                    {"response_code": code}, _timings_evidence([s]), sample=s.index))
+                                    {"response_code": code}, timings_evidence([s.index]),
+                                    sample=s.index))
         elif code >= 400:
             out.append(make_finding("l7.request_failed", "warning",
                                     f"sample {s.index}: HTTP {code}",
-                                    {"response_code": code}, _timings_evidence([s]), sample=s.index))
+                                    {"response_code": code}, timings_evidence([s.index]),
+                                    sample=s.index))
     return out
 
 

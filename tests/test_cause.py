@@ -177,7 +177,7 @@ def test_tcp_is_healthy_when_l4_is_excellent_or_good(l4, verdict):
     from cnfpost.pipeline import _correlations
 
     ctx = Context(th=Thresholds(), grades={"L3": "excellent", "L4": l4, "L7": "excellent"})
-    got = _correlations(ctx, [], Explanation(None, (), ()))["l3_l4"]
+    got = _correlations(ctx, [], Explanation(None, (), ()), ctx.grades)["l3_l4"]
     assert got == {"verdict": verdict, "l3": "excellent", "l4": l4}
 
 
