@@ -231,7 +231,7 @@ def _claim_cell(ctx, s, placement, bucket, k: int, observed: float, expected: fl
         return claim(code, "high", sorted(late))
     inflated = facts.rtt_inflation_ms(stream)
     if inflated is not None and inflated >= ctx.th["find.bufferbloat_ms.warning"] \
-            and facts.loaded_during(stream, lo, hi):
+            and facts.loading_streams(stream, lo, hi):
         return claim("l3l7.bufferbloat", "medium", facts.syn_frames(stream))
     if pid == "server":
         # with a server capture, only the server's own measured time makes it the server's

@@ -97,11 +97,8 @@ class Facts:
             return None
         return float(own) / 1e6 - self.baseline_rtt_ms
 
-    def loaded_during(self, stream: int, lo_ns: int, hi_ns: int) -> bool:
-        """Did other connections move a bulk of data while this one ran?"""
-        return bool(self.loading_streams(stream, lo_ns, hi_ns))
-
     def loading_streams(self, stream: int | None, lo_ns: int, hi_ns: int) -> list[int]:
+        """The other connections that moved a bulk of data while [lo_ns, hi_ns) ran."""
         if self.tcp is None:
             return []
         f = self.tcp.flows
