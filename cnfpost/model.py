@@ -138,6 +138,9 @@ PAYLOAD_BUFFER_LIMIT = 64 * 1024 * 1024  # past this, kept payloads are counted,
 # entry without a readable __REALTIME_TIMESTAMP, a time past int64 ns): NumPy's NaT value.
 # tshark prints frame.time_epoch empty for these, and so do the exports.
 NO_TIME = np.iinfo(np.int64).min
+# Rows a stage handles at a time where a temporary per frame would cost more memory than
+# the columns kept: a big capture's peak stays the table and its analysis (docs/performance.md).
+BLOCK_ROWS = 1 << 16
 
 
 class DecodeStatus(enum.IntEnum):
@@ -303,6 +306,9 @@ class PacketTable:
     interfaces: list[Interface]
     stats: CaptureStats
     empty_run: EmptyRun | None = None         # frames after the last row (see EmptyRun)
+    # format_address's memo: a capture has few distinct addresses and many rows naming them
+    _names: dict[tuple[int, int], str] = field(default_factory=dict, init=False, repr=False,
+                                               compare=False)
 
     def __len__(self) -> int:
         return int(self.columns["ts_ns"].shape[0])
@@ -322,11 +328,16 @@ class PacketTable:
         return self.format_address(version, value)
 
     def format_address(self, version: int, value: int) -> str:
-        if version == 4:
-            return str(ipaddress.IPv4Address(value))
-        if version == 6:
-            return str(ipaddress.IPv6Address(bytes(self.ip6_addresses[value])))
-        return ""
+        name = self._names.get((version, value))
+        if name is None:
+            if version == 4:
+                name = str(ipaddress.IPv4Address(value))
+            elif version == 6:
+                name = str(ipaddress.IPv6Address(bytes(self.ip6_addresses[value])))
+            else:
+                name = ""
+            self._names[(version, value)] = name
+        return name
 
     def payload(self, row: int) -> bytes:
         """The kept leading payload bytes of one row (b'' when none were kept)."""

@@ -36,6 +36,7 @@ import numpy as np
 
 from .model import (
     ANALYSIS_COLUMNS,
+    BLOCK_ROWS,
     NO_STREAM,
     NO_TIME,
     TCP_ANALYSIS_FIELDS,
@@ -178,14 +179,32 @@ class TcpAnalysis:
         """The rows (capture order) of one stream; the index is built on first use, so a
         report over thousands of samples does not scan every frame per sample."""
         if self._by_stream is None:
-            order = np.argsort(self.columns["tcp_stream"], kind="stable")
-            bounds = np.searchsorted(self.columns["tcp_stream"][order],
-                                     np.arange(self.n_streams + 1))
+            # uint32 rows, built a block at a time: 4 bytes a frame kept, little more
+            # while building (the memory budget of a big capture)
+            column = self.columns["tcp_stream"]
+            count = np.zeros(self.n_streams + 1, dtype=np.int64)
+            for start in range(0, column.shape[0], BLOCK_ROWS):
+                count += np.bincount(np.minimum(column[start:start + BLOCK_ROWS], self.n_streams),
+                                     minlength=self.n_streams + 1)
+            bounds = np.concatenate(([0], np.cumsum(count[:-1])))
+            order = np.empty(int(bounds[-1]), dtype=np.uint32)
+            fill = bounds[:-1].copy()
+            for start in range(0, column.shape[0], BLOCK_ROWS):
+                block = column[start:start + BLOCK_ROWS]
+                rows = np.flatnonzero(block != NO_STREAM)
+                key = block[rows]
+                # stable: rows of one stream keep capture order within the block
+                by = np.argsort(key, kind="stable")
+                key, rows = key[by], rows[by] + start
+                first = np.searchsorted(key, key, side="left")
+                slot = fill[key] + (np.arange(key.shape[0]) - first)
+                order[slot] = rows
+                fill += np.bincount(key, minlength=self.n_streams)
             self._by_stream = (order, bounds)
         order, bounds = self._by_stream
         if not 0 <= stream < self.n_streams:
-            return order[:0]
-        return order[bounds[stream]:bounds[stream + 1]]
+            return np.zeros(0, dtype=np.int64)
+        return order[bounds[stream]:bounds[stream + 1]].astype(np.int64)
 
     def window_series(self, stream: int, side: str = "server", points: int = 64):
         """Downsampled (ts_ns, scaled window) the given side advertised over the stream."""
@@ -328,23 +347,49 @@ def flow_order(table: PacketTable, rows: np.ndarray | None = None):
     return order, group_start, direction
 
 
-def _option_inputs(table: PacketTable):
-    """Per-row window-scale shift (-1 none) and SACK byte sums for the kernel."""
+def _last_per_row(rows: np.ndarray, values: np.ndarray, n: int):
+    """Rows inside the table, sorted and unique (the last value of a row wins, as a
+    NumPy assignment by index would have it), and their values."""
+    ok = rows < n
+    rows, values = rows[ok], values[ok]
+    order = np.argsort(rows, kind="stable")
+    rows, values = rows[order], values[order]
+    last = np.ones(rows.shape[0], dtype=bool)
+    last[:-1] = rows[1:] != rows[:-1]
+    return rows[last], values[last]
+
+
+def _sparse_options(table: PacketTable):
+    """The window-scale shifts (capped at 14) and the SACK byte sums (mod 2^32) of the
+    frames that carry them, as sorted unique rows and values: the kernel's sparse inputs."""
     n = len(table)
-    wscale = np.full(n, -1, dtype=np.int8)
     rows = table.tcpopt["row"].astype(np.int64)
     ws = table.tcpopt["wscale"]
-    ok = (rows < n) & (ws != 255)
-    wscale[rows[ok]] = np.minimum(ws[ok], 14).astype(np.int8)
-    sack_sum = np.zeros(n, dtype=np.uint32)
+    has = ws != 255
+    ws_rows, ws_vals = _last_per_row(rows[has], np.minimum(ws[has], 14).astype(np.int8), n)
     srows = table.sack["row"].astype(np.int64)
     ok = srows < n
-    if srows.shape[0]:
-        with np.errstate(over="ignore"):
-            np.add.at(sack_sum, srows[ok],
-                      (table.sack["right"][ok] - table.sack["left"][ok]).astype(np.uint32))
+    with np.errstate(over="ignore"):
+        sizes = (table.sack["right"][ok] - table.sack["left"][ok]).astype(np.uint32)
+    order = np.argsort(srows[ok], kind="stable")
+    srows, sizes = srows[ok][order], sizes[order]
+    starts = np.flatnonzero(np.concatenate(([True], srows[1:] != srows[:-1]))) \
+        if srows.shape[0] else np.zeros(0, dtype=np.int64)
+    sack_rows = srows[starts]
+    sums = np.add.reduceat(sizes, starts) if starts.shape[0] else np.zeros(0, dtype=np.uint32)
+    return ws_rows, ws_vals, sack_rows, sums.astype(np.uint32)
+
+
+def _dense_options(table: PacketTable):
+    """The same inputs one per frame, for the pure-Python engine: window-scale shift (-1
+    none), whether SACK blocks came, and their byte sums."""
+    n = len(table)
+    ws_rows, ws_vals, sack_rows, sums = _sparse_options(table)
+    wscale = np.full(n, -1, dtype=np.int8)
+    wscale[ws_rows] = ws_vals
+    sack_sum = np.zeros(n, dtype=np.uint32)
+    sack_sum[sack_rows] = sums
     has_sack = (table.columns["tcp_opts"] & int(TcpOpt.SACK)) != 0
-    has_sack[srows[~ok]] = False
     return wscale, has_sack.view(np.uint8), sack_sum
 
 
@@ -359,76 +404,171 @@ STAT = {name: i for i, name in enumerate((
     "retransmissions", "maxend_0", "maxend_1", "minseq_0", "minseq_1"))}
 
 
-def _run_state_machine(table: PacketTable, engine: str):
+def _run_state_machine(table: PacketTable, engine: str, per_frame: bool = True):
+    """Run one engine; (per-frame columns, per-conversation counts, direction per frame,
+    TSval/TSecr RTT rows and values, the rows of ICMP errors quoting TCP). Without
+    per_frame, the columns are tcp_stream alone and there are no RTT samples."""
+    quoted = _quoted_tcp(table)
+    if engine == "compiled":
+        out, stats, direction, ts_rows, ts_vals = _compiled(table, quoted, per_frame)
+    elif engine == "python":
+        out, stats, direction, ts_rows, ts_vals = _reference(table, quoted)
+    else:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if not per_frame:
+        return ({"tcp_stream": out["tcp_stream"]}, stats, direction, ts_rows[:0], ts_vals[:0],
+                quoted[0])
+    # tshark shows the quoted header's raw sequence number as tcp.seq of such a frame
+    out["tcp_seq_rel"][quoted[0]] = quoted[6]
+    return out, stats, direction, ts_rows, ts_vals, quoted[0]
+
+
+def _quoted_keys(quoted, n: int):
+    """The sorted rows of the ICMP errors quoting TCP and their quoted endpoint keys."""
+    rows, qv, qs, qd, qsp, qdp, _ = quoted
+    u = np.uint64
+    qver = qv.astype(u) << u(48)
+    src = qver | (qs.astype(u) << u(16)) | qsp.astype(u)
+    dst = qver | (qd.astype(u) << u(16)) | qdp.astype(u)
+    return _last_per_row(rows, np.stack([src, dst], axis=1), n)
+
+
+def _compiled(table: PacketTable, quoted, per_frame: bool = True):
+    """The compiled kernel reads the table's columns in place and derives the keys and
+    per-frame switches itself: no per-frame temporaries (the memory budget of a big
+    capture). Without per_frame, the outputs other than the stream are one-entry scratch."""
+    from . import _tcp
+
+    c = table.columns
+    n = len(table)
+    q_rows, q_keys = _quoted_keys(quoted, n)
+    ws_rows, ws_vals, sack_rows, sack_sums = _sparse_options(table)
+    out = empty_columns(ANALYSIS_COLUMNS, n if per_frame else 1)
+    out["tcp_stream"] = np.zeros(n, dtype=np.uint32)
+    direction = np.zeros(n, dtype=np.uint8)
+    status, stats, ts_rows, ts_vals = _tcp._analyze(
+        c["ip_version"], c["ip_proto"], c["tcp_hdr_len"], c["status"], c["ip_src"],
+        c["ip_dst"], c["sport"], c["dport"], c["ts_ns"], c["tcp_seq"], c["tcp_ack"],
+        c["tcp_flags"], c["tcp_win"], c["payload_len"], c["tcp_opts"], c["tcp_tsval"],
+        c["tcp_tsecr"], int(TcpOpt.SACK), int(TcpOpt.TIMESTAMP),
+        int(DecodeStatus.BAD_TCP_HEADER_LEN), int(DecodeStatus.TRUNCATED_L4), per_frame,
+        q_rows, np.ascontiguousarray(q_keys[:, 0]), np.ascontiguousarray(q_keys[:, 1]),
+        ws_rows, ws_vals, sack_rows, sack_sums,
+        out["tcp_stream"], out["tcp_seq_rel"], out["tcp_ack_rel"], out["tcp_win_scaled"],
+        out["tcp_bytes_in_flight"], out["tcp_analysis"], out["tcp_dupack_num"],
+        out["tcp_dupack_frame"], out["tcp_acks_frame"], direction)
+    if status != 0:
+        raise RuntimeError(f"TCP analysis kernel failed with status {status}")
+    return out, stats, direction, ts_rows, ts_vals
+
+
+def _reference(table: PacketTable, quoted):
+    """The pure-Python engine (cnfpost/tcp_py.py) on the same inputs spelled out per
+    frame with NumPy (flow_keys, the options): an independent check of the kernel's own
+    derivation of them."""
+    from . import tcp_py
+
     c = table.columns
     n = len(table)
     is_tcp = _tcp_rows(table)
-    quoted = _quoted_tcp(table)
     lo, hi, direction = flow_keys(table, is_tcp, quoted)
     analyze = is_tcp & (c["status"] != int(DecodeStatus.BAD_TCP_HEADER_LEN))
     stream_only = np.zeros(n, dtype=np.uint8)
     stream_only[quoted[0]] = 1
     is_tcp = is_tcp | (stream_only != 0)
-    # A frame cut inside its TCP options: Wireshark runs the analysis (its state moves on)
-    # but the option dissector throws before the analysis is printed: tshark shows none.
     show = ~(c["status"] == int(DecodeStatus.TRUNCATED_L4))
-    wscale, has_sack, sack_sum = _option_inputs(table)
+    wscale, has_sack, sack_sum = _dense_options(table)
     has_ts = ((c["tcp_opts"] & int(TcpOpt.TIMESTAMP)) != 0).view(np.uint8)
     out = empty_columns(ANALYSIS_COLUMNS, n)
     ts_rtt = np.full(n, -1, dtype=np.int64)
-    args = (
+    status, stats = tcp_py.analyze(
         lo, hi, is_tcp.view(np.uint8), analyze.view(np.uint8), show.view(np.uint8), stream_only,
         c["ts_ns"], c["tcp_seq"], c["tcp_ack"], c["tcp_flags"], c["tcp_win"], c["payload_len"],
         direction, wscale, has_sack, sack_sum, has_ts, c["tcp_tsval"], c["tcp_tsecr"],
         out["tcp_stream"], out["tcp_seq_rel"], out["tcp_ack_rel"], out["tcp_win_scaled"],
         out["tcp_bytes_in_flight"], out["tcp_analysis"], out["tcp_dupack_num"],
-        out["tcp_dupack_frame"], out["tcp_acks_frame"], ts_rtt,
-    )
-    if engine == "compiled":
-        from . import _tcp
-        status, stats = _tcp._analyze(*args)
-    elif engine == "python":
-        from . import tcp_py
-        status, stats = tcp_py.analyze(*args)
-    else:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        out["tcp_dupack_frame"], out["tcp_acks_frame"], ts_rtt)
     if status != 0:
-        raise RuntimeError(f"TCP analysis kernel failed with status {status}")
-    # tshark shows the quoted header's raw sequence number as tcp.seq of such a frame
-    out["tcp_seq_rel"][quoted[0]] = quoted[6]
-    return out, stats, direction, ts_rtt, quoted[0]
+        raise RuntimeError(f"TCP analysis reference engine failed with status {status}")
+    ts_rows = np.flatnonzero(ts_rtt >= 0)
+    return out, stats, direction, ts_rows, ts_rtt[ts_rows]
 
 
 # ----------------------------------------------------------------------------------------
 # 3. The flow table
 # ----------------------------------------------------------------------------------------
-def analyze_tcp(table: PacketTable, engine: str = "compiled") -> TcpAnalysis:
-    """Flows and Wireshark's per-packet TCP analysis of a decoded capture."""
+def analyze_tcp(table: PacketTable, engine: str = "compiled",
+                per_frame: bool = True) -> TcpAnalysis:
+    """Flows and Wireshark's per-packet TCP analysis of a decoded capture.
+
+    per_frame=False keeps the flow table's counts and tcp_stream only: no other per-frame
+    column and no distributions (win_*, ack_rtt_*, ts_rtt_*), for `cnfpost info`, at a
+    fraction of the memory."""
     c = table.columns
-    out, stats, direction, ts_rtt, quoted_rows = _run_state_machine(table, engine)
+    out, stats, direction, ts_rows, ts_values, quoted_rows = _run_state_machine(
+        table, engine, per_frame)
     eager, client_dir = _flow_table(table, out, stats, direction)
-    ts_rows = np.flatnonzero(ts_rtt >= 0)
-    ts_values = ts_rtt[ts_rows]
-    del ts_rtt, direction
+    del direction
     nconv = stats.shape[0]
-    flows = FlowTable(eager, lambda: _distributions(table, out, client_dir, ts_rows, ts_values,
-                                                    nconv)) if nconv else eager
+    lazy = _distributions(table, out, client_dir, ts_rows, ts_values, nconv) if per_frame \
+        else {}
+    flows = FlowTable(eager, lazy) if nconv and lazy else eager
     return TcpAnalysis(columns=out, flows=flows, ts_ns=c["ts_ns"], tcp_flags=c["tcp_flags"],
                        payload_len=c["payload_len"], client_dir=client_dir,
                        quoted_rows=quoted_rows, ts_rtt_rows=ts_rows, ts_rtt_values=ts_values)
 
 
-def _group_stats(group: np.ndarray, values: np.ndarray, ngroups: int, bits: int = 40):
-    """(count, min, median, max) of non-negative integer values per group; -1 where empty.
+STAT_BITS = 40        # value bits of a distribution key: values are clipped to 2**40 - 1
 
-    One sort of (group << bits | value) keys: values are clipped to 2**bits - 1.
-    """
-    count = np.bincount(group, minlength=ngroups).astype(np.int64)
+
+def _keys(group: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``group << STAT_BITS | value`` keys of non-negative integer values (clipped)."""
+    v = np.minimum(np.maximum(values.astype(np.int64), 0), (1 << STAT_BITS) - 1)
+    return (group.astype(np.uint64) << np.uint64(STAT_BITS)) | v.astype(np.uint64)
+
+
+def _group_stats(group: np.ndarray, values: np.ndarray, ngroups: int):
+    """(count, min, median, max) of non-negative integer values per group; -1 where empty."""
+    keys = _keys(group, values)
+    keys.sort()
+    return _sorted_stats(keys, ngroups)
+
+
+def _block_stats(n: int, part: Callable[[slice], tuple[np.ndarray, np.ndarray]],
+                 ngroups: int):
+    """_group_stats of the (group, values) that ``part`` gives for each block of the n
+    frames, with no per-frame temporaries: a first pass counts, a second fills one key
+    array, sorted in place (8 bytes per value kept, nothing more)."""
+    blocks = [slice(start, start + BLOCK_ROWS) for start in range(0, n, BLOCK_ROWS)]
+    keys = np.empty(sum(part(b)[0].shape[0] for b in blocks), dtype=np.uint64)
+    at = 0
+    for b in blocks:
+        group, values = part(b)
+        keys[at:at + group.shape[0]] = _keys(group, values)
+        at += group.shape[0]
+    keys.sort()
+    return _sorted_stats(keys, ngroups)
+
+
+def _sorted_stats(keys: np.ndarray, ngroups: int):
+    """(count, min, median, max) per group of sorted distribution keys; -1 where empty."""
+    cap = np.uint64((1 << STAT_BITS) - 1)
+    bounds = np.searchsorted(keys, np.arange(ngroups + 1, dtype=np.uint64)
+                             << np.uint64(STAT_BITS))
+    count = np.diff(bounds).astype(np.int64)
     mn = np.full(ngroups, -1, dtype=np.int64)
     md = np.full(ngroups, -1, dtype=np.int64)
     mx = np.full(ngroups, -1, dtype=np.int64)
-    if group.shape[0] == 0:
-        return count, mn, md, mx
+    has = count > 0
+    s, k = bounds[:-1][has], count[has]
+
+    def value(at):
+        return (keys[at] & cap).astype(np.int64)
+
+    mn[has] = value(s)
+    mx[has] = value(s + k - 1)
+    md[has] = (value(s + (k - 1) // 2) + value(s + k // 2)) // 2
+    return count, mn, md, mx
     cap = (1 << bits) - 1
     v = np.minimum(np.maximum(values.astype(np.int64), 0), cap).astype(np.uint64)
     keys = np.sort((group.astype(np.uint64) << np.uint64(bits)) | v)
@@ -443,20 +583,19 @@ def _group_stats(group: np.ndarray, values: np.ndarray, ngroups: int, bits: int 
 
 
 def _flow_table(table, out, stats, direction):
+    """The per-stream flow table, and per frame whether its stream's client sent it (in
+    `direction`'s memory, which the caller gives up)."""
     c = table.columns
     n = len(table)
     nconv = stats.shape[0]
-    client_dir_row = np.zeros(n, dtype=np.uint8)
     if nconv == 0:
-        return {name: np.zeros(0, dtype=np.int64) for name in FLOW_FIELDS}, client_dir_row
+        return ({name: np.zeros(0, dtype=np.int64) for name in FLOW_FIELDS},
+                np.zeros(n, dtype=np.uint8))
 
     def col(name):
         return stats[:, STAT[name]]
 
     stream = out["tcp_stream"]
-    tcp = stream != NO_STREAM
-    rows = np.flatnonzero(tcp)
-    conv = stream[rows].astype(np.int64)
     # Client (the one rule for every stage: wire/, phases, findings, reports): the sender
     # of the first SYN (without ACK); else the receiver of the SYN/ACKs (when only one side
     # sent any); else the endpoint with the higher port (the ephemeral one); else the sender
@@ -470,8 +609,16 @@ def _flow_table(table, out, stats, direction):
                            np.where(sport < dport, 1 - first_dir, first_dir))
     client = np.where(col("syn_dir") >= 0, col("syn_dir"),
                       np.where(synack_client >= 0, synack_client, port_client)).astype(np.int64)
-    from_client = direction[rows] == client[conv]
-    client_dir_row[rows] = from_client
+    # Per frame: sent by its stream's client? One byte a frame and no index arrays (the
+    # memory budget of a big capture): a table of each stream's client direction, with a
+    # last entry no direction equals for the frames without a stream.
+    side = np.full(nconv + 1, 2, dtype=np.uint8)
+    side[:nconv] = client
+    client_dir_row = direction          # rewritten in place, a block at a time
+    for start in range(0, n, BLOCK_ROWS):
+        block = slice(start, start + BLOCK_ROWS)
+        np.equal(direction[block], side[np.minimum(stream[block], nconv)],
+                 out=client_dir_row[block].view(bool))
     cs = client          # direction index of the client, per stream
     ss = 1 - client
 
@@ -480,7 +627,7 @@ def _flow_table(table, out, stats, direction):
 
     f = {"stream": np.arange(nconv, dtype=np.int64)}
     f["ip_version"] = c["ip_version"][first].astype(np.int64)
-    first_from_client = direction[first] == client
+    first_from_client = client_dir_row[first] == 1
     f["client_addr"] = np.where(first_from_client, c["ip_src"][first], c["ip_dst"][first]).astype(np.int64)
     f["client_port"] = np.where(first_from_client, c["sport"][first], c["dport"][first]).astype(np.int64)
     f["server_addr"] = np.where(first_from_client, c["ip_dst"][first], c["ip_src"][first]).astype(np.int64)
@@ -509,19 +656,21 @@ def _flow_table(table, out, stats, direction):
 
     # Options of the SYN and SYN/ACK (sparse: only those frames are looked at).
     flags = c["tcp_flags"]
-    syn_rows = np.flatnonzero(tcp & ((flags & SYN) != 0))
+    syn_rows = np.flatnonzero((flags & SYN) != 0)
+    syn_rows = syn_rows[stream[syn_rows] != NO_STREAM]
     syn_conv = stream[syn_rows].astype(np.int64)
-    syn_client = direction[syn_rows] == client[syn_conv]
+    syn_client = client_dir_row[syn_rows] == 1
     pure = (flags[syn_rows] & ACK) == 0
     mine = pure & syn_client            # the client's SYNs
     theirs = ~pure & ~syn_client        # the server's SYN/ACKs
-    mss_row = np.zeros(n, dtype=np.int64)
-    trows = table.tcpopt["row"].astype(np.int64)
-    ok = trows < n
-    mss_row[trows[ok]] = table.tcpopt["mss"][ok]
+    mss_rows, mss = _last_per_row(table.tcpopt["row"].astype(np.int64),
+                                  table.tcpopt["mss"].astype(np.int64), n)
+    at = np.minimum(np.searchsorted(mss_rows, syn_rows), max(mss_rows.shape[0] - 1, 0))
+    syn_mss = np.where(mss_rows[at] == syn_rows, mss[at], 0) if mss_rows.shape[0] \
+        else np.zeros(syn_rows.shape[0], dtype=np.int64)
     for name, sel in (("mss_client", mine), ("mss_server", theirs)):
         f[name] = np.zeros(nconv, dtype=np.int64)
-        np.maximum.at(f[name], syn_conv[sel], mss_row[syn_rows[sel]])
+        np.maximum.at(f[name], syn_conv[sel], syn_mss[sel])
     f["wscale_client"] = by_side("wscale", cs)
     f["wscale_server"] = by_side("wscale", ss)
     opts = c["tcp_opts"][syn_rows]
@@ -570,58 +719,81 @@ def _flow_table(table, out, stats, direction):
 
 
 def _distributions(table: PacketTable, out: dict, client_dir_row: np.ndarray,
-                   ts_rows: np.ndarray, ts_values: np.ndarray, nconv: int) -> dict:
-    """The flow table's per-stream distributions (count, min, median, max): windows
-    advertised each way, ACK RTTs by the side that acked, TSval/TSecr RTTs. One sort each,
-    so they are computed on first use (FlowTable), from arrays the analysis keeps."""
+                   ts_rows: np.ndarray, ts_values: np.ndarray, nconv: int
+                   ) -> dict[str, Callable[[], dict]]:
+    """The flow table's per-stream distributions (count, min, median, max), as three
+    families each computed on first use (FlowTable), from arrays the analysis keeps:
+    windows advertised each way, ACK RTTs by the side that acked, TSval/TSecr RTTs. Each
+    costs sorts over the frames; the diagnosis reads only the ACK RTTs."""
     c = table.columns
-    f = {}
     stream = out["tcp_stream"]
-    rows = np.flatnonzero(stream != NO_STREAM)
-    conv = stream[rows].astype(np.int64)
-    from_client = client_dir_row[rows] == 1
-    # Advertised windows (scaled), of frames carrying an ACK, SYNs excluded.
-    fl = c["tcp_flags"][rows]
-    adv = ((fl & ACK) != 0) & ((fl & SYN) == 0)
-    win = out["tcp_win_scaled"][rows]
-    for side, mask in (("c2s", adv & from_client), ("s2c", adv & ~from_client)):
-        _, mn, md, mx = _group_stats(conv[mask], win[mask], nconv)
-        f[f"win_min_{side}"], f[f"win_median_{side}"], f[f"win_max_{side}"] = mn, md, mx
 
-    # ACK RTT (Wireshark's tcp.analysis.ack_rtt), split by the side that sent the ACK.
-    acks = out["tcp_acks_frame"]
-    arows = np.flatnonzero(acks)
-    arows = arows[(c["ts_ns"][arows] != NO_TIME)
-                  & (c["ts_ns"][acks[arows].astype(np.int64) - 1] != NO_TIME)]
-    rtt = c["ts_ns"][arows] - c["ts_ns"][acks[arows].astype(np.int64) - 1]
-    aconv = stream[arows].astype(np.int64)
-    aclient = client_dir_row[arows] == 1
-    for side, mask in (("server", ~aclient), ("client", aclient)):
-        cnt, mn, md, mx = _group_stats(aconv[mask], rtt[mask], nconv)
-        f[f"ack_rtt_{side}_count"] = cnt
-        f[f"ack_rtt_{side}_min_ns"], f[f"ack_rtt_{side}_median_ns"], f[f"ack_rtt_{side}_max_ns"] = mn, md, mx
+    n = stream.shape[0]
 
-    cnt, mn, md, mx = _group_stats(stream[ts_rows].astype(np.int64), ts_values, nconv)
-    f["ts_rtt_count"], f["ts_rtt_min_ns"], f["ts_rtt_median_ns"], f["ts_rtt_max_ns"] = cnt, mn, md, mx
-    return f
+    def by_side(part, prefix: str, names: tuple[str, ...], sides: tuple[str, str]) -> dict:
+        # groups 0..nconv-1: the first side's values per stream; nconv..: the second's
+        stats = _block_stats(n, part, 2 * nconv)
+        f = {}
+        for k, side in enumerate(sides):
+            for name, values in zip(names, stats):
+                if name is not None:
+                    f[f"{prefix}{name.format(side=side)}"] = values[k * nconv:(k + 1) * nconv]
+        return f
+
+    def windows() -> dict:
+        # Advertised windows (scaled), of frames carrying an ACK, SYNs excluded.
+        def part(block: slice):
+            fl = c["tcp_flags"][block]
+            rows = block.start + np.flatnonzero((stream[block] != NO_STREAM)
+                                                & ((fl & (ACK | SYN)) == ACK))
+            group = stream[rows].astype(np.int64) + nconv * (client_dir_row[rows] != 1)
+            return group, out["tcp_win_scaled"][rows]
+        return by_side(part, "win_", (None, "min_{side}", "median_{side}", "max_{side}"),
+                       ("c2s", "s2c"))
+
+    def ack_rtts() -> dict:
+        # Wireshark's tcp.analysis.ack_rtt, split by the side that sent the ACK.
+        acks, ts = out["tcp_acks_frame"], c["ts_ns"]
+
+        def part(block: slice):
+            rows = block.start + np.flatnonzero(acks[block])
+            acked = acks[rows].astype(np.int64) - 1
+            timed = (ts[rows] != NO_TIME) & (ts[acked] != NO_TIME)
+            rows, acked = rows[timed], acked[timed]
+            group = stream[rows].astype(np.int64) + nconv * (client_dir_row[rows] == 1)
+            return group, ts[rows] - ts[acked]
+        return by_side(part, "ack_rtt_", ("{side}_count", "{side}_min_ns", "{side}_median_ns",
+                                          "{side}_max_ns"), ("server", "client"))
+
+    def ts_rtts() -> dict:
+        cnt, mn, md, mx = _group_stats(stream[ts_rows].astype(np.int64), ts_values, nconv)
+        return {"ts_rtt_count": cnt, "ts_rtt_min_ns": mn, "ts_rtt_median_ns": md,
+                "ts_rtt_max_ns": mx}
+
+    return {"win_": windows, "ack_rtt_": ack_rtts, "ts_rtt_": ts_rtts}
 
 
 class FlowTable(Mapping):
-    """The flow table: FLOW_FIELDS name -> one value per stream. The distributions
-    (_distributions: four sorts over the frames) are computed the first time one of them
-    is read; `cnfpost info` and most rules never read them."""
+    """The flow table: FLOW_FIELDS name -> one value per stream. Each family of
+    distributions (_distributions, keyed by its fields' name prefix) is computed the first
+    time one of its fields is read; `cnfpost info` and most rules never read them."""
 
-    def __init__(self, eager: dict[str, np.ndarray], lazy: Callable[[], dict]):
-        self._data, self._lazy = eager, lazy
+    def __init__(self, eager: dict[str, np.ndarray], lazy: dict[str, Callable[[], dict]]):
+        self._data, self._lazy = eager, dict(lazy)
 
     def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self._data and self._lazy is not None and name in FLOW_FIELDS:
-            self._data.update(self._lazy())
-            self._lazy = None
+        if name not in self._data and name in FLOW_FIELDS:
+            prefix = next((p for p in self._lazy if name.startswith(p)), None)
+            if prefix is not None:
+                self._data.update(self._lazy.pop(prefix)())
         return self._data[name]
 
+    def _names(self) -> list[str]:
+        return [name for name in FLOW_FIELDS if name in self._data
+                or any(name.startswith(p) for p in self._lazy)]
+
     def __iter__(self) -> Iterator[str]:
-        return iter(FLOW_FIELDS)
+        return iter(self._names())
 
     def __len__(self) -> int:
-        return len(FLOW_FIELDS)
+        return len(self._names())

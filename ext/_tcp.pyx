@@ -2,15 +2,19 @@
 """Compiled TCP session analysis: Wireshark 4.0's per-segment state machine.
 
 One entry point, `_analyze`, walks the frames once in capture order, as Wireshark does.
-cnfpost/tcp.py computes each TCP frame's canonical 4-tuple key and direction with NumPy;
-here a hash table interns the keys, each 4-tuple keeps its conversation state (both
-directions), and a new conversation starts where Wireshark's port-reuse rule says, so
-conversations are numbered in order of first appearance: Wireshark's tcp.stream. The
-kernel fills caller-allocated per-frame arrays (stream, relative seq/ack, scaled window,
-bytes in flight, the analysis flag bits with Wireshark's TCP_A_* values, duplicate-ACK
-number and frame, the frame an ACK acknowledges, a TSval/TSecr RTT sample) and returns
-the per-conversation counts as one (conversations x NSTAT) array, since their number is
-known only at the end.
+It reads the packet table's columns in place and derives each TCP frame's canonical
+4-tuple key and direction itself (the same numbers as cnfpost/tcp.py's flow_keys, which
+the pure-Python engine is given: the engine-agreement tests check one against the other),
+so a big capture costs no per-frame temporaries. A hash table interns the keys, each
+4-tuple keeps its conversation state (both directions), and a new conversation starts
+where Wireshark's port-reuse rule says, so conversations are numbered in order of first
+appearance: Wireshark's tcp.stream. The kernel fills caller-allocated per-frame arrays
+(stream, direction, relative seq/ack, scaled window, bytes in flight, the analysis flag
+bits with Wireshark's TCP_A_* values, duplicate-ACK number and frame, the frame an ACK
+acknowledges) and returns the per-conversation counts as one (conversations x NSTAT)
+array, since their number is known only at the end, and the TSval/TSecr RTT samples as
+rows and values. Without per_frame (cnfpost info) only the stream and direction are
+written per frame.
 
 The rules are `tcp_analyze_sequence_number()` and the parts of `dissect_tcp()` around it
 in epan/dissectors/packet-tcp.c (Wireshark 4.0), as written out in
@@ -18,7 +22,8 @@ in epan/dissectors/packet-tcp.c (Wireshark 4.0), as written out in
 reference (cnfpost/tcp_py.py) follows the same lines, and the tests run on both.
 
 No Python object is touched per packet. Every array is checked at entry to hold one
-entry per frame (a mismatch is a returned status, never a wild read or write); every
+entry per frame and every sparse row list to be inside the table and strictly increasing
+(a mismatch is a returned status, never a wild read or write); every
 other index is the kernel's own (hash slots masked to the table, directions masked to
 0/1, conversation numbers it assigned, segment lists bounded by their capacity), so the
 loop compiles without bounds checks (setup.py; tests/test_tcp.py keeps it that way and
@@ -224,26 +229,42 @@ cdef inline uint64_t mix(uint64_t lo, uint64_t hi) noexcept nogil:
 
 
 def _analyze(
-    const uint64_t[::1] key_lo,
-    const uint64_t[::1] key_hi,
-    const uint8_t[::1] is_tcp,
-    const uint8_t[::1] analyze,
-    const uint8_t[::1] show,
-    const uint8_t[::1] stream_only,
+    # the packet table's columns (cnfpost/model.py PACKET_COLUMNS), read in place
+    const uint8_t[::1] ip_version,
+    const uint8_t[::1] ip_proto,
+    const uint8_t[::1] tcp_hdr_len,
+    const uint8_t[::1] status_in,
+    const uint32_t[::1] ip_src,
+    const uint32_t[::1] ip_dst,
+    const uint16_t[::1] sport,
+    const uint16_t[::1] dport,
     const int64_t[::1] ts_ns,
     const uint32_t[::1] seq_raw,
     const uint32_t[::1] ack_raw,
     const uint16_t[::1] tcp_flags,
     const uint16_t[::1] tcp_win,
     const uint32_t[::1] seglen_in,
-    const uint8_t[::1] direction,
-    const int8_t[::1] wscale,
-    const uint8_t[::1] has_sack,
-    const uint32_t[::1] sack_sum,
-    const uint8_t[::1] has_ts,
+    const uint8_t[::1] tcp_opts,
     const uint32_t[::1] tsval,
     const uint32_t[::1] tsecr,
-    # per frame outputs (length n), zeroed by the caller
+    # the table's codes of what is derived per frame: TcpOpt bits, DecodeStatus values
+    uint8_t opt_sack,
+    uint8_t opt_timestamp,
+    uint8_t status_bad_tcp_header,
+    uint8_t status_cut_in_l4,
+    # False: the per-conversation counts only (cnfpost info); the per-frame outputs other
+    # than the stream and the direction may then be one entry long, and are scratch
+    bint per_frame,
+    # sparse inputs, rows strictly increasing: ICMP errors quoting TCP (their keys), the
+    # window-scale shifts (-1 none) and the SACK byte sums of the frames that carry them
+    const int64_t[::1] quoted_row,
+    const uint64_t[::1] quoted_src,
+    const uint64_t[::1] quoted_dst,
+    const int64_t[::1] wscale_row,
+    const int8_t[::1] wscale_val,
+    const int64_t[::1] sack_row,
+    const uint32_t[::1] sack_val,
+    # per frame outputs (length n, see per_frame), zeroed by the caller
     uint32_t[::1] out_stream,
     uint32_t[::1] out_seq,
     uint32_t[::1] out_ack,
@@ -253,11 +274,16 @@ def _analyze(
     uint16_t[::1] out_dupnum,
     uint32_t[::1] out_dupframe,
     uint32_t[::1] out_acks_frame,
-    int64_t[::1] out_ts_rtt,
+    uint8_t[::1] out_direction,
 ):
-    """Run the state machine over all frames; returns (status, per-conversation array)."""
+    """Run the state machine over all frames.
+
+    Returns (status, per-conversation array, ts_rtt_rows, ts_rtt_values): the TSval/TSecr
+    RTT samples are few, so they come back as rows and values, not as a column."""
     cdef Py_ssize_t n = ts_ns.shape[0]
     cdef Py_ssize_t r, i, j, kept
+    cdef Py_ssize_t ro          # where this frame's outputs go: r, or 0 without per_frame
+    cdef Py_ssize_t nout = n if per_frame else 1
     cdef Py_ssize_t nconv = 0
     cdef Flow* fwd
     cdef Flow* rev
@@ -275,6 +301,17 @@ def _analyze(
     cdef int64_t ts_rtt
     cdef Seg* s
     cdef int64_t* st
+    # what the caller used to pass per frame, derived here from the table's columns
+    cdef uint64_t key_src, key_dst, key_lo, key_hi, ver
+    cdef bint is_tcp, stream_only, analyze, show
+    cdef Py_ssize_t qi = 0, wi = 0, si = 0
+    cdef Py_ssize_t nq = quoted_row.shape[0]
+    cdef Py_ssize_t nw = wscale_row.shape[0]
+    cdef Py_ssize_t ns = sack_row.shape[0]
+    # TSval/TSecr RTT samples: (row, ns) pairs, grown by doubling
+    cdef int64_t* rtt_rows = NULL
+    cdef int64_t* rtt_vals = NULL
+    cdef Py_ssize_t rtt_n = 0, rtt_cap = 0
     # the 4-tuple table: open addressing over (lo, hi) keys -> index into `convs`
     cdef uint64_t* ht_lo = NULL
     cdef uint64_t* ht_hi = NULL
@@ -289,36 +326,63 @@ def _analyze(
     cdef int status = C_STATUS_OK
     cdef void* p
     cdef int64_t[:, ::1] outv
+    cdef int64_t[::1] rows_v, vals_v
 
-    if (key_lo.shape[0] != n or key_hi.shape[0] != n or is_tcp.shape[0] != n
-            or analyze.shape[0] != n or show.shape[0] != n or stream_only.shape[0] != n
+    if (ip_version.shape[0] != n or ip_proto.shape[0] != n or tcp_hdr_len.shape[0] != n
+            or status_in.shape[0] != n or ip_src.shape[0] != n or ip_dst.shape[0] != n
+            or sport.shape[0] != n or dport.shape[0] != n
             or seq_raw.shape[0] != n or ack_raw.shape[0] != n or tcp_flags.shape[0] != n
-            or tcp_win.shape[0] != n or seglen_in.shape[0] != n
-            or direction.shape[0] != n or wscale.shape[0] != n or has_sack.shape[0] != n
-            or sack_sum.shape[0] != n or has_ts.shape[0] != n or tsval.shape[0] != n
-            or tsecr.shape[0] != n or out_stream.shape[0] != n or out_seq.shape[0] != n
-            or out_ack.shape[0] != n or out_win.shape[0] != n or out_bif.shape[0] != n
-            or out_flags.shape[0] != n or out_dupnum.shape[0] != n
-            or out_dupframe.shape[0] != n or out_acks_frame.shape[0] != n
-            or out_ts_rtt.shape[0] != n):
-        return C_STATUS_BAD_INDEX, np.zeros((0, NSTAT), dtype=np.int64)
+            or tcp_win.shape[0] != n or seglen_in.shape[0] != n or tcp_opts.shape[0] != n
+            or tsval.shape[0] != n or tsecr.shape[0] != n
+            or quoted_src.shape[0] != nq or quoted_dst.shape[0] != nq
+            or wscale_val.shape[0] != nw or sack_val.shape[0] != ns
+            or not _rows_ok(quoted_row, n) or not _rows_ok(wscale_row, n)
+            or not _rows_ok(sack_row, n)
+            or out_stream.shape[0] != n or out_direction.shape[0] != n
+            or out_seq.shape[0] < nout or out_ack.shape[0] < nout
+            or out_win.shape[0] < nout or out_bif.shape[0] < nout
+            or out_flags.shape[0] < nout or out_dupnum.shape[0] < nout
+            or out_dupframe.shape[0] < nout or out_acks_frame.shape[0] < nout):
+        return (C_STATUS_BAD_INDEX, np.zeros((0, NSTAT), dtype=np.int64),
+                np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
     ht_lo = <uint64_t*>malloc(ht_cap * sizeof(uint64_t))
     ht_hi = <uint64_t*>malloc(ht_cap * sizeof(uint64_t))
     ht_idx = <int64_t*>malloc(ht_cap * sizeof(int64_t))
     if ht_lo == NULL or ht_hi == NULL or ht_idx == NULL:
         free(ht_lo); free(ht_hi); free(ht_idx)
-        return C_STATUS_NO_MEMORY, np.zeros((0, NSTAT), dtype=np.int64)
+        return (C_STATUS_NO_MEMORY, np.zeros((0, NSTAT), dtype=np.int64),
+                np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
     for i in range(ht_cap):
         ht_idx[i] = -1
     ht_mask = ht_cap - 1
 
     with nogil:
         for r in range(n):
-            if not is_tcp[r]:
+            ro = r if per_frame else 0
+            # The frame's 4-tuple key and direction (tcp.py flow_keys, the same numbers):
+            # an ICMP error quoting TCP takes the quoted 4-tuple, for its stream only.
+            stream_only = qi < nq and quoted_row[qi] == r
+            is_tcp = ip_proto[r] == 6 and ip_version[r] != 0 and tcp_hdr_len[r] > 0
+            if stream_only:
+                key_src = quoted_src[qi]
+                key_dst = quoted_dst[qi]
+                qi += 1
+            elif is_tcp:
+                ver = <uint64_t>ip_version[r] << 48
+                key_src = ver | (<uint64_t>ip_src[r] << 16) | sport[r]
+                key_dst = ver | (<uint64_t>ip_dst[r] << 16) | dport[r]
+            else:
                 out_stream[r] = C_NO_STREAM
                 continue
-            d = direction[r] & 1
+            d = 1 if key_src > key_dst else 0
+            key_lo = key_dst if d else key_src
+            key_hi = key_src if d else key_dst
+            out_direction[r] = <uint8_t>d
+            analyze = is_tcp and status_in[r] != status_bad_tcp_header
+            # A frame cut inside its TCP options: Wireshark runs the analysis (its state
+            # moves on) but the option dissector throws before the analysis is printed.
+            show = status_in[r] != status_cut_in_l4
             seq = seq_raw[r]
             ack = ack_raw[r]
             flags = tcp_flags[r]
@@ -334,8 +398,8 @@ def _analyze(
             ts_rtt = -1
 
             # Find the 4-tuple's state; a new 4-tuple is a new conversation.
-            h = mix(key_lo[r], key_hi[r]) & ht_mask
-            while ht_idx[h] >= 0 and (ht_lo[h] != key_lo[r] or ht_hi[h] != key_hi[r]):
+            h = mix(key_lo, key_hi) & ht_mask
+            while ht_idx[h] >= 0 and (ht_lo[h] != key_lo or ht_hi[h] != key_hi):
                 h = (h + 1) & ht_mask
             g = ht_idx[h]
             cv = NULL
@@ -350,8 +414,8 @@ def _analyze(
                 g = nconvs_used
                 nconvs_used += 1
                 ht_idx[h] = g
-                ht_lo[h] = key_lo[r]
-                ht_hi[h] = key_hi[r]
+                ht_lo[h] = key_lo
+                ht_hi[h] = key_hi
                 cv = &convs[g]
                 memset(cv, 0, sizeof(Conv))
                 cv.id = -1
@@ -364,7 +428,7 @@ def _analyze(
             cv = &convs[g]
             fwd = &cv.f[d]
             rev = &cv.f[1 - d]
-            if stream_only[r] and cv.id >= 0:
+            if stream_only and cv.id >= 0:
                 out_stream[r] = <uint32_t>cv.id
                 continue
 
@@ -406,7 +470,7 @@ def _analyze(
                 st[S_MAXEND + 1] = -1
                 st[S_MINSEQ] = -1
                 st[S_MINSEQ + 1] = -1
-                if stream_only[r]:
+                if stream_only:
                     out_stream[r] = <uint32_t>cv.id
                     continue
             # A SYN/ACK with another ISN than the one seen: Wireshark takes the new
@@ -424,8 +488,8 @@ def _analyze(
 
             rel_seq = seq
             rel_ack = ack
-            out_win[r] = window
-            if analyze[r]:
+            out_win[ro] = window
+            if analyze:
                 # ---- tcp_analyze_sequence_number() ----
                 # base_seq: the SYN's ISN, else seq - 1 (bug 1542); the other
                 # direction's from the first ACK (ack - 1).
@@ -635,7 +699,7 @@ def _analyze(
                 if flags & TH_ACK:
                     rel_ack = ack - rev.base_seq
                 if (flags & TH_SYN) == 0 and fwd.win_scale >= 0:
-                    out_win[r] = window << fwd.win_scale
+                    out_win[ro] = window << fwd.win_scale
 
             # After the analysis (dissect_tcp): the most recent SYN's time, and the
             # iRTT at the first pure ACK after it, in either direction.
@@ -649,11 +713,15 @@ def _analyze(
                 fwd.is_first_ack = False
             # Options are dissected after the analysis: window scale (capped at 14 by
             # the option dissector) and SACK blocks for the next bytes-in-flight.
-            if wscale[r] >= 0:
-                fwd.win_scale = wscale[r] if wscale[r] <= 14 else 14
-            if has_sack[r]:
+            while wi < nw and wscale_row[wi] < r:
+                wi += 1
+            if wi < nw and wscale_row[wi] == r and wscale_val[wi] >= 0:
+                fwd.win_scale = wscale_val[wi] if wscale_val[wi] <= 14 else 14
+            if tcp_opts[r] & opt_sack:
+                while si < ns and sack_row[si] < r:
+                    si += 1
                 fwd.num_sack_ranges = 1
-                fwd.sack_delivered = sack_sum[r]
+                fwd.sack_delivered = sack_val[si] if si < ns and sack_row[si] == r else 0
             # verify_tcp_window_scaling(): scaling only when both SYNs carried it.
             if flags & TH_SYN:
                 if fwd.win_scale == -1:
@@ -664,7 +732,7 @@ def _analyze(
 
             # TSval/TSecr RTT: the first echo of a TSval the other side sent, timed
             # from the first frame that carried it.
-            if has_ts[r]:
+            if tcp_opts[r] & opt_timestamp:
                 if (flags & TH_ACK) and tsecr[r] != 0:
                     for q in range(rev.ts_count):
                         i = (rev.ts_head - q + TS_RING) % TS_RING
@@ -680,24 +748,39 @@ def _analyze(
                     fwd.ts_echoed[fwd.ts_head] = False
                     if fwd.ts_count < TS_RING:
                         fwd.ts_count += 1
-            out_ts_rtt[r] = ts_rtt
+            if ts_rtt >= 0 and per_frame:
+                if rtt_n == rtt_cap:
+                    rtt_cap = 1024 if rtt_cap == 0 else 2 * rtt_cap
+                    p = realloc(rtt_rows, rtt_cap * sizeof(int64_t))
+                    if p == NULL:
+                        status = C_STATUS_NO_MEMORY
+                        break
+                    rtt_rows = <int64_t*>p
+                    p = realloc(rtt_vals, rtt_cap * sizeof(int64_t))
+                    if p == NULL:
+                        status = C_STATUS_NO_MEMORY
+                        break
+                    rtt_vals = <int64_t*>p
+                rtt_rows[rtt_n] = r
+                rtt_vals[rtt_n] = ts_rtt
+                rtt_n += 1
 
-            out_seq[r] = rel_seq
-            out_ack[r] = rel_ack
+            out_seq[ro] = rel_seq
+            out_ack[ro] = rel_ack
             # A frame cut inside its TCP options: Wireshark ran the analysis (the state
             # above moved on) but its option dissector throws before the analysis is
             # printed, so tshark shows none of it; neither do the columns nor the counts.
-            if not show[r]:
+            if not show:
                 af = 0
                 dupnum = 0
                 dupframe = 0
                 acked_frame = 0
                 in_flight = 0
-            out_bif[r] = in_flight
-            out_flags[r] = af
-            out_dupnum[r] = dupnum
-            out_dupframe[r] = dupframe
-            out_acks_frame[r] = acked_frame
+            out_bif[ro] = in_flight
+            out_flags[ro] = af
+            out_dupnum[ro] = dupnum
+            out_dupframe[ro] = dupframe
+            out_acks_frame[ro] = acked_frame
 
             # ---- per-conversation counts (the flow table) ----
             st = stats + cv.id * NSTAT
@@ -708,7 +791,7 @@ def _analyze(
             st[S_BYTES + d] += seglen
             if seglen > 0:
                 st[S_DATA] += 1
-                if analyze[r]:
+                if analyze:
                     if st[S_MINSEQ + d] < 0 or rel_seq < st[S_MINSEQ + d]:
                         st[S_MINSEQ + d] = rel_seq
                     if <int64_t>rel_seq + seglen > st[S_MAXEND + d]:
@@ -748,6 +831,16 @@ def _analyze(
     outv = out
     if status == C_STATUS_OK and nconv > 0:
         memcpy(&outv[0, 0], stats, nconv * NSTAT * sizeof(int64_t))
+    if status != C_STATUS_OK:
+        rtt_n = 0
+    ts_rows = np.empty(rtt_n, dtype=np.int64)
+    ts_vals = np.empty(rtt_n, dtype=np.int64)
+    rows_v, vals_v = ts_rows, ts_vals
+    if rtt_n > 0:
+        memcpy(&rows_v[0], rtt_rows, rtt_n * sizeof(int64_t))
+        memcpy(&vals_v[0], rtt_vals, rtt_n * sizeof(int64_t))
+    free(rtt_rows)
+    free(rtt_vals)
     for g in range(nconvs_used):
         free(convs[g].f[0].segs)
         free(convs[g].f[1].segs)
@@ -756,7 +849,16 @@ def _analyze(
     free(ht_lo)
     free(ht_hi)
     free(ht_idx)
-    return status, out
+    return status, out, ts_rows, ts_vals
+
+
+cdef bint _rows_ok(const int64_t[::1] rows, Py_ssize_t n):
+    """Sparse rows are inside the table and strictly increasing (walked with one cursor)."""
+    cdef Py_ssize_t i
+    for i in range(rows.shape[0]):
+        if rows[i] < 0 or rows[i] >= n or (i > 0 and rows[i] <= rows[i - 1]):
+            return False
+    return True
 
 
 cdef bint ht_grow(uint64_t** lo, uint64_t** hi, int64_t** idx, Py_ssize_t* cap) noexcept nogil:

@@ -205,6 +205,8 @@ def test_ts_rtt_samples(engine):
     assert f["ts_rtt_count"] == 3
     assert (f["ts_rtt_min_ns"], f["ts_rtt_max_ns"]) == (100_000, 30_000_000)
     samples = a.rtt_samples(0)
+    if engine == "compiled":     # the flows-only kernel times nothing, counts the same
+        assert _flows_only_counts_the_same(decode_bytes(cap.pcap_bytes(), "x")).shape[0] == 3
     assert samples["ts_rtt_server"][0].tolist() == [2, 5]         # SYN/ACK, ACK of data
     assert samples["ts_rtt_server"][1].tolist() == [20_000_000, 30_000_000]
     assert samples["ts_rtt_client"][1].tolist() == [100_000]
@@ -265,8 +267,85 @@ def test_flow_order_groups_in_capture_order():
     assert direction[0] != direction[2]
 
 
-def test_kernel_rejects_mismatched_arrays():
-    from cnfpost import _tcp, tcp_py
+def _kernel_args(table):
+    """The compiled kernel's arguments for a table, as cnfpost/tcp.py builds them."""
+    from cnfpost.model import ANALYSIS_COLUMNS, DecodeStatus, TcpOpt, empty_columns
+    c, n = table.columns, len(table)
+    out = empty_columns(ANALYSIS_COLUMNS, n)
+    e64 = np.zeros(0, dtype=np.int64)
+    return [c["ip_version"], c["ip_proto"], c["tcp_hdr_len"], c["status"], c["ip_src"],
+            c["ip_dst"], c["sport"], c["dport"], c["ts_ns"], c["tcp_seq"], c["tcp_ack"],
+            c["tcp_flags"], c["tcp_win"], c["payload_len"], c["tcp_opts"], c["tcp_tsval"],
+            c["tcp_tsecr"], int(TcpOpt.SACK), int(TcpOpt.TIMESTAMP),
+            int(DecodeStatus.BAD_TCP_HEADER_LEN), int(DecodeStatus.TRUNCATED_L4), True,
+            e64, np.zeros(0, np.uint64), np.zeros(0, np.uint64),
+            e64, np.zeros(0, np.int8), e64, np.zeros(0, np.uint32),
+            *(out[name] for name in ("tcp_stream", "tcp_seq_rel", "tcp_ack_rel",
+                                     "tcp_win_scaled", "tcp_bytes_in_flight", "tcp_analysis",
+                                     "tcp_dupack_num", "tcp_dupack_frame", "tcp_acks_frame")),
+            np.zeros(n, np.uint8)]
+
+
+def test_kernel_rejects_mismatched_and_unordered_inputs():
+    from cnfpost import _tcp
+    cap, _ = sc.keep_alive()
+    table = decode_bytes(cap.pcap_bytes(), "x")
+    n = len(table)
+    args = _kernel_args(table)
+    status, stats, ts_rows, ts_vals = _tcp._analyze(*args)
+    assert status == _tcp.STATUS_OK and stats.shape == (1, 43)
+    assert ts_rows.shape == ts_vals.shape
+
+    def rejected(**change):
+        bad = list(args)
+        for index, value in change.items():
+            bad[int(index[1:])] = value
+        status, stats, rows, vals = _tcp._analyze(*bad)
+        return status == _tcp.STATUS_BAD_INDEX and stats.shape[0] == 0 and rows.shape == (0,)
+
+    assert rejected(a30=np.zeros(n - 1, np.uint32))                 # an output too short
+    assert rejected(a0=np.zeros(n + 1, np.uint8))                   # an input too long
+    assert rejected(a25=np.array([n], np.int64), a26=np.zeros(1, np.int8))      # row outside
+    assert rejected(a25=np.array([2, 1], np.int64), a26=np.zeros(2, np.int8))   # unordered
+    assert rejected(a25=np.array([1, 1], np.int64), a26=np.zeros(2, np.int8))   # repeated
+    assert rejected(a25=np.array([1], np.int64), a26=np.zeros(2, np.int8))      # one short
+    assert rejected(a22=np.array([-1], np.int64), a23=np.zeros(1, np.uint64),
+                    a24=np.zeros(1, np.uint64))                     # a negative quoted row
+    assert rejected(a30=np.zeros(n, np.uint32)[:0])                  # per frame: all rows
+
+
+def test_flows_only_kernel_counts_the_same_with_one_entry_outputs():
+    """cnfpost info's mode: the counts and the streams, nothing else written per frame."""
+    from cnfpost import _tcp
+    cap, _ = sc.dup_ack_x3_fast_retransmission()
+    table = decode_bytes(cap.pcap_bytes(), "x")
+    _flows_only_counts_the_same(table)
+    info = analyze_tcp(table, per_frame=False)
+    assert set(info.columns) == {"tcp_stream"}
+    full = analyze_tcp(table).flow(0)
+    assert info.flow(0) == {k: v for k, v in full.items() if not k.startswith(
+        ("win_", "ack_rtt_", "ts_rtt_"))}
+    assert full["retransmissions"] > 0
+
+
+def _flows_only_counts_the_same(table):
+    from cnfpost import _tcp
+    full = _kernel_args(table)
+    status, stats, ts_rows, _ = _tcp._analyze(*full)
+    assert status == _tcp.STATUS_OK
+    lean = list(full)
+    lean[21] = False
+    lean[30:38] = [np.zeros(1, a.dtype) for a in full[30:38]]
+    lean[29], lean[38] = np.zeros_like(full[29]), np.zeros_like(full[38])
+    status, lean_stats, lean_ts, _ = _tcp._analyze(*lean)
+    assert status == _tcp.STATUS_OK and lean_ts.shape == (0,)
+    assert np.array_equal(stats, lean_stats)
+    assert np.array_equal(full[29], lean[29]) and np.array_equal(full[38], lean[38])
+    return ts_rows
+
+
+def test_reference_engine_rejects_mismatched_arrays():
+    from cnfpost import tcp_py
     cap, _ = sc.keep_alive()
     table = decode_bytes(cap.pcap_bytes(), "x")
     n = len(table)
@@ -276,13 +355,12 @@ def test_kernel_rejects_mismatched_arrays():
             c["tcp_flags"], c["tcp_win"], c["payload_len"], z("u1"), np.full(n, -1, np.int8),
             z("u1"), z("u4"), z("u1"), z("u4"), z("u4"), z("u4"), z("u4"), z("u4"), z("u4"),
             z("u4"), z("u2"), z("u2"), z("u4"), z("u4"), z("i8")]
-    for mod, fn in ((_tcp, _tcp._analyze), (tcp_py, tcp_py.analyze)):
-        status, stats = fn(*args)
-        assert status == mod.STATUS_OK and stats.shape == (0, 43)     # nothing marked TCP
-        bad = list(args)
-        bad[21] = z("u4", n - 1)                                       # an output too short
-        status, stats = fn(*bad)
-        assert status == mod.STATUS_BAD_INDEX and stats.shape[0] == 0
+    status, stats = tcp_py.analyze(*args)
+    assert status == tcp_py.STATUS_OK and stats.shape == (0, 43)     # nothing marked TCP
+    bad = list(args)
+    bad[21] = z("u4", n - 1)                                          # an output too short
+    status, stats = tcp_py.analyze(*bad)
+    assert status == tcp_py.STATUS_BAD_INDEX and stats.shape[0] == 0
 
 
 # ---------------------------------------------------------------------------------------
