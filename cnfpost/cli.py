@@ -99,7 +99,7 @@ def info(capture: str, as_json: bool, engine: str) -> None:
     from .tcp import analyze_tcp
 
     table = _read(capture, engine)
-    summary = summarize(table, analyze_tcp(table, engine=engine))
+    summary = summarize(table, analyze_tcp(table, engine=engine, per_frame=False))
     if as_json:
         click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
     else:
@@ -360,6 +360,22 @@ def collect_script(show_path: bool) -> None:
         click.echo(path.read_text(encoding="utf-8"), nl=False)
 
 
+def _fixed_mmap_threshold() -> None:
+    """Big arrays freed go back to the system at once (glibc only; elsewhere nothing).
+
+    glibc raises its mmap threshold to the size of each big block freed, up to 32 MiB, so
+    the next temporaries of a large capture come from the heap and stay resident after they
+    are freed: tens of bytes per packet of peak memory for nothing. A fixed threshold keeps
+    every block of 256 KiB or more in its own mapping."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(ctypes.c_int(-3), ctypes.c_int(256 * 1024))   # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: the one place that turns errors into exit codes.
 
@@ -372,6 +388,7 @@ def main(argv: list[str] | None = None) -> None:
     # cnfpost does no linear algebra: OpenBLAS worker threads would only spin beside the
     # decoder on the probe's few cores (numpy is imported later, lazily, so this applies).
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    _fixed_mmap_threshold()
     try:
         with cli.make_context("cnfpost", args) as ctx:
             cli.invoke(ctx)
