@@ -13,9 +13,11 @@ is offered beside it as a hint where one exists.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
+
+from .model import BLOCK_ROWS, NO_STREAM
 
 __all__ = ["frame_ranges", "display_filter", "MAX_LISTED_FRAMES", "FilterContext", "short_filter",
            "with_short_filters", "SHORT_FILTER_CHARS"]
@@ -61,39 +63,71 @@ def _set(values: Iterable[int]) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
+Predicate = Callable[[np.ndarray], np.ndarray]   # rows -> bool per row
+
+
 class FilterContext:
     """What short filters are tested against: per frame its tcp.stream and the fields that
-    Wireshark would show (the same definitions `cnfpost packets` exports)."""
+    Wireshark would show (the same definitions `cnfpost packets` exports).
 
-    def __init__(self, stream: np.ndarray, predicates: dict[str, np.ndarray],
-                 unsure: np.ndarray | None = None):
-        self.stream = stream.astype(np.int64)
-        self.predicates = predicates   # filter text -> bool per frame (row = frame - 1)
-        # frames where a tcp.flags predicate may differ from Wireshark's: ICMP errors quoting
-        # a TCP header (tshark dissects the quoted flags; the table does not keep them)
-        self.unsure = np.zeros(self.stream.shape[0], dtype=bool) if unsure is None else unsure
+    ``stream``: tcp.stream per frame (-1, or NO_STREAM, where none); ``predicates``: filter
+    text -> a function giving, for some rows, whether the filter selects each. Nothing is
+    computed per frame of the whole capture but the counts, a block at a time: a big
+    capture's memory stays its table and analysis."""
+
+    def __init__(self, stream: np.ndarray, predicates: Mapping[str, Predicate],
+                 flags_unsure: bool = False,
+                 rows_of: Callable[[np.ndarray], np.ndarray] | None = None):
+        self.stream = stream
+        self.predicates = predicates
+        # tcp.flags predicates may differ from Wireshark's where ICMP errors quote a TCP
+        # header (tshark dissects the quoted flags; the table does not keep them)
+        self.flags_unsure = flags_unsure
+        self._rows_of = rows_of
         self._counts: dict[str, int] = {}
+
+    def stream_at(self, rows: np.ndarray) -> np.ndarray:
+        """tcp.stream of the rows as int64, -1 where none."""
+        s = self.stream[rows].astype(np.int64)
+        s[(s < 0) | (s == NO_STREAM)] = -1
+        return s
+
+    def rows_of(self, streams: np.ndarray) -> np.ndarray:
+        """The rows of these streams, in capture order."""
+        if self._rows_of is not None:
+            return self._rows_of(streams)
+        return np.flatnonzero(np.isin(self.stream, streams))
 
     def count(self, name: str) -> int:
         """Frames the predicate selects in the whole capture (computed once)."""
         if name not in self._counts:
-            self._counts[name] = int(self.predicates[name].sum())
+            n = self.stream.shape[0]
+            self._counts[name] = sum(
+                int(self.predicates[name](np.arange(start, min(start + BLOCK_ROWS, n))).sum())
+                for start in range(0, n, BLOCK_ROWS))
         return self._counts[name]
 
     @classmethod
     def of(cls, table, tcp) -> "FilterContext":
-        from .model import NO_STREAM, TCP_ANALYSIS_FIELDS, TcpFlag
+        from .model import TCP_ANALYSIS_FIELDS, TcpFlag
 
-        stream = tcp.columns["tcp_stream"].astype(np.int64)
-        stream[tcp.columns["tcp_stream"] == NO_STREAM] = -1
-        in_stream = stream >= 0
-        preds = {name: tcp.has(name) & in_stream for name in TCP_ANALYSIS_FIELDS}
-        flags = table["tcp_flags"]
-        preds["tcp.flags.reset == 1"] = in_stream & ((flags & TcpFlag.RST) != 0)
-        preds["tcp.flags.syn == 1"] = in_stream & ((flags & TcpFlag.SYN) != 0)
-        unsure = np.zeros(stream.shape[0], dtype=bool)
-        unsure[tcp.quoted_rows] = True
-        return cls(stream, preds, unsure)
+        stream = tcp.columns["tcp_stream"]
+        analysis, flags = tcp.columns["tcp_analysis"], table["tcp_flags"]
+
+        def field(bit: int) -> Predicate:
+            return lambda rows: ((analysis[rows] & bit) != 0) & (stream[rows] != NO_STREAM)
+
+        def flag(bit: int) -> Predicate:
+            return lambda rows: ((flags[rows] & bit) != 0) & (stream[rows] != NO_STREAM)
+
+        preds = {name: field(bit) for name, bit in TCP_ANALYSIS_FIELDS.items()}
+        preds["tcp.flags.reset == 1"] = flag(int(TcpFlag.RST))
+        preds["tcp.flags.syn == 1"] = flag(int(TcpFlag.SYN))
+
+        def rows_of(streams: np.ndarray) -> np.ndarray:
+            return np.sort(np.concatenate([tcp.stream_rows(int(s)) for s in streams]))
+
+        return cls(stream, preds, bool(tcp.quoted_rows.shape[0]), rows_of)
 
 
 def _runs(sorted_frames: np.ndarray) -> int:
@@ -106,19 +140,18 @@ def _runs(sorted_frames: np.ndarray) -> int:
 def _candidates(claimed: np.ndarray, ctx: FilterContext, limit: int) -> Iterable[str]:
     """Filters that select exactly ``claimed`` (0-based rows, sorted, unique). Only the rows
     of the claimed frames' streams are looked at (a long capture has millions of others)."""
-    streams = np.unique(ctx.stream[claimed])
+    streams = np.unique(ctx.stream_at(claimed))
     if streams.size == 0 or streams[0] < 0:
         return  # a frame outside TCP: only frame numbers say it
-    rows = np.flatnonzero(np.isin(ctx.stream, streams))
+    rows = ctx.rows_of(streams)
     want = np.isin(rows, claimed)
     clause = (f"tcp.stream == {streams[0]}" if streams.size == 1
               else f"tcp.stream in {_set(streams)}")
-    flags_unsure = bool(ctx.unsure.any())
     inside = {}
-    for name, mask in ctx.predicates.items():
-        if flags_unsure and name.startswith("tcp.flags"):
+    for name, predicate in ctx.predicates.items():
+        if ctx.flags_unsure and name.startswith("tcp.flags"):
             continue
-        sub = mask[rows]
+        sub = predicate(rows)
         if (sub & want).any():
             inside[name] = sub
     # The fields wholly inside the claim, together: e.g. lost segment | dup ACK | retrans.

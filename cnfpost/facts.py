@@ -17,7 +17,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .model import NO_STREAM, PacketTable, TcpFlag
+from .model import BLOCK_ROWS, NO_STREAM, PacketTable, TcpFlag
 from .repairs import KINDS, Repairs, classify_repairs
 from .stalls import Blackhole, Stall, find_blackholes, find_stalls
 from .tcp import TcpAnalysis
@@ -114,15 +114,32 @@ def wire_segments(tcp: TcpAnalysis, rows: np.ndarray) -> int:
     super-frames of tens of KB: a frame counts as its payload over the connection's MSS
     in that direction, rounded up (at least 1), so rates per segment mean the same on every
     capture. The MSS a sender may use is the one its peer announced."""
-    if rows.shape[0] == 0:
-        return 0
     f = tcp.flows
-    stream = tcp.columns["tcp_stream"][rows].astype(np.int64)
-    to_client = tcp.client_dir[rows] == 0
-    mss = np.where(to_client, f["mss_client"][stream], f["mss_server"][stream]).astype(np.int64)
-    mss = np.where(mss > 0, mss, 1460)
-    payload = tcp.payload_len[rows].astype(np.int64)
-    return int(np.maximum(1, -(-payload // mss)).sum())
+    total = 0
+    for start in range(0, rows.shape[0], BLOCK_ROWS):
+        part = rows[start:start + BLOCK_ROWS]
+        stream = tcp.columns["tcp_stream"][part].astype(np.int64)
+        to_client = tcp.client_dir[part] == 0
+        mss = np.where(to_client, f["mss_client"][stream], f["mss_server"][stream]).astype(np.int64)
+        mss = np.where(mss > 0, mss, 1460)
+        payload = tcp.payload_len[part].astype(np.int64)
+        total += int(np.maximum(1, -(-payload // mss)).sum())
+    return total
+
+
+def data_segments(tcp: TcpAnalysis, client_dir: int) -> int:
+    """wire_segments of every data frame one side sent (client_dir 1: the client), found a
+    block of the capture at a time."""
+    stream = tcp.columns["tcp_stream"]
+    total = 0
+    for start in range(0, len(tcp), BLOCK_ROWS):
+        block = slice(start, start + BLOCK_ROWS)
+        rows = start + np.flatnonzero((tcp.payload_len[block] > 0) & (stream[block] != NO_STREAM)
+                                      & (tcp.client_dir[block] == client_dir))
+        if tcp.quoted_rows.shape[0]:
+            rows = rows[~np.isin(rows, tcp.quoted_rows)]
+        total += wire_segments(tcp, rows)
+    return total
 
 
 # A sender counts its IPv4 ids per connection (Linux: one per segment, a GSO burst by its
@@ -141,33 +158,67 @@ def unseen_before(table: PacketTable, tcp: TcpAnalysis) -> dict[int, int]:
     lost bytes arrived), but a server whose IPv4 ids go up by one per packet shows the
     missing ones as a jump. Used only where the ids are sequential (SEQUENTIAL_IDS of the
     steps exact); IPv6 and random-id senders (OpenBSD, some load balancers) give nothing."""
-    c = table.columns
-    server = np.flatnonzero((tcp.columns["tcp_stream"] != NO_STREAM) & (tcp.client_dir == 0)
-                            & (c["ip_version"] == 4))
-    if server.shape[0] < 3:
+    keys = _server_ipv4_packets(table, tcp)
+    if keys.shape[0] < 3:
         return {}
-    stream = tcp.columns["tcp_stream"][server]
-    order = np.argsort(stream, kind="stable")
-    rows, stream = server[order], stream[order]
-    f = tcp.flows
-    mss = np.maximum(f["mss_client"][stream.astype(np.int64)], 1).astype(np.int64)
-    segs = np.maximum(1, -(-tcp.payload_len[rows].astype(np.int64) // np.where(mss > 0, mss, 1460)))
-    ids = c["ip_id"][rows].astype(np.int64)
-    same = stream[1:] == stream[:-1]
-    step = (ids[1:] - ids[:-1]) % 65536
-    extra = step - segs[1:]
-    # per stream, vectorised: how many of its steps go forward a little, and how many exactly
-    key = stream[1:].astype(np.int64)
-    size = int(key.max()) + 1
-    count = lambda mask: np.bincount(key[mask], minlength=size)  # noqa: E731
-    steps = count(same)
-    forward = count(same & (extra >= 0) & (extra <= MAX_ID_GAP))
-    exact = count(same & (extra == 0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sequential = (steps >= 4) & (forward >= SEQUENTIAL_IDS * steps) \
-            & (exact >= EXACT_IDS * steps)
-    hits = np.flatnonzero(same & (extra > 0) & (extra <= MAX_ID_GAP) & sequential[key])
-    return {int(rows[k + 1]) + 1: int(extra[k]) for k in hits}
+    c = table.columns
+    nstreams = tcp.n_streams
+    mss = np.maximum(tcp.flows["mss_client"], 1).astype(np.int64)
+
+    def steps_by_block():
+        # A block of steps at a time, each block overlapping the next by one packet: the
+        # temporaries stay small however big the capture. Yields, per step, its stream,
+        # whether it stays in the stream, how many ids more than segments it moved, and
+        # the row it ends at.
+        for start in range(0, keys.shape[0] - 1, BLOCK_ROWS):
+            k = keys[start:start + BLOCK_ROWS + 1]
+            stream = (k >> np.uint64(32)).astype(np.int64)
+            rows = (k & np.uint64(0xFFFFFFFF)).astype(np.int64)
+            segs = np.maximum(1, -(-tcp.payload_len[rows].astype(np.int64) // mss[stream]))
+            ids = c["ip_id"][rows].astype(np.int64)
+            extra = (ids[1:] - ids[:-1]) % 65536 - segs[1:]
+            yield stream[1:], stream[1:] == stream[:-1], extra, rows[1:]
+
+    # per stream: how many of its steps go forward a little, and how many exactly
+    steps = np.zeros(nstreams, dtype=np.int64)
+    forward, exact = steps.copy(), steps.copy()
+    for key, same, extra, _ in steps_by_block():
+        steps += np.bincount(key[same], minlength=nstreams)
+        forward += np.bincount(key[same & (extra >= 0) & (extra <= MAX_ID_GAP)],
+                               minlength=nstreams)
+        exact += np.bincount(key[same & (extra == 0)], minlength=nstreams)
+    sequential = (steps >= 4) & (forward >= SEQUENTIAL_IDS * steps) \
+        & (exact >= EXACT_IDS * steps)
+    if not sequential.any():
+        return {}
+    out = {}
+    for key, same, extra, rows in steps_by_block():
+        jump = np.flatnonzero(same & (extra > 0) & (extra <= MAX_ID_GAP) & sequential[key])
+        out.update(zip((rows[jump] + 1).tolist(), extra[jump].tolist()))
+    return out
+
+
+def _server_ipv4_packets(table: PacketTable, tcp: TcpAnalysis) -> np.ndarray:
+    """The server's IPv4 packets as sorted ``stream << 32 | row`` keys: each stream's in
+    capture order. Two passes over blocks (count, then fill): 8 bytes per such packet and
+    no per-frame temporaries."""
+    c = table.columns
+    stream = tcp.columns["tcp_stream"]
+
+    def mine(block: slice) -> np.ndarray:
+        return np.flatnonzero((stream[block] != NO_STREAM) & (tcp.client_dir[block] == 0)
+                              & (c["ip_version"][block] == 4))
+
+    blocks = [slice(start, start + BLOCK_ROWS) for start in range(0, len(table), BLOCK_ROWS)]
+    keys = np.empty(sum(int(mine(b).shape[0]) for b in blocks), dtype=np.uint64)
+    at = 0
+    for b in blocks:
+        rows = mine(b)
+        keys[at:at + rows.shape[0]] = (stream[b][rows].astype(np.uint64) << np.uint64(32)) \
+            | (rows + b.start).astype(np.uint64)
+        at += rows.shape[0]
+    keys.sort()
+    return keys
 
 
 def no_facts() -> Facts:
@@ -202,8 +253,6 @@ def build_facts(table: PacketTable | None, tcp: TcpAnalysis | None, th: Mapping[
     holes = tuple(find_blackholes(table, tcp, repairs))
     repair_rows = repairs.select("repair")
     up = tcp.client_dir[repair_rows] == 1
-    data = (tcp.payload_len > 0) & (tcp.columns["tcp_stream"] != NO_STREAM)
-    data[tcp.quoted_rows] = False
     return Facts(
         baseline_rtt_ms=rtt, baseline_source=source, repairs=repairs, stalls=stalls,
         blackholes=holes, dns_seen=dns_seen, tcp=tcp, load_bytes_min=th["find.download_bytes.min"],
@@ -211,7 +260,6 @@ def build_facts(table: PacketTable | None, tcp: TcpAnalysis | None, th: Mapping[
         copy_frames=frozenset(int(f) for f in repairs.frames("copy")),
         reorder_frames=frozenset(int(f) for f in repairs.frames("reordered")),
         unseen=unseen,
-        data_segments={"up": wire_segments(tcp, np.flatnonzero(data & (tcp.client_dir == 1))),
-                       "down": wire_segments(tcp, np.flatnonzero(data & (tcp.client_dir == 0)))},
+        data_segments={"up": data_segments(tcp, 1), "down": data_segments(tcp, 0)},
         repair_segments={"up": wire_segments(tcp, repair_rows[up]),
                          "down": wire_segments(tcp, repair_rows[~up])})

@@ -157,7 +157,7 @@ def classify_repairs(table: PacketTable, tcp: TcpAnalysis) -> Repairs:
         return Repairs(flagged, streams, up, kind, delay)
     rtt = _stream_rtt_ns(tcp)
     spurious = (c["tcp_analysis"][flagged] & int(A.SPURIOUS_RETRANSMISSION)) != 0
-    seq_rel = c["tcp_seq_rel"].astype(np.int64)
+    seq_rel = c["tcp_seq_rel"]
     at_server = capture_at_server(tcp, streams)[streams]
     at_receiver = up == at_server         # client data at the server, server data at the client
     for stream, side in {(int(s), int(u)) for s, u in zip(streams[at_receiver],
@@ -165,7 +165,7 @@ def classify_repairs(table: PacketTable, tcp: TcpAnalysis) -> Repairs:
         # The sender's data segments of this stream, in capture order, seen by the receiver.
         rows = tcp.stream_rows(stream)
         rows = rows[(tcp.client_dir[rows] == side) & (tcp.payload_len[rows] > 0)]
-        seqs = seq_rel[rows]
+        seqs = seq_rel[rows].astype(np.int64)
         reach = np.maximum.accumulate(seqs)   # highest start seen so far
         starts, first_pos = np.unique(seqs, return_index=True)
         mine = np.flatnonzero(at_receiver & (streams == stream) & (up == bool(side)))

@@ -54,7 +54,7 @@ def test_evidence_keeps_every_frame():
 def _context(streams, **predicates):
     import numpy as np
 
-    return FilterContext(np.array(streams), {k.replace("__", "."): np.array(v, dtype=bool)
+    return FilterContext(np.array(streams), {k.replace("__", "."): np.array(v, dtype=bool).__getitem__
                                              for k, v in predicates.items()})
 
 
@@ -89,7 +89,8 @@ def _evaluate(flt: str, ctx) -> set[int]:
                 py)
     for name in sorted(ctx.predicates, key=len, reverse=True):
         py = py.replace(name, f"P[{name!r}]")
-    env = {"S": ctx.stream, "F": np.arange(1, n + 1), "P": ctx.predicates, "ISIN": np.isin}
+    every = {name: p(np.arange(n)) for name, p in ctx.predicates.items()}
+    env = {"S": ctx.stream, "F": np.arange(1, n + 1), "P": every, "ISIN": np.isin}
     mask = eval(py.replace(" and ", " & ").replace(" or ", " | ").replace(" not ", " ~"), env)
     return set(int(x) + 1 for x in np.flatnonzero(mask))
 

@@ -1,6 +1,7 @@
 """TLS handshakes from kept payload bytes: one built conversation per rule."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -299,7 +300,7 @@ def test_client_side_without_syn_is_the_higher_port():
     c.send("c", tb.ccs() + tb.app_data(30))
     conns = connections(decode_bytes(c.pcap()))
     assert conns.conns[0].client_port == tb.CPORT
-    assert list(conns.from_client) == [False, True]
+    assert conns.from_client_at(np.arange(2)).tolist() == [False, True]
 
 
 def test_to_dict_is_plain_data():

@@ -56,18 +56,35 @@ def milestone(table: PacketTable, row: int | None) -> Milestone | None:
 
 @dataclass(frozen=True, eq=False)
 class ConnIndex:
-    """The connections of a capture and, per row, which one it belongs to.
+    """The connections of a capture and which one each row belongs to.
 
-    ``conn_of_row``: int64 per row, -1 for rows that are not TCP. ``from_client``: bool
-    per row, True where the client sent the row (False for non-TCP rows).
+    The per-row arrays are the TCP analysis's own, not copies (a big capture's memory):
+    ``stream``, tcp.stream per row (NO_STREAM where not TCP); ``client_dir``, 1 where the
+    stream's client sent the row; ``quoted_rows``, the ICMP errors quoting a segment, in
+    the segment's stream for Wireshark but not rows of the connection.
     """
 
     conns: tuple[Conn, ...]
-    conn_of_row: np.ndarray
-    from_client: np.ndarray
+    stream: np.ndarray
+    client_dir: np.ndarray
+    quoted_rows: np.ndarray
+
+    def conn_at(self, rows: np.ndarray) -> np.ndarray:
+        """The connection (int64) of each of the rows, -1 for rows of none."""
+        conn = self.stream[rows].astype(np.int64)
+        conn[conn == NO_STREAM] = -1
+        if self.quoted_rows.shape[0]:
+            conn[np.isin(rows, self.quoted_rows)] = -1
+        return conn
+
+    def from_client_at(self, rows: np.ndarray) -> np.ndarray:
+        """Whether the client of its connection sent each of the rows (False for rows of
+        no connection)."""
+        return (self.client_dir[rows] == 1) & (self.conn_at(rows) >= 0)
 
     def rows(self, conn: int) -> np.ndarray:
-        return np.flatnonzero(self.conn_of_row == conn)
+        rows = np.flatnonzero(self.stream == conn)
+        return rows[self.conn_at(rows) >= 0]
 
 
 def connections(table: PacketTable, tcp=None) -> ConnIndex:
@@ -78,10 +95,6 @@ def connections(table: PacketTable, tcp=None) -> ConnIndex:
         from ..tcp import analyze_tcp
 
         tcp = analyze_tcp(table)
-    stream = tcp.columns["tcp_stream"]
-    conn_of_row = np.where(stream == NO_STREAM, -1, stream.astype(np.int64))
-    conn_of_row[tcp.quoted_rows] = -1          # ICMP errors quoting a segment are not its rows
-    from_client = (tcp.client_dir == 1) & (conn_of_row >= 0)
     f = tcp.flows
     conns = tuple(
         Conn(i, int(f["ip_version"][i]), int(f["client_addr"][i]), int(f["client_port"][i]),
@@ -89,4 +102,5 @@ def connections(table: PacketTable, tcp=None) -> ConnIndex:
              table.format_address(int(f["ip_version"][i]), int(f["client_addr"][i])),
              table.format_address(int(f["ip_version"][i]), int(f["server_addr"][i])))
         for i in range(tcp.n_streams))
-    return ConnIndex(conns, conn_of_row, from_client)
+    return ConnIndex(conns, tcp.columns["tcp_stream"], tcp.client_dir,
+                     np.sort(tcp.quoted_rows))

@@ -172,18 +172,21 @@ def dns_messages(table: PacketTable) -> tuple[DnsMessage, ...]:
         return ()
     udp53 = (c["ip_proto"][rows] == IPPROTO_UDP) & (c["ip_version"][rows] != 0) & (
         (c["sport"][rows] == DNS_PORT) | (c["dport"][rows] == DNS_PORT))
-    out = []
+    sel = np.flatnonzero(udp53)
+    drows = rows[sel]
+    # Python ints once per column, not one NumPy scalar per field and message.
+    frame = (drows + 1).tolist()
+    ts, ver = c["ts_ns"][drows].tolist(), c["ip_version"][drows].tolist()
+    src, dst = c["ip_src"][drows].tolist(), c["ip_dst"][drows].tolist()
+    sport, dport = c["sport"][drows].tolist(), c["dport"][drows].tolist()
+    offs, lens = pi["offset"][sel].tolist(), pi["length"][sel].tolist()
     data = table.payload_bytes
-    for i in np.flatnonzero(udp53):
-        row = int(rows[i])
-        off, length = int(pi["offset"][i]), int(pi["length"][i])
-        buf = data[off: off + length]
-        f = parse_dns(buf)
-        ver = int(c["ip_version"][row])
-        src = table.format_address(ver, int(c["ip_src"][row]))
-        dst = table.format_address(ver, int(c["ip_dst"][row]))
-        out.append(DnsMessage(row + 1, int(c["ts_ns"][row]), src, int(c["sport"][row]),
-                              dst, int(c["dport"][row]), **f))
+    name = table.format_address
+    out = []
+    for k in range(len(frame)):
+        f = parse_dns(data[offs[k]: offs[k] + lens[k]])
+        out.append(DnsMessage(frame[k], ts[k], name(ver[k], src[k]), sport[k],
+                              name(ver[k], dst[k]), dport[k], **f))
     return tuple(out)
 
 

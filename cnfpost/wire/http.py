@@ -103,7 +103,8 @@ def http_lines(table: PacketTable, conns: ConnIndex | None = None) -> tuple[Http
     out: list[dict] = []
     seen: dict[tuple, int] = {}
     data = table.payload_bytes
-    for i in np.flatnonzero(conns.conn_of_row[rows] >= 0) if rows.shape[0] else ():
+    conn_of = conns.conn_at(rows)
+    for i in np.flatnonzero(conn_of >= 0):
         row = int(rows[i])
         off, length = int(pi["offset"][i]), int(pi["length"][i])
         buf = data[off: off + length]
@@ -112,8 +113,8 @@ def http_lines(table: PacketTable, conns: ConnIndex | None = None) -> tuple[Http
         f = parse_http_line(buf)
         if f is None:
             continue
-        conn = int(conns.conn_of_row[row])
-        side = "client" if conns.from_client[row] else "server"
+        conn = int(conn_of[i])
+        side = "client" if conns.client_dir[row] == 1 else "server"
         seq = int(c["tcp_seq"][row])
         key = (conn, side, seq)
         if key in seen:

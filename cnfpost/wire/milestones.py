@@ -70,18 +70,32 @@ class ConnMilestones:
         return d
 
 
-def _first(mask: np.ndarray, conn: np.ndarray, nconn: int) -> np.ndarray:
-    """Per connection, the first row where mask holds (NONE when none)."""
-    out = np.full(nconn, NONE, dtype=np.int64)
+def _candidates(conns: ConnIndex, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of a connection where mask holds, and their connections. Only these rows
+    are ever indexed: no per-row index array over the whole capture."""
     rows = np.flatnonzero(mask)
-    np.minimum.at(out, conn[rows], rows)
+    conn = conns.conn_at(rows)
+    keep = conn >= 0
+    return rows[keep], conn[keep]
+
+
+def _first(found: tuple[np.ndarray, np.ndarray], nconn: int,
+           after: np.ndarray | None = None) -> np.ndarray:
+    """Per connection, the first of the rows found (after `after`, per connection, when
+    given); NONE when none."""
+    rows, conn = found
+    if after is not None:
+        keep = rows > after[conn]
+        rows, conn = rows[keep], conn[keep]
+    out = np.full(nconn, NONE, dtype=np.int64)
+    np.minimum.at(out, conn, rows)
     return out
 
 
-def _last(mask: np.ndarray, conn: np.ndarray, nconn: int) -> np.ndarray:
+def _last(found: tuple[np.ndarray, np.ndarray], nconn: int) -> np.ndarray:
+    rows, conn = found
     out = np.full(nconn, -1, dtype=np.int64)
-    rows = np.flatnonzero(mask)
-    np.maximum.at(out, conn[rows], rows)
+    np.maximum.at(out, conn, rows)
     return out
 
 
@@ -96,19 +110,16 @@ def connection_milestones(table: PacketTable, conns: ConnIndex | None = None,
     if nconn == 0:
         return ()
     c = table.columns
-    conn = conns.conn_of_row
-    tcp = conn >= 0
-    safe_conn = np.where(tcp, conn, 0)
-    flags = c["tcp_flags"].astype(np.int64)
-    cli = conns.from_client & tcp
-    srv = ~conns.from_client & tcp
-    data = tcp & (c["payload_len"] > 0)
-    rows = np.arange(len(table), dtype=np.int64)
+    flags = c["tcp_flags"]
+    client = conns.client_dir == 1
+    data = c["payload_len"] > 0
 
-    syn = _first(cli & ((flags & (SYN | ACK)) == SYN), safe_conn, nconn)
-    syn_ack = _first(srv & ((flags & (SYN | ACK)) == (SYN | ACK)), safe_conn, nconn)
-    after_sa = rows > np.where(syn_ack[safe_conn] == NONE, NONE - 1, syn_ack[safe_conn])
-    hs_ack = _first(cli & ((flags & (SYN | ACK | RST)) == ACK) & after_sa, safe_conn, nconn)
+    syn = _first(_candidates(conns, ((flags & (SYN | ACK)) == SYN) & client), nconn)
+    syn_ack = _first(_candidates(conns, ((flags & (SYN | ACK)) == (SYN | ACK)) & ~client),
+                     nconn)
+    pure_ack = _candidates(conns, ((flags & (SYN | ACK | RST)) == ACK) & client)
+    hs_ack = _first(pure_ack, nconn, after=np.where(syn_ack == NONE, NONE - 1, syn_ack))
+    del pure_ack
 
     ch = np.full(nconn, NONE, dtype=np.int64)
     sh = ch.copy()
@@ -129,11 +140,13 @@ def connection_milestones(table: PacketTable, conns: ConnIndex | None = None,
     after = np.where(done != NONE, done, -1)
     after = np.where(done_more, after - 1, after)
     after = np.where((ch != NONE) & (done == NONE), NONE, after)
-    req = _first(cli & data & (rows > after[safe_conn]), safe_conn, nconn)
-    resp = _first(srv & data & (rows > req[safe_conn]), safe_conn, nconn)
-    last = _last(srv & data, safe_conn, nconn)
-    fin = _first(tcp & ((flags & FIN) != 0), safe_conn, nconn)
-    rst = _first(tcp & ((flags & RST) != 0), safe_conn, nconn)
+    req = _first(_candidates(conns, data & client), nconn, after=after)
+    server_data = _candidates(conns, data & ~client)
+    resp = _first(server_data, nconn, after=req)
+    last = _last(server_data, nconn)
+    del server_data, data, client
+    fin = _first(_candidates(conns, (flags & FIN) != 0), nconn)
+    rst = _first(_candidates(conns, (flags & RST) != 0), nconn)
 
     def m(a: np.ndarray, k: int) -> Milestone | None:
         v = int(a[k])
@@ -143,7 +156,7 @@ def connection_milestones(table: PacketTable, conns: ConnIndex | None = None,
         v = int(a[k])
         if v == NONE:
             return None
-        return "client" if conns.from_client[v] else "server"
+        return "client" if conns.client_dir[v] == 1 else "server"
 
     out = []
     for k, cn in enumerate(conns.conns):

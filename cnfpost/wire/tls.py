@@ -651,7 +651,7 @@ def tls_handshakes(table: PacketTable, conns: ConnIndex | None = None) -> tuple[
     rows = pi["row"].astype(np.int64)
     if rows.shape[0] == 0:
         return ()
-    conn = conns.conn_of_row[rows]
+    conn = conns.conn_at(rows)
     # TLS candidates: TCP rows whose kept bytes start like a record (the decoder's test).
     keep = conn >= 0
     builds: dict[int, _Build] = {}
@@ -666,7 +666,7 @@ def tls_handshakes(table: PacketTable, conns: ConnIndex | None = None) -> tuple[
         b = builds.get(k)
         if b is None:
             b = builds[k] = _Build(conns.conns[k])
-        side = "client" if conns.from_client[row] else "server"
+        side = "client" if conns.client_dir[row] == 1 else "server"
         _segment(b, table, row, side, buf)
     return tuple(_freeze(builds[k], table) for k in sorted(builds)
                  if builds[k].events or builds[k].problems)
