@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .errors import InputError
@@ -117,6 +118,25 @@ def _current_umask() -> int:
 
 
 _UMASK = _current_umask()
+
+
+class Digests:
+    """The SHA-256 of input files, computed in a background thread while the analysis
+    runs (hashlib and the decoder both release the GIL): a big capture is read twice, but
+    not one read after the other. Only regular files are hashed early; a pipe is hashed
+    where it is asked for, as before."""
+
+    def __init__(self, paths) -> None:
+        files = [p for p in paths if p is not None and str(p) != "-" and os.path.isfile(p)]
+        self._pending = {}
+        if files:
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
+            self._pending = {str(p): pool.submit(sha256_file, p) for p in files}
+            pool.shutdown(wait=False)
+
+    def sha256(self, path: str | os.PathLike) -> str:
+        pending = self._pending.get(str(path))
+        return pending.result() if pending is not None else sha256_file(path)
 
 
 def sha256_file(path: str | os.PathLike) -> str:

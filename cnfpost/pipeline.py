@@ -27,7 +27,7 @@ from .errors import InputError, Problem
 from .evidence import FilterContext, with_short_filters
 from .sources import Sources
 from .findings import CATALOGUE, Finding
-from .outputs import sha256_file
+from .outputs import Digests
 from .icmp_echo import pair_echoes
 from .inputs import bundle as bundles
 from .inputs.curl import PHASE_IDS, CurlSample
@@ -151,12 +151,12 @@ def _relative(text: str, root: Path | None) -> str:
     return text.replace(prefix, "")
 
 
-def _describe(path: Path | None) -> dict | None:
+def _describe(path: Path | None, digests: Digests) -> dict | None:
     if path is None:
         return None
     if str(path) == "-":
         return {"name": "<stdin>", "sha256": None, "bytes": None}
-    return {"name": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size}
+    return {"name": path.name, "sha256": digests.sha256(path), "bytes": path.stat().st_size}
 
 
 def analyze(source: Source | None = None, *, timings: Source | None = None,
@@ -174,6 +174,7 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
     inputs = Inputs.gather(source, {"timings": timings, "mtr": mtr, "ping": ping,
                                     "ping_loaded": ping_loaded,
                                     "server_capture": server_capture})
+    digests = Digests(inputs.paths.values())   # hashed while the analysis runs
     loaded, found = load_all(inputs.paths)
     problems: list[Problem] = list(inputs.problems) + found
     warnings: list[str] = []
@@ -238,7 +239,7 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
     data = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "cnfpost", "version": __version__},
-        "inputs": _inputs_section(inputs, table),
+        "inputs": _inputs_section(inputs, table, digests),
         "warnings": warnings,
         "layered_analysis": _layered(graded, {"L3": l3, "L4": l4, "L7": l7}),
         "samples_source": samples_source,
@@ -301,12 +302,12 @@ def _assess_l4(tcp, th, facts) -> LayerAssessment:
     return assess_l4(tcp, th, facts)
 
 
-def _inputs_section(inputs: Inputs, table) -> dict:
+def _inputs_section(inputs: Inputs, table, digests: Digests) -> dict:
     files = inputs.paths
     if files.get("timings") is not None and files.get("timings_wallclock") is None:
         side = files["timings"].parent / bundles.WALLCLOCK_FILE
         files = {**files, "timings_wallclock": side if side.is_file() else None}
-    out = {kind.name: _describe(files.get(kind.name)) for kind in INPUT_KINDS}
+    out = {kind.name: _describe(files.get(kind.name), digests) for kind in INPUT_KINDS}
     out["missing"] = [name for name in REPORTED_MISSING if files.get(name) is None]
     if inputs.bundle is not None and inputs.bundle.manifest is not None:
         m = inputs.bundle.manifest
