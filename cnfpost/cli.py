@@ -364,14 +364,15 @@ def _fixed_mmap_threshold() -> None:
     """Big arrays freed go back to the system at once (glibc only; elsewhere nothing).
 
     glibc raises its mmap threshold to the size of each big block freed, up to 32 MiB, so
-    the next temporaries of a large capture come from the heap and stay resident after they
-    are freed: tens of bytes per packet of peak memory for nothing. A fixed threshold keeps
-    every block of 256 KiB or more in its own mapping."""
+    the next columns of a large capture come from the heap and stay resident after they
+    are freed. A fixed 4 MiB (a column of a million-packet capture) keeps such arrays in
+    their own mappings; smaller temporaries still reuse the heap, which a lower threshold
+    would trade for page faults (measured: docs/performance.md)."""
     import ctypes
 
     try:
         libc = ctypes.CDLL(None)
-        libc.mallopt(ctypes.c_int(-3), ctypes.c_int(256 * 1024))   # M_MMAP_THRESHOLD
+        libc.mallopt(ctypes.c_int(-3), ctypes.c_int(4 << 20))   # M_MMAP_THRESHOLD
     except (OSError, AttributeError):
         pass
 

@@ -63,7 +63,7 @@ def _set(values: Iterable[int]) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
-Predicate = Callable[[np.ndarray], np.ndarray]   # rows -> bool per row
+Predicate = Callable[[np.ndarray | slice], np.ndarray]   # rows -> bool per row
 
 
 class FilterContext:
@@ -71,9 +71,9 @@ class FilterContext:
     Wireshark would show (the same definitions `cnfpost packets` exports).
 
     ``stream``: tcp.stream per frame (-1, or NO_STREAM, where none); ``predicates``: filter
-    text -> a function giving, for some rows, whether the filter selects each. Nothing is
-    computed per frame of the whole capture but the counts, a block at a time: a big
-    capture's memory stays its table and analysis."""
+    text -> a function giving, for some rows (an index array or a slice), whether the
+    filter selects each. Nothing is computed per frame of the whole capture but the
+    counts, a block at a time: a big capture's memory stays its table and analysis."""
 
     def __init__(self, stream: np.ndarray, predicates: Mapping[str, Predicate],
                  flags_unsure: bool = False,
@@ -103,7 +103,7 @@ class FilterContext:
         if name not in self._counts:
             n = self.stream.shape[0]
             self._counts[name] = sum(
-                int(self.predicates[name](np.arange(start, min(start + BLOCK_ROWS, n))).sum())
+                int(np.count_nonzero(self.predicates[name](slice(start, start + BLOCK_ROWS))))
                 for start in range(0, n, BLOCK_ROWS))
         return self._counts[name]
 
@@ -124,8 +124,14 @@ class FilterContext:
         preds["tcp.flags.reset == 1"] = flag(int(TcpFlag.RST))
         preds["tcp.flags.syn == 1"] = flag(int(TcpFlag.SYN))
 
+        n = tcp.n_streams
+
         def rows_of(streams: np.ndarray) -> np.ndarray:
-            return np.sort(np.concatenate([tcp.stream_rows(int(s)) for s in streams]))
+            wanted = np.zeros(n + 1, dtype=bool)     # the last entry: frames of no stream
+            wanted[streams] = True
+            return np.concatenate([
+                start + np.flatnonzero(wanted[np.minimum(stream[start:start + BLOCK_ROWS], n)])
+                for start in range(0, stream.shape[0], BLOCK_ROWS)])
 
         return cls(stream, preds, bool(tcp.quoted_rows.shape[0]), rows_of)
 

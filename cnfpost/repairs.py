@@ -97,23 +97,42 @@ def capture_at_server(tcp: TcpAnalysis, streams: np.ndarray | None = None) -> np
     round trip after the SYN and the handshake's ACK leaves at once; near the server it is
     the other way round. Without a handshake, the probe's view (the client) is assumed."""
     f = tcp.flows
-    out = np.zeros(tcp.n_streams, dtype=bool)
-    flags = tcp.tcp_flags
-    asked = np.flatnonzero(f["handshake"] == 1) if streams is None else \
-        np.unique(streams)[f["handshake"][np.unique(streams)] == 1]
-    for stream in asked:
-        rows = tcp.stream_rows(int(stream))
-        fl = flags[rows]
-        syn = rows[(fl & 0x12) == 0x02]
-        synack = rows[(fl & 0x12) == 0x12]
-        acks = rows[((fl & 0x12) == 0x10) & (tcp.client_dir[rows] == 1)]
-        if not (syn.size and synack.size and acks.size):
-            continue
-        t_syn, t_synack = tcp.ts_ns[syn[-1]], tcp.ts_ns[synack[0]]
-        after = acks[acks > synack[0]]
-        if after.size == 0:
-            continue
-        out[stream] = (t_synack - t_syn) < (tcp.ts_ns[after[0]] - t_synack)
+    n = tcp.n_streams
+    asked = f["handshake"] == 1
+    if streams is not None:
+        only = np.zeros(n, dtype=bool)
+        only[streams] = True
+        asked &= only
+    if not asked.any():
+        return np.zeros(n, dtype=bool)
+    stream, flags = tcp.columns["tcp_stream"], tcp.tcp_flags
+    none = np.iinfo(np.int64).max
+
+    def rows_where(kind: int, client_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        # rows of the asked streams whose SYN/ACK bits are `kind`, and their streams
+        mask = (flags & 0x12) == kind
+        if client_only:
+            mask &= tcp.client_dir == 1
+        rows = np.flatnonzero(mask)
+        s = stream[rows].astype(np.int64)
+        keep = (s != NO_STREAM) & asked[np.minimum(s, n - 1)]
+        return rows[keep], s[keep]
+
+    rows, s = rows_where(0x02)
+    last_syn = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last_syn, s, rows)
+    rows, s = rows_where(0x12)
+    first_synack = np.full(n, none, dtype=np.int64)
+    np.minimum.at(first_synack, s, rows)
+    rows, s = rows_where(0x10, client_only=True)
+    later = rows > first_synack[s]
+    first_ack = np.full(n, none, dtype=np.int64)
+    np.minimum.at(first_ack, s[later], rows[later])
+    out = asked & (last_syn >= 0) & (first_synack != none) & (first_ack != none)
+    k = np.flatnonzero(out)
+    ts = tcp.ts_ns
+    t_syn, t_synack, t_ack = ts[last_syn[k]], ts[first_synack[k]], ts[first_ack[k]]
+    out[k] = (t_synack - t_syn) < (t_ack - t_synack)
     return out
 
 

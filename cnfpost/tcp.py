@@ -569,17 +569,6 @@ def _sorted_stats(keys: np.ndarray, ngroups: int):
     mx[has] = value(s + k - 1)
     md[has] = (value(s + (k - 1) // 2) + value(s + k // 2)) // 2
     return count, mn, md, mx
-    cap = (1 << bits) - 1
-    v = np.minimum(np.maximum(values.astype(np.int64), 0), cap).astype(np.uint64)
-    keys = np.sort((group.astype(np.uint64) << np.uint64(bits)) | v)
-    sv = (keys & np.uint64(cap)).astype(np.int64)
-    start = np.concatenate(([0], np.cumsum(count)[:-1]))
-    has = count > 0
-    s, k = start[has], count[has]
-    mn[has] = sv[s]
-    mx[has] = sv[s + k - 1]
-    md[has] = (sv[s + (k - 1) // 2] + sv[s + k // 2]) // 2
-    return count, mn, md, mx
 
 
 def _flow_table(table, out, stats, direction):

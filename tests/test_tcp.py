@@ -316,7 +316,6 @@ def test_kernel_rejects_mismatched_and_unordered_inputs():
 
 def test_flows_only_kernel_counts_the_same_with_one_entry_outputs():
     """cnfpost info's mode: the counts and the streams, nothing else written per frame."""
-    from cnfpost import _tcp
     cap, _ = sc.dup_ack_x3_fast_retransmission()
     table = decode_bytes(cap.pcap_bytes(), "x")
     _flows_only_counts_the_same(table)

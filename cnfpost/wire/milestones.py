@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model import PacketTable, TcpFlag
-from .conn import Conn, ConnIndex, Milestone, connections, milestone
+from .conn import Conn, ConnIndex, Milestone, connections
 from .tls import TlsHandshake, tls_handshakes
 
 __all__ = ["ConnMilestones", "connection_milestones", "MILESTONES"]
@@ -148,19 +148,23 @@ def connection_milestones(table: PacketTable, conns: ConnIndex | None = None,
     fin = _first(_candidates(conns, (flags & FIN) != 0), nconn)
     rst = _first(_candidates(conns, (flags & RST) != 0), nconn)
 
-    def m(a: np.ndarray, k: int) -> Milestone | None:
-        v = int(a[k])
-        return None if v == NONE or v < 0 else milestone(table, v)
+    ts = c["ts_ns"]
 
-    def side(a: np.ndarray, k: int) -> str | None:
-        v = int(a[k])
-        if v == NONE:
-            return None
-        return "client" if conns.client_dir[v] == 1 else "server"
+    def marks(a: np.ndarray) -> list[Milestone | None]:
+        # one Milestone per connection (None where the row is NONE or -1), read as lists
+        found = (a != NONE) & (a >= 0)
+        rows = np.where(found, a, 0)
+        return [Milestone(r + 1, t) if ok else None
+                for ok, r, t in zip(found.tolist(), rows.tolist(), ts[rows].tolist())]
 
-    out = []
-    for k, cn in enumerate(conns.conns):
-        out.append(ConnMilestones(cn, m(syn, k), m(syn_ack, k), m(hs_ack, k), m(ch, k),
-                                  m(sh, k), m(done, k), m(req, k), m(resp, k), m(last, k),
-                                  m(fin, k), side(fin, k), m(rst, k), side(rst, k)))
+    def sides(a: np.ndarray) -> list[str | None]:
+        found = a != NONE
+        sent = conns.client_dir[np.where(found, a, 0)] == 1
+        return [("client" if by_client else "server") if ok else None
+                for ok, by_client in zip(found.tolist(), sent.tolist())]
+
+    columns = [marks(syn), marks(syn_ack), marks(hs_ack), marks(ch), marks(sh), marks(done),
+               marks(req), marks(resp), marks(last), marks(fin), sides(fin), marks(rst),
+               sides(rst)]
+    out = [ConnMilestones(cn, *row) for cn, row in zip(conns.conns, zip(*columns))]
     return tuple(out)
