@@ -22,6 +22,9 @@ from .model import BLOCK_ROWS, NO_STREAM
 __all__ = ["frame_ranges", "display_filter", "MAX_LISTED_FRAMES", "FilterContext", "short_filter",
            "with_short_filters", "SHORT_FILTER_CHARS"]
 
+# A claim whose streams hold more rows than this is given field filters only (and the
+# frame list): the stream-and-field search holds a mask per field over all those rows.
+MAX_FILTER_ROWS = 1 << 20
 # The text reports list at most this many frames of a finding and fold the rest; the JSON
 # keeps every frame.
 MAX_LISTED_FRAMES = 50
@@ -77,13 +80,15 @@ class FilterContext:
 
     def __init__(self, stream: np.ndarray, predicates: Mapping[str, Predicate],
                  flags_unsure: bool = False,
-                 rows_of: Callable[[np.ndarray], np.ndarray] | None = None):
+                 rows_of: Callable[[np.ndarray], np.ndarray] | None = None,
+                 rows_in: Callable[[np.ndarray], int] | None = None):
         self.stream = stream
         self.predicates = predicates
         # tcp.flags predicates may differ from Wireshark's where ICMP errors quote a TCP
         # header (tshark dissects the quoted flags; the table does not keep them)
         self.flags_unsure = flags_unsure
         self._rows_of = rows_of
+        self._rows_in = rows_in
         self._counts: dict[str, int] = {}
 
     def stream_at(self, rows: np.ndarray) -> np.ndarray:
@@ -97,6 +102,12 @@ class FilterContext:
         if self._rows_of is not None:
             return self._rows_of(streams)
         return np.flatnonzero(np.isin(self.stream, streams))
+
+    def rows_in(self, streams: np.ndarray) -> int:
+        """How many rows these streams have."""
+        if self._rows_in is not None:
+            return self._rows_in(streams)
+        return int(np.count_nonzero(np.isin(self.stream, streams)))
 
     def count(self, name: str) -> int:
         """Frames the predicate selects in the whole capture (computed once)."""
@@ -133,7 +144,10 @@ class FilterContext:
                 start + np.flatnonzero(wanted[np.minimum(stream[start:start + BLOCK_ROWS], n)])
                 for start in range(0, stream.shape[0], BLOCK_ROWS)])
 
-        return cls(stream, preds, bool(tcp.quoted_rows.shape[0]), rows_of)
+        def rows_in(streams: np.ndarray) -> int:
+            return sum(tcp.stream_size(int(s)) for s in streams)
+
+        return cls(stream, preds, bool(tcp.quoted_rows.shape[0]), rows_of, rows_in)
 
 
 def _runs(sorted_frames: np.ndarray) -> int:
@@ -143,12 +157,35 @@ def _runs(sorted_frames: np.ndarray) -> int:
     return int(np.count_nonzero(np.diff(sorted_frames) != 1)) + 1
 
 
+def _field_filters(claimed: np.ndarray, ctx: FilterContext) -> Iterable[str]:
+    """Analysis fields, alone or together, that select exactly ``claimed`` in the whole
+    capture: found from the claimed rows and the capture's counts, with no mask over the
+    claimed frames' streams (millions of rows when a claim spans most of a big capture)."""
+    n = claimed.shape[0]
+    # the fields wholly inside the claim: every frame they select is claimed
+    exact = [name for name, predicate in ctx.predicates.items()
+             if not (ctx.flags_unsure and name.startswith("tcp.flags"))
+             and 0 < ctx.count(name) == int(np.count_nonzero(predicate(claimed)))]
+    for name in exact:
+        if ctx.count(name) == n:
+            yield name
+    if len(exact) > 1:
+        covered = np.zeros(n, dtype=bool)
+        for name in exact:
+            covered |= ctx.predicates[name](claimed)
+        if covered.all():
+            yield f"({' || '.join(sorted(exact))})"
+
+
 def _candidates(claimed: np.ndarray, ctx: FilterContext, limit: int) -> Iterable[str]:
     """Filters that select exactly ``claimed`` (0-based rows, sorted, unique). Only the rows
     of the claimed frames' streams are looked at (a long capture has millions of others)."""
     streams = np.unique(ctx.stream_at(claimed))
     if streams.size == 0 or streams[0] < 0:
         return  # a frame outside TCP: only frame numbers say it
+    if ctx.rows_in(streams) > MAX_FILTER_ROWS:
+        yield from _field_filters(claimed, ctx)
+        return
     rows = ctx.rows_of(streams)
     want = np.isin(rows, claimed)
     clause = (f"tcp.stream == {streams[0]}" if streams.size == 1

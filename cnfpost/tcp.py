@@ -175,6 +175,12 @@ class TcpAnalysis:
         out[has] = self.ts_ns[rows[has]] - self.ts_ns[acks[has] - 1]
         return out
 
+    def stream_size(self, stream: int) -> int:
+        """How many rows stream_rows(stream) has."""
+        self.stream_rows(0)                     # the index, built once
+        bounds = self._by_stream[1]
+        return int(bounds[stream + 1] - bounds[stream]) if 0 <= stream < self.n_streams else 0
+
     def stream_rows(self, stream: int) -> np.ndarray:
         """The rows (capture order) of one stream; the index is built on first use, so a
         report over thousands of samples does not scan every frame per sample."""

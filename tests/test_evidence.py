@@ -72,6 +72,29 @@ def test_short_filter_uses_fields_and_streams_only_when_exact():
     assert short_filter([2, 4], None) == "frame.number in {2, 4}"
 
 
+def test_claims_over_too_many_rows_get_field_filters_only(monkeypatch):
+    import cnfpost.evidence as evidence
+    monkeypatch.setattr(evidence, "MAX_FILTER_ROWS", 0)
+    frames = range(1, 41)       # three streams; a field on every fourth frame each
+    ctx = _context([f % 3 for f in frames],
+                   tcp__analysis__out_of_order=[f % 4 == 0 for f in frames],
+                   tcp__analysis__lost_segment=[f % 4 == 1 for f in frames],
+                   tcp__analysis__duplicate_ack=[f % 4 == 2 for f in frames])
+    ooo = [f for f in frames if f % 4 == 0]
+    lost = [f for f in frames if f % 4 == 1]
+    assert short_filter(ooo, ctx) == "tcp.analysis.out_of_order"
+    # two fields wholly inside the claim cover it together
+    assert short_filter(sorted(ooo + lost), ctx) == \
+        "(tcp.analysis.lost_segment || tcp.analysis.out_of_order)"
+    # a field that also selects unclaimed frames is no filter: the frame list stays
+    assert short_filter(ooo + [2], ctx) == display_filter(ooo + [2])
+    for claim in (ooo, sorted(ooo + lost), sorted(ooo + [2])):
+        assert _evaluate(short_filter(claim, ctx), ctx) == set(claim)
+    # with the rows allowed, the same claims find the same fields
+    monkeypatch.setattr(evidence, "MAX_FILTER_ROWS", 1 << 20)
+    assert short_filter(ooo, ctx) == "tcp.analysis.out_of_order"
+
+
 def _evaluate(flt: str, ctx) -> set[int]:
     """Our own reading of a short filter, for the property test (tshark checks it for real)."""
     import re
