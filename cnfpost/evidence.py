@@ -24,7 +24,7 @@ __all__ = ["frame_ranges", "display_filter", "MAX_LISTED_FRAMES", "FilterContext
 
 # A claim whose streams hold more rows than this is given field filters only (and the
 # frame list): the stream-and-field search holds a mask per field over all those rows.
-MAX_FILTER_ROWS = 1 << 20
+MAX_FILTER_ROWS = 1 << 18
 # The text reports list at most this many frames of a finding and fold the rest; the JSON
 # keeps every frame.
 MAX_LISTED_FRAMES = 50

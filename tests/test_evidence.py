@@ -91,7 +91,7 @@ def test_claims_over_too_many_rows_get_field_filters_only(monkeypatch):
     for claim in (ooo, sorted(ooo + lost), sorted(ooo + [2])):
         assert _evaluate(short_filter(claim, ctx), ctx) == set(claim)
     # with the rows allowed, the same claims find the same fields
-    monkeypatch.setattr(evidence, "MAX_FILTER_ROWS", 1 << 20)
+    monkeypatch.setattr(evidence, "MAX_FILTER_ROWS", 1 << 18)
     assert short_filter(ooo, ctx) == "tcp.analysis.out_of_order"
 
 

@@ -170,3 +170,19 @@ def test_random_udp53_payloads_never_raise(messages):
     for tx in dns_transactions(table):
         tx.to_dict()
         assert tx.query_frames and (tx.rtt_ns is None or tx.rtt_ns >= 0)
+
+
+@given(st.lists(st.tuples(st.integers(0, 0xFFFF), st.booleans(), st.sampled_from(
+    ["example.com", "cdn.test", "a.b.c"])), min_size=1, max_size=12))
+def test_messages_read_the_same_as_each_parsed_alone(messages):
+    """Messages that differ only in their id are parsed once: each still gets its own id
+    and everything else exactly as parse_dns reads it alone."""
+    payloads = [dns_response(name, qid) if is_response else cb.dns_query(name, qid, 1)
+                for qid, is_response, name in messages]
+    table = decode_bytes(capture(*((udp_frame(p, query=not r), i * MS)
+                                   for i, (p, (_, r, _)) in enumerate(zip(payloads, messages)))))
+    got = dns_messages(table)
+    assert [m.id for m in got] == [qid for qid, _, _ in messages]
+    for m, payload in zip(got, payloads):
+        alone = parse_dns(payload)
+        assert {k: getattr(m, k) for k in alone} == alone

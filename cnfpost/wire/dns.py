@@ -182,9 +182,19 @@ def dns_messages(table: PacketTable) -> tuple[DnsMessage, ...]:
     offs, lens = pi["offset"][sel].tolist(), pi["length"][sel].tolist()
     data = table.payload_bytes
     name = table.format_address
+    # A message read past its id does not depend on it: messages that differ only in their
+    # id (a resolver asked the same question again, or answered it the same) are parsed once.
+    parsed: dict[bytes, dict] = {}
     out = []
     for k in range(len(frame)):
-        f = parse_dns(data[offs[k]: offs[k] + lens[k]])
+        buf = data[offs[k]: offs[k] + lens[k]]
+        if len(buf) < 2:
+            f = parse_dns(buf)
+        else:
+            rest = buf[2:]
+            if rest not in parsed:
+                parsed[rest] = parse_dns(buf)
+            f = dict(parsed[rest], id=(buf[0] << 8) | buf[1])
         out.append(DnsMessage(frame[k], ts[k], name(ver[k], src[k]), sport[k],
                               name(ver[k], dst[k]), dport[k], **f))
     return tuple(out)
