@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import NO_STREAM, PacketTable, TcpAnalysisFlag
+from .model import BLOCK_ROWS, NO_STREAM, PacketTable, TcpAnalysisFlag
 from .tcp import TcpAnalysis
 
 __all__ = ["Repairs", "classify_repairs", "REORDER_RTT_FRACTION", "KINDS"]
@@ -158,6 +158,33 @@ def _dsack_covers(table: PacketTable, tcp: TcpAnalysis, row: int) -> bool:
     return False
 
 
+GROUP_SPAN = 1 << 33    # above any relative sequence number (and seq + its end)
+ROW_SPAN = 1 << 32      # above any row
+
+
+def _receiver_view(tcp: TcpAnalysis, wanted_groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The data segments of the wanted groups (stream * 2 + 1 for the client's data, + 0 for
+    the server's), grouped, capture order within a group: (rows, group). Found a block of
+    the capture at a time; ICMP errors quoting a segment are not segments."""
+    wanted = np.zeros(2 * max(tcp.n_streams, 1), dtype=bool)
+    wanted[wanted_groups] = True
+    stream = tcp.columns["tcp_stream"]
+    rows_parts, group_parts = [], []
+    for start in range(0, len(tcp), BLOCK_ROWS):
+        block = slice(start, start + BLOCK_ROWS)
+        rows = np.flatnonzero((stream[block] != NO_STREAM) & (tcp.payload_len[block] > 0))
+        group = stream[block][rows].astype(np.int64) * 2 + tcp.client_dir[block][rows]
+        keep = wanted[group]
+        rows_parts.append(rows[keep] + start)
+        group_parts.append(group[keep])
+    rows, group = np.concatenate(rows_parts), np.concatenate(group_parts)
+    if tcp.quoted_rows.shape[0]:
+        segment = ~np.isin(rows, tcp.quoted_rows)
+        rows, group = rows[segment], group[segment]
+    order = np.argsort(group, kind="stable")
+    return rows[order], group[order]
+
+
 def classify_repairs(table: PacketTable, tcp: TcpAnalysis) -> Repairs:
     """Classify every flagged data segment of the capture (see the module docstring). Each
     direction is judged from where the capture was taken: at its receiver (the server's
@@ -179,30 +206,31 @@ def classify_repairs(table: PacketTable, tcp: TcpAnalysis) -> Repairs:
     seq_rel = c["tcp_seq_rel"]
     at_server = capture_at_server(tcp, streams)[streams]
     at_receiver = up == at_server         # client data at the server, server data at the client
-    for stream, side in {(int(s), int(u)) for s, u in zip(streams[at_receiver],
-                                                            up[at_receiver])}:
-        # The sender's data segments of this stream, in capture order, seen by the receiver.
-        rows = tcp.stream_rows(stream)
-        rows = rows[(tcp.client_dir[rows] == side) & (tcp.payload_len[rows] > 0)]
-        seqs = seq_rel[rows].astype(np.int64)
-        reach = np.maximum.accumulate(seqs)   # highest start seen so far
-        starts, first_pos = np.unique(seqs, return_index=True)
-        mine = np.flatnonzero(at_receiver & (streams == stream) & (up == bool(side)))
-        for i in mine:
-            r = int(flagged[i])
-            pos = int(np.searchsorted(rows, r))
-            s = int(seq_rel[r])
-            if first_pos[np.searchsorted(starts, s)] < pos:
-                kind[i] = KINDS.index("copy")
-                continue
-            first_above = int(np.searchsorted(reach[:pos], s, side="right"))
-            if first_above >= pos:       # nothing later had arrived: not late at all
-                kind[i] = KINDS.index("reordered")
-                delay[i] = 0
-                continue
-            delay[i] = int(tcp.ts_ns[r] - tcp.ts_ns[rows[first_above]])
-            late_only = rtt[stream] > 0 and delay[i] < REORDER_RTT_FRACTION * rtt[stream]
-            kind[i] = KINDS.index("reordered" if late_only else "repair")
+    recv = np.flatnonzero(at_receiver)
+    if recv.size:
+        rows, group = _receiver_view(tcp, streams[recv] * 2 + up[recv])
+        # Within a group (a stream's data one way, in capture order): the highest start seen
+        # so far, and where each start first arrived. Groups are kept apart by an offset
+        # above any sequence number, so one pass serves them all.
+        key = group * GROUP_SPAN + seq_rel[rows].astype(np.int64)
+        reach = np.maximum.accumulate(key)
+        starts, first_pos = np.unique(key, return_index=True)
+        r = flagged[recv]
+        g = streams[recv] * 2 + up[recv]
+        pos = np.searchsorted(group * ROW_SPAN + rows, g * ROW_SPAN + r)
+        s = g * GROUP_SPAN + seq_rel[r].astype(np.int64)
+        copy = first_pos[np.searchsorted(starts, s)] < pos
+        first_above = np.minimum(np.searchsorted(reach, s, side="right"), pos)
+        early = ~copy & (first_above >= pos)       # nothing later had arrived: not late at all
+        late = ~copy & ~early
+        d = tcp.ts_ns[r[late]] - tcp.ts_ns[rows[first_above[late]]]
+        own = rtt[streams[recv][late]]
+        late_only = (own > 0) & (d < REORDER_RTT_FRACTION * own)
+        kind[recv[copy]] = KINDS.index("copy")
+        kind[recv[early]] = KINDS.index("reordered")
+        delay[recv[early]] = 0
+        delay[recv[late]] = d
+        kind[recv[late]] = np.where(late_only, KINDS.index("reordered"), KINDS.index("repair"))
     for i in np.flatnonzero(~at_receiver):
         r = int(flagged[i])
         needless = spurious[i] or _dsack_covers(table, tcp, r)
