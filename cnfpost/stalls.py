@@ -21,7 +21,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .model import PacketTable, TcpAnalysisFlag, TcpFlag
+from .model import BLOCK_ROWS, PacketTable, TcpAnalysisFlag, TcpFlag
 from .repairs import Repairs
 from .tcp import TcpAnalysis
 
@@ -62,32 +62,38 @@ def find_stalls(tcp: TcpAnalysis, rtt_ns: np.ndarray, th: Mapping[str, float],
     that ends in new bytes after lost ones is a retransmission the receiver cannot flag."""
     unseen = unseen or {}
     c = tcp.columns
-    floor_ns = th["find.stall_ms"] * 1e6
+    stream_of = c["tcp_stream"]
+    limit = np.maximum(th["find.stall_ms"] * 1e6, STALL_RTTS * rtt_ns.astype(np.float64))
+    order, bounds = tcp.stream_index()
+    # The silences long enough for their stream, found a block of the index at a time
+    # (each block overlapping the next by one frame): positions k in the index where the
+    # frame at k + 1 came that long after the one at k, in the same stream.
+    silences = []
+    for start in range(0, order.shape[0] - 1, BLOCK_ROWS):
+        rows = order[start:start + BLOCK_ROWS + 1].astype(np.int64)
+        stream = stream_of[rows].astype(np.int64)
+        gaps = np.diff(tcp.ts_ns[rows])
+        same = stream[1:] == stream[:-1]
+        silences.append(start + np.flatnonzero(same & (gaps >= limit[stream[1:]])))
     out = []
-    for stream in range(tcp.n_streams):
-        rows = tcp.stream_rows(stream)
-        if rows.shape[0] < 2:
+    for k in np.concatenate(silences).tolist() if silences else ():
+        before, after = int(order[k]), int(order[k + 1])
+        stream = int(stream_of[after])
+        bits = int(c["tcp_analysis"][after])
+        flags = int(tcp.tcp_flags[after])
+        if flags & SYN:        # a SYN sent again is connection set-up (l4.syn_retry)
             continue
-        ts = tcp.ts_ns[rows]
-        gaps = np.diff(ts)
-        limit = max(floor_ns, STALL_RTTS * float(rtt_ns[stream]))
-        for k in np.flatnonzero(gaps >= limit):
-            after = int(rows[k + 1])
-            bits = int(c["tcp_analysis"][after])
-            flags = int(tcp.tcp_flags[after])
-            if flags & SYN:        # a SYN sent again is connection set-up (l4.syn_retry)
-                continue
-            if bits & RETRANSMITTED or unseen.get(after + 1):
-                how = "retransmission"
-            elif bits & int(A.ZERO_WINDOW_PROBE):
-                how = "zero_window_probe"
-            elif tcp.client_dir[after] == 1 and flags & (FIN | RST) \
-                    and _response_unfinished(tcp, rows[:k + 1]):
-                how = "client_gave_up"
-            else:
-                continue
-            out.append(Stall(stream, int(ts[k]), int(ts[k + 1]), how,
-                             (int(rows[k]) + 1, after + 1)))
+        if bits & RETRANSMITTED or unseen.get(after + 1):
+            how = "retransmission"
+        elif bits & int(A.ZERO_WINDOW_PROBE):
+            how = "zero_window_probe"
+        elif tcp.client_dir[after] == 1 and flags & (FIN | RST) \
+                and _response_unfinished(tcp, order[bounds[stream]:k + 1].astype(np.int64)):
+            how = "client_gave_up"
+        else:
+            continue
+        out.append(Stall(stream, int(tcp.ts_ns[before]), int(tcp.ts_ns[after]), how,
+                         (before + 1, after + 1)))
     return out
 
 

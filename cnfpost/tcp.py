@@ -177,13 +177,20 @@ class TcpAnalysis:
 
     def stream_size(self, stream: int) -> int:
         """How many rows stream_rows(stream) has."""
-        self.stream_rows(0)                     # the index, built once
-        bounds = self._by_stream[1]
+        bounds = self.stream_index()[1]
         return int(bounds[stream + 1] - bounds[stream]) if 0 <= stream < self.n_streams else 0
 
     def stream_rows(self, stream: int) -> np.ndarray:
         """The rows (capture order) of one stream; the index is built on first use, so a
         report over thousands of samples does not scan every frame per sample."""
+        order, bounds = self.stream_index()
+        if not 0 <= stream < self.n_streams:
+            return np.zeros(0, dtype=np.int64)
+        return order[bounds[stream]:bounds[stream + 1]].astype(np.int64)
+
+    def stream_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(order, bounds): every row of a stream, grouped by stream and in capture order
+        within it (uint32), and where each stream's rows start in it (plus the end)."""
         if self._by_stream is None:
             # uint32 rows, built a block at a time: 4 bytes a frame kept, little more
             # while building (the memory budget of a big capture)
@@ -202,15 +209,16 @@ class TcpAnalysis:
                 # stable: rows of one stream keep capture order within the block
                 by = np.argsort(key, kind="stable")
                 key, rows = key[by], rows[by] + start
-                first = np.searchsorted(key, key, side="left")
-                slot = fill[key] + (np.arange(key.shape[0]) - first)
-                order[slot] = rows
+                # rank within its stream: position less the start of its run of equal keys
+                new_run = np.empty(key.shape[0], dtype=bool)
+                new_run[:1] = True
+                np.not_equal(key[1:], key[:-1], out=new_run[1:])
+                run_start = np.flatnonzero(new_run)
+                rank = np.arange(key.shape[0]) - run_start[np.cumsum(new_run) - 1]
+                order[fill[key] + rank] = rows
                 fill += np.bincount(key, minlength=self.n_streams)
             self._by_stream = (order, bounds)
-        order, bounds = self._by_stream
-        if not 0 <= stream < self.n_streams:
-            return np.zeros(0, dtype=np.int64)
-        return order[bounds[stream]:bounds[stream + 1]].astype(np.int64)
+        return self._by_stream
 
     def window_series(self, stream: int, side: str = "server", points: int = 64):
         """Downsampled (ts_ns, scaled window) the given side advertised over the stream."""
