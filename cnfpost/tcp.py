@@ -139,7 +139,7 @@ class TcpAnalysis:
     _by_stream: tuple | None = field(default=None, repr=False, compare=False)
     quoted_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # ^ ICMP errors quoting TCP: they have a tcp.stream, no analysis, no window or ack
-    ts_rtt_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    ts_rtt_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint32))
     ts_rtt_values: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # ^ TSval/TSecr RTT samples (sparse: the frames that gave one, and the RTT in ns)
 
@@ -246,7 +246,7 @@ class TcpAnalysis:
                            ("client", self.client_dir[rows] == 1)):
             out[f"ack_rtt_{side}"] = (rows[mask] + 1, rtt[mask])
         sel = self.columns["tcp_stream"][self.ts_rtt_rows] == stream
-        rows, rtt = self.ts_rtt_rows[sel], self.ts_rtt_values[sel]
+        rows, rtt = self.ts_rtt_rows[sel].astype(np.int64), self.ts_rtt_values[sel]
         for side, mask in (("server", self.client_dir[rows] == 0),
                            ("client", self.client_dir[rows] == 1)):
             out[f"ts_rtt_{side}"] = (rows[mask] + 1, rtt[mask])
@@ -457,8 +457,9 @@ def _compiled(table: PacketTable, quoted, per_frame: bool = True):
     n = len(table)
     q_rows, q_keys = _quoted_keys(quoted, n)
     ws_rows, ws_vals, sack_rows, sack_sums = _sparse_options(table)
-    out = empty_columns(ANALYSIS_COLUMNS, n if per_frame else 1)
-    out["tcp_stream"] = np.zeros(n, dtype=np.uint32)
+    out = {"tcp_stream": np.zeros(n, dtype=np.uint32),
+           **empty_columns([c for c in ANALYSIS_COLUMNS if c.name != "tcp_stream"],
+                           n if per_frame else 1)}
     direction = np.zeros(n, dtype=np.uint8)
     status, stats, ts_rows, ts_vals = _tcp._analyze(
         c["ip_version"], c["ip_proto"], c["tcp_hdr_len"], c["status"], c["ip_src"],
@@ -505,7 +506,7 @@ def _reference(table: PacketTable, quoted):
     if status != 0:
         raise RuntimeError(f"TCP analysis reference engine failed with status {status}")
     ts_rows = np.flatnonzero(ts_rtt >= 0)
-    return out, stats, direction, ts_rows, ts_rtt[ts_rows]
+    return out, stats, direction, ts_rows.astype(np.uint32), ts_rtt[ts_rows]
 
 
 # ----------------------------------------------------------------------------------------

@@ -48,6 +48,6 @@ def _analyze(
     out_dupframe: npt.NDArray[np.uint32],
     out_acks_frame: npt.NDArray[np.uint32],
     out_direction: npt.NDArray[np.uint8],
-) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
     """Fill the per-frame outputs from the packet table's columns and the sparse inputs;
     (status, per-conversation counts one row per stream, TSval/TSecr RTT rows, values)."""

@@ -309,7 +309,7 @@ def _analyze(
     cdef Py_ssize_t nw = wscale_row.shape[0]
     cdef Py_ssize_t ns = sack_row.shape[0]
     # TSval/TSecr RTT samples: (row, ns) pairs, grown by doubling
-    cdef int64_t* rtt_rows = NULL
+    cdef uint32_t* rtt_rows = NULL      # rows < 2^32: the table's frame numbers are u32
     cdef int64_t* rtt_vals = NULL
     cdef Py_ssize_t rtt_n = 0, rtt_cap = 0
     # the 4-tuple table: open addressing over (lo, hi) keys -> index into `convs`
@@ -326,7 +326,8 @@ def _analyze(
     cdef int status = C_STATUS_OK
     cdef void* p
     cdef int64_t[:, ::1] outv
-    cdef int64_t[::1] rows_v, vals_v
+    cdef uint32_t[::1] rows_v
+    cdef int64_t[::1] vals_v
 
     if (ip_version.shape[0] != n or ip_proto.shape[0] != n or tcp_hdr_len.shape[0] != n
             or status_in.shape[0] != n or ip_src.shape[0] != n or ip_dst.shape[0] != n
@@ -344,7 +345,7 @@ def _analyze(
             or out_flags.shape[0] < nout or out_dupnum.shape[0] < nout
             or out_dupframe.shape[0] < nout or out_acks_frame.shape[0] < nout):
         return (C_STATUS_BAD_INDEX, np.zeros((0, NSTAT), dtype=np.int64),
-                np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+                np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64))
 
     ht_lo = <uint64_t*>malloc(ht_cap * sizeof(uint64_t))
     ht_hi = <uint64_t*>malloc(ht_cap * sizeof(uint64_t))
@@ -352,7 +353,7 @@ def _analyze(
     if ht_lo == NULL or ht_hi == NULL or ht_idx == NULL:
         free(ht_lo); free(ht_hi); free(ht_idx)
         return (C_STATUS_NO_MEMORY, np.zeros((0, NSTAT), dtype=np.int64),
-                np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+                np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64))
     for i in range(ht_cap):
         ht_idx[i] = -1
     ht_mask = ht_cap - 1
@@ -751,17 +752,17 @@ def _analyze(
             if ts_rtt >= 0 and per_frame:
                 if rtt_n == rtt_cap:
                     rtt_cap = 1024 if rtt_cap == 0 else 2 * rtt_cap
-                    p = realloc(rtt_rows, rtt_cap * sizeof(int64_t))
+                    p = realloc(rtt_rows, rtt_cap * sizeof(uint32_t))
                     if p == NULL:
                         status = C_STATUS_NO_MEMORY
                         break
-                    rtt_rows = <int64_t*>p
+                    rtt_rows = <uint32_t*>p
                     p = realloc(rtt_vals, rtt_cap * sizeof(int64_t))
                     if p == NULL:
                         status = C_STATUS_NO_MEMORY
                         break
                     rtt_vals = <int64_t*>p
-                rtt_rows[rtt_n] = r
+                rtt_rows[rtt_n] = <uint32_t>r
                 rtt_vals[rtt_n] = ts_rtt
                 rtt_n += 1
 
@@ -833,11 +834,11 @@ def _analyze(
         memcpy(&outv[0, 0], stats, nconv * NSTAT * sizeof(int64_t))
     if status != C_STATUS_OK:
         rtt_n = 0
-    ts_rows = np.empty(rtt_n, dtype=np.int64)
+    ts_rows = np.empty(rtt_n, dtype=np.uint32)
     ts_vals = np.empty(rtt_n, dtype=np.int64)
     rows_v, vals_v = ts_rows, ts_vals
     if rtt_n > 0:
-        memcpy(&rows_v[0], rtt_rows, rtt_n * sizeof(int64_t))
+        memcpy(&rows_v[0], rtt_rows, rtt_n * sizeof(uint32_t))
         memcpy(&vals_v[0], rtt_vals, rtt_n * sizeof(int64_t))
     free(rtt_rows)
     free(rtt_vals)
