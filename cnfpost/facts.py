@@ -163,7 +163,10 @@ def unseen_before(table: PacketTable, tcp: TcpAnalysis) -> dict[int, int]:
         return {}
     c = table.columns
     nstreams = tcp.n_streams
-    mss = np.maximum(tcp.flows["mss_client"], 1).astype(np.int64)
+    # the MSS the client announced (the server's segment size); 1460 when the handshake
+    # was not captured
+    announced = tcp.flows["mss_client"].astype(np.int64)
+    mss = np.where(announced > 0, announced, 1460)
 
     def steps_by_block():
         # A block of steps at a time, each block overlapping the next by one packet: the
