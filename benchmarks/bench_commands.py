@@ -26,19 +26,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import interleaved, run_once, tshark_field_args
+from common import TSHARK_TCP_FIELDS, interleaved, run_once, tshark_field_args
 
 HERE = Path(__file__).resolve().parent
 INFO, ANALYZE = "cnfpost info", "cnfpost analyze (capture alone)"
 DPKT = "dpkt 1.9: the same fields into NumPy"
 TSHARK = "tshark: TCP analysis fields"
-TSHARK_FIELDS = ["frame.number", "tcp.stream", "tcp.seq", "tcp.ack", "tcp.window_size",
-                 "tcp.analysis.flags", "tcp.analysis.retransmission",
-                 "tcp.analysis.fast_retransmission", "tcp.analysis.spurious_retransmission",
-                 "tcp.analysis.out_of_order", "tcp.analysis.lost_segment",
-                 "tcp.analysis.duplicate_ack_num", "tcp.analysis.zero_window",
-                 "tcp.analysis.window_full", "tcp.analysis.bytes_in_flight",
-                 "tcp.analysis.ack_rtt"]
 
 
 def cnfpost(command: str, capture: Path) -> list[str]:
@@ -52,8 +45,18 @@ def commands(capture: Path) -> dict[str, list[str]]:
     if shutil.which("tshark"):
         out[TSHARK] = ["tshark", "-n", "-r", str(capture), "-o",
                        "tcp.analyze_sequence_numbers:TRUE", "-T", "fields",
-                       *tshark_field_args(TSHARK_FIELDS)]
+                       *tshark_field_args(TSHARK_TCP_FIELDS)]
     return out
+
+
+def compile_package() -> None:
+    """Byte-compile cnfpost as pip does when it installs it, so that no run pays for
+    compiling the sources (PYTHONDONTWRITEBYTECODE, set on some machines, would otherwise
+    make every run compile every module it imports)."""
+    where = subprocess.run([sys.executable, "-c", "import cnfpost, os; "
+                            "print(os.path.dirname(cnfpost.__file__))"], check=True,
+                           capture_output=True, text=True).stdout.strip()
+    subprocess.run([sys.executable, "-m", "compileall", "-q", where], check=True)
 
 
 def packets_in(capture: Path) -> int:
@@ -82,6 +85,7 @@ def main() -> None:
     if not args.capture.exists():
         raise SystemExit(f"{args.capture}: not found; make it with benchmarks/make_capture.py")
 
+    compile_package()
     packets = packets_in(args.capture)
     cmds = {k: v for k, v in commands(args.capture).items()
             if not any(s in k for s in args.skip)}

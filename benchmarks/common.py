@@ -38,3 +38,14 @@ def interleaved(cmds: dict[str, list[str]], rounds: int) -> tuple[dict[str, floa
 
 def tshark_field_args(fields: list[str]) -> list[str]:
     return [arg for f in fields for arg in ("-e", f)]
+
+
+# What tshark prints for its TCP analysis: the stream and every analysis flag (what cnfpost
+# computes), for the benchmarks that time one against the other.
+TSHARK_TCP_FIELDS = ["frame.number", "tcp.stream", "tcp.seq", "tcp.ack", "tcp.window_size",
+                     "tcp.analysis.flags", "tcp.analysis.retransmission",
+                     "tcp.analysis.fast_retransmission", "tcp.analysis.spurious_retransmission",
+                     "tcp.analysis.out_of_order", "tcp.analysis.lost_segment",
+                     "tcp.analysis.duplicate_ack_num", "tcp.analysis.zero_window",
+                     "tcp.analysis.window_full", "tcp.analysis.bytes_in_flight",
+                     "tcp.analysis.ack_rtt"]
