@@ -139,8 +139,7 @@ def beyond_round_trips(ctx, sample, pid: str, observed: float) -> bool:
     rtt = ctx.facts.baseline_rtt_ms
     if rtt is None:
         return True
-    i = next((k for k, s in enumerate(ctx.samples) if s is sample), None)
-    placement = ctx.placements[i] if i is not None and ctx.placements else None
+    placement = ctx.placement_of(sample)
     stream = placement.stream if placement is not None else None
     expected = expected_ms(ctx, pid, sample, stream, _cell_rtt(ctx, pid, stream, rtt))
     return _slow(ctx, pid, observed, expected)

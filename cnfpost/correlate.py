@@ -321,9 +321,11 @@ def bucket_rows(rows: np.ndarray, edges: tuple[int, ...], tcp: TcpAnalysis) -> d
             out[name] = PhaseBucket(name)
             continue
         frames_here = rows[sel] + 1
-        events = {ev: int(((bits[sel] & b) != 0).sum()) for ev, b in EVENT_BITS.items()}
-        event_frames = {ev: tuple(int(f) for f in frames_here[(bits[sel] & b) != 0])
-                        for ev, b in EVENT_BITS.items()}
+        here = bits[sel]
+        marked = {ev: (here & b) != 0 for ev, b in EVENT_BITS.items()} if here.any() else {}
+        events = {ev: int(np.count_nonzero(marked[ev])) if marked else 0 for ev in EVENT_BITS}
+        event_frames = {ev: tuple(frames_here[marked[ev]].tolist()) if marked else ()
+                        for ev in EVENT_BITS}
         wc = win[sel & c2s & window_rows]
         ws = win[sel & ~c2s & window_rows]
         r = rtt[sel & (rtt >= 0)]

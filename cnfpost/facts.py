@@ -79,7 +79,8 @@ class Facts:
             return []
         rows = self.tcp.stream_rows(stream)
         ts = self.tcp.ts_ns[rows]
-        return [int(r) + 1 for r in rows[(ts >= lo_ns) & (ts < hi_ns)] if int(r) + 1 in self.unseen]
+        frames = (rows[(ts >= lo_ns) & (ts < hi_ns)] + 1).tolist()
+        return [f for f in frames if f in self.unseen]
 
     def syn_frames(self, stream: int) -> tuple[int, ...]:
         rows = self.tcp.stream_rows(stream)

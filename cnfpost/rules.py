@@ -57,6 +57,14 @@ class Context:
     dns: list = field(default_factory=list)      # per sample: its DNS transactions (wire)
     failures: list[Failure | None] = field(default_factory=list)
     server_side: object | None = None   # cnfpost/serverside.py ServerSide, with server.pcap
+    _sample_index: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def placement_of(self, sample: CurlSample) -> Placement | None:
+        """The placement of one of the samples (None when it has none)."""
+        if len(self._sample_index) != len(self.samples):
+            self._sample_index = {id(s): i for i, s in enumerate(self.samples)}
+        i = self._sample_index.get(id(sample))
+        return self.placements[i] if i is not None and self.placements else None
 
 
 def path_rtt(ctx: Context) -> tuple[float | None, str | None]:
