@@ -1,0 +1,81 @@
+"""The memory a big capture costs, held to its budget (docs/performance.md).
+
+Not timings: NumPy reports every array it allocates to tracemalloc, so the peak of traced
+memory while a stage runs is exact and the same on every machine. A stage that makes a
+whole-capture temporary (an int64 index over every frame costs 8 bytes a packet) breaks
+these bounds."""
+from __future__ import annotations
+
+import sys
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from cnfpost.capture import read_capture
+from cnfpost.tcp import FLOW_FIELDS, analyze_tcp
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKETS = 100_000
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from make_capture import generate
+    finally:
+        sys.path.pop(0)
+    path = tmp_path_factory.mktemp("budget") / "bench.pcap"
+    generate(path, PACKETS)
+    return read_capture(path)
+
+
+@pytest.fixture(autouse=True)
+def small_blocks(monkeypatch):
+    """Blocks far smaller than the capture (as 65,536 frames are beside a big one), so that
+    what a block costs for a moment does not count as what the capture costs."""
+    from tests.test_blocks import small_blocks
+    small_blocks(monkeypatch, 2048)
+
+
+def traced_peak_per_packet(run) -> float:
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        result = run()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    del result
+    return (peak - base) / PACKETS
+
+
+def per_stream(tcp) -> float:
+    """Bytes per packet of the per-stream arrays: the kernel's counts and the flow table."""
+    return (len(FLOW_FIELDS) + 43) * 8 * tcp.n_streams / PACKETS
+
+
+def test_info_analysis_keeps_the_stream_and_side_of_each_frame_only(table):
+    # tcp_stream (4 bytes) and the client side (1) kept; a mask of the SYNs (3) for a moment
+    lean = analyze_tcp(table, per_frame=False)
+    assert traced_peak_per_packet(lambda: analyze_tcp(table, per_frame=False)) \
+        < 5 + 3 + per_stream(lean) + 1
+
+
+def test_full_analysis_adds_its_columns_and_the_rare_samples_only(table):
+    # the 32 bytes of analysis columns, the client side, the TSval RTT samples (12 bytes
+    # each) and the per-stream arrays
+    tcp = analyze_tcp(table)
+    samples = tcp.ts_rtt_rows.shape[0] * 12 / PACKETS
+    assert traced_peak_per_packet(lambda: analyze_tcp(table)) \
+        < 33 + samples + 3 + per_stream(tcp) + 1
+
+
+def test_distributions_and_the_stream_index_are_built_in_blocks(table):
+    tcp = analyze_tcp(table)
+    # the ACK RTT keys (8 bytes per ACK that timed something) are the only big array
+    acks = int((tcp.columns["tcp_acks_frame"] > 0).sum()) * 8 / PACKETS
+    assert traced_peak_per_packet(lambda: tcp.flows["ack_rtt_server_min_ns"]) < acks + 2
+    # the index keeps 4 bytes a TCP frame
+    assert traced_peak_per_packet(tcp.stream_index) < 4 + 2
