@@ -218,7 +218,7 @@ def _in_stream(ctx: ExportContext) -> np.ndarray:
 def _analysis_col(name: str, present=_in_stream, zero_is_absent: bool = False):
     """An analysis column; tshark leaves e.g. acks_frame empty where it is 0."""
     def compute(ctx: ExportContext):
-        values = ctx.tcp.columns[name]
+        values = ctx.tcp[name]
         here = present(ctx)
         return values, (here & (values != 0)) if zero_is_absent else here
     return compute

@@ -2,16 +2,18 @@
 
 ``analyze_tcp(table)`` returns a :class:`TcpAnalysis`:
 
-- ``columns``: the ANALYSIS_COLUMNS of cnfpost/model.py, one row per frame: ``tcp.stream``,
-  relative seq/ack, scaled window, bytes in flight, the Wireshark analysis flag bits,
-  duplicate-ACK number and frame, and the frame an ACK acknowledges.
+- ``columns``: the DENSE_ANALYSIS columns of cnfpost/model.py, one row per frame:
+  ``tcp.stream``, relative seq/ack, scaled window, bytes in flight, the Wireshark analysis
+  flag bits, and the frame an ACK acknowledges; ``analysis[name]`` also gives the
+  duplicate-ACK number and frame per frame (kept for the duplicate ACKs only).
 - ``flows``: one row per stream (a dict of NumPy arrays, described in FLOW_FIELDS).
 
 How it works, and why it gives Wireshark's numbers:
 
-1. Keys (NumPy): each TCP frame gets a canonical 4-tuple key (the lower (version, address,
-   port) endpoint, then the higher) and a direction bit, so both directions of a
-   connection share one key, as Wireshark's conversations do.
+1. Keys: each TCP frame gets a canonical 4-tuple key (the lower (version, address, port)
+   endpoint, then the higher) and a direction bit, so both directions of a connection
+   share one key, as Wireshark's conversations do (the kernel derives them from the
+   table's columns; ``flow_keys`` spells them out with NumPy for the reference engine).
 2. The state machine (compiled, ext/_tcp.pyx; pure-Python reference in tcp_py.py) walks
    the frames once in capture order, like Wireshark's first pass. Each key keeps its
    conversation state; a new key, or a SYN with a new ISN on a known one (Wireshark's
@@ -37,8 +39,10 @@ import numpy as np
 from .model import (
     ANALYSIS_COLUMNS,
     BLOCK_ROWS,
+    DENSE_ANALYSIS,
     NO_STREAM,
     NO_TIME,
+    SPARSE_ANALYSIS,
     TCP_ANALYSIS_FIELDS,
     DecodeStatus,
     PacketTable,
@@ -142,11 +146,20 @@ class TcpAnalysis:
     ts_rtt_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint32))
     ts_rtt_values: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # ^ TSval/TSecr RTT samples (sparse: the frames that gave one, and the RTT in ns)
+    dupacks: dict[str, np.ndarray] = field(default_factory=dict)
+    # ^ the SPARSE_ANALYSIS columns on the duplicate ACKs only: "row" and one array each
 
     def __len__(self) -> int:
         return int(self.columns["tcp_stream"].shape[0])
 
     def __getitem__(self, name: str) -> np.ndarray:
+        """An analysis column by name, the sparse ones spelled out per frame."""
+        if name in SPARSE_ANALYSIS and name not in self.columns:
+            dtype = next(c.dtype for c in ANALYSIS_COLUMNS if c.name == name)
+            out = np.zeros(len(self), dtype=dtype)
+            if self.dupacks:
+                out[self.dupacks["row"]] = self.dupacks[name]
+            return out
         return self.columns[name]
 
     @property
@@ -420,21 +433,22 @@ STAT = {name: i for i, name in enumerate((
 
 def _run_state_machine(table: PacketTable, engine: str, per_frame: bool = True):
     """Run one engine; (per-frame columns, per-conversation counts, direction per frame,
-    TSval/TSecr RTT rows and values, the rows of ICMP errors quoting TCP). Without
-    per_frame, the columns are tcp_stream alone and there are no RTT samples."""
+    TSval/TSecr RTT samples as (rows, values), the duplicate-ACK columns on the duplicate
+    ACKs, the rows of ICMP errors quoting TCP). Without per_frame, the columns are
+    tcp_stream alone and there are no samples."""
     quoted = _quoted_tcp(table)
     if engine == "compiled":
-        out, stats, direction, ts_rows, ts_vals = _compiled(table, quoted, per_frame)
+        out, stats, direction, ts, dupacks = _compiled(table, quoted, per_frame)
     elif engine == "python":
-        out, stats, direction, ts_rows, ts_vals = _reference(table, quoted)
+        out, stats, direction, ts, dupacks = _reference(table, quoted)
     else:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if not per_frame:
-        return ({"tcp_stream": out["tcp_stream"]}, stats, direction, ts_rows[:0], ts_vals[:0],
-                quoted[0])
+        return ({"tcp_stream": out["tcp_stream"]}, stats, direction,
+                (ts[0][:0], ts[1][:0]), {}, quoted[0])
     # tshark shows the quoted header's raw sequence number as tcp.seq of such a frame
     out["tcp_seq_rel"][quoted[0]] = quoted[6]
-    return out, stats, direction, ts_rows, ts_vals, quoted[0]
+    return out, stats, direction, ts, dupacks, quoted[0]
 
 
 def _quoted_keys(quoted, n: int):
@@ -458,10 +472,10 @@ def _compiled(table: PacketTable, quoted, per_frame: bool = True):
     q_rows, q_keys = _quoted_keys(quoted, n)
     ws_rows, ws_vals, sack_rows, sack_sums = _sparse_options(table)
     out = {"tcp_stream": np.zeros(n, dtype=np.uint32),
-           **empty_columns([c for c in ANALYSIS_COLUMNS if c.name != "tcp_stream"],
+           **empty_columns([c for c in DENSE_ANALYSIS if c.name != "tcp_stream"],
                            n if per_frame else 1)}
     direction = np.zeros(n, dtype=np.uint8)
-    status, stats, ts_rows, ts_vals = _tcp._analyze(
+    status, stats, (ts_rows, ts_vals), (dup_rows, dup_num, dup_frame) = _tcp._analyze(
         c["ip_version"], c["ip_proto"], c["tcp_hdr_len"], c["status"], c["ip_src"],
         c["ip_dst"], c["sport"], c["dport"], c["ts_ns"], c["tcp_seq"], c["tcp_ack"],
         c["tcp_flags"], c["tcp_win"], c["payload_len"], c["tcp_opts"], c["tcp_tsval"],
@@ -470,11 +484,11 @@ def _compiled(table: PacketTable, quoted, per_frame: bool = True):
         q_rows, np.ascontiguousarray(q_keys[:, 0]), np.ascontiguousarray(q_keys[:, 1]),
         ws_rows, ws_vals, sack_rows, sack_sums,
         out["tcp_stream"], out["tcp_seq_rel"], out["tcp_ack_rel"], out["tcp_win_scaled"],
-        out["tcp_bytes_in_flight"], out["tcp_analysis"], out["tcp_dupack_num"],
-        out["tcp_dupack_frame"], out["tcp_acks_frame"], direction)
+        out["tcp_bytes_in_flight"], out["tcp_analysis"], out["tcp_acks_frame"], direction)
     if status != 0:
         raise RuntimeError(f"TCP analysis kernel failed with status {status}")
-    return out, stats, direction, ts_rows, ts_vals
+    dupacks = {"row": dup_rows, "tcp_dupack_num": dup_num, "tcp_dupack_frame": dup_frame}
+    return out, stats, direction, (ts_rows, ts_vals), dupacks
 
 
 def _reference(table: PacketTable, quoted):
@@ -506,7 +520,11 @@ def _reference(table: PacketTable, quoted):
     if status != 0:
         raise RuntimeError(f"TCP analysis reference engine failed with status {status}")
     ts_rows = np.flatnonzero(ts_rtt >= 0)
-    return out, stats, direction, ts_rows.astype(np.uint32), ts_rtt[ts_rows]
+    # the duplicate-ACK columns kept as the kernel keeps them: on the duplicate ACKs only
+    dup = np.flatnonzero((out["tcp_dupack_num"] != 0) | (out["tcp_dupack_frame"] != 0))
+    dupacks = {"row": dup.astype(np.uint32), **{name: out.pop(name)[dup]
+                                                for name in SPARSE_ANALYSIS}}
+    return out, stats, direction, (ts_rows.astype(np.uint32), ts_rtt[ts_rows]), dupacks
 
 
 # ----------------------------------------------------------------------------------------
@@ -520,7 +538,7 @@ def analyze_tcp(table: PacketTable, engine: str = "compiled",
     column and no distributions (win_*, ack_rtt_*, ts_rtt_*), for `cnfpost info`, at a
     fraction of the memory."""
     c = table.columns
-    out, stats, direction, ts_rows, ts_values, quoted_rows = _run_state_machine(
+    out, stats, direction, (ts_rows, ts_values), dupacks, quoted_rows = _run_state_machine(
         table, engine, per_frame)
     eager, client_dir = _flow_table(table, out, stats, direction)
     del direction
@@ -530,7 +548,8 @@ def analyze_tcp(table: PacketTable, engine: str = "compiled",
     flows = FlowTable(eager, lazy) if nconv and lazy else eager
     return TcpAnalysis(columns=out, flows=flows, ts_ns=c["ts_ns"], tcp_flags=c["tcp_flags"],
                        payload_len=c["payload_len"], client_dir=client_dir,
-                       quoted_rows=quoted_rows, ts_rtt_rows=ts_rows, ts_rtt_values=ts_values)
+                       quoted_rows=quoted_rows, ts_rtt_rows=ts_rows, ts_rtt_values=ts_values,
+                       dupacks=dupacks)
 
 
 STAT_BITS = 40        # value bits of a distribution key: values are clipped to 2**40 - 1

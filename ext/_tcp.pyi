@@ -44,10 +44,11 @@ def _analyze(
     out_win: npt.NDArray[np.uint32],
     out_bif: npt.NDArray[np.uint32],
     out_flags: npt.NDArray[np.uint16],
-    out_dupnum: npt.NDArray[np.uint16],
-    out_dupframe: npt.NDArray[np.uint32],
     out_acks_frame: npt.NDArray[np.uint32],
     out_direction: npt.NDArray[np.uint8],
-) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+) -> tuple[int, npt.NDArray[np.int64],
+           tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]],
+           tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint16], npt.NDArray[np.uint32]]]:
     """Fill the per-frame outputs from the packet table's columns and the sparse inputs;
-    (status, per-conversation counts one row per stream, TSval/TSecr RTT rows, values)."""
+    (status, per-conversation counts one row per stream, (TSval/TSecr RTT rows, values),
+    (duplicate-ACK rows, numbers, frames))."""

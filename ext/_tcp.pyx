@@ -271,15 +271,14 @@ def _analyze(
     uint32_t[::1] out_win,
     uint32_t[::1] out_bif,
     uint16_t[::1] out_flags,
-    uint16_t[::1] out_dupnum,
-    uint32_t[::1] out_dupframe,
     uint32_t[::1] out_acks_frame,
     uint8_t[::1] out_direction,
 ):
     """Run the state machine over all frames.
 
-    Returns (status, per-conversation array, ts_rtt_rows, ts_rtt_values): the TSval/TSecr
-    RTT samples are few, so they come back as rows and values, not as a column."""
+    Returns (status, per-conversation array, (TSval/TSecr RTT rows, values), (duplicate-ACK
+    rows, numbers, frames)): those come on a few frames only, so they come back as rows and
+    values, not as columns."""
     cdef Py_ssize_t n = ts_ns.shape[0]
     cdef Py_ssize_t r, i, j, kept
     cdef Py_ssize_t ro          # where this frame's outputs go: r, or 0 without per_frame
@@ -312,6 +311,11 @@ def _analyze(
     cdef uint32_t* rtt_rows = NULL      # rows < 2^32: the table's frame numbers are u32
     cdef int64_t* rtt_vals = NULL
     cdef Py_ssize_t rtt_n = 0, rtt_cap = 0
+    # duplicate ACKs: (row, number, frame it repeats), on a few frames only
+    cdef uint32_t* dup_rows = NULL
+    cdef uint16_t* dup_nums = NULL
+    cdef uint32_t* dup_frames = NULL
+    cdef Py_ssize_t dup_n = 0, dup_cap = 0
     # the 4-tuple table: open addressing over (lo, hi) keys -> index into `convs`
     cdef uint64_t* ht_lo = NULL
     cdef uint64_t* ht_hi = NULL
@@ -326,8 +330,6 @@ def _analyze(
     cdef int status = C_STATUS_OK
     cdef void* p
     cdef int64_t[:, ::1] outv
-    cdef uint32_t[::1] rows_v
-    cdef int64_t[::1] vals_v
 
     if (ip_version.shape[0] != n or ip_proto.shape[0] != n or tcp_hdr_len.shape[0] != n
             or status_in.shape[0] != n or ip_src.shape[0] != n or ip_dst.shape[0] != n
@@ -342,18 +344,15 @@ def _analyze(
             or out_stream.shape[0] != n or out_direction.shape[0] != n
             or out_seq.shape[0] < nout or out_ack.shape[0] < nout
             or out_win.shape[0] < nout or out_bif.shape[0] < nout
-            or out_flags.shape[0] < nout or out_dupnum.shape[0] < nout
-            or out_dupframe.shape[0] < nout or out_acks_frame.shape[0] < nout):
-        return (C_STATUS_BAD_INDEX, np.zeros((0, NSTAT), dtype=np.int64),
-                np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64))
+            or out_flags.shape[0] < nout or out_acks_frame.shape[0] < nout):
+        return C_STATUS_BAD_INDEX, np.zeros((0, NSTAT), dtype=np.int64), _no_ts(), _no_dup()
 
     ht_lo = <uint64_t*>malloc(ht_cap * sizeof(uint64_t))
     ht_hi = <uint64_t*>malloc(ht_cap * sizeof(uint64_t))
     ht_idx = <int64_t*>malloc(ht_cap * sizeof(int64_t))
     if ht_lo == NULL or ht_hi == NULL or ht_idx == NULL:
         free(ht_lo); free(ht_hi); free(ht_idx)
-        return (C_STATUS_NO_MEMORY, np.zeros((0, NSTAT), dtype=np.int64),
-                np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64))
+        return C_STATUS_NO_MEMORY, np.zeros((0, NSTAT), dtype=np.int64), _no_ts(), _no_dup()
     for i in range(ht_cap):
         ht_idx[i] = -1
     ht_mask = ht_cap - 1
@@ -752,16 +751,10 @@ def _analyze(
             if ts_rtt >= 0 and per_frame:
                 if rtt_n == rtt_cap:
                     rtt_cap = 1024 if rtt_cap == 0 else 2 * rtt_cap
-                    p = realloc(rtt_rows, rtt_cap * sizeof(uint32_t))
-                    if p == NULL:
+                    if not (grown(<void**>&rtt_rows, rtt_cap, sizeof(uint32_t))
+                            and grown(<void**>&rtt_vals, rtt_cap, sizeof(int64_t))):
                         status = C_STATUS_NO_MEMORY
                         break
-                    rtt_rows = <uint32_t*>p
-                    p = realloc(rtt_vals, rtt_cap * sizeof(int64_t))
-                    if p == NULL:
-                        status = C_STATUS_NO_MEMORY
-                        break
-                    rtt_vals = <int64_t*>p
                 rtt_rows[rtt_n] = <uint32_t>r
                 rtt_vals[rtt_n] = ts_rtt
                 rtt_n += 1
@@ -779,9 +772,19 @@ def _analyze(
                 in_flight = 0
             out_bif[ro] = in_flight
             out_flags[ro] = af
-            out_dupnum[ro] = dupnum
-            out_dupframe[ro] = dupframe
             out_acks_frame[ro] = acked_frame
+            if (dupnum != 0 or dupframe != 0) and per_frame:
+                if dup_n == dup_cap:
+                    dup_cap = 1024 if dup_cap == 0 else 2 * dup_cap
+                    if not (grown(<void**>&dup_rows, dup_cap, sizeof(uint32_t))
+                            and grown(<void**>&dup_nums, dup_cap, sizeof(uint16_t))
+                            and grown(<void**>&dup_frames, dup_cap, sizeof(uint32_t))):
+                        status = C_STATUS_NO_MEMORY
+                        break
+                dup_rows[dup_n] = <uint32_t>r
+                dup_nums[dup_n] = dupnum
+                dup_frames[dup_n] = dupframe
+                dup_n += 1
 
             # ---- per-conversation counts (the flow table) ----
             st = stats + cv.id * NSTAT
@@ -833,15 +836,15 @@ def _analyze(
     if status == C_STATUS_OK and nconv > 0:
         memcpy(&outv[0, 0], stats, nconv * NSTAT * sizeof(int64_t))
     if status != C_STATUS_OK:
-        rtt_n = 0
-    ts_rows = np.empty(rtt_n, dtype=np.uint32)
-    ts_vals = np.empty(rtt_n, dtype=np.int64)
-    rows_v, vals_v = ts_rows, ts_vals
-    if rtt_n > 0:
-        memcpy(&rows_v[0], rtt_rows, rtt_n * sizeof(uint32_t))
-        memcpy(&vals_v[0], rtt_vals, rtt_n * sizeof(int64_t))
+        rtt_n = dup_n = 0
+    ts = (_copied(rtt_rows, rtt_n, np.uint32), _copied(rtt_vals, rtt_n, np.int64))
+    dup = (_copied(dup_rows, dup_n, np.uint32), _copied(dup_nums, dup_n, np.uint16),
+           _copied(dup_frames, dup_n, np.uint32))
     free(rtt_rows)
     free(rtt_vals)
+    free(dup_rows)
+    free(dup_nums)
+    free(dup_frames)
     for g in range(nconvs_used):
         free(convs[g].f[0].segs)
         free(convs[g].f[1].segs)
@@ -850,7 +853,34 @@ def _analyze(
     free(ht_lo)
     free(ht_hi)
     free(ht_idx)
-    return status, out, ts_rows, ts_vals
+    return status, out, ts, dup
+
+
+cdef bint grown(void** buf, Py_ssize_t cap, size_t item) noexcept nogil:
+    """Reallocate *buf to cap items of `item` bytes; False (and *buf kept) when out of memory."""
+    cdef void* p = realloc(buf[0], cap * item)
+    if p == NULL:
+        return False
+    buf[0] = p
+    return True
+
+
+cdef object _copied(const void* data, Py_ssize_t n, object dtype):
+    """A new NumPy array of n items of dtype, copied from a C buffer."""
+    cdef unsigned char[::1] raw
+    out = np.empty(n, dtype=dtype)
+    raw = out.view(np.uint8)
+    if n > 0:
+        memcpy(&raw[0], data, raw.shape[0])
+    return out
+
+
+def _no_ts():
+    return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)
+
+
+def _no_dup():
+    return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.uint16), np.zeros(0, dtype=np.uint32)
 
 
 cdef bint _rows_ok(const int64_t[::1] rows, Py_ssize_t n):

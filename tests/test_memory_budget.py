@@ -10,9 +10,11 @@ import sys
 import tracemalloc
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cnfpost.capture import read_capture
+from cnfpost.model import DENSE_ANALYSIS
 from cnfpost.tcp import FLOW_FIELDS, analyze_tcp
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,12 +66,14 @@ def test_info_analysis_keeps_the_stream_and_side_of_each_frame_only(table):
 
 
 def test_full_analysis_adds_its_columns_and_the_rare_samples_only(table):
-    # the 32 bytes of analysis columns, the client side, the TSval RTT samples (12 bytes
-    # each) and the per-stream arrays
+    # the 26 bytes of dense analysis columns, the client side, the TSval RTT samples (12
+    # bytes each), the duplicate ACKs (10 bytes each) and the per-stream arrays
     tcp = analyze_tcp(table)
-    samples = tcp.ts_rtt_rows.shape[0] * 12 / PACKETS
+    dense = sum(np.dtype(c.dtype).itemsize for c in DENSE_ANALYSIS)
+    assert dense == 26
+    rare = (tcp.ts_rtt_rows.shape[0] * 12 + tcp.dupacks["row"].shape[0] * 10) / PACKETS
     assert traced_peak_per_packet(lambda: analyze_tcp(table)) \
-        < 33 + samples + 3 + per_stream(tcp) + 1
+        < dense + 1 + rare + 3 + per_stream(tcp) + 1
 
 
 def test_distributions_and_the_stream_index_are_built_in_blocks(table):

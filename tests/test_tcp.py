@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnfpost.capture import decode_bytes
-from cnfpost.model import ANALYSIS_COLUMNS, NO_STREAM, TCP_ANALYSIS_FIELDS, TcpAnalysisFlag
+from cnfpost.model import (ANALYSIS_COLUMNS, DENSE_ANALYSIS, NO_STREAM, TCP_ANALYSIS_FIELDS,
+                           TcpAnalysisFlag)
 from cnfpost.tcp import FLOW_FIELDS, analyze_tcp, flow_keys, flow_order
 
 from . import tcp_scenarios as sc
@@ -269,9 +270,9 @@ def test_flow_order_groups_in_capture_order():
 
 def _kernel_args(table):
     """The compiled kernel's arguments for a table, as cnfpost/tcp.py builds them."""
-    from cnfpost.model import ANALYSIS_COLUMNS, DecodeStatus, TcpOpt, empty_columns
+    from cnfpost.model import DENSE_ANALYSIS, DecodeStatus, TcpOpt, empty_columns
     c, n = table.columns, len(table)
-    out = empty_columns(ANALYSIS_COLUMNS, n)
+    out = empty_columns(DENSE_ANALYSIS, n)
     e64 = np.zeros(0, dtype=np.int64)
     return [c["ip_version"], c["ip_proto"], c["tcp_hdr_len"], c["status"], c["ip_src"],
             c["ip_dst"], c["sport"], c["dport"], c["ts_ns"], c["tcp_seq"], c["tcp_ack"],
@@ -282,7 +283,7 @@ def _kernel_args(table):
             e64, np.zeros(0, np.int8), e64, np.zeros(0, np.uint32),
             *(out[name] for name in ("tcp_stream", "tcp_seq_rel", "tcp_ack_rel",
                                      "tcp_win_scaled", "tcp_bytes_in_flight", "tcp_analysis",
-                                     "tcp_dupack_num", "tcp_dupack_frame", "tcp_acks_frame")),
+                                     "tcp_acks_frame")),
             np.zeros(n, np.uint8)]
 
 
@@ -292,16 +293,17 @@ def test_kernel_rejects_mismatched_and_unordered_inputs():
     table = decode_bytes(cap.pcap_bytes(), "x")
     n = len(table)
     args = _kernel_args(table)
-    status, stats, ts_rows, ts_vals = _tcp._analyze(*args)
+    status, stats, (ts_rows, ts_vals), (dup_rows, dup_num, dup_frame) = _tcp._analyze(*args)
     assert status == _tcp.STATUS_OK and stats.shape == (1, 43)
-    assert ts_rows.shape == ts_vals.shape
+    assert ts_rows.shape == ts_vals.shape and dup_rows.shape == dup_num.shape == dup_frame.shape
 
     def rejected(**change):
         bad = list(args)
         for index, value in change.items():
             bad[int(index[1:])] = value
-        status, stats, rows, vals = _tcp._analyze(*bad)
-        return status == _tcp.STATUS_BAD_INDEX and stats.shape[0] == 0 and rows.shape == (0,)
+        status, stats, (rows, _), (dups, _, _) = _tcp._analyze(*bad)
+        return (status == _tcp.STATUS_BAD_INDEX and stats.shape[0] == 0
+                and rows.shape == dups.shape == (0,))
 
     assert rejected(a30=np.zeros(n - 1, np.uint32))                 # an output too short
     assert rejected(a0=np.zeros(n + 1, np.uint8))                   # an input too long
@@ -330,16 +332,16 @@ def test_flows_only_kernel_counts_the_same_with_one_entry_outputs():
 def _flows_only_counts_the_same(table):
     from cnfpost import _tcp
     full = _kernel_args(table)
-    status, stats, ts_rows, _ = _tcp._analyze(*full)
+    status, stats, (ts_rows, _), _ = _tcp._analyze(*full)
     assert status == _tcp.STATUS_OK
     lean = list(full)
     lean[21] = False
-    lean[30:38] = [np.zeros(1, a.dtype) for a in full[30:38]]
-    lean[29], lean[38] = np.zeros_like(full[29]), np.zeros_like(full[38])
-    status, lean_stats, lean_ts, _ = _tcp._analyze(*lean)
-    assert status == _tcp.STATUS_OK and lean_ts.shape == (0,)
+    lean[30:36] = [np.zeros(1, a.dtype) for a in full[30:36]]
+    lean[29], lean[36] = np.zeros_like(full[29]), np.zeros_like(full[36])
+    status, lean_stats, (lean_ts, _), (lean_dups, _, _) = _tcp._analyze(*lean)
+    assert status == _tcp.STATUS_OK and lean_ts.shape == lean_dups.shape == (0,)
     assert np.array_equal(stats, lean_stats)
-    assert np.array_equal(full[29], lean[29]) and np.array_equal(full[38], lean[38])
+    assert np.array_equal(full[29], lean[29]) and np.array_equal(full[36], lean[36])
     return ts_rows
 
 
@@ -381,8 +383,9 @@ def assert_engines_agree(table):
     """Both engines give the same columns and flow table; returns the compiled one's."""
     ac = analyze_tcp(table, engine="compiled")
     ap = analyze_tcp(table, engine="python")
-    for name in ac.columns:
-        assert np.array_equal(ac.columns[name], ap.columns[name]), name
+    assert set(ac.columns) == set(ap.columns) == {c.name for c in DENSE_ANALYSIS}
+    for c in ANALYSIS_COLUMNS:
+        assert np.array_equal(ac[c.name], ap[c.name]), c.name
     for name in ac.flows:
         assert np.array_equal(ac.flows[name], ap.flows[name]), name
     return ac
