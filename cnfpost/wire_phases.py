@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import bisect
 
+import numpy as np
+
 from .correlate import Placement
 from .inputs.curl import CurlSample, compute_phases
-from .model import NO_STREAM, PacketTable
+from .model import PacketTable
 from .tcp import TcpAnalysis
-from .wire import (ConnMilestones, DnsTransaction, connection_milestones, connections,
-                   dns_transactions, http_lines, tls_handshakes)
+from .wire import (ConnMilestones, DnsTransaction, MilestoneTable, connections,
+                   dns_transactions, http_lines, milestone_table, tls_handshakes)
 
 __all__ = ["WireView", "wire_view", "boundary_checks", "dns_for_sample", "wire_samples",
            "MAX_WIRE_SAMPLES"]
@@ -43,11 +45,8 @@ class WireView:
     def __init__(self, table: PacketTable, tcp: TcpAnalysis):
         conns = connections(table, tcp)
         handshakes = tls_handshakes(table, conns)
-        self.milestones: dict[int, ConnMilestones] = {}
-        for m in connection_milestones(table, conns, handshakes):
-            stream = int(tcp.columns["tcp_stream"][m.conn.first_frame - 1])
-            if stream != NO_STREAM:
-                self.milestones[stream] = m
+        # connection i is tcp.stream i: its milestones, built when asked for
+        self.milestones: MilestoneTable = milestone_table(table, conns, handshakes)
         self.tls_versions: dict[int, int | None] = {}   # stream -> negotiated version
         self.tls_alerts: dict[int, tuple] = {}           # stream -> its TLS alert events
         for h in handshakes:
@@ -112,15 +111,12 @@ def wire_samples(table: PacketTable, tcp: TcpAnalysis, wire: WireView) -> list[C
     """One sample per connection that carried TLS or an HTTP/1 request, phases from the
     wire. The DNS phase is the last answered lookup of the server's address that ended
     before the SYN (within 2 s), else absent."""
-    out: list[CurlSample] = []
-    for stream in sorted(wire.milestones):
-        m = wire.milestones[stream]
-        if m.syn is None or (m.client_hello is None and stream not in wire.http):
-            continue
-        if len(out) >= MAX_WIRE_SAMPLES:
-            break
-        out.append(_sample_from_wire(len(out) + 1, stream, m, wire))
-    return out
+    found = wire.milestones
+    http = np.zeros(len(found), dtype=bool)
+    http[[s for s in wire.http if 0 <= s < len(found)]] = True
+    wanted = found.has("syn") & (found.has("client_hello") | http)
+    return [_sample_from_wire(k + 1, stream, found[stream], wire)
+            for k, stream in enumerate(np.flatnonzero(wanted)[:MAX_WIRE_SAMPLES].tolist())]
 
 
 def _sample_from_wire(index: int, stream: int, m: ConnMilestones, wire: WireView) -> CurlSample:

@@ -8,10 +8,11 @@ with kept payload bytes (few) are visited one by one.
 from .conn import Conn, ConnIndex, Milestone, connections
 from .dns import DnsMessage, DnsTransaction, dns_messages, dns_transactions
 from .http import Http2Evidence, HttpLine, http2_evidence, http_lines
-from .milestones import MILESTONES, ConnMilestones, connection_milestones
+from .milestones import MILESTONES, ConnMilestones, MilestoneTable, connection_milestones, milestone_table
 from .tls import TlsEvent, TlsHandshake, tls_handshakes
 
 __all__ = ["Conn", "ConnIndex", "Milestone", "connections", "TlsEvent", "TlsHandshake",
            "tls_handshakes", "DnsMessage", "DnsTransaction", "dns_messages",
            "dns_transactions", "HttpLine", "Http2Evidence", "http_lines", "http2_evidence",
-           "ConnMilestones", "connection_milestones", "MILESTONES"]
+           "ConnMilestones", "MilestoneTable", "milestone_table", "connection_milestones",
+           "MILESTONES"]

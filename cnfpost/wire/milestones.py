@@ -28,6 +28,7 @@ All of it is vectorised over the TCP rows (first occurrence per connection throu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator, Mapping
 
 import numpy as np
 
@@ -35,7 +36,8 @@ from ..model import PacketTable, TcpFlag
 from .conn import Conn, ConnIndex, Milestone, connections
 from .tls import TlsHandshake, tls_handshakes
 
-__all__ = ["ConnMilestones", "connection_milestones", "MILESTONES"]
+__all__ = ["ConnMilestones", "MilestoneTable", "milestone_table", "connection_milestones",
+           "MILESTONES"]
 
 SYN, ACK, FIN, RST = int(TcpFlag.SYN), int(TcpFlag.ACK), int(TcpFlag.FIN), int(TcpFlag.RST)
 NONE = np.iinfo(np.int64).max
@@ -99,17 +101,18 @@ def _last(found: tuple[np.ndarray, np.ndarray], nconn: int) -> np.ndarray:
     return out
 
 
-def connection_milestones(table: PacketTable, conns: ConnIndex | None = None,
-                          handshakes: tuple[TlsHandshake, ...] | None = None
-                          ) -> tuple[ConnMilestones, ...]:
+def milestone_table(table: PacketTable, conns: ConnIndex | None = None,
+                    handshakes: tuple[TlsHandshake, ...] | None = None) -> "MilestoneTable":
+    """Every connection's milestones (see the module docstring), as arrays."""
     if conns is None:
         conns = connections(table)
     if handshakes is None:
         handshakes = tls_handshakes(table, conns)
     nconn = len(conns.conns)
-    if nconn == 0:
-        return ()
     c = table.columns
+    if nconn == 0:
+        return MilestoneTable(conns, c["ts_ns"], {name: np.zeros(0, dtype=np.int64)
+                                                  for name in MILESTONES})
     flags = c["tcp_flags"]
     client = conns.client_dir == 1
     data = c["payload_len"] > 0
@@ -148,23 +151,55 @@ def connection_milestones(table: PacketTable, conns: ConnIndex | None = None,
     fin = _first(_candidates(conns, (flags & FIN) != 0), nconn)
     rst = _first(_candidates(conns, (flags & RST) != 0), nconn)
 
-    ts = c["ts_ns"]
+    rows = dict(zip(MILESTONES, (syn, syn_ack, hs_ack, ch, sh, done, req, resp, last, fin,
+                                 rst)))
+    return MilestoneTable(conns, c["ts_ns"], {k: np.where(v == NONE, -1, v)
+                                              for k, v in rows.items()})
 
-    def marks(a: np.ndarray) -> list[Milestone | None]:
-        # one Milestone per connection (None where the row is NONE or -1), read as lists
-        found = (a != NONE) & (a >= 0)
-        rows = np.where(found, a, 0)
-        return [Milestone(r + 1, t) if ok else None
-                for ok, r, t in zip(found.tolist(), rows.tolist(), ts[rows].tolist())]
 
-    def sides(a: np.ndarray) -> list[str | None]:
-        found = a != NONE
-        sent = conns.client_dir[np.where(found, a, 0)] == 1
-        return [("client" if by_client else "server") if ok else None
-                for ok, by_client in zip(found.tolist(), sent.tolist())]
+def connection_milestones(table: PacketTable, conns: ConnIndex | None = None,
+                          handshakes: tuple[TlsHandshake, ...] | None = None
+                          ) -> tuple[ConnMilestones, ...]:
+    """The milestones of every connection, in connection order."""
+    found = milestone_table(table, conns, handshakes)
+    return tuple(found[k] for k in found)
 
-    columns = [marks(syn), marks(syn_ack), marks(hs_ack), marks(ch), marks(sh), marks(done),
-               marks(req), marks(resp), marks(last), marks(fin), sides(fin), marks(rst),
-               sides(rst)]
-    out = [ConnMilestones(cn, *row) for cn, row in zip(conns.conns, zip(*columns))]
-    return tuple(out)
+
+class MilestoneTable(Mapping):
+    """Connection index (= tcp.stream) -> its ConnMilestones, kept as one array per
+    milestone (the frame's row, -1 where none); a connection's record is built when it is
+    asked for, so a capture of many connections makes objects for those a report names."""
+
+    def __init__(self, conns: ConnIndex, ts_ns: np.ndarray, rows: dict[str, np.ndarray]):
+        self._conns, self._ts, self.rows = conns, ts_ns, rows
+        self._built: dict[int, ConnMilestones] = {}
+
+    def __len__(self) -> int:
+        return len(self._conns.conns)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(len(self)))
+
+    def has(self, name: str) -> np.ndarray:
+        """Per connection: was this milestone seen?"""
+        return self.rows[name] >= 0
+
+    def __getitem__(self, k: int) -> ConnMilestones:
+        if not (isinstance(k, (int, np.integer)) and 0 <= k < len(self)):
+            raise KeyError(k)
+        k = int(k)
+        if k not in self._built:
+            marks = {}
+            for name in MILESTONES:
+                row = int(self.rows[name][k])
+                marks[name] = None if row < 0 else Milestone(row + 1, int(self._ts[row]))
+
+            def side(mark: Milestone | None) -> str | None:
+                if mark is None:
+                    return None
+                return "client" if self._conns.client_dir[mark.frame - 1] == 1 else "server"
+
+            self._built[k] = ConnMilestones(self._conns.conns[k], **marks,
+                                            fin_side=side(marks["fin"]),
+                                            rst_side=side(marks["rst"]))
+        return self._built[k]
