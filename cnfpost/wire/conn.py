@@ -7,12 +7,13 @@ else the higher port; else the first sender). There is no second identity to map
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
 from ..model import NO_STREAM, PacketTable
 
-__all__ = ["Conn", "ConnIndex", "connections", "Milestone", "milestone"]
+__all__ = ["Conn", "Conns", "ConnIndex", "connections", "Milestone", "milestone"]
 
 
 
@@ -64,7 +65,7 @@ class ConnIndex:
     the segment's stream for Wireshark but not rows of the connection.
     """
 
-    conns: tuple[Conn, ...]
+    conns: Sequence[Conn]
     stream: np.ndarray
     client_dir: np.ndarray
     quoted_rows: np.ndarray
@@ -95,12 +96,32 @@ def connections(table: PacketTable, tcp=None) -> ConnIndex:
         from ..tcp import analyze_tcp
 
         tcp = analyze_tcp(table)
-    f = tcp.flows
-    conns = tuple(
-        Conn(i, int(f["ip_version"][i]), int(f["client_addr"][i]), int(f["client_port"][i]),
-             int(f["server_addr"][i]), int(f["server_port"][i]), int(f["first_frame"][i]),
-             table.format_address(int(f["ip_version"][i]), int(f["client_addr"][i])),
-             table.format_address(int(f["ip_version"][i]), int(f["server_addr"][i])))
-        for i in range(tcp.n_streams))
-    return ConnIndex(conns, tcp.columns["tcp_stream"], tcp.client_dir,
+    return ConnIndex(Conns(table, tcp), tcp.columns["tcp_stream"], tcp.client_dir,
                      np.sort(tcp.quoted_rows))
+
+
+class Conns(Sequence):
+    """The connections, Conn i for tcp.stream i, each built from the flow table when it is
+    asked for: a capture of many connections makes objects for those a report names."""
+
+    def __init__(self, table: PacketTable, tcp) -> None:
+        self._table, self._flows, self._n = table, tcp.flows, tcp.n_streams
+        self._built: dict[int, Conn] = {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self._n))]
+        if not -self._n <= i < self._n:
+            raise IndexError(i)
+        i = int(i) % self._n
+        if i not in self._built:
+            f, name = self._flows, self._table.format_address
+            version = int(f["ip_version"][i])
+            client, server = int(f["client_addr"][i]), int(f["server_addr"][i])
+            self._built[i] = Conn(i, version, client, int(f["client_port"][i]), server,
+                                  int(f["server_port"][i]), int(f["first_frame"][i]),
+                                  name(version, client), name(version, server))
+        return self._built[i]
