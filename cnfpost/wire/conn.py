@@ -13,7 +13,7 @@ import numpy as np
 
 from ..model import NO_STREAM, PacketTable
 
-__all__ = ["Conn", "Conns", "ConnIndex", "connections", "Milestone", "milestone"]
+__all__ = ["Conn", "Conns", "ConnIndex", "connections", "Milestone"]
 
 
 
@@ -47,12 +47,6 @@ class Milestone:
 
     def to_dict(self) -> dict:
         return {"frame": self.frame, "ts_ns": self.ts_ns}
-
-
-def milestone(table: PacketTable, row: int | None) -> Milestone | None:
-    if row is None or row < 0:
-        return None
-    return Milestone(int(row) + 1, int(table.columns["ts_ns"][row]))
 
 
 @dataclass(frozen=True, eq=False)
