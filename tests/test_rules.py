@@ -354,3 +354,239 @@ def test_endpoint_tcp_only_when_enough_probes_rule_the_path_out(sent, code):
 
 def test_no_endpoint_verdict_without_loss_to_place():
     assert rules.rule_l3_l4(l3l4_ctx("excellent", "poor", 10_000, repaired=0)) == []
+
+
+# --- L4 from built captures: repairs, copies, late segments (cnfpost/repairs.py) ----------
+
+from cnfpost.facts import build_facts                  # noqa: E402
+from cnfpost.stalls import Blackhole, Stall            # noqa: E402
+from tests.test_facts import RTT, download             # noqa: E402
+
+
+def facts_ctx(cap: Capture, **kw) -> Context:
+    """A Context with the capture's table, TCP analysis and facts (as the pipeline builds)."""
+    a = analysed(cap)
+    return Context(th=TH, facts=build_facts(a["table"], a["tcp"], TH, {}), **a, **kw)
+
+
+def lost_once(segments: int) -> Capture:
+    """A download of `segments` full segments (plus the client's one-segment request) whose
+    segment 1 was lost and sent again two round trips later (the last frame)."""
+    cap = Capture()
+    download(cap, segments=segments, late=[(1, 2 * RTT)])
+    return cap
+
+
+# 1 repair over 1 + segments data segments: 1 % at 99 segments, 5 % at 19
+@pytest.mark.parametrize("segments, severity, pct", [
+    (100, "info", 0.99), (99, "warning", 1.0), (20, "warning", 4.762), (19, "critical", 5.0)])
+def test_retransmissions_at_their_warning_and_critical_rates(segments, severity, pct):
+    f = one(rules.rule_retransmissions(facts_ctx(lost_once(segments))), "l4.retransmissions")
+    assert f.severity == severity
+    assert f.numbers == {"retransmissions": 1, "control_retransmissions": 0,
+                         "data_segments": segments + 1, "rate_pct": pct, "fast": 0,
+                         "downstream": 1, "upstream": 0, "spurious": 0, "streams": [0]}
+    assert f.evidence.frames == (segments + 4,)           # after handshake, request, the rest
+    assert f.evidence.detail == "tcp.analysis.retransmission"
+
+
+def test_retransmissions_message_counts_both_directions_and_fast_ones():
+    cap, _ = tcp_scenarios.dup_ack_x3_fast_retransmission()
+    f = one(rules.rule_retransmissions(facts_ctx(cap)), "l4.retransmissions")
+    assert f.severity == "critical"                          # 1 of 5 client segments
+    assert f.message == ("1 data segment(s) sent again to repair loss out of 5 (20.00%; "
+                         "0 server->client, 1 client->server; 1 fast) in 1 connection(s)")
+    assert (f.numbers["fast"], f.numbers["upstream"], f.numbers["downstream"]) == (1, 1, 0)
+    assert f.evidence.frames == (12,)
+
+
+def test_a_syn_retransmission_alone_is_counted_apart_as_info():
+    cap, _ = tcp_scenarios.syn_retransmission_restarts_irtt()
+    f = one(rules.rule_retransmissions(facts_ctx(cap)), "l4.retransmissions")
+    assert f.severity == "info"
+    assert f.numbers["retransmissions"] == 0 and f.numbers["control_retransmissions"] == 1
+    assert f.message.endswith("; 1 SYN/FIN/ACK-only retransmission(s) counted apart "
+                              "in 0 connection(s)")
+    assert f.evidence.frames == (2,)                         # the SYN sent again
+
+
+def test_no_retransmission_finding_on_a_clean_download():
+    cap = Capture()
+    download(cap, segments=10)
+    ctx = facts_ctx(cap)
+    for rule in (rules.rule_retransmissions, rules.rule_spurious, rules.rule_reordering,
+                 rules.rule_directional_loss, rules.rule_zero_window, rules.rule_stall,
+                 rules.rule_blackhole, rules.rule_window_limited, rules.rule_syn_retry,
+                 rules.rule_reset):
+        assert rule(ctx) == [], rule.__name__
+
+
+def test_l4_rules_say_nothing_without_a_capture():
+    ctx = Context(th=TH)
+    for rule in (rules.rule_retransmissions, rules.rule_spurious, rules.rule_reordering,
+                 rules.rule_directional_loss, rules.rule_zero_window, rules.rule_stall,
+                 rules.rule_blackhole, rules.rule_window_limited, rules.rule_syn_retry,
+                 rules.rule_reset, rules.rule_events_in_phases, rules.rule_bufferbloat):
+        assert rule(ctx) == [], rule.__name__
+
+
+# one copy over segments + 2 data segments (the copy and the request): 1 % at 98
+@pytest.mark.parametrize("segments, severity", [(99, "info"), (98, "warning")])
+def test_spurious_retransmissions_at_the_retransmission_warning_rate(segments, severity):
+    cap = Capture()
+    download(cap, segments=segments, again=[(2, 3 * RTT)])
+    f = one(rules.rule_spurious(facts_ctx(cap)), "l4.spurious_retransmissions")
+    pct = round(100.0 / (segments + 2), 3)
+    assert f.severity == severity
+    assert f.numbers == {"spurious": 1, "rate_pct": pct}
+    assert f.evidence.frames == (segments + 5,)
+    assert f.message == (f"1 retransmission(s) the receiver did not need ({pct:.2f}% of data "
+                         "segments): the bytes had already arrived; ACKs lost on the way back "
+                         "or an early timeout")
+    assert rules.rule_retransmissions(facts_ctx(cap)) == []     # a copy repairs nothing
+
+
+def test_spurious_retransmissions_after_reordering_blame_the_reordering():
+    cap = Capture()
+    download(cap, segments=98, late=[(95, 0.5)], again=[(2, 3 * RTT)])
+    f = one(rules.rule_spurious(facts_ctx(cap)), "l4.spurious_retransmissions")
+    assert f.message.endswith("; reordering fooled the sender")
+
+
+# the last-but-three segment arrives 2.5 ms after the one that overtook it (RTT 20 ms)
+@pytest.mark.parametrize("segments, severity", [(100, "info"), (99, "warning")])
+def test_reordering_at_its_warning_rate(segments, severity):
+    cap = Capture()
+    download(cap, segments=segments, late=[(segments - 3, 0.5)])
+    f = one(rules.rule_reordering(facts_ctx(cap)), "l4.reordering")
+    pct = round(100.0 / (segments + 1), 3)
+    assert f.severity == severity
+    assert f.numbers == {"out_of_order": 1, "rate_pct": pct, "spurious_retransmissions": 0}
+    assert f.evidence.frames == (segments + 4,)
+    assert f.message == (f"1 segment(s) arrived late, overtaken by later ones ({pct:.2f}% of "
+                         "data segments)")
+    assert rules.rule_retransmissions(facts_ctx(cap)) == []     # late is not lost
+
+
+@pytest.mark.parametrize("copies, severity", [(1, "info"), (2, "warning")])
+def test_reordering_that_made_the_sender_copy_warns_from_the_copies_rate(copies, severity):
+    cap = Capture()
+    # 1 late segment of 150 + copies + 1: 0.65 % reordered; 2 copies are 1.3 %
+    download(cap, segments=150, late=[(147, 0.5)], again=[(k, 3 * RTT) for k in (2, 3)][:copies])
+    f = one(rules.rule_reordering(facts_ctx(cap)), "l4.reordering")
+    assert f.severity == severity
+    assert f.numbers["spurious_retransmissions"] == copies
+    assert f.message.endswith(f"; {copies} needless retransmission(s) followed")
+
+
+# 1 repair over `segments` server data segments: 1 % at 100, 5 % at 20
+@pytest.mark.parametrize("segments, severity", [
+    (101, "info"), (100, "warning"), (21, "warning"), (20, "critical")])
+def test_downstream_loss_at_the_retransmission_rates_of_its_direction(segments, severity):
+    f = one(rules.rule_directional_loss(facts_ctx(lost_once(segments))), "l3.downstream_loss")
+    rate = round(100.0 / segments, 3)
+    assert f.severity == severity
+    assert f.numbers == {"repairs": 1, "rate_pct": rate, "streams": [0], "icmp_probes": None,
+                         "icmp_rule_out_pct": None}
+    assert f.evidence.frames == (segments + 4,)
+    assert f.evidence.detail == "server -> client segments that repaired loss"
+    assert f.message == (f"1 server -> client data segment(s) lost and sent again "
+                         f"({100.0 / segments:.2f}% of that direction's data segments) in 1 "
+                         "connection(s); no ICMP probes to compare with")
+
+
+def test_downstream_loss_says_how_much_loss_the_probes_rule_out():
+    # 300 clean probes rule out (rule of three) only loss above 1 %
+    f = one(rules.rule_directional_loss(facts_ctx(lost_once(20),
+                                                  l3=L3Facts(loss_pct=0.0, probes_sent=300))))
+    assert f.severity == "critical"
+    assert (f.numbers["icmp_probes"], f.numbers["icmp_rule_out_pct"]) == (300, 1.0)
+    assert f.message.endswith("; 300 ICMP probes saw none, which rules out only loss above 1%")
+
+
+def test_downstream_loss_the_probes_saw_too_is_info_beside_l3_path_loss():
+    f = one(rules.rule_directional_loss(facts_ctx(lost_once(20),
+                                                  l3=L3Facts(loss_pct=2.0, probes_sent=100))))
+    assert f.severity == "info"
+    assert f.numbers["icmp_rule_out_pct"] == 3.0
+    assert f.message.endswith("; ICMP probes saw loss too (l3.path_loss)")
+
+
+def test_upstream_loss_is_the_clients_data_sent_again():
+    cap, _ = tcp_scenarios.dup_ack_x3_fast_retransmission()
+    f = one(rules.rule_directional_loss(facts_ctx(cap)), "l3.upstream_loss")
+    assert f.severity == "critical" and f.numbers["rate_pct"] == 20.0
+    assert f.evidence.frames == (12,)
+    assert f.message.startswith("1 client -> server data segment(s) lost and sent again "
+                                "(20.00% of that direction's")
+
+
+def zero_window_for(ms: float) -> Capture:
+    """The server advertises a zero window for `ms` milliseconds (frame 5)."""
+    cap = Capture()
+    k = cap.conn()
+    t = k.handshake()
+    k.seg(t + 1, "c", 1, 1, "PA", data=100)
+    k.seg(41, "s", 1, 101, "A", win=0)
+    k.seg(41 + ms, "s", 1, 101, "A", win=500)
+    return cap
+
+
+@pytest.mark.parametrize("ms, severity", [
+    (99.999, "info"), (100.0, "warning"), (999.999, "warning"), (1000.0, "critical")])
+def test_zero_window_at_its_warning_and_critical_lengths(ms, severity):
+    f = one(rules.rule_zero_window(facts_ctx(zero_window_for(ms))), "l4.zero_window")
+    assert f.severity == severity
+    assert f.numbers == {"zero_windows": 1, "longest_ms": ms, "total_ms": ms, "streams": [0]}
+    assert f.evidence.frames == (5,)
+    assert f.message == (f"zero window advertised 1 time(s) in 1 connection(s); longest stall "
+                         f"{ms:.1f} ms, {ms:.1f} ms in all")
+
+
+def test_zero_window_sums_the_stalls_and_keeps_the_longest():
+    cap, _ = tcp_scenarios.zero_window_and_probe()     # zero from 41 ms to 300 ms
+    k = cap.conn(client=("10.0.0.1", 40001))
+    t = k.handshake(400.0)
+    k.seg(t + 1, "c", 1, 1, "PA", data=100)
+    k.seg(t + 21, "s", 1, 101, "A", win=0)
+    k.seg(t + 71, "s", 1, 101, "A", win=500)          # 50 ms
+    f = one(rules.rule_zero_window(facts_ctx(cap)))
+    assert f.numbers == {"zero_windows": 3, "longest_ms": 259.0, "total_ms": 309.0,
+                         "streams": [0, 1]}
+
+
+def stall(stream, start_ms, ms, ended_by="retransmission", frames=(4, 5)):
+    return Stall(stream, int(start_ms * 1e6), int((start_ms + ms) * 1e6), ended_by, frames)
+
+
+@pytest.mark.parametrize("longest, severity", [(999.999, "warning"), (1000.0, "critical")])
+def test_stall_is_critical_from_find_stall_ms_critical(longest, severity):
+    stalls = (stall(0, 0, 600.0), stall(2, 100, longest, "client_gave_up", (9, 12)),
+              stall(0, 2000, 700.0, "zero_window_probe", (20, 21)))
+    f = one(rules.rule_stall(Context(th=TH, facts=Facts(stalls=stalls))), "l4.stall")
+    assert f.severity == severity
+    assert f.numbers == {"stalls": 3, "longest_ms": longest, "streams": [0, 2],
+                         "ended_by": ["client_gave_up", "retransmission", "zero_window_probe"]}
+    assert f.evidence.frames == (4, 5, 9, 12, 20, 21)
+    assert f.message == (f"3 stall(s) in 2 connection(s): nothing moved for up to {longest:.0f} "
+                         "ms (ended by client gave up, retransmission, zero window probe)")
+
+
+def test_a_black_hole_names_the_path_mtu_bounds():
+    holes = (Blackhole(1, "down", 640, 1460, (7, 9)), Blackhole(3, "down", 600, 1400, (15,)))
+    f = one(rules.rule_blackhole(Context(th=TH, facts=Facts(blackholes=holes))),
+            "l3.pmtud_blackhole")
+    assert f.severity == "critical"
+    assert f.numbers == {"connections": 2, "largest_ip_bytes": 640, "mss": 1460,
+                         "directions": ["down"], "streams": [1, 3]}
+    assert f.evidence.frames == (7, 9, 15)
+    assert f.message == ("full-size segments never got through in 2 connection(s) (downstream) "
+                         "while smaller ones did: the path MTU is at least 640 bytes (the "
+                         "largest packet that arrived) and below 1500 (a full segment), and no "
+                         "ICMP 'fragmentation needed' reached the sender")
+
+
+def test_black_holes_both_ways_name_both_directions():
+    holes = (Blackhole(0, "up", 600, 1460, (4,)), Blackhole(1, "down", 600, 1460, (8,)))
+    f = one(rules.rule_blackhole(Context(th=TH, facts=Facts(blackholes=holes))))
+    assert f.numbers["directions"] == ["down", "up"] and "(down/upstream)" in f.message
