@@ -590,3 +590,583 @@ def test_black_holes_both_ways_name_both_directions():
     holes = (Blackhole(0, "up", 600, 1460, (4,)), Blackhole(1, "down", 600, 1460, (8,)))
     f = one(rules.rule_blackhole(Context(th=TH, facts=Facts(blackholes=holes))))
     assert f.numbers["directions"] == ["down", "up"] and "(down/upstream)" in f.message
+
+
+# --- L3 evidence and wording: mtr, ping, the capture's own echoes --------------------------
+
+import numpy as np                                     # noqa: E402
+
+from cnfpost.correlate import Placement, PhaseBucket   # noqa: E402
+
+
+def path_of(**kw) -> SimpleNamespace:
+    """mtr's path assessment (cnfpost/path.py) with only what a test sets."""
+    base = dict(hop_count=6, destination_reached=True, destination_loss_pct=None,
+                destination_avg_ms=None, destination_best_ms=None, path_loss_from_ttl=None,
+                rate_limited_ttls=(), latency_step_ttl=None, latency_step_ms=None)
+    return SimpleNamespace(**{**base, **kw})
+
+
+def echo_of(request=(), reply=(), unanswered=(), rtt=(), ts=()) -> SimpleNamespace:
+    """The capture's ICMP echoes (cnfpost/icmp_echo.py CaptureEcho) as the rules read them."""
+    rtt = np.asarray(rtt, dtype=float)
+    return SimpleNamespace(request_frame=np.asarray(request, dtype=np.uint32),
+                           reply_frame=np.asarray(reply, dtype=np.uint32),
+                           unanswered_frame=np.asarray(unanswered, dtype=np.uint32),
+                           rtt_ms=rtt, request_ts_ns=np.asarray(ts, dtype=np.int64),
+                           answered=bool(rtt.size),
+                           stats=SimpleNamespace(min_ms=float(rtt.min()) if rtt.size else None))
+
+
+LOSS = L3Facts(loss_pct=2.5, grades={"loss": "fair"}, probes_sent=200, probes_lost=5)
+
+
+def test_path_loss_wording_and_ping_evidence_by_default():
+    f = one(rules.rule_path_loss(Context(th=TH, l3=LOSS)), "l3.path_loss")
+    assert f.message == "2.5% packet loss to the target (5 of 200 probes)"
+    assert (f.evidence.source, f.evidence.detail, f.evidence.frames) == ("ping", None, ())
+
+
+def test_path_loss_names_the_lost_ping_sequence_numbers_up_to_twenty():
+    ping = SimpleNamespace(lost_seqs=list(range(1, 26)))
+    f = one(rules.rule_path_loss(Context(th=TH, l3=LOSS, ping=ping)))
+    assert f.evidence.source == "ping"
+    assert f.evidence.detail == "lost icmp_seq " + ", ".join(str(s) for s in range(1, 21))
+
+
+@pytest.mark.parametrize("first, last, detail", [(4, 6, "hops 4..6"), (6, 6, "hop 6")])
+def test_path_loss_from_mtr_names_the_hop_where_it_starts(first, last, detail):
+    path = path_of(path_loss_from_ttl=first, hop_count=last)
+    f = one(rules.rule_path_loss(Context(th=TH, l3=replace(LOSS, loss_sources=("mtr",)),
+                                         path=path, ping=SimpleNamespace(lost_seqs=[3]))))
+    assert (f.evidence.source, f.evidence.detail) == ("mtr", detail)
+    assert f.numbers["from_hop"] == first
+    assert f.message == (f"2.5% packet loss to the target (5 of 200 probes), starting at hop "
+                         f"{first} and carrying on to the target")
+
+
+def test_path_loss_from_the_captures_echoes_points_at_the_unanswered_requests():
+    l3 = replace(LOSS, loss_sources=("capture_icmp",))
+    f = one(rules.rule_path_loss(Context(th=TH, l3=l3, echo=echo_of(unanswered=[9, 3]))))
+    assert (f.evidence.source, f.evidence.frames) == ("capture", (3, 9))
+    assert f.evidence.detail == "ICMP echo requests without a reply"
+    # without the echoes themselves, the source is named
+    f = one(rules.rule_path_loss(Context(th=TH, l3=l3)))
+    assert (f.evidence.source, f.evidence.frames) == ("capture_icmp", ())
+
+
+def test_no_path_loss_finding_without_a_loss_figure():
+    assert rules.rule_path_loss(Context(th=TH, l3=L3Facts(grades={"loss": "poor"}))) == []
+    assert rules.rule_path_loss(Context(th=TH, l3=L3Facts(loss_pct=3.0))) == []
+
+
+def test_hop_ratelimit_names_the_hops_that_drop_only_their_own_replies():
+    mtr = SimpleNamespace(hops=[SimpleNamespace(ttl=2, host="r2", loss_pct=40.0),
+                                SimpleNamespace(ttl=3, host="r3", loss_pct=12.5)])
+    path = path_of(rate_limited_ttls=(2, 3, 9), destination_loss_pct=0.0)
+    f = one(rules.rule_hop_ratelimit(Context(th=TH, path=path, mtr=mtr)),
+            "l3.hop_icmp_ratelimit")
+    assert f.severity == "info"
+    assert f.numbers == {"hops": [2, 3, 9], "destination_loss_pct": 0.0}
+    assert (f.evidence.source, f.evidence.detail) == ("mtr", "hops 2, 3, 9")
+    assert f.message == ("hop 2 (r2, 40% loss); hop 3 (r3, 12.5% loss) but 0.0% at the "
+                         "target: the router rate-limits its ICMP replies, traffic through it "
+                         "is not lost")
+    path = path_of(rate_limited_ttls=(2,))
+    assert "but ?% at the target" in one(rules.rule_hop_ratelimit(
+        Context(th=TH, path=path, mtr=mtr))).message
+    assert rules.rule_hop_ratelimit(Context(th=TH, path=path_of(), mtr=mtr)) == []
+    assert rules.rule_hop_ratelimit(Context(th=TH, path=path)) == []
+
+
+def test_latency_step_names_its_hop_and_size():
+    path = path_of(latency_step_ttl=5, latency_step_ms=31.23456)
+    f = one(rules.rule_latency_step(Context(th=TH, path=path)), "l3.latency_step")
+    assert f.severity == "info" and f.numbers == {"hop": 5, "step_ms": 31.235}
+    assert (f.evidence.source, f.evidence.detail) == ("mtr", "hop 5")
+    assert f.message == "latency steps up by 31.2 ms at hop 5 and stays up to the target"
+    assert rules.rule_latency_step(Context(th=TH, path=path_of())) == []
+    assert rules.rule_latency_step(Context(th=TH)) == []
+
+
+def test_jitter_from_the_captures_echoes_points_at_requests_and_replies():
+    l3 = L3Facts(jitter_ms=12.34, jitter_source="capture_icmp")
+    f = one(rules.rule_jitter(Context(th=TH, l3=l3, echo=echo_of([1, 5], [2, 6], rtt=[1, 2]))))
+    assert f.evidence.frames == (1, 2, 5, 6)
+    assert f.evidence.detail == "ICMP echo requests and replies"
+    assert f.message == "jitter 12.3 ms (mean change between consecutive RTTs, capture_icmp)"
+    # the source without the echoes: mtr's evidence, not ping's
+    f = one(rules.rule_jitter(Context(th=TH, l3=l3)))
+    assert f.evidence.source == "mtr" and f.numbers["source"] == "capture_icmp"
+
+
+def test_unreachable_wording():
+    f = one(rules.rule_unreachable(Context(th=TH, ping=ping_run(None, None))))
+    assert f.message == "ping got no reply to 2 probes" and f.evidence.source == "ping"
+    f = one(rules.rule_unreachable(Context(th=TH, path=path_of(destination_reached=False))))
+    assert f.message == ("mtr never reached the target (its probes may be filtered: the "
+                         "end-to-end view comes from ping and TCP)")
+    assert f.evidence.source == "mtr"
+    # ping's verdict wins over mtr's; a ping without a summary says nothing
+    both = Context(th=TH, ping=ping_run(None), path=path_of(destination_reached=False))
+    assert [f.severity for f in rules.rule_unreachable(both)] == ["critical"]
+    silent = replace(Context(th=TH), ping=SimpleNamespace(sent=3, summary=None))
+    assert rules.rule_unreachable(silent) == []
+    unknown = Context(th=TH, path=path_of(destination_reached=None))
+    assert rules.rule_unreachable(unknown) == []
+
+
+def test_unreachable_errors_in_the_capture_wording_and_filter():
+    cap = Capture()
+    cap.conn().handshake()
+    cap.add_raw(30, icmp_unreachable("10.0.0.254", "10.0.0.1"))
+    f = one(rules.rule_unreachable(Context(th=TH, **analysed(cap))))
+    assert f.message == "1 ICMP destination-unreachable error(s) in the capture"
+    assert f.evidence.detail == "icmp.type == 3 || icmpv6.type == 1"
+
+
+def test_icmp_unreachable_without_any_tcp_connection_counts():
+    cap = Capture()
+    cap.add_raw(30, icmp_unreachable("10.0.0.254", "10.0.0.1"))
+    cap.add_raw(31, icmp_unreachable("10.0.0.253", "10.0.0.1"))
+    f = one(rules.rule_unreachable(Context(th=TH, **analysed(cap))))
+    assert f.numbers == {"icmp_unreachable": 2} and f.evidence.frames == (1, 2)
+
+
+@pytest.mark.parametrize("ctx_kw, expected", [
+    ({}, (None, None)),
+    ({"path": path_of(destination_best_ms=7.5), "ping": ping_run(9.0)}, (7.5, "mtr")),
+    ({"path": path_of(), "ping": ping_run(9.0, 11.0)}, (9.0, "ping")),
+    ({"ping": SimpleNamespace(summary=None), "echo": echo_of(rtt=[4.0, 3.0])},
+     (3.0, "capture_icmp")),
+    ({"ping": ping_run(None), "echo": echo_of()}, (None, None)),
+])
+def test_path_rtt_is_mtr_then_ping_then_the_captures_echoes(ctx_kw, expected):
+    assert rules.path_rtt(Context(th=TH, **ctx_kw)) == expected
+
+
+# --- the handshake against the path (mtr_tcp_correlation) ----------------------------------
+
+def handshakes(*rtts_ms: float, retry: bool = False) -> dict:
+    """One connection per handshake RTT (client ports 40000, 40001...); with retry, the
+    first connection's SYN is sent twice, 1 s apart (the iRTT restarts at the last SYN)."""
+    cap = Capture()
+    for i, rtt in enumerate(rtts_ms):
+        k = cap.conn(client=("10.0.0.1", 40000 + i))
+        t0 = 2000.0 * i
+        if retry and i == 0:
+            k.seg(t0, "c", 0, None, "S", opts=tcp_options(mss=1460))
+            t0 += 1000.0
+        k.handshake(t0, rtt)
+    return analysed(cap)
+
+
+def placed(*streams) -> list[Placement]:
+    return [Placement(i + 1, s, "local_port", None, "syn") for i, s in enumerate(streams)]
+
+
+def test_path_vs_handshake_per_sample_and_its_median():
+    a = handshakes(30.0, 40.0, 50.0)
+    ctx = Context(th=TH, **a, path=path_of(destination_best_ms=20.0, destination_avg_ms=22.25),
+                  samples=[sample(1, tcp=31.0), sample(2, tcp=41.0), sample(3, tcp=51.0)],
+                  placements=placed(0, 1, 2))
+    cmp = rules.path_vs_handshake(ctx)
+    # the iRTT runs from the SYN to the handshake's ACK: the RTT plus 0.1 ms
+    assert cmp["samples"] == [
+        {"sample": 1, "stream": 0, "irtt_ms": 30.1, "curl_connect_ms": 31.0, "syn_retries": 0,
+         "difference_ms": 10.1},
+        {"sample": 2, "stream": 1, "irtt_ms": 40.1, "curl_connect_ms": 41.0, "syn_retries": 0,
+         "difference_ms": 20.1},
+        {"sample": 3, "stream": 2, "irtt_ms": 50.1, "curl_connect_ms": 51.0, "syn_retries": 0,
+         "difference_ms": 30.1}]
+    assert {k: v for k, v in cmp.items() if k != "samples"} == {
+        "path_rtt_ms": 20.0, "path_source": "mtr", "path_avg_ms": 22.25,
+        "handshake_rtt_ms": 40.1, "curl_connect_median_ms": 41.0, "difference_ms": 20.1,
+        "difference_pct": 100.5, "syn_retries": 0, "verdict": "endpoint_slower"}
+
+
+# slower: more than find.handshake_vs_path_ms (5 ms) AND more than 50 % above the path;
+# the handshake RTT here is the capture's iRTT exactly
+@pytest.mark.parametrize("path, handshake, verdict", [
+    (10.0, 15.0, "consistent"),        # +5 ms (50 %): not more than 5 ms
+    (10.0, 16.0, "endpoint_slower"),   # +6 ms, 60 %
+    (20.0, 30.0, "consistent"),        # +10 ms but exactly 50 %
+    (20.0, 30.5, "endpoint_slower"),   # +10.5 ms, 52.5 %
+    (100.0, 106.0, "consistent"),      # +6 ms but 6 %
+])
+def test_path_vs_handshake_verdict_edges(path, handshake, verdict):
+    ctx = Context(th=TH, **handshakes(handshake - 0.1),
+                  path=path_of(destination_best_ms=path), samples=[sample(1)],
+                  placements=placed(0))
+    assert rules.path_vs_handshake(ctx)["verdict"] == verdict
+
+
+def test_syn_retries_explain_a_slow_connect():
+    ctx = Context(th=TH, **handshakes(30.0, 30.0, retry=True), samples=[sample(1), sample(2)],
+                  path=path_of(destination_best_ms=10.0), placements=placed(0, 1))
+    cmp = rules.path_vs_handshake(ctx)
+    assert cmp["verdict"] == "explained_by_syn_retry" and cmp["syn_retries"] == 1
+    assert [h["syn_retries"] for h in cmp["samples"]] == [1, 0]
+
+
+def test_path_vs_handshake_leaves_out_reused_and_unplaced_connections():
+    a = handshakes(30.0, 40.0)
+    samples = [sample(1, tcp=None), sample(2), sample(3)]
+    placements = [Placement(1, 0, "local_port", None, "syn"),
+                  Placement(2, 1, "reused_connection", None, "syn"),
+                  Placement(3, None, "none", None, "none")]
+    cmp = rules.path_vs_handshake(Context(th=TH, **a, path=path_of(destination_best_ms=10.0),
+                                          samples=samples, placements=placements))
+    assert [h["sample"] for h in cmp["samples"]] == [1]
+    assert cmp["samples"][0]["curl_connect_ms"] is None
+    assert cmp["curl_connect_median_ms"] is None and cmp["path_avg_ms"] is None
+    only_reused = Context(th=TH, **a, path=path_of(destination_best_ms=10.0),
+                          samples=samples[1:], placements=placements[1:])
+    assert rules.path_vs_handshake(only_reused) is None
+
+
+def test_path_vs_handshake_needs_a_path_rtt_a_capture_and_placements():
+    a = handshakes(30.0)
+    assert rules.path_vs_handshake(Context(th=TH, **a, samples=[sample(1)],
+                                           placements=placed(0))) is None
+    assert rules.path_vs_handshake(Context(th=TH, path=path_of(destination_best_ms=1.0),
+                                           samples=[sample(1)], placements=placed(0))) is None
+    assert rules.path_vs_handshake(Context(th=TH, **a,
+                                           path=path_of(destination_best_ms=1.0))) is None
+
+
+def test_a_handshake_without_its_ack_has_no_irtt_to_compare():
+    cap = Capture()
+    k = cap.conn()
+    k.seg(0, "c", 0, None, "S", opts=tcp_options(mss=1460))
+    ctx = Context(th=TH, **analysed(cap), path=path_of(destination_best_ms=10.0),
+                  samples=[sample(1)], placements=placed(0))
+    assert rules.path_vs_handshake(ctx) is None
+
+
+@pytest.mark.parametrize("verdict, severity, text", [
+    ("consistent", "info", "consistent: the network path explains the handshake time"),
+    ("endpoint_slower", "warning", "the handshake is slower than the path: the server (SYN "
+     "queue, accept) or a middlebox adds time"),
+    ("explained_by_syn_retry", "info", "SYN retries explain it: curl's connect time includes "
+     "the retransmission timeout, while the iRTT restarts at the last SYN"),
+])
+def test_handshake_vs_path_finding_per_verdict(verdict, severity, text):
+    a = handshakes(30.0, 40.0)
+    cmp = {"path_rtt_ms": 20.0, "path_source": "mtr", "handshake_rtt_ms": 30.1,
+           "difference_ms": 10.1, "difference_pct": 50.5, "verdict": verdict,
+           "samples": [{"stream": 1}]}
+    f = one(rules.rule_handshake_vs_path(Context(th=TH, **a, handshake=cmp)),
+            "l3l4.handshake_vs_path")
+    assert f.severity == severity
+    assert f.message == ("handshake RTT 30.10 ms vs path RTT 20.00 ms (mtr): +10.10 ms "
+                         f"(+50.5%); {text}")
+    assert f.numbers == {k: v for k, v in cmp.items() if k != "samples"}
+    assert f.evidence.frames == (4, 5)              # the second connection's SYN and SYN/ACK
+    assert f.evidence.detail == "SYN and SYN/ACK frames"
+
+
+def test_handshake_vs_path_without_a_percentage_and_without_a_comparison():
+    a = handshakes(30.0)
+    cmp = {"path_rtt_ms": 0.0, "path_source": "ping", "handshake_rtt_ms": 30.1,
+           "difference_ms": 30.1, "difference_pct": None, "verdict": "consistent",
+           "samples": [{"stream": 0}]}
+    f = one(rules.rule_handshake_vs_path(Context(th=TH, **a, handshake=cmp)))
+    assert f.message.startswith("handshake RTT 30.10 ms vs path RTT 0.00 ms (ping): "
+                                "+30.10 ms; consistent")
+    assert rules.rule_handshake_vs_path(Context(th=TH, **a)) == []
+
+
+def test_a_zero_path_rtt_has_no_percentage_and_is_never_called_slower():
+    ping = SimpleNamespace(summary=SimpleNamespace(min_ms=0.0))
+    ctx = Context(th=TH, **handshakes(30.0), ping=ping, samples=[sample(1)],
+                  placements=placed(0))
+    cmp = rules.path_vs_handshake(ctx)
+    assert (cmp["path_rtt_ms"], cmp["path_source"]) == (0.0, "ping")
+    assert (cmp["difference_ms"], cmp["difference_pct"], cmp["verdict"]) == (30.1, None,
+                                                                            "consistent")
+
+
+# --- TCP events inside curl's phases (l4l7.events_in_phase, l4l7.application) -------------
+
+from cnfpost.inputs.curl import PHASE_IDS           # noqa: E402
+
+TCP_SEEN = SimpleNamespace()        # rule_events_in_phases only asks that a capture was read
+
+
+def buckets(frames=(1, 2), **events) -> dict:
+    """One sample's phase buckets: events per phase, e.g. server={"retransmissions": 2}
+    (their frames: 100 + the phase's position, once per event)."""
+    out = {}
+    for n, pid in enumerate(PHASE_IDS):
+        ev = events.get(pid, {})
+        out[pid] = PhaseBucket(pid, events=dict(ev), frames=frames,
+                               event_frames={k: (100 + n,) * v for k, v in ev.items()})
+    return out
+
+
+def phases_ctx(samples, bucket_list, **kw) -> Context:
+    return Context(th=TH, tcp=TCP_SEEN, samples=list(samples), buckets=list(bucket_list), **kw)
+
+
+# expected 100 ms (the clean samples' median): inflated at +20 ms and +50 %, i.e. at 150 ms
+@pytest.mark.parametrize("took, raised", [(149.9, False), (150.0, True)])
+def test_events_in_phase_at_the_percentage_edge(took, raised):
+    s = [sample(1, server=100.0), sample(2, server=100.0), sample(3, server=took)]
+    b = [buckets(), buckets(), buckets(server={"retransmissions": 2, "dup_acks": 1})]
+    found = rules.rule_events_in_phases(phases_ctx(s, b))
+    if not raised:
+        assert found == []
+        return
+    f = one(found, "l4l7.events_in_phase")
+    assert f.severity == "warning"
+    assert f.numbers == {"phase": "server", "samples": [3], "median_ms": 150.0,
+                         "expected_ms": 100.0, "inflation_ms": 50.0, "retransmissions": 2,
+                         "dup_acks": 1, "out_of_order": 0, "lost_segments": 0,
+                         "zero_windows": 0}
+    assert f.message == ("2 retransmissions, 1 duplicate ACK during server wait in 1 of 3 "
+                         "sample(s) made it 150.0 ms instead of about 100.0 ms")
+    assert f.evidence.frames == (104,)
+    assert f.evidence.detail == "TCP events during server wait"
+
+
+# expected 20 ms: +50 % is 30 ms, so the +20 ms edge decides: 40 ms
+@pytest.mark.parametrize("took, raised", [(39.9, False), (40.0, True)])
+def test_events_in_phase_at_the_milliseconds_edge(took, raised):
+    s = [sample(1, tcp=20.0), sample(2, tcp=took)]
+    b = [buckets(), buckets(tcp={"lost_segments": 1})]
+    found = rules.rule_events_in_phases(phases_ctx(s, b))
+    assert [f.numbers["phase"] for f in found] == (["tcp"] if raised else [])
+    if raised:
+        assert found[0].message.startswith("1 lost segment during TCP connect in 1 of 2")
+
+
+def test_events_in_phase_without_clean_samples_expects_the_round_trips():
+    s = [sample(1, tls=60.0), sample(2, tls=60.0)]
+    b = [buckets(tls={"out_of_order": 2}), buckets(tls={"zero_windows": 1})]
+    old = {0: 0x0303, 1: 0x0303}
+    # TLS 1.2: two round trips (40 ms): +20 ms and +50 % exactly
+    f = one(rules.rule_events_in_phases(phases_ctx(s, b, path=path_of(destination_best_ms=20.0),
+                                                   placements=placed(0, 1), tls_versions=old)))
+    assert f.numbers["expected_ms"] == 40.0 and f.numbers["samples"] == [1, 2]
+    assert (f.numbers["out_of_order"], f.numbers["zero_windows"]) == (2, 1)
+    assert f.message.startswith("2 out-of-order segments, 1 zero window during TLS in 2 of 2")
+    # TLS 1.3, or a version not known: one round trip
+    for versions in ({0: 0x0304, 1: 0x0303}, {0: None, 1: 0x0303}):
+        f = one(rules.rule_events_in_phases(phases_ctx(
+            [sample(1, tls=59.9), sample(2, tls=59.9)], b, path=path_of(destination_best_ms=20.0),
+            placements=placed(0, 1), tls_versions=versions)))
+        assert f.numbers["expected_ms"] == 20.0
+    # no round trip to go by, no clean sample: nothing to compare with
+    assert rules.rule_events_in_phases(phases_ctx(s, b)) == []
+
+
+def test_events_in_a_phase_curl_did_not_measure_or_a_sample_not_placed_are_left_out():
+    s = [sample(1, server=100.0), sample(2, server=300.0), sample(3, server=300.0)]
+    b = [buckets(), None, buckets(server={"retransmissions": 1})]
+    f = one(rules.rule_events_in_phases(phases_ctx(s, b)))
+    assert f.numbers["samples"] == [3] and "in 1 of 2 sample(s)" in f.message
+    assert rules.rule_events_in_phases(phases_ctx(s, [])) == []
+
+
+@pytest.mark.parametrize("rtt", [None, 30.0])
+def test_a_slow_server_wait_with_clean_tcp_is_the_application(rtt):
+    base = rtt or 0.0
+    s = [sample(1, server=200.0 + base), sample(2, server=400.0 + base),
+         sample(3, server=199.9 + base)]
+    b = [buckets((5, 9)), buckets((15, 19)), buckets((25, 29))]
+    f = one(rules.rule_events_in_phases(phases_ctx(s, b, path=None if rtt is None
+                                                   else path_of(destination_best_ms=rtt))),
+            "l4l7.application")
+    assert f.severity == "warning"
+    assert f.numbers == {"phase": "server", "samples": [1, 2], "median_ms": 300.0 + base}
+    assert f.evidence.frames == (5, 9, 15, 19)
+    assert f.message == (f"server wait took {300.0 + base:.1f} ms (median of 2 sample(s)) "
+                         "with no TCP retransmission, loss or window event: the server "
+                         "application is slow, not the network")
+
+
+def test_a_slow_server_wait_with_tcp_trouble_is_not_the_application():
+    s = [sample(1, server=400.0), sample(2, server=400.0)]
+    b = [buckets(), buckets(server={"retransmissions": 1})]
+    # (no inflation either: the troubled sample took as long as the clean one)
+    assert rules.rule_events_in_phases(phases_ctx(s, b)) == []
+    assert [f.code for f in rules.rule_events_in_phases(phases_ctx(s, b[::-1]))] == []
+    assert rules.rule_events_in_phases(phases_ctx([sample(1, server=150.0)], [buckets()])) == []
+
+
+# --- bufferbloat: ping idle/loaded, the capture's echoes, the capture's handshakes ---------
+
+T0 = 1_700_000_000_000_000_000      # tests/tcp_builders.py: time 0 of a built capture, in ns
+
+
+def loaded_link(rtt_ms: float) -> Capture:
+    """Connection 0 downloads 102 200 bytes from 0 to 430 ms (20 ms RTT, segment 3 lost and
+    sent again); connection 1's handshake, at 100 ms, takes rtt_ms."""
+    cap = Capture()
+    download(cap, segments=70, gap_ms=5.0, late=[(3, 2 * RTT)])
+    k = cap.conn(client=("10.0.0.1", 40001))
+    k.handshake(100.0, rtt_ms - 0.1)                 # its iRTT: rtt_ms
+    return cap
+
+
+def bloat_ctx(rtt_ms: float, baseline=20.0) -> Context:
+    ctx = facts_ctx(loaded_link(rtt_ms), samples=[sample(1), sample(2)])
+    ctx.facts = replace(ctx.facts, baseline_rtt_ms=baseline, baseline_source="mtr")
+    edges = tuple(T0 + int(ms * 1e6) for ms in (100, 101, 180, 181, 182, 190, 200))
+    ctx.placements = [Placement(1, None, "none", None, "none"),
+                      Placement(2, 1, "local_port", T0, "syn", edges)]
+    return ctx
+
+
+@pytest.mark.parametrize("rtt, severity", [
+    (79.9, None), (80.0, "warning"), (219.9, "warning"), (220.0, "critical")])
+def test_bufferbloat_from_the_captures_handshakes_under_load(rtt, severity):
+    found = rules.rule_bufferbloat(bloat_ctx(rtt))
+    if severity is None:
+        assert found == []
+        return
+    f = one(found, "l3l7.bufferbloat")
+    added = round(rtt - 20.0, 3)
+    assert f.severity == severity
+    assert f.numbers == {"idle_ms": 20.0, "loaded_ms": rtt, "added_ms": added,
+                         "source": "capture_tcp", "loading_streams": [0],
+                         "loading_retransmissions": 1, "samples": [2]}
+    assert f.evidence.frames == (75, 76)            # connection 1's SYN and SYN/ACK
+    assert f.evidence.detail == "the samples' handshakes"
+    assert f.message == (f"the samples' handshakes took {rtt:.1f} ms against a 20.00 ms "
+                         f"baseline (mtr): +{added:.1f} ms while connection(s) 0 moved bulk "
+                         "data (1 of the capture's loss repairs are theirs)")
+
+
+def test_no_bufferbloat_without_another_connection_loading_the_link():
+    ctx = bloat_ctx(120.0)
+    # connection 0 moved 102 300 bytes both ways: at the limit it loads the link, not below
+    ctx.facts = replace(ctx.facts, load_bytes_min=102_300.0)
+    assert one(rules.rule_bufferbloat(ctx)).numbers["loading_streams"] == [0]
+    ctx.facts = replace(ctx.facts, load_bytes_min=102_301.0)
+    assert rules.rule_bufferbloat(ctx) == []
+    ctx = bloat_ctx(120.0)
+    ctx.placements = [replace(ctx.placements[1], edges_ns=())]
+    assert rules.rule_bufferbloat(ctx) == []
+    ctx = bloat_ctx(120.0, baseline=None)
+    assert rules.rule_bufferbloat(ctx) == []
+
+
+def test_bufferbloat_from_the_captures_echoes_during_and_outside_downloads():
+    ctx = facts_ctx(loaded_link(30.0))
+    # connection 0 carries its bulk from 0 to 430 ms; echoes at -100, -50 (idle), 200 and
+    # 300 ms (busy), 500 ms (idle)
+    ts = [T0 + int(ms * 1e6) for ms in (-100, -50, 200, 300, 500)]
+    ctx.echo = echo_of(request=[90, 91, 92, 93, 94], rtt=[10.0, 12.0, 80.0, 84.0, 11.0], ts=ts)
+    f = one(rules.rule_bufferbloat(ctx), "l3l7.bufferbloat")
+    assert f.severity == "warning"
+    assert f.numbers == {"idle_ms": 11.0, "loaded_ms": 82.0, "added_ms": 71.0,
+                         "source": "capture_icmp"}
+    assert f.evidence.frames == (90, 91, 92, 93, 94)
+    assert f.evidence.detail == "ICMP echoes during and outside downloads"
+    assert f.message == "latency under load 82.0 ms vs 11.0 ms at rest: +71.0 ms while data flows"
+
+
+def test_too_few_echoes_on_either_side_say_nothing_from_the_echoes():
+    ctx = facts_ctx(loaded_link(30.0))
+    ts = [T0 + int(ms * 1e6) for ms in (-100, 200, 300, 350)]        # one idle echo
+    ctx.echo = echo_of(request=[90, 91, 92, 93], rtt=[10.0, 80.0, 84.0, 90.0], ts=ts)
+    assert rules.rule_bufferbloat(ctx) == []
+    ctx.echo = echo_of(request=[90, 91, 92], rtt=[10.0, 11.0, 84.0], ts=ts[:3])  # three
+    assert rules.rule_bufferbloat(ctx) == []
+
+
+def test_bufferbloat_from_ping_ignores_lost_replies_and_needs_both_runs():
+    ctx = Context(th=TH, ping=ping_run(10.0, None, 10.0), ping_loaded=ping_run(None, 75.0))
+    f = one(rules.rule_bufferbloat(ctx))
+    assert f.numbers["added_ms"] == 65.0
+    assert f.evidence.detail == "ping.txt vs ping_loaded.txt"
+    assert f.message == "latency under load 75.0 ms vs 10.0 ms at rest: +65.0 ms while data flows"
+    assert rules.rule_bufferbloat(Context(th=TH, ping=ping_run(10.0))) == []
+    assert rules.rule_bufferbloat(Context(th=TH, ping=ping_run(10.0),
+                                          ping_loaded=ping_run(None))) == []
+
+
+# --- wording and numbers of the cross-layer verdicts, failures, and the order of findings --
+
+def test_path_causes_tcp_wording_numbers_and_evidence():
+    cap, _ = tcp_scenarios.dup_ack_x3_fast_retransmission()
+    ctx = facts_ctx(cap, grades={"L3": "poor", "L4": "fair"},
+                    l3=L3Facts(loss_pct=4.25, probes_sent=100))
+    f = one(rules.rule_l3_l4(ctx), "l3l4.path_causes_tcp")
+    assert f.message == ("the path is poor (loss 4.25%) and TCP is fair: the path's loss or "
+                         "delay explains the TCP trouble")
+    assert f.numbers == {"l3": "poor", "l4": "fair", "l3_loss_pct": 4.25,
+                         "l4_retransmission_pct": 20.0}
+    assert f.evidence.frames == (12,) and f.evidence.detail == "tcp.analysis.retransmission"
+
+
+def test_endpoint_tcp_wording_and_numbers():
+    f = one(rules.rule_l3_l4(l3l4_ctx("good", "poor", 1000)), "l3l4.endpoint_tcp")
+    assert f.message == ("TCP is poor while the path measured good over 1000 probes: look at "
+                         "the endpoints or a middlebox")
+    assert f.numbers == {"l3": "good", "l4": "poor", "l3_loss_pct": 0.0,
+                         "l4_retransmission_pct": 2.0}
+    assert f.evidence.frames == ()
+
+
+def test_no_l3l4_verdict_when_the_path_was_not_measured():
+    assert rules.rule_l3_l4(l3l4_ctx("unknown", "poor", 1000)) == []
+    ctx = Context(th=TH, grades={"L3": "poor", "L4": "poor"}, l3=L3Facts(loss_pct=None))
+    f = one(rules.rule_l3_l4(ctx))
+    assert f.numbers["l4_retransmission_pct"] is None and "(loss 0%)" in f.message
+
+
+def test_a_failure_the_packets_explain_is_told_in_their_words():
+    from cnfpost.failures import Failure
+
+    s = sample(exitcode=7, errormsg="Failed to connect", tcp=None, tls=None, server=None,
+               download=None)
+    failure = Failure("tcp", "refused", "server", (5, 6), 0, "the server refused (RST)")
+    f = one(rules.rule_request_failed(ctx_of(s, failures=[failure])))
+    assert f.message == "sample 1 failed in the tcp phase: the server refused (RST)"
+    assert f.numbers == {"exit_code": 7, "failed_phase": "tcp", "reason": "refused"}
+    assert (f.evidence.source, f.evidence.frames) == ("capture", (5, 6))
+    assert f.evidence.detail == "the frames that show the failure"
+    assert f.sample == 1
+    # a failure without frames: the timings are the evidence
+    f = one(rules.rule_request_failed(ctx_of(s, failures=[replace(failure, frames=())])))
+    assert (f.evidence.source, f.evidence.detail) == ("timings", "samples 1")
+    # no failure record: curl's words (DNS answered, then nothing: it failed in TCP)
+    f = one(rules.rule_request_failed(ctx_of(s, failures=[None])))
+    assert f.message == "sample 1 failed in the tcp phase: curl exit 7 (Failed to connect)"
+    f = one(rules.rule_request_failed(ctx_of(replace(s, error=None, failed_phase=None))))
+    assert f.message == "sample 1 failed in the ? phase: curl exit 7 (no message)"
+    assert f.numbers["reason"] is None
+
+
+def test_request_failed_wording_by_status():
+    f = one(rules.rule_request_failed(ctx_of(sample(2, response_code=503))))
+    assert f.message == "sample 2: HTTP 503 from the server" and f.sample == 2
+    assert f.evidence.detail == "samples 2"
+    f = one(rules.rule_request_failed(ctx_of(sample(3, response_code=404))))
+    assert f.message == "sample 3: HTTP 404" and f.sample == 3
+
+
+def test_slow_phase_wording():
+    s = [sample(1, dns=150.0), sample(2, dns=20.0), sample(3, dns=120.0)]
+    f = one(rules.rule_slow_phases(ctx_of(*s)))
+    assert f.message == "DNS median 120.0 ms over 3 sample(s) (limit 100 ms); 2 sample(s) above it"
+
+
+def test_slow_download_wording():
+    f = one(rules.rule_slow_phases(ctx_of(sample(download=160.0, size_download=100_000))))
+    assert f.numbers == {"median_mbps": 5.0, "samples_over": [1]}
+    assert f.message == "download goodput median 5.00 Mbit/s over 1 sample(s) (limit 10 Mbit/s)"
+    assert f.evidence.detail == "samples 1"
+
+
+def test_findings_come_most_severe_first_then_in_rule_order():
+    ctx = ctx_of(sample(1, dns=150.0, tcp=60.0, server=1200.0, response_code=404),
+                 l3=L3Facts(jitter_ms=12.0))
+    found = rules.run_rules(ctx)
+    assert [(f.code, f.severity) for f in found] == [
+        ("l7.slow_server", "critical"), ("l3.high_jitter", "warning"),
+        ("l7.slow_dns", "warning"), ("l7.slow_connect", "warning"),
+        ("l7.request_failed", "warning")]
