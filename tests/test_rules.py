@@ -267,6 +267,9 @@ def test_syn_retry_names_the_syns():
     f = one(rules.rule_syn_retry(Context(th=TH, **analysed(cap))), "l4.syn_retry")
     assert f.severity == "warning" and f.numbers == {"streams": [0], "syn_retries": 1}
     assert f.evidence.frames == (1, 2)
+    assert f.evidence.detail == "tcp.flags.syn == 1 && tcp.flags.ack == 0"
+    assert f.message == ("1 connection(s) needed SYN retransmissions (1 retries): each costs a "
+                         "retransmission timeout")
 
 
 def test_no_syn_retry_after_one_syn():
@@ -286,7 +289,28 @@ def test_reset_after_data_and_a_refused_connection():
     refused.seg(120, "s", 0, 1, "RA")                                # 7
     f = one(rules.rule_reset(Context(th=TH, **analysed(cap))), "l4.reset")
     assert f.severity == "warning" and f.numbers == {"streams": [0, 1], "refused": 1}
-    assert f.evidence.frames == (5, 7)
+    assert f.evidence.frames == (5, 7) and f.evidence.detail == "tcp.flags.reset == 1"
+    assert f.message == "2 connection(s) ended by a TCP reset (1 refused at the handshake)"
+
+
+def test_a_reset_after_data_alone_is_no_refusal():
+    cap = Capture()
+    k = cap.conn()
+    t = k.handshake()
+    k.seg(t + 1, "c", 1, 1, "PA", data=100)
+    k.seg(t + 21, "s", 1, 101, "RA")                          # 5
+    f = one(rules.rule_reset(Context(th=TH, **analysed(cap))), "l4.reset")
+    assert f.numbers == {"streams": [0], "refused": 0}
+    assert f.message == "1 connection(s) ended by a TCP reset"
+
+
+def test_a_refused_connection_alone_is_a_reset():
+    cap = Capture()
+    refused = cap.conn(client=("10.0.0.1", 40001))
+    refused.seg(100, "c", 0, None, "S", opts=tcp_options(mss=1460))
+    refused.seg(120, "s", 0, 1, "RA")
+    f = one(rules.rule_reset(Context(th=TH, **analysed(cap))), "l4.reset")
+    assert f.numbers == {"streams": [0], "refused": 1} and f.evidence.frames == (2,)
 
 
 def test_no_reset_after_a_fin_close():
@@ -318,7 +342,9 @@ def test_window_limited_from_find_window_full_warning():
     assert int(a["tcp"].flows["window_full"][0]) == 3
     f = one(rules.rule_window_limited(Context(th=TH, **a)), "l4.window_limited")
     assert f.severity == "warning" and f.numbers == {"window_full": 3, "streams": [0]}
-    assert f.evidence.frames == (4, 6, 8)
+    assert f.evidence.frames == (4, 6, 8) and f.evidence.detail == "tcp.analysis.window_full"
+    assert f.message == ("the sender filled the receiver's window 3 time(s) in 1 connection(s): "
+                         "the window, not the path, set the pace")
 
 
 # --- across layers: l3l4 verdicts and the probes' rule-of-three bound ----------------------
@@ -559,15 +585,17 @@ def stall(stream, start_ms, ms, ended_by="retransmission", frames=(4, 5)):
     return Stall(stream, int(start_ms * 1e6), int((start_ms + ms) * 1e6), ended_by, frames)
 
 
-@pytest.mark.parametrize("longest, severity", [(999.999, "warning"), (1000.0, "critical")])
+@pytest.mark.parametrize("longest, severity", [(999.999, "warning"), (1000.0, "critical"),
+                                               (1234.5678, "critical")])
 def test_stall_is_critical_from_find_stall_ms_critical(longest, severity):
     stalls = (stall(0, 0, 600.0), stall(2, 100, longest, "client_gave_up", (9, 12)),
               stall(0, 2000, 700.0, "zero_window_probe", (20, 21)))
     f = one(rules.rule_stall(Context(th=TH, facts=Facts(stalls=stalls))), "l4.stall")
     assert f.severity == severity
-    assert f.numbers == {"stalls": 3, "longest_ms": longest, "streams": [0, 2],
+    assert f.numbers == {"stalls": 3, "longest_ms": round(longest, 3), "streams": [0, 2],
                          "ended_by": ["client_gave_up", "retransmission", "zero_window_probe"]}
     assert f.evidence.frames == (4, 5, 9, 12, 20, 21)
+    assert f.evidence.detail == "the frames before and after each silence"
     assert f.message == (f"3 stall(s) in 2 connection(s): nothing moved for up to {longest:.0f} "
                          "ms (ended by client gave up, retransmission, zero window probe)")
 
@@ -580,6 +608,8 @@ def test_a_black_hole_names_the_path_mtu_bounds():
     assert f.numbers == {"connections": 2, "largest_ip_bytes": 640, "mss": 1460,
                          "directions": ["down"], "streams": [1, 3]}
     assert f.evidence.frames == (7, 9, 15)
+    assert f.evidence.detail == ("small segments past the hole, or the full-size segment sent "
+                                 "again")
     assert f.message == ("full-size segments never got through in 2 connection(s) (downstream) "
                          "while smaller ones did: the path MTU is at least 640 bytes (the "
                          "largest packet that arrived) and below 1500 (a full segment), and no "
@@ -723,6 +753,15 @@ def test_unreachable_errors_in_the_capture_wording_and_filter():
     f = one(rules.rule_unreachable(Context(th=TH, **analysed(cap))))
     assert f.message == "1 ICMP destination-unreachable error(s) in the capture"
     assert f.evidence.detail == "icmp.type == 3 || icmpv6.type == 1"
+
+
+def test_icmp_unreachable_without_a_tcp_analysis_counts_every_error():
+    cap = Capture()
+    cap.conn().handshake()
+    cap.add_raw(31, icmp_unreachable("10.0.0.1", "10.0.0.53"))   # would be the probe's own
+    table = analysed(cap)["table"]
+    f = one(rules.rule_unreachable(Context(th=TH, table=table)))
+    assert f.evidence.frames == (4,)
 
 
 def test_icmp_unreachable_without_any_tcp_connection_counts():
@@ -1123,10 +1162,11 @@ def test_a_failure_the_packets_explain_is_told_in_their_words():
 
     s = sample(exitcode=7, errormsg="Failed to connect", tcp=None, tls=None, server=None,
                download=None)
-    failure = Failure("tcp", "refused", "server", (5, 6), 0, "the server refused (RST)")
+    # the packets place it (a TLS alert) where curl's timings could not (connect)
+    failure = Failure("tls", "tls_alert", "server", (5, 6), 0, "the server sent an alert")
     f = one(rules.rule_request_failed(ctx_of(s, failures=[failure])))
-    assert f.message == "sample 1 failed in the tcp phase: the server refused (RST)"
-    assert f.numbers == {"exit_code": 7, "failed_phase": "tcp", "reason": "refused"}
+    assert f.message == "sample 1 failed in the tls phase: the server sent an alert"
+    assert f.numbers == {"exit_code": 7, "failed_phase": "tls", "reason": "tls_alert"}
     assert (f.evidence.source, f.evidence.frames) == ("capture", (5, 6))
     assert f.evidence.detail == "the frames that show the failure"
     assert f.sample == 1
@@ -1147,6 +1187,7 @@ def test_request_failed_wording_by_status():
     assert f.evidence.detail == "samples 2"
     f = one(rules.rule_request_failed(ctx_of(sample(3, response_code=404))))
     assert f.message == "sample 3: HTTP 404" and f.sample == 3
+    assert (f.evidence.source, f.evidence.detail) == ("timings", "samples 3")
 
 
 def test_slow_phase_wording():
