@@ -1211,3 +1211,77 @@ def test_findings_come_most_severe_first_then_in_rule_order():
         ("l7.slow_server", "critical"), ("l3.high_jitter", "warning"),
         ("l7.slow_dns", "warning"), ("l7.slow_connect", "warning"),
         ("l7.request_failed", "warning")]
+
+
+# --- edges the mutation run found untested -------------------------------------------------
+
+@pytest.mark.parametrize("pid", ["tcp", "server"])
+def test_events_in_phase_without_clean_samples_expects_one_round_trip(pid):
+    # one round trip of 20 ms: 40 ms is +20 ms and +100 %
+    s = [sample(1, **{pid: 40.0})]
+    b = [buckets(**{pid: {"retransmissions": 1}})]
+    f = one(rules.rule_events_in_phases(phases_ctx(s, b, path=path_of(destination_best_ms=20.0))),
+            "l4l7.events_in_phase")
+    assert (f.numbers["phase"], f.numbers["expected_ms"]) == (pid, 20.0)
+    # the DNS phase has no round trips to expect
+    s = [sample(1, dns=400.0)]
+    b = [buckets(dns={"retransmissions": 1})]
+    assert rules.rule_events_in_phases(phases_ctx(s, b, path=path_of(destination_best_ms=20.0))) \
+        == []
+
+
+def microseconds(x: float, near: float) -> bool:
+    """x is `near` (a 4-decimal value) rounded to three decimals (float noise aside)."""
+    return round(x, 3) == x and abs(x - near) <= 0.0005 + 1e-9
+
+
+def test_events_in_phase_numbers_are_rounded_to_the_microsecond():
+    # TLS 1.2 over 20.061725 ms: 40.12345 ms expected; medians of two samples
+    s = [sample(1, tls=80.501), sample(2, tls=80.504)]
+    b = [buckets(tls={"retransmissions": 1})] * 2
+    f = one(rules.rule_events_in_phases(phases_ctx(
+        s, b, path=path_of(destination_best_ms=20.061725), placements=placed(0, 1),
+        tls_versions={0: 0x0303, 1: 0x0303})))
+    assert microseconds(f.numbers["median_ms"], 80.5025)
+    assert f.numbers["expected_ms"] == 40.123
+    assert microseconds(f.numbers["inflation_ms"], 80.5025 - 40.12345)
+
+
+def test_application_median_is_rounded_to_the_microsecond_and_names_its_frames():
+    s = [sample(1, server=300.001), sample(2, server=300.006)]
+    f = one(rules.rule_events_in_phases(phases_ctx(s, [buckets((3, 4)), buckets((8, 9))])))
+    assert microseconds(f.numbers["median_ms"], 300.0035)
+    assert f.evidence.detail == "first and last frame of the phase in each sample"
+
+
+def test_a_phase_curl_did_not_measure_does_not_stop_the_later_ones():
+    # plain HTTP: no TLS phase; the server wait after it is still judged
+    s = [sample(1, tls=None, server=100.0), sample(2, tls=None, server=300.0)]
+    b = [buckets(), buckets(server={"retransmissions": 1})]
+    f = one(rules.rule_events_in_phases(phases_ctx(s, b)))
+    assert f.numbers["phase"] == "server"
+
+
+def test_no_events_in_phase_without_a_capture():
+    s = [sample(1, server=100.0), sample(2, server=300.0)]
+    b = [buckets(), buckets(server={"retransmissions": 1})]
+    assert rules.rule_events_in_phases(Context(th=TH, samples=s, buckets=b)) == []
+
+
+def test_a_path_grade_not_given_is_unknown_and_says_nothing():
+    ctx = l3l4_ctx("excellent", "poor", 10_000)
+    ctx.grades = {"L4": "poor"}
+    assert rules.rule_l3_l4(ctx) == []
+
+
+def test_l3l4_rate_counts_both_directions_rounded():
+    facts = Facts(repairs=REPAIRS, data_segments={"down": 2, "up": 1},
+                  repair_segments={"up": 1})
+    ctx = Context(th=TH, grades={"L3": "good", "L4": "poor"}, facts=facts,
+                  l3=L3Facts(loss_pct=0.0, probes_sent=10_000))
+    f = one(rules.rule_l3_l4(ctx), "l3l4.endpoint_tcp")
+    assert f.numbers["l4_retransmission_pct"] == 33.333
+    assert f.evidence.detail == "tcp.analysis.retransmission"
+    ctx.grades = {"L3": "fair", "L4": "poor"}
+    ctx.facts = replace(facts, repair_segments={})
+    assert one(rules.rule_l3_l4(ctx)).numbers["l4_retransmission_pct"] == 0.0
