@@ -1285,3 +1285,54 @@ def test_l3l4_rate_counts_both_directions_rounded():
     ctx.grades = {"L3": "fair", "L4": "poor"}
     ctx.facts = replace(facts, repair_segments={})
     assert one(rules.rule_l3_l4(ctx)).numbers["l4_retransmission_pct"] == 0.0
+
+
+def test_path_vs_handshake_rounds_every_figure_to_the_microsecond():
+    # nanosecond time stamps: iRTTs 30.123457 and 30.125657 ms (median 30.124557); the path
+    # 20.1204 ms (mtr's best), its average 22.1204; curl's connects 31.001 and 31.004 ms
+    a = handshakes(30.0234567, 30.0256567)
+    ctx = Context(th=TH, **a, path=path_of(destination_best_ms=20.1204, destination_avg_ms=22.1204),
+                  samples=[sample(1, tcp=31.001), sample(2, tcp=31.004)],
+                  placements=placed(0, 1))
+    cmp = rules.path_vs_handshake(ctx)
+    assert [(h["irtt_ms"], h["curl_connect_ms"], h["difference_ms"]) for h in cmp["samples"]] \
+        == [(30.123, 31.001, 10.003), (30.126, 31.004, 10.005)]
+    assert (cmp["path_rtt_ms"], cmp["path_avg_ms"]) == (20.12, 22.12)
+    assert (cmp["handshake_rtt_ms"], cmp["difference_ms"]) == (30.125, 10.004)
+    assert cmp["difference_pct"] == 49.7                     # 49.72 %: consistent
+    assert cmp["verdict"] == "consistent"
+    assert microseconds(cmp["curl_connect_median_ms"], 31.0025)
+
+
+def test_a_long_handshake_is_read_in_milliseconds():
+    cmp = rules.path_vs_handshake(Context(th=TH, **handshakes(2999.9),
+                                          path=path_of(destination_best_ms=10.0),
+                                          samples=[sample(1)], placements=placed(0)))
+    assert cmp["handshake_rtt_ms"] == 3000.0
+
+
+# 5 ms more than an 8 ms path is 62.5 %: slower only when more than 5 ms
+@pytest.mark.parametrize("handshake, verdict", [(13.0, "consistent"),
+                                                (13.001, "endpoint_slower")])
+def test_the_handshake_must_be_more_than_5_ms_slower(handshake, verdict):
+    ctx = Context(th=TH, **handshakes(handshake - 0.1), path=path_of(destination_best_ms=8.0),
+                  samples=[sample(1)], placements=placed(0))
+    assert rules.path_vs_handshake(ctx)["verdict"] == verdict
+
+
+def test_a_sub_millisecond_path_still_has_a_percentage():
+    ctx = Context(th=TH, **handshakes(9.9), path=path_of(destination_best_ms=0.5),
+                  samples=[sample(1)], placements=placed(0))
+    cmp = rules.path_vs_handshake(ctx)
+    assert (cmp["difference_pct"], cmp["verdict"]) == (1900.0, "endpoint_slower")
+
+
+def test_a_skipped_sample_does_not_end_the_comparison():
+    a = handshakes(30.0, 40.0)
+    placements = [Placement(1, None, "none", None, "none"),
+                  Placement(2, 0, "reused_connection", None, "syn"),
+                  Placement(3, 1, "local_port", None, "syn")]
+    cmp = rules.path_vs_handshake(Context(th=TH, **a, path=path_of(destination_best_ms=10.0),
+                                          samples=[sample(1), sample(2), sample(3)],
+                                          placements=placements))
+    assert [h["sample"] for h in cmp["samples"]] == [3]
