@@ -22,14 +22,16 @@ def analyse(cap: Capture):
     return table, tcp
 
 
-def download(cap: Capture, *, skip=(), late=(), again=(), t0=0.0, segments=6, gap_ms=1.0):
+def download(cap: Capture, *, skip=(), late=(), again=(), t0=0.0, segments=6, gap_ms=1.0,
+             rtt=RTT, **conn):
     """A connection whose server sends `segments` full segments after the handshake.
     skip: segment numbers not captured (lost before the probe); late: (k, delay_ms) sent
-    after the others by delay_ms; again: (k, at_ms) sent once more at that time."""
-    c = cap.conn()
-    t = c.handshake(t0, RTT, mss=MSS)
+    after the others by delay_ms; again: (k, at_ms) sent once more at that time; rtt: the
+    handshake's; conn: Capture.conn's endpoints (client=..., server=...)."""
+    c = cap.conn(**conn)
+    t = c.handshake(t0, rtt, mss=MSS)
     c.seg(t + 0.1, "c", 1, 1, "PA", data=100)                        # the request
-    t += RTT
+    t += rtt
     frames = {}
     late = dict(late)
     for k in range(segments):

@@ -1336,3 +1336,248 @@ def test_a_skipped_sample_does_not_end_the_comparison():
                                           samples=[sample(1), sample(2), sample(3)],
                                           placements=placements))
     assert [h["sample"] for h in cmp["samples"]] == [3]
+
+
+def icmp_packet(src: str, dst: str, type_: int, code: int = 0) -> bytes:
+    """Any ICMP (IPv4) or ICMPv6 message from src to dst, with a zeroed body."""
+    if ":" in src:
+        m = dpkt.icmp6.ICMP6(type=type_, code=code, data=b"\0" * 52)
+        ip6 = dpkt.ip6.IP6(src=socket.inet_pton(socket.AF_INET6, src),
+                           dst=socket.inet_pton(socket.AF_INET6, dst), nxt=58, hlim=64, data=m,
+                           plen=len(bytes(m)))
+        return bytes(ip6)
+    m = dpkt.icmp.ICMP(type=type_, code=code, data=b"\0" * 32)
+    ip = dpkt.ip.IP(src=socket.inet_aton(src), dst=socket.inet_aton(dst), p=1, ttl=64, data=m)
+    ip.len = 20 + len(bytes(m))
+    return bytes(ip)
+
+
+def test_only_destination_unreachable_messages_count_in_either_ip_version():
+    cap = Capture()
+    for t, (src, type_) in enumerate([("2001:db8::fe", 1),      # 1: v6 unreachable
+                                      ("2001:db8::fe", 2),      # 2: v6 packet too big
+                                      ("2001:db8::fe", 128),    # 3: v6 echo request
+                                      ("10.0.0.254", 11),       # 4: time exceeded
+                                      ("10.0.0.254", 1),        # 5: v4 type 1 (unassigned)
+                                      ("10.0.0.254", 8),        # 6: echo request
+                                      ("10.0.0.254", 3)]):      # 7: v4 unreachable
+        dst = "2001:db8::1" if ":" in src else "10.0.0.1"
+        cap.add_raw(t, icmp_packet(src, dst, type_, 4 if type_ in (1, 3) else 0))
+    f = one(rules.rule_unreachable(Context(th=TH, **analysed(cap))))
+    assert f.evidence.frames == (1, 7) and f.numbers == {"icmp_unreachable": 2}
+
+
+def test_repairs_evidence_is_the_repairs_not_every_retransmission():
+    cap = Capture()
+    download(cap, segments=20, late=[(1, 2 * RTT)], again=[(2, 3 * RTT)])
+    f = one(rules.rule_retransmissions(facts_ctx(cap)))
+    assert f.evidence.frames == (24,)               # the repair; 25 (a needless copy) is not
+    assert f.numbers["spurious"] == 1
+
+
+def test_a_control_retransmission_alone_wording_and_rate():
+    cap, _ = tcp_scenarios.syn_retransmission_restarts_irtt()
+    f = one(rules.rule_retransmissions(facts_ctx(cap)))
+    assert f.message == ("0 data segment(s) sent again to repair loss out of 0 (0.00%; 0 "
+                         "server->client, 0 client->server; 0 fast); 1 SYN/FIN/ACK-only "
+                         "retransmission(s) counted apart in 0 connection(s)")
+    assert f.numbers["rate_pct"] == 0.0 and f.numbers["data_segments"] == 0
+    # a zero warning rate flags any repair, but a SYN sent again repairs no data
+    th = Thresholds({"find.retrans_pct.warning": 0.0})
+    ctx = facts_ctx(cap)
+    ctx.th = th
+    assert one(rules.rule_retransmissions(ctx)).severity == "info"
+
+
+def test_two_copies_make_twice_the_rate_and_name_their_evidence():
+    cap = Capture()
+    download(cap, segments=17, again=[(2, 3 * RTT), (3, 3 * RTT)])
+    f = one(rules.rule_spurious(facts_ctx(cap)))
+    assert f.numbers == {"spurious": 2, "rate_pct": 10.0}            # 2 of 20
+    assert f.evidence.detail == "data sent again after it had arrived"
+
+
+def test_two_late_segments_make_twice_the_rate_and_name_their_evidence():
+    cap = Capture()
+    download(cap, segments=20, late=[(16, 0.5), (17, 0.5)])
+    f = one(rules.rule_reordering(facts_ctx(cap)))
+    assert f.numbers["out_of_order"] == 2 and f.numbers["rate_pct"] == round(200 / 21, 3)
+    assert f.evidence.detail == "segments that arrived late"
+
+
+# one late segment and copies: 1 copy in 101 data segments is 0.99 %, 2 in 200 exactly 1 %
+@pytest.mark.parametrize("segments, copies, severity", [(99, 1, "info"), (197, 2, "warning")])
+def test_reordering_warns_from_exactly_the_copies_warning_rate(segments, copies, severity):
+    cap = Capture()
+    download(cap, segments=segments, late=[(segments - 3, 0.5)],
+             again=[(k, 3 * RTT) for k in (2, 3)][:copies])
+    f = one(rules.rule_reordering(facts_ctx(cap)))
+    assert f.severity == severity
+
+
+def test_downstream_loss_the_probes_saw_a_little_of_too():
+    f = one(rules.rule_directional_loss(facts_ctx(lost_once(20),
+                                                  l3=L3Facts(loss_pct=0.5, probes_sent=7))))
+    assert f.severity == "info"
+    assert f.numbers["icmp_rule_out_pct"] == 42.857            # 3 / 7
+    assert f.message.endswith("; ICMP probes saw loss too (l3.path_loss)")
+
+
+def test_zero_window_counts_only_connections_that_shut_and_rounds_to_the_microsecond():
+    cap = zero_window_for(123.4567)
+    cap.conn(client=("10.0.0.1", 40001)).handshake(2000.0)       # a clean connection
+    f = one(rules.rule_zero_window(facts_ctx(cap)))
+    assert f.numbers == {"zero_windows": 1, "longest_ms": 123.457, "total_ms": 123.457,
+                         "streams": [0]}
+    assert f.evidence.detail == "tcp.analysis.zero_window"
+
+
+def test_slow_download_needs_a_duration():
+    # curl's download of 0 ms: no rate to compute; the others still count
+    s = [sample(1, download=0.0, size_download=100_000),
+         sample(2, download=160.0, size_download=100_000)]
+    f = one(rules.rule_slow_phases(ctx_of(*s)))
+    assert f.numbers == {"median_mbps": 5.0, "samples_over": [2]}
+
+
+def test_a_fast_download_counts_in_the_median():
+    # 1 ms for 100 000 bytes is 800 Mbit/s: the median of 800 and 1 is fast
+    s = [sample(1, download=1.0, size_download=100_000),
+         sample(2, download=800.0, size_download=100_000)]
+    assert rules.rule_slow_phases(ctx_of(*s)) == []
+
+
+def test_slow_download_names_only_the_samples_below_the_limit():
+    # 80 ms is exactly 10 Mbit/s: not below the limit, though the median (5) is
+    s = [sample(1, download=80.0, size_download=100_000),
+         sample(2, download=160.0, size_download=100_000),
+         sample(3, download=160.0, size_download=100_000)]
+    f = one(rules.rule_slow_phases(ctx_of(*s)))
+    assert f.numbers == {"median_mbps": 5.0, "samples_over": [2, 3]}
+    f = one(rules.rule_slow_phases(ctx_of(sample(download=80.1, size_download=100_000))))
+    assert f.numbers["median_mbps"] == 9.988                      # 9.98752 Mbit/s
+
+
+def test_a_download_the_connections_own_round_trips_explain_is_not_slow():
+    # 100 000 bytes need 3 rounds of slow start; the connection's own RTT is 100.1 ms (the
+    # baseline 10 ms): 310 ms is within its round trips (300.3 ms), 2.6 Mbit/s or not; a
+    # download is beyond them from +20 ms and +50 % (450.45 ms)
+    s = sample(1, download=310.0, size_download=100_000)
+    ctx = Context(th=TH, **handshakes(100.0), samples=[s], placements=placed(0),
+                  facts=Facts(baseline_rtt_ms=10.0))
+    assert rules.rule_slow_phases(ctx) == []
+    ctx.samples = [replace(s, phases={**s.phases,
+                                      "download": replace(s.phases["download"],
+                                                          duration_ms=460.0)})]
+    assert one(rules.rule_slow_phases(ctx)).code == "l7.slow_download"
+
+
+def test_phase_limits_from_thresholds_without_a_path_rtt():
+    th = Thresholds({"find.connect_ms.floor": 0.0, "find.tls_ms.floor": 0.0})
+    found = rules.rule_slow_phases(Context(th=th, samples=[sample(1, tcp=2.0, tls=2.0)]))
+    assert [(f.code, f.numbers["limit_ms"]) for f in found] == [("l7.slow_connect", 0.0),
+                                                               ("l7.slow_tls", 0.0)]
+
+
+def test_slow_server_critical_limit_adds_the_round_trip():
+    f = one(rules.rule_slow_phases(ctx_of(sample(server=1000.0), rtt=40.0)))
+    assert f.severity == "warning"                          # critical from 1040 ms
+
+
+def test_a_sample_without_dns_still_has_its_other_phases_judged():
+    f = one(rules.rule_slow_phases(ctx_of(sample(dns=None, tcp=80.0))))
+    assert f.code == "l7.slow_connect"
+
+
+def test_slow_phase_numbers_are_rounded_to_the_microsecond():
+    s = [sample(1, tcp=200.001), sample(2, tcp=200.006)]
+    f = one(rules.rule_slow_phases(ctx_of(*s, rtt=20.12345)))
+    assert microseconds(f.numbers["median_ms"], 200.0035)
+    assert f.numbers["limit_ms"] == 60.37                       # 3 x 20.12345
+
+
+def echo_at(*ms_rtt) -> SimpleNamespace:
+    """Echoes sent at these times (ms of the built capture) with these RTTs: (ms, rtt)..."""
+    return echo_of(request=[90 + i for i in range(len(ms_rtt))], rtt=[r for _, r in ms_rtt],
+                   ts=[T0 + int(ms * 1e6) for ms, _ in ms_rtt])
+
+
+def test_bufferbloat_from_four_echoes_two_idle_and_two_busy():
+    ctx = facts_ctx(loaded_link(30.0))
+    ctx.echo = echo_at((-100, 10.12345), (-50, 10.12345), (200, 80.5), (300, 80.6))
+    f = one(rules.rule_bufferbloat(ctx))
+    assert f.numbers == {"idle_ms": 10.123, "loaded_ms": 80.55,
+                         "added_ms": round(80.55 - 10.12345, 3), "source": "capture_icmp"}
+
+
+def test_an_echo_at_the_first_or_last_data_instant_is_during_the_download():
+    ctx = facts_ctx(loaded_link(30.0))
+    start, end = (int(v) for v in (ctx.tcp.flows["start_ns"][0], ctx.tcp.flows["end_ns"][0]))
+    ctx.echo = echo_of(request=[90, 91, 92, 93], rtt=[10.0, 10.0, 90.0, 90.0],
+                       ts=[start - 10**6, end + 10**6, start, end])
+    assert one(rules.rule_bufferbloat(ctx)).numbers["loaded_ms"] == 90.0
+
+
+def test_downloads_from_find_download_bytes_min_make_the_link_busy():
+    ctx = facts_ctx(loaded_link(30.0))
+    ctx.echo = echo_at((-100, 10.0), (-50, 10.0), (200, 80.0), (300, 80.0))
+    ctx.th = Thresholds({"find.download_bytes.min": 102_200.0})      # exactly its bytes
+    assert one(rules.rule_bufferbloat(ctx)).numbers["loaded_ms"] == 80.0
+    ctx.th = Thresholds({"find.download_bytes.min": 102_201.0})
+    assert rules.rule_bufferbloat(ctx) == []
+
+
+def test_every_download_makes_the_link_busy_not_only_the_last():
+    # a second bulk connection later (2000-2430 ms): echoes during the first still count
+    cap = loaded_link(30.0)
+    download(cap, segments=70, gap_ms=5.0, t0=2000.0)
+    ctx = facts_ctx(cap)
+    ctx.echo = echo_at((-100, 10.0), (-50, 10.0), (200, 80.0), (300, 80.0))
+    assert one(rules.rule_bufferbloat(ctx)).numbers["loaded_ms"] == 80.0
+
+
+def two_loaders(rtt_ms: float) -> Capture:
+    """Connections 0 and 2 move bulk data (from 0 and 50 ms), each with a repair; the
+    sample's connection 1 (its handshake at 100 ms takes rtt_ms) repairs a segment too."""
+    cap = Capture()
+    download(cap, segments=70, gap_ms=5.0, late=[(3, 2 * RTT)])
+    download(cap, segments=4, t0=100.0, rtt=rtt_ms - 0.1, late=[(1, 2 * rtt_ms)],
+             client=("10.0.0.1", 40001))
+    download(cap, segments=70, gap_ms=5.0, t0=50.0, late=[(5, 2 * RTT)],
+             client=("10.0.0.1", 40002))
+    return cap
+
+
+def test_bufferbloat_names_every_loading_connection_and_only_their_repairs():
+    ctx = facts_ctx(two_loaders(120.0), samples=[sample(1)])
+    ctx.facts = replace(ctx.facts, baseline_rtt_ms=20.12345, baseline_source="mtr")
+    edges = tuple(T0 + int(ms * 1e6) for ms in (100, 101, 180, 181, 182, 190, 200))
+    ctx.placements = [Placement(1, 1, "local_port", T0, "syn", edges)]
+    f = one(rules.rule_bufferbloat(ctx))
+    assert f.numbers["loading_streams"] == [0, 2]
+    assert f.numbers["loading_retransmissions"] == 2
+    assert (f.numbers["idle_ms"], f.numbers["added_ms"]) == (20.123, round(120.0 - 20.12345, 3))
+    assert f.numbers["loaded_ms"] == 120.0
+    assert "while connection(s) 0, 2 moved bulk data (2 of the capture's" in f.message
+
+
+def test_a_connections_own_bulk_is_no_load_on_it():
+    cap = Capture()
+    download(cap, segments=70, gap_ms=5.0)       # its handshake: 20.1 ms
+    ctx = facts_ctx(cap, samples=[sample(1)])
+    ctx.facts = replace(ctx.facts, baseline_rtt_ms=-100.0)   # any handshake would be "slow"
+    edges = tuple(T0 + int(ms * 1e6) for ms in (0, 1, 20, 21, 22, 30, 400))
+    ctx.placements = [Placement(1, 0, "local_port", T0, "syn", edges)]
+    assert rules.rule_bufferbloat(ctx) == []
+
+
+@pytest.mark.parametrize("edges_ms, loaded", [
+    ((420, 431, 440, 441, 442, 450, 460), True),      # the load ends in the first phase
+    ((-100, -90, -80, -70, -60, -1, 5), True),        # the load starts in the last phase
+    ((431, 432, 440, 441, 442, 450, 460), False),     # after it
+])
+def test_the_load_counts_over_the_whole_sample(edges_ms, loaded):
+    ctx = bloat_ctx(120.0)
+    edges = tuple(T0 + int(ms * 1e6) for ms in edges_ms)
+    ctx.placements = [replace(ctx.placements[1], edges_ns=edges)]
+    assert bool(rules.rule_bufferbloat(ctx)) == loaded
