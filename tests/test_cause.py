@@ -1,6 +1,8 @@
 """The cause model's grade rule and ranking on built explanations (no capture needed)."""
 from __future__ import annotations
 
+import statistics
+
 import pytest
 
 from cnfpost.cause import Cause, Explanation, explain, loss_code, slow_start_rounds
@@ -631,3 +633,202 @@ def test_a_cause_finding_repeated_is_one_cause_and_effects_are_none():
              finding("l3.hop_icmp_ratelimit", "warning")]
     ex = explain(ranking_ctx([quick]), found)
     assert ex.cause.code == "l3.path_loss" and ex.contributing == ()
+
+
+# --- edges the mutation run found untested -------------------------------------------------
+
+def test_a_far_server_finding_and_cause_whole():
+    rtt = 40.12345
+    s = [sample(1, tcp=rtt, tls=rtt, server=2 * rtt, download=rtt),
+         sample(2, tcp=rtt, tls=rtt, server=2 * rtt, download=rtt),
+         sample(3, **FAILED)]
+    ctx = ranking_ctx(s, rtt=rtt)
+    ex = explain(ctx, [])
+    (f,) = ex.findings
+    total = statistics.median(x.total_ms for x in s[:2])
+    trips = total / rtt
+    assert f.message == (f"each request costs about {trips:.1f} round trips of 40.1 ms "
+                         f"({total:.1f} ms median): the distance to the server, not loss or "
+                         "the server, sets the time")
+    assert f.numbers == {"rtt_ms": 40.123, "round_trips": round(trips, 2),
+                         "total_median_ms": round(total, 3), "rtt_source": "mtr"}
+    assert round(trips, 2) != round(trips, 3)
+    assert (f.evidence.source, f.evidence.detail) == ("timings", "samples 1, 2, 3")
+    c = ex.cause
+    assert c == Cause("l3l7.rtt_bound", "distance", "L3",
+                      ("tcp", "tls", "request", "server", "download"), (1, 2), total, None,
+                      "medium", (), 0.0, 0)
+
+
+def test_a_cause_from_a_timing_finding_reads_its_median_limit_and_samples_over():
+    quick = sample(1, tcp=20.0, tls=20.0, server=40.0, download=20.0)
+    found = [capture_finding("l7.slow_dns", "warning", (3,), median_ms=150.0, limit_ms=100.0,
+                             samples_over=[1], samples=[7]),
+             capture_finding("l4l7.events_in_phase", "warning", (3,))]
+    ex = explain(ranking_ctx([quick]), found)
+    c = ex.cause
+    assert (c.code, c.observed_ms, c.expected_ms, c.samples, c.phases) == \
+        ("l7.slow_dns", 150.0, 100.0, (1,), ())
+    assert c.confidence == "medium"                      # the capture shows it
+    assert c.because == ("l4l7.events_in_phase",)        # shares frame 3
+
+
+def test_a_cause_from_a_finding_without_a_phase_names_effects_on_its_frames_only():
+    quick = sample(1, tcp=20.0, tls=20.0, server=40.0, download=20.0)
+    found = [capture_finding("l3.path_loss", "warning", (3, 4)),
+             capture_finding("l4l7.events_in_phase", "warning", (9,), phase="server"),
+             capture_finding("l4.retransmissions", "warning", (4,))]
+    c = explain(ranking_ctx([quick]), found).cause
+    assert (c.code, c.phases, c.because) == ("l3.path_loss", (), ("l4.retransmissions",))
+
+
+def test_a_cause_of_medium_and_low_claims_is_medium():
+    # sample 1 failed with a repair on its connection (no frames: low); sample 2's TLS is
+    # slow on a connection that lost other segments (medium)
+    facts = Facts(repairs=REPAIRED_DOWN, data_segments={"down": 10, "up": 1},
+                  repair_segments={"down": 1})
+    ctx = cell_ctx(sample(1, **FAILED), facts=facts,
+                   failures=[fail("download", "timeout", frames=())])
+    ctx.samples.append(sample(2, tls=200.0))
+    ctx.placements.append(Placement(2, 0, "local_port", 0, "syn", EDGES))
+    ctx.buckets.append(buckets())
+    ctx.failures.append(None)
+    c = explain(ctx, []).cause
+    assert (c.code, c.mechanism, c.layer) == ("l3.downstream_loss", "downstream_loss", "L3")
+    assert sorted(k.confidence for k in explain(ctx, []).cells) == ["low", "medium"]
+    assert c.confidence == "medium"
+
+
+def test_a_cause_as_json_rounds_its_explained_milliseconds():
+    c = Cause("l4.stall", "stall", "L4", (), (), None, None, "low", (), 110.5004)
+    assert c.to_dict()["explained_ms"] == 110.5
+
+
+def test_later_phases_are_measured_in_the_connections_own_round_trip():
+    # its handshake took 2000 ms on a 20 ms path: the server wait may take 2 of those, and
+    # is slow from half again (6000 ms)
+    ctx = cell_ctx(sample(1, server=6000.0), two_streams(irtt_ns=[2000 * MS, 20 * MS]))
+    c = cell(ctx)
+    assert (c.code, c.expected_ms) == ("l7.slow_server", 4000.0)
+    assert cell(cell_ctx(sample(1, server=5999.9),
+                         two_streams(irtt_ns=[2000 * MS, 20 * MS]))) is None
+
+
+@pytest.mark.parametrize("version, expected", [(0x0303, 40.0), (0x0304, 20.0), (None, 20.0)])
+def test_tls_is_one_round_trip_from_tls_1_3_and_two_before(version, expected):
+    flagged = [finding("l7.slow_tls", "warning", samples_over=[1])]
+    ctx = cell_ctx(sample(1, tls=200.0), tls_versions={0: version})
+    assert cell(ctx, flagged).expected_ms == expected
+    # not placed: no version to go by
+    ctx.placements = [Placement(1, None, "none", None, "none")]
+    ctx.tls_versions = {None: 0x0303}
+    assert cell(ctx, flagged).expected_ms == 20.0
+
+
+@pytest.mark.parametrize("size, mss, rounds", [(1000, 0, 0), (100, 1, 3), (14_600, 1460, 0)])
+def test_slow_start_rounds_edges_of_the_segment_size(size, mss, rounds):
+    # 100 bytes in 1-byte segments: 10 flights of the initial window, 3 more rounds
+    assert slow_start_rounds(size, mss) == rounds
+
+
+# the server wait is 2 round trips (100 ms at 50 ms): slow from +50 % (150 ms) when that is
+# also 20 ms more
+@pytest.mark.parametrize("took, slow", [(149.6, False), (150.0, True)])
+def test_a_cell_is_slow_from_exactly_half_again_its_expected_time(took, slow):
+    ctx = ranking_ctx([sample(1, server=took)], rtt=50.0)
+    assert [c.code for c in explain(ctx, []).cells] == (["l7.slow_server"] if slow else [])
+
+
+def test_a_cell_exactly_at_both_limits_is_slow():
+    # 2 round trips of 20 ms: 60 ms is +20 ms and +50 % at once
+    ctx = ranking_ctx([sample(1, server=60.0)], rtt=20.0)
+    assert [c.code for c in explain(ctx, []).cells] == ["l7.slow_server"]
+
+
+def test_without_a_baseline_a_phase_of_no_time_is_no_reference():
+    # a TLS phase of 0 ms (measured) is not the quickest sample to compare with
+    s = [sample(1, tls=0.0), sample(2, tls=100.0)]
+    ctx = ranking_ctx(s, rtt=None)
+    assert explain(ctx, [finding("l7.slow_tls", "warning", samples_over=[1, 2])]).cells == ()
+    assert explain(ranking_ctx([sample(1, tls=0.0)], rtt=None), []).cells == ()
+
+
+def test_a_placement_without_phase_edges_has_no_packets_to_read():
+    ctx = cell_ctx(sample(1, server=200.0))
+    ctx.placements = [Placement(1, 0, "local_port", None, "none")]      # no anchor, no edges
+    c = cell(ctx)
+    assert (c.code, c.confidence, c.frames) == ("l7.slow_server", "low", ())
+
+
+def test_a_cell_no_mechanism_claims_does_not_stop_the_later_cells():
+    # a slow upload with clean TCP is no cause; the slow server wait after it still is
+    c = cell(cell_ctx(sample(1, request=200.0, server=200.0)))
+    assert (c.code, c.phase) == ("l7.slow_server", "server")
+
+
+def test_a_connections_own_bulk_is_not_the_queue_it_waits_in():
+    tcp = two_streams(irtt_ns=[100 * MS, 20 * MS], bytes_s2c=[500_000, 0])
+    assert cell(cell_ctx(sample(1, tcp=200.0), tcp), [finding(
+        "l7.slow_connect", "warning", samples_over=[1])]).code == "l7.slow_connect"
+
+
+class ServerSide:
+    """A server capture's think time per sample (cnfpost/serverside.py), in ms."""
+
+    def __init__(self, **think_ms):
+        self.think = {int(k[1:]): v for k, v in think_ms.items()}
+
+    def think_of(self, n):
+        ms = self.think.get(n)
+        return None if ms is None else SimpleNamespace(server_ns=int(ms * MS))
+
+
+# server wait 200 ms against 40: 160 ms extra; the server's own time must be half of it
+@pytest.mark.parametrize("think_ms, code", [(80.0, "l7.server_time"), (79.9, "l7.slow_server")])
+def test_with_a_server_capture_the_server_claims_what_it_spent(think_ms, code):
+    ctx = cell_ctx(sample(1, server=200.0), server_side=ServerSide(s1=think_ms))
+    c = cell(ctx, [finding("l7.slow_server", "warning", samples_over=[1])])
+    assert c.code == code
+    ctx.server_side = ServerSide(s2=think_ms)            # another sample's time
+    assert cell(ctx).code == "l7.slow_server"
+
+
+def test_server_packets_unseen_make_a_lost_syn_downstream_loss():
+    facts = Facts(unseen={99: 1})
+    c = cell(cell_ctx(sample(1, tcp=1020.0), two_streams(syn_retries=[1, 0]), facts))
+    assert c.code == "l3.downstream_loss"
+
+
+def test_a_dns_failure_the_capture_places_elsewhere_is_still_a_failed_request():
+    c = failure_cause(fail("tcp", "dns_failure"))
+    assert c.code == "l7.request_failed"
+
+
+def test_a_stall_at_any_time_of_the_connection_claims_its_failure():
+    T = 1_700_000_000 * 10**9
+    c = failure_cause(fail("server", "timeout"),
+                      Facts(stalls=(Stall(0, T, T + 2 * 10**9, "client_gave_up", (9,)),)))
+    assert c.code == "l4.stall"
+
+
+def test_the_models_own_finding_names_every_phase_and_sample_rounded():
+    from tests.test_rules import microseconds
+
+    facts = Facts(repair_frames={104: "down", 105: "down"}, data_segments={"down": 100},
+                  repair_segments={"down": 2})
+    s = [sample(1, server=200.501, download=300.0), sample(2, server=100.0, download=400.0)]
+    ctx = Context(th=Thresholds(), samples=s, tcp=two_streams(),
+                  facts=replace(facts, baseline_rtt_ms=20.1234, baseline_source="mtr",
+                                tcp=two_streams()),
+                  placements=[Placement(i + 1, 0, "local_port", 0, "syn", EDGES)
+                              for i in range(2)],
+                  buckets=[buckets(server={"retransmissions": 1},
+                                   download={"retransmissions": 1})] * 2)
+    (f,) = explain(ctx, []).findings
+    assert f.message.startswith("Packet loss from the server to the probe in server wait, "
+                                "download of sample(s) 1, 2: ")
+    assert f.numbers["phase"] == "server"
+    # medians of the four cells: observed 100, 200.501, 300, 400 -> 250.2505; expected
+    # 2 x 20.1234 (server) and 1 x 20.1234 (download) -> 30.1851
+    assert microseconds(f.numbers["median_ms"], 250.2505)
+    assert f.numbers["expected_ms"] == 30.185
