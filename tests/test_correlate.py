@@ -273,3 +273,241 @@ def test_match_never_gives_one_new_connection_to_two_samples():
     table, tcp = crafted((0, 40001, SERVER, 1000))
     samples = [sample(1, 40001, -1, 40), sample(2, 40001, 41, 80)]
     assert matched(samples, table, tcp)[1][0] is None
+
+
+# ----------------------------------------------------------------------------------------
+# Buckets, their records and the aggregate, whole (tcp_scenarios: frames 1-3 the handshake
+# at 0, 20, 20.1 ms; 4-7 client data at 21.1-21.4; 8 the server's ACK at 41; 9-11 three
+# duplicate ACKs at 42-44; 12 the fast retransmission at 46)
+# ----------------------------------------------------------------------------------------
+
+from cnfpost.correlate import PhaseBucket, Placement, outside_capture       # noqa: E402
+from tests import tcp_scenarios                                              # noqa: E402
+
+T0 = 1_700_000_000_000_000_000
+NO_EVENTS = {k: 0 for k in EVENT_BITS}
+EMPTY = {"packets": 0, "packets_c2s": 0, "packets_s2c": 0, "bytes_c2s": 0, "bytes_s2c": 0,
+         **NO_EVENTS, "window_client_min_bytes": None, "window_client_median_bytes": None,
+         "window_server_min_bytes": None, "window_server_median_bytes": None,
+         "rtt_samples": 0, "rtt_median_ms": None, "rtt_max_ms": None, "first_frame": None,
+         "last_frame": None, "event_frames": {}}
+
+
+def fast_retransmission_buckets(*edges_ms):
+    cap, _ = tcp_scenarios.dup_ack_x3_fast_retransmission()
+    table = decode_bytes(cap.pcap_bytes(), "x.pcap")
+    tcp = analyze_tcp(table)
+    edges = tuple(T0 + int(round(ms * 1e6)) for ms in edges_ms)
+    return bucket_rows(np.flatnonzero(tcp.columns["tcp_stream"] == 0), edges, tcp)
+
+
+def test_bucket_records_count_directions_bytes_events_windows_and_rtts():
+    b = fast_retransmission_buckets(-1, 10, 15, 30, 30, 30, 45)
+    # the client's window: 501 x 128 in the handshake's ACK, 65535 x 128 after; its ACK
+    # of the SYN/ACK took 0.1 ms, the SYN/ACK 20 ms
+    assert b["tls"].to_dict() == {
+        **EMPTY, "packets": 6, "packets_c2s": 5, "packets_s2c": 1, "bytes_c2s": 400,
+        "window_client_min_bytes": 64128, "window_client_median_bytes": 8388480.0,
+        "rtt_samples": 2, "rtt_median_ms": 10.05, "rtt_max_ms": 20.0, "first_frame": 2,
+        "last_frame": 7}
+    # the server's window 500 x 128; its ACK of the first request 19.9 ms after it
+    assert b["download"].to_dict() == {
+        **EMPTY, "packets": 4, "packets_s2c": 4, "dup_acks": 3,
+        "window_server_min_bytes": 64000, "window_server_median_bytes": 64000.0,
+        "rtt_samples": 1, "rtt_median_ms": 19.9, "rtt_max_ms": 19.9, "first_frame": 8,
+        "last_frame": 11, "event_frames": {"dup_acks": [9, 10, 11]}}
+    assert b["after"].to_dict() == {
+        **EMPTY, "packets": 1, "packets_c2s": 1, "bytes_c2s": 100, "retransmissions": 1,
+        "fast_retransmissions": 1, "window_client_min_bytes": 8388480,
+        "window_client_median_bytes": 8388480.0, "first_frame": 12, "last_frame": 12,
+        "event_frames": {"retransmissions": [12], "fast_retransmissions": [12]}}
+    assert b["dns"].to_dict() == {**EMPTY, "packets": 1, "packets_c2s": 1, "first_frame": 1,
+                                  "last_frame": 1}
+    for empty in ("before", "tcp", "request", "server"):
+        assert b[empty].to_dict() == EMPTY and b[empty].phase == empty
+    assert b["after"].events == {**NO_EVENTS, "retransmissions": 1,
+                                 "fast_retransmissions": 1}
+    assert b["after"].trouble == 1 and b["download"].trouble == 3
+
+
+def test_a_frame_at_a_phase_edge_belongs_to_the_phase_it_opens():
+    # the server's ACK at exactly 41 ms opens the server phase; the SYN at -1 ms is before
+    b = fast_retransmission_buckets(0, 20, 20.1, 41, 42, 46, 46)
+    assert b["before"].packets == 0 and b["dns"].frames == (1, 1)
+    assert b["tcp"].frames == (2, 2) and b["tls"].frames == (3, 7)
+    assert b["request"].frames == (8, 8) and b["server"].frames == (9, 11)
+    assert b["download"].packets == 0 and b["after"].frames == (12, 12)
+    b = fast_retransmission_buckets(0.01, 20, 20.1, 41, 42, 46, 47)
+    assert b["before"].frames == (1, 1)
+
+
+def test_a_sample_without_a_stream_or_an_anchor_has_no_buckets():
+    cap, _ = tcp_scenarios.dup_ack_x3_fast_retransmission()
+    tcp = analyze_tcp(decode_bytes(cap.pcap_bytes(), "x.pcap"))
+    assert bucket_sample(Placement(1, None, "none", None, "none"), tcp) is None
+    assert bucket_sample(Placement(1, 0, "local_port", None, "none"), tcp) is None
+    edges = tuple(T0 + ms * 10**6 for ms in (0, 10, 15, 30, 30, 30, 45))
+    assert bucket_sample(Placement(1, 0, "local_port", T0, "syn", edges), tcp)["tls"].packets \
+        == 6
+
+
+def parsed(index, **timers):
+    obj = {"url": "https://lab.test/", "scheme": "https", "exitcode": 0, **timers}
+    (s,), problems = parse_curl(json.dumps(obj))
+    assert not problems
+    return replace(s, index=index)
+
+
+def bucket(pid, **kw):
+    return PhaseBucket(pid, **kw)
+
+
+def test_aggregate_per_phase_whole():
+    # two samples: dns 1 and 3 ms, tcp 10 and 20.0004 ms; the second has no TLS
+    s1 = parsed(1, time_namelookup=0.001, time_connect=0.011, time_appconnect=0.012,
+                time_pretransfer=0.013, time_starttransfer=0.023, time_total=0.024)
+    s2 = parsed(2, time_namelookup=0.003, time_connect=0.0230004, time_appconnect=0,
+                time_pretransfer=0.024, time_starttransfer=0.034, time_total=0.035)
+    b1 = {pid: bucket(pid) for pid in PHASE_IDS}
+    b1["tcp"] = bucket("tcp", packets=10, bytes_c2s=5, bytes_s2c=7,
+                       events={"retransmissions": 1, "dup_acks": 2},
+                       window_client_min=1000, window_client_median=3000.5)
+    b2 = {pid: bucket(pid) for pid in PHASE_IDS}
+    b2["tcp"] = bucket("tcp", packets=30, bytes_c2s=1, bytes_s2c=2,
+                       events={"retransmissions": 2, "zero_windows": 1},
+                       window_client_min=500, window_client_median=1000.25)
+    agg = aggregate_phases([s1, s2], [b1, None, b2])
+    assert agg["tcp"] == {
+        "samples_measured": 2, "samples_with_packets": 2,
+        "duration": {"median_ms": round((10.0 + 20.0004) / 2, 3), "mean_ms": 15.0,
+                     "min_ms": 10.0, "max_ms": 20.0},
+        "packets": 40, "bytes_c2s": 6, "bytes_s2c": 9, **NO_EVENTS, "retransmissions": 3,
+        "dup_acks": 2, "zero_windows": 1, "retransmission_rate_pct": 7.5,
+        "window_client_min_bytes": 500, "window_client_median_bytes": 2000.375}
+    assert agg["tls"]["samples_measured"] == 1 and agg["tls"]["duration"]["max_ms"] == 1.0
+    assert agg["dns"] == {
+        "samples_measured": 2, "samples_with_packets": 2,
+        "duration": {"median_ms": 2.0, "mean_ms": 2.0, "min_ms": 1.0, "max_ms": 3.0},
+        "packets": 0, "bytes_c2s": 0, "bytes_s2c": 0, **NO_EVENTS,
+        "retransmission_rate_pct": 0.0, "window_client_min_bytes": None,
+        "window_client_median_bytes": None}
+    nothing = aggregate_phases([], [])
+    assert nothing["server"]["duration"] == {"median_ms": None, "mean_ms": None,
+                                             "min_ms": None, "max_ms": None}
+
+
+def test_aggregate_durations_round_to_the_microsecond():
+    s = [parsed(i, time_namelookup=0.0010004 * i, time_connect=0.02, time_appconnect=0.03,
+                time_pretransfer=0.031, time_starttransfer=0.04, time_total=0.05)
+         for i in (1, 2)]
+    d = aggregate_phases(s, [None, None])["dns"]["duration"]
+    assert d == {"median_ms": 1.5, "mean_ms": 1.5, "min_ms": 1.0, "max_ms": 2.001}
+
+
+def placement_at(sample_n, first_ms, last_ms):
+    return Placement(sample_n, 0, "local_port", T0 + first_ms * 10**6, "syn",
+                     tuple(T0 + ms * 10**6 for ms in (first_ms,) * 6 + (last_ms,)))
+
+
+def test_samples_outside_the_capture_are_named():
+    cap, _ = tcp_scenarios.dup_ack_x3_fast_retransmission()        # 0 to 46 ms
+    table = decode_bytes(cap.pcap_bytes(), "built.pcap")
+    inside = placement_at(1, 0, 46)
+    assert outside_capture([inside, placement_at(9, -5, 0)], table) == []
+    before = [placement_at(n, -100, -1) for n in range(2, 9)]
+    after = [placement_at(20, 47, 60)]
+    (msg,) = outside_capture([inside, *before, *after,
+                              Placement(30, None, "none", None, "none")], table)
+    assert msg == ("built.pcap: expected every curl sample inside the capture's time span, "
+                   "got 7 of 9 before its first packet (sample 2, 3, 4, 5, 6, ...) and 1 of 9 "
+                   "after its last packet (sample 20): did tcpdump stop early?")
+    (msg,) = outside_capture([placement_at(2, -100, -1)], table)
+    assert msg.endswith("got 1 of 1 before its first packet (sample 2): did tcpdump stop "
+                        "early?")
+    assert outside_capture([Placement(30, None, "none", None, "none")], table) == []
+
+
+def test_samples_over_a_capture_without_packets_are_in_no_packet():
+    table = decode_bytes(Capture().pcap_bytes(), "empty.pcap")
+    (msg,) = outside_capture([placement_at(1, 0, 10)], table)
+    assert msg.endswith("got 1 of 1 in no packet (sample 1): did tcpdump stop early?")
+
+
+def test_address_keys_in_the_tables_convention():
+    cap = Capture()
+    k = cap.conn(client=("2001:db8::1", 40000), server=("2001:db8::2", 443))
+    k.handshake()
+    table = decode_bytes(cap.pcap_bytes(), "v6.pcap")
+    v6 = address_key(table, "[2001:db8::2]")
+    assert v6 is not None and v6[0] == 6
+    assert table.ip6_addresses[v6[1]].tobytes() == bytes.fromhex("20010db8" + "0" * 23 + "2")
+    client = address_key(table, "2001:db8::1")
+    assert client[0] == 6 and client[1] != v6[1]
+    assert table.ip6_addresses[client[1]].tobytes() == bytes.fromhex("20010db8" + "0" * 23 + "1")
+    assert address_key(table, "2001:db8::3") is None           # never seen
+    assert address_key(table, "10.0.0.2") == (4, 0x0A000002)
+    assert address_key(table, "") is None and address_key(table, None) is None
+    assert address_key(table, "not an address") is None
+    v4 = decode_bytes(Capture().pcap_bytes(), "v4.pcap")
+    assert address_key(v4, "2001:db8::2") is None              # no IPv6 in the capture
+
+
+def test_a_placement_as_json():
+    p = Placement(3, 2, "wallclock", 1_700_000_000_123_456_789, "wallclock",
+                  clock_offset_ms=-12.34567, extra_streams=(0, 1), notes=("a", "b"))
+    assert p.to_dict() == {"stream": 2, "method": "wallclock", "anchor": "wallclock",
+                           "anchor_epoch_s": 1700000000.123457, "clock_offset_ms": -12.346,
+                           "extra_streams": [0, 1], "notes": ["a", "b"]}
+    q = Placement(3, None, "none", None, "none")
+    assert q.to_dict() == {"stream": None, "method": "none", "anchor": "none",
+                           "anchor_epoch_s": None, "clock_offset_ms": None,
+                           "extra_streams": [], "notes": []}
+
+
+def test_phase_edges_follow_curls_offsets_and_a_failure_lasts_until_curl_gave_up():
+    table, tcp = crafted((0, 40001, SERVER, 1000))
+    ok = sample(1, 40001)
+    (p,) = place_samples([ok], tcp, table)
+    # t=0 is the SYN less the 1 ms lookup; the phases end at 1, 11, 12, 13, 23, 24 ms
+    assert p.anchor_ns == T0 - 10**6 and p.anchor == "syn"
+    assert p.edges_ns == tuple(p.anchor_ns + ms * 10**6 for ms in (0, 1, 11, 12, 13, 23, 24))
+    failed = sample(1, 40001, exitcode=28, time_appconnect=0, time_pretransfer=0,
+                    time_starttransfer=0, time_total=0.5)
+    (p,) = place_samples([failed], tcp, table)
+    # died in TLS: the TLS phase lasts until curl gave up (500 ms); nothing after it
+    assert p.edges_ns == tuple(p.anchor_ns + ms * 10**6 for ms in (0, 1, 11, 500, 500, 500, 500))
+
+
+def test_without_a_syn_the_wall_clock_anchors_a_sample_and_says_so():
+    # the capture starts after the handshake: no SYN of its own to anchor on
+    cap = Capture()
+    k = cap.conn(client=("10.0.0.1", 40001), server=(SERVER, 443))
+    k.seg(5, "c", 1, 1, "PA", data=100)
+    k.seg(15, "s", 1, 101, "PA", data=200)
+    table = decode_bytes(cap.pcap_bytes(), "x.pcap")
+    tcp = analyze_tcp(table)
+    (p,) = place_samples([sample(1, 40001, 2, 30)], tcp, table)
+    assert (p.stream, p.method, p.anchor) == (0, "local_port", "wallclock")
+    # (the wall clock in float seconds holds the epoch to a few hundred ns)
+    assert abs(p.anchor_ns - (T0 + 2 * 10**6)) < 1000 and p.clock_offset_ms == 0.0
+    assert p.notes == ("no SYN-anchored sample: the wall clock is taken as the capture clock",)
+    (p,) = place_samples([sample(1, 40001)], tcp, table)          # no wall clock either
+    assert (p.anchor, p.anchor_ns, p.edges_ns) == ("none", None, ())
+    assert p.notes == ("no SYN and no wall-clock time: phases not placed on the capture",)
+
+
+def test_a_syn_anchored_sample_sets_the_wall_clock_offset_of_the_others():
+    # sample 1 anchors on its SYN, its curl started 3 ms before by the wall clock: the
+    # offset; sample 2 (no SYN in the capture) is placed by its wall clock plus that offset
+    cap = Capture()
+    k = cap.conn(client=("10.0.0.1", 40001), server=(SERVER, 443))
+    t = k.handshake(0.0, rtt_ms=10.0)
+    k.seg(t + 1, "c", 1, 1, "PA", data=100)
+    j = cap.conn(client=("10.0.0.1", 40002), server=(SERVER, 443))
+    j.seg(100, "c", 1, 1, "PA", data=100)
+    table = decode_bytes(cap.pcap_bytes(), "x.pcap")
+    tcp = analyze_tcp(table)
+    p1, p2 = place_samples([sample(1, 40001, -4, 40), sample(2, 40002, 90, 130)], tcp, table)
+    assert p1.anchor == "syn" and p1.clock_offset_ms == 3.0
+    assert p2.anchor == "wallclock" and abs(p2.anchor_ns - (T0 + 93 * 10**6)) < 1000
+    assert p2.clock_offset_ms == 3.0 and p2.notes == ()
