@@ -143,12 +143,14 @@ def test_aggregate_sums_samples():
 SERVER, OTHER = "10.0.0.2", "10.0.0.3"
 
 
-def crafted(*conns):
-    """A capture of complete connections, each (start ms, client port, server, ISN):
-    SYN, SYN/ACK 10 ms later, ACK, a request, the response, in capture order."""
-    cap = Capture()
-    for start_ms, port, server, isn in conns:
-        k = cap.conn(client=("10.0.0.1", port), server=(server, 443), isn_c=isn)
+def crafted(*conns, t0=Capture.t0):
+    """A capture of complete connections, each (start ms, client port, server, ISN[, server
+    port]): SYN, SYN/ACK 10 ms later, ACK, a request, the response, in capture order. A
+    small t0 keeps the wall clock (float seconds) exact to the nanosecond."""
+    cap = Capture(t0=t0)
+    for start_ms, port, server, isn, *server_port in conns:
+        k = cap.conn(client=("10.0.0.1", port), server=(server, *(server_port or [443])),
+                     isn_c=isn)
         t = k.handshake(start_ms, rtt_ms=10.0)
         k.seg(t + 1, "c", 1, 1, "PA", data=100)
         k.seg(t + 11, "s", 1, 101, "PA", data=200)
@@ -157,9 +159,11 @@ def crafted(*conns):
     return table, analyze_tcp(table)
 
 
-def sample(index, port, start_ms=None, end_ms=None, server=SERVER, reused=False, **fields):
+def sample(index, port, start_ms=None, end_ms=None, server=SERVER, reused=False,
+           t0=Capture.t0, **fields):
     """A curl sample (parsed from %{json}, as the collector writes it) whose process ran
-    from start_ms to end_ms of the capture clock (None: no wall-clock side file)."""
+    from start_ms to end_ms of the capture clock (None: no wall-clock side file; t0: the
+    capture's, see crafted)."""
     obj = {"url": "https://lab.test/", "scheme": "https", "exitcode": 0, "local_port": port,
            "remote_ip": server, "remote_port": 443, "num_connects": 0 if reused else 1,
            "time_namelookup": 0.001, "time_connect": 0 if reused else 0.011,
@@ -167,9 +171,9 @@ def sample(index, port, start_ms=None, end_ms=None, server=SERVER, reused=False,
            "time_starttransfer": 0.023, "time_total": 0.024, **fields}
     (s,), problems = parse_curl(json.dumps(obj))
     assert not problems
-    t0 = Capture().t0
     wall = {} if start_ms is None else {"wall_start_s": t0 + start_ms / 1e3,
-                                        "wall_end_s": t0 + end_ms / 1e3}
+                                        "wall_end_s": None if end_ms is None
+                                        else t0 + end_ms / 1e3}
     return replace(s, index=index, **wall)
 
 
@@ -511,3 +515,119 @@ def test_a_syn_anchored_sample_sets_the_wall_clock_offset_of_the_others():
     assert p1.anchor == "syn" and p1.clock_offset_ms == 3.0
     assert p2.anchor == "wallclock" and abs(p2.anchor_ns - (T0 + 93 * 10**6)) < 1000
     assert p2.clock_offset_ms == 3.0 and p2.notes == ()
+
+
+# --- the wall-clock fallback and its edges (a capture at t0 = 1000 s: exact to the ns) -----
+
+T1 = 1000.0
+
+
+def blind(index, start_ms, end_ms, **fields):
+    """A sample without local port and remote address: matched by its wall clock only."""
+    return sample(index, None, start_ms, end_ms, server=None, t0=T1, **fields)
+
+
+def wall_matched(samples, *conns):
+    table, tcp = crafted(*conns, t0=T1)
+    return [(p.stream, p.method, p.extra_streams) for p in place_samples(samples, tcp, table)]
+
+
+def test_wall_clock_prefers_a_connection_started_while_curl_ran():
+    # curl ran 0-40 ms: one connection 200 ms before (in the 500 ms slack), one during
+    got = wall_matched([blind(1, 0, 40)], (-200, 40001, SERVER, 1000), (10, 40002, SERVER, 2000))
+    assert got == [(1, "wallclock", ())]
+
+
+def test_wall_clock_in_the_slack_takes_the_first_connection():
+    # none during the run: the first one after it, not the next sample's later one
+    got = wall_matched([blind(1, 0, 40)], (140, 40001, SERVER, 1000),
+                       (340, 40002, SERVER, 2000))
+    assert got == [(0, "wallclock", ())]
+
+
+@pytest.mark.parametrize("start_ms, found", [(-500, True), (-500.001, False), (540, True),
+                                             (540.001, False)])
+def test_wall_clock_slack_is_500_ms_either_side(start_ms, found):
+    got = wall_matched([blind(1, 0, 40)], (start_ms, 40001, SERVER, 1000))
+    assert got == ([(0, "wallclock", ())] if found else [(None, "none", ())])
+
+
+@pytest.mark.parametrize("edge_ms", [0, 40])
+def test_a_connection_started_at_either_end_of_the_run_is_during_it(edge_ms):
+    # another connection in the slack before: the one at the edge of the run wins
+    got = wall_matched([blind(1, 0, 40)], (-100, 40001, SERVER, 1000),
+                       (edge_ms, 40002, SERVER, 2000))
+    assert got == [(1, "wallclock", ())]
+
+
+def test_wall_clock_takes_the_last_of_the_run_and_lists_the_others():
+    got = wall_matched([blind(1, 0, 100)], (10, 40001, SERVER, 1000),
+                       (20, 40002, SERVER, 2000), (30, 40003, SERVER, 3000))
+    assert got == [(2, "wallclock", (0, 1))]
+
+
+def test_wall_clock_never_gives_a_connection_to_two_samples():
+    got = wall_matched([blind(1, 0, 100), blind(2, 0, 100)], (10, 40001, SERVER, 1000),
+                       (20, 40002, SERVER, 2000))
+    assert got == [(1, "wallclock", (0,)), (0, "wallclock", ())]
+
+
+def test_a_wall_clock_start_without_an_end_takes_the_first_connection_near():
+    got = wall_matched([blind(1, 0, None)], (10, 40001, SERVER, 1000),
+                       (20, 40002, SERVER, 2000))
+    assert got == [(0, "wallclock", ())]
+
+
+@pytest.mark.parametrize("url, port", [("https://lab.test:8443/", 8443),
+                                       ("http://lab.test/", 80), ("https://lab.test/", 443)])
+def test_wall_clock_matches_the_port_the_url_names(url, port):
+    conns = [(10, 40000 + p, SERVER, p, p) for p in (80, 443, 8443)]
+    s = blind(1, 0, 40, url=url, scheme=url.split(":")[0], remote_port=0)
+    table, tcp = crafted(*conns, t0=T1)
+    (p,) = place_samples([s], tcp, table)
+    assert int(tcp.flows["server_port"][p.stream]) == port and p.method == "wallclock"
+
+
+def test_local_port_match_checks_the_server_port():
+    # one client port to two servers' ports: the sample named 443
+    table, tcp = crafted((0, 40001, SERVER, 1000, 80), (100, 40001, SERVER, 2000, 443))
+    assert tcp.n_streams == 2
+    assert matched([sample(1, 40001)], table, tcp) == [(1, "local_port")]
+
+
+def test_local_port_retries_take_the_last_of_three():
+    cap = Capture(t0=T1)
+    for i, t in enumerate((0, 20, 40)):
+        k = cap.conn(client=("10.0.0.1", 40001), server=(SERVER, 443), isn_c=1000 * (i + 1))
+        k.seg(t, "c", 0, None, "S")
+        if i < 2:
+            k.seg(t + 5, "s", 0, 1, "RA")
+        else:
+            k.handshake(t, rtt_ms=10.0)
+    table = decode_bytes(cap.pcap_bytes(), "retries.pcap")
+    tcp = analyze_tcp(table)
+    (p,) = place_samples([sample(1, 40001, -1, 100, t0=T1, num_connects=3)], tcp, table)
+    assert (p.stream, p.extra_streams) == (tcp.n_streams - 1,
+                                           tuple(range(tcp.n_streams - 1)))
+
+
+def test_a_sample_over_ipv6_matches_by_its_local_port():
+    cap = Capture()
+    k = cap.conn(client=("2001:db8::1", 40001), server=("2001:db8::2", 443))
+    k.handshake(0.0, rtt_ms=10.0)
+    table = decode_bytes(cap.pcap_bytes(), "v6.pcap")
+    tcp = analyze_tcp(table)
+    assert matched([sample(1, 40001, server="2001:db8::2")], table, tcp) == [(0, "local_port")]
+
+
+def test_a_capture_without_tcp_places_nothing():
+    table = decode_bytes(Capture().pcap_bytes(), "empty.pcap")
+    tcp = analyze_tcp(table)
+    (p,) = place_samples([sample(1, 40001, 0, 40)], tcp, table)
+    assert (p.stream, p.method) == (None, "none")
+
+
+def test_without_a_lookup_t0_is_the_syn_itself():
+    table, tcp = crafted((0, 40001, SERVER, 1000))
+    (p,) = place_samples([sample(1, 40001, time_namelookup=0)], tcp, table)
+    assert p.anchor_ns == int(tcp.flows["start_ns"][0])
