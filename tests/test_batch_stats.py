@@ -259,3 +259,34 @@ def test_chunks_are_consecutive_and_near_equal(n, sizes):
     chunks = _chunks(items, 6)
     assert [len(c) for c in chunks] == sizes
     assert [x for c in chunks for x in c] == items
+
+
+def test_a_run_exactly_at_batch_outlier_z_is_not_out():
+    runs = [row(i, v) for i, v in enumerate(STEADY)] + [row(8, 150.0)]
+    z = robust_z(150.0, [r["total_ms"] for r in runs])[0]
+    assert summarize(runs, Thresholds({"batch.outlier_z": z})).outliers == []
+    assert flagged(runs) == ["p-t-008"]
+
+
+def test_outlier_baseline_figures_round_to_three_decimals():
+    # median 100.50012; deviations 0, 0.1, 0.1, 0.15, 0.2504, 0.3, 0.3, 0.4 and the
+    # outlier's: MAD 0.2504
+    values = [100.5, 100.4, 100.6, 100.35, 100.7504, 100.2, 100.8, 100.1]
+    runs = [row(i, v + 0.00012) for i, v in enumerate(values)] + [row(8, 300.0)]
+    (o,) = summarize(runs).outliers
+    (m,) = o["metrics"]
+    assert (m["median"], m["mad"]) == (100.5, 0.25)
+
+
+def test_outliers_of_every_probe_and_target_are_kept():
+    runs = [row(i, v) for i, v in enumerate(STEADY)] + [row(8, 150.0)]
+    other = [row(i, v, target="u") for i, v in enumerate(STEADY)] + [row(8, 160.0, target="u")]
+    assert flagged(runs + other) == ["p-t-008", "p-u-008"]
+
+
+def test_trend_medians_round_to_three_decimals_and_recurring_spans_first_to_last():
+    rows = [row(i, 10.12345 + i, findings=["l3.path_loss"]) for i in range(3)]
+    (trend,) = summarize(rows).trends
+    assert [w["medians"]["total_ms"] for w in trend["windows"]] == [10.123, 11.123, 12.123]
+    assert trend["recurring_findings"] == [{"code": "l3.path_loss", "runs": 3,
+                                            "first": rows[0]["time"], "last": rows[2]["time"]}]

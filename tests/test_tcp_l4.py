@@ -260,3 +260,70 @@ def test_no_stream_says_why():
     a = assess_l4(SimpleNamespace(n_streams=0))
     assert (a.quality, a.metrics) == ("unknown", {"reason": "no TCP stream in the capture",
                                                   "streams": 0})
+
+
+def test_a_connection_caught_mid_stream_attempted_no_handshake():
+    # no SYN, no data: no handshake attempted, no rate, no iRTT
+    cap = Capture()
+    k = cap.conn()
+    k.seg(0, "c", 1, 1, "A")
+    k.seg(1, "s", 1, 1, "A")
+    a = l4(cap)
+    m = a.metrics
+    assert (m["handshakes_attempted"], m["handshakes_failed"], m["handshake_failure_pct"]) \
+        == (0, 0, None)
+    assert (m["data_segments"], m["retransmission_rate_pct"], m["dup_ack_rate_pct"]) == \
+        (0, None, None)
+    assert (m["irtt_median_ms"], m["irtt_max_ms"]) == (None, None)
+    assert m["grades"]["handshake"] == "unknown"
+
+
+def test_a_refused_connection_is_a_failed_handshake():
+    cap = Capture()
+    bulk(cap)
+    refused = cap.conn(client=("10.0.0.1", 40001))
+    refused.seg(5000, "c", 0, None, "S")
+    refused.seg(5001, "s", 0, 1, "RA")
+    m = l4(cap).metrics
+    assert (m["handshakes_attempted"], m["handshakes_failed"]) == (2, 1)
+    assert m["resets"] == 1
+
+
+def test_long_times_are_read_in_milliseconds():
+    # a 2.5 s handshake and a 2.5 s zero window: exact, to the microsecond
+    cap = Capture()
+    k = cap.conn()
+    t = k.handshake(0.0, rtt_ms=2499.9)
+    k.seg(t + 1, "c", 1, 1, "PA", data=100)
+    k.seg(t + 21, "s", 1, 101, "A", win=0)
+    k.seg(t + 2521, "s", 1, 101, "A", win=500)
+    m = l4(cap).metrics
+    assert (m["irtt_median_ms"], m["irtt_max_ms"]) == (2500.0, 2500.0)
+    assert (m["zero_window_max_ms"], m["zero_window_total_ms"]) == (2500.0, 2500.0)
+
+
+def test_a_one_byte_segment_sent_again_is_a_data_retransmission():
+    cap = Capture()
+    k, t = bulk(cap)
+    k.seg(t + 1, "s", 40_001, 1, "PA", data=1)
+    k.seg(t + 2, "s", 40_002, 1, "PA", data=1)
+    k.seg(t + 401, "s", 40_001, 1, "PA", data=1)          # not acknowledged: sent again
+    m = l4(cap).metrics
+    assert (m["retransmissions"], m["data_retransmissions"]) == (1, 1)
+
+
+def test_with_the_repairs_classified_rates_are_per_wire_segment():
+    from cnfpost.facts import build_facts
+
+    # a GRO super-frame of ten segments: 10 wire segments, one frame
+    cap = Capture()
+    k = cap.conn()
+    t = k.handshake()
+    k.seg(t + 20, "s", 1, 1, "A", data=10 * 1460)
+    for i in range(20):
+        k.seg(t + 21 + i, "s", 1 + 10 * 1460 + i * 1000, 1, "PA", data=1000)
+    table = decode_bytes(cap.pcap_bytes(), "x.pcap")
+    tcp = analyze_tcp(table)
+    plain = assess_l4(tcp).metrics
+    wire = assess_l4(tcp, None, build_facts(table, tcp, Thresholds(), {})).metrics
+    assert (plain["data_segments"], wire["data_segments"]) == (21, 30)
