@@ -631,3 +631,61 @@ def test_without_a_lookup_t0_is_the_syn_itself():
     table, tcp = crafted((0, 40001, SERVER, 1000))
     (p,) = place_samples([sample(1, 40001, time_namelookup=0)], tcp, table)
     assert p.anchor_ns == int(tcp.flows["start_ns"][0])
+
+
+def test_a_sample_not_in_the_capture_says_so_and_keeps_its_number():
+    table, tcp = crafted((0, 40001, SERVER, 1000))
+    (p,) = place_samples([sample(7, 40009)], tcp, table)
+    assert (p.sample, p.stream, p.method) == (7, None, "none")
+    assert p.notes == ("the sample's connection is not in the capture",)
+
+
+def test_a_sample_that_starts_at_the_last_packet_is_inside():
+    cap, _ = tcp_scenarios.dup_ack_x3_fast_retransmission()        # last packet at 46 ms
+    table = decode_bytes(cap.pcap_bytes(), "built.pcap")
+    at_last = Placement(1, 0, "local_port", T0, "syn",
+                        tuple(T0 + ms * 10**6 for ms in (46, 47, 48, 49, 50, 51, 52)))
+    assert outside_capture([at_last], table) == []
+
+
+@pytest.mark.parametrize("n, tail", [(5, ""), (6, ", ...")])
+def test_up_to_five_samples_outside_are_named(n, tail):
+    cap, _ = tcp_scenarios.dup_ack_x3_fast_retransmission()
+    table = decode_bytes(cap.pcap_bytes(), "built.pcap")
+    (msg,) = outside_capture([placement_at(i, -100, -1) for i in range(1, n + 1)], table)
+    assert f"(sample 1, 2, 3, 4, 5{tail})" in msg
+
+
+def test_windows_are_read_from_acks_only_and_rtts_of_no_time_count():
+    cap = Capture()
+    k = cap.conn()
+    t = k.handshake()
+    k.seg(t + 1, "c", 1, 1, "PA", data=100)
+    k.seg(t + 1, "s", 1, 101, "A", win=300)          # acknowledged in the same instant
+    k.seg(t + 2000, "c", 101, 1, "PA", data=100)
+    k.seg(t + 4000, "s", 1, 201, "A", win=200)       # 2000 ms later
+    k.seg(t + 4001, "c", 201, 1, "R", win=0)         # a RST without ACK: no window
+    table = decode_bytes(cap.pcap_bytes(), "x.pcap")
+    tcp = analyze_tcp(table)
+    edges = (0, T0 + 20 * 10**6, T0 + 20 * 10**6 + 1, T0 + 20 * 10**6 + 2,
+             T0 + 20 * 10**6 + 3, T0 + 20 * 10**6 + 4, T0 + 10**10)
+    b = bucket_rows(np.flatnonzero(tcp.columns["tcp_stream"] == 0), edges, tcp)["download"]
+    assert b.phase == "download" and b.packets == 6
+    # the client's windows 501 and 65535 (x 128), its RST's 0 is none; the server's 300, 200
+    assert (b.window_client_min, b.window_server_min) == (64128, 200 * 128)
+    # ACK RTTs: the handshake's ACK 0.1 ms, the first request 0 ns, the second 2000 ms
+    assert (b.rtt_samples, b.rtt_median_ms, b.rtt_max_ms) == (3, 0.1, 2000.0)
+
+
+def test_aggregate_retransmission_rate_rounds_to_three_decimals():
+    b = {pid: PhaseBucket(pid) for pid in PHASE_IDS}
+    b["server"] = PhaseBucket("server", packets=3, events={"retransmissions": 1})
+    assert aggregate_phases([], [b])["server"]["retransmission_rate_pct"] == 33.333
+
+
+def test_a_loopback_capture_has_one_ipv6_address():
+    cap = Capture()
+    cap.conn(client=("::1", 40000), server=("::1", 443)).handshake()
+    table = decode_bytes(cap.pcap_bytes(), "lo.pcap")
+    assert table.ip6_addresses.shape[0] == 1
+    assert address_key(table, "::1") == (6, 0)
