@@ -832,3 +832,64 @@ def test_the_models_own_finding_names_every_phase_and_sample_rounded():
     # 2 x 20.1234 (server) and 1 x 20.1234 (download) -> 30.1851
     assert microseconds(f.numbers["median_ms"], 250.2505)
     assert f.numbers["expected_ms"] == 30.185
+
+
+def test_a_download_beyond_round_trips_without_placements_uses_the_baseline():
+    from cnfpost import rules
+
+    # 100 000 bytes: 3 rounds of the 20 ms baseline (60 ms); 120 ms is beyond them
+    s = sample(1, download=120.0, size_download=100_000)
+    ctx = Context(th=Thresholds(), samples=[s], facts=Facts(baseline_rtt_ms=20.0))
+    (f,) = rules.rule_slow_phases(ctx)
+    assert f.code == "l7.slow_download"
+
+
+def test_a_download_is_measured_in_the_segments_its_connection_announced():
+    from cnfpost import rules
+    from tests.test_rules import analysed, placed
+    from tests.tcp_builders import Capture as Cap
+
+    # MSS 536: 100 000 bytes need 4 more rounds (5 x 20.1 ms = 100.5 ms), not 2 (60.3 ms)
+    cap = Cap()
+    cap.conn().handshake(0.0, 20.0, mss=536)
+    s = sample(1, download=120.0, size_download=100_000)
+    ctx = Context(th=Thresholds(), samples=[s], placements=placed(0),
+                  facts=Facts(baseline_rtt_ms=20.0), **analysed(cap))
+    assert int(ctx.tcp.flows["mss_server"][0]) == 536
+    assert rules.rule_slow_phases(ctx) == []            # 120 ms: within 100.5 + 20
+
+
+def test_without_a_capture_a_download_counts_rounds_of_1460_byte_segments():
+    # 43 801 bytes: three initial windows of 10 x 1460 and a byte: 2 more rounds
+    flagged = [finding("l7.slow_download", "warning", samples_over=[1])]
+    ex = explain(ranking_ctx([sample(1, download=200.0, size_download=43_801)]), flagged)
+    assert [(c.code, c.expected_ms) for c in ex.cells] == [("l7.slow_download", 60.0)]
+
+
+def test_a_far_server_median_leaves_out_failed_samples_and_rounds():
+    rtt = 40.0
+    s = [sample(1, tcp=rtt, tls=rtt, server=2 * rtt, download=rtt),
+         sample(2, tcp=rtt, tls=rtt, server=2 * rtt, download=rtt + 0.003),
+         sample(3, **{**FAILED, "time_total": 5.0})]
+    assert s[2].total_ms == 5000.0 and not s[2].ok
+    (f,) = explain(ranking_ctx(s, rtt=rtt), []).findings
+    # 201.5 and 201.503 ms: the median 201.5015, not 5000
+    assert f.numbers["total_median_ms"] == round(201.5015, 3) != 201.5015
+
+
+def test_a_cause_from_a_finding_names_the_effects_in_its_phase():
+    quick = sample(1, tcp=20.0, tls=20.0, server=40.0, download=20.0)
+    found = [capture_finding("l3l7.bufferbloat", "warning", (3,), phase="server"),
+             capture_finding("l4l7.events_in_phase", "warning", (9,), phase="server"),
+             capture_finding("l4l7.application", "warning", (9,), phase="download")]
+    c = explain(ranking_ctx([quick]), found).cause
+    assert (c.code, c.phases, c.because) == ("l3l7.bufferbloat", ("server",),
+                                             ("l4l7.events_in_phase",))
+
+
+def test_a_cause_from_a_finding_without_a_phase_names_no_effect_by_phase():
+    quick = sample(1, tcp=20.0, tls=20.0, server=40.0, download=20.0)
+    found = [capture_finding("l3.path_loss", "warning", (3,)),
+             capture_finding("l4.retransmissions", "warning", (99,))]
+    c = explain(ranking_ctx([quick]), found).cause
+    assert (c.code, c.because) == ("l3.path_loss", ())
