@@ -150,7 +150,9 @@ def unseen_before(table: PacketTable, tcp: TcpAnalysis) -> dict[int, int]:
     order = np.argsort(stream, kind="stable")
     rows, stream = server[order], stream[order]
     f = tcp.flows
-    mss = np.maximum(f["mss_client"][stream.astype(np.int64)], 1).astype(np.int64)
+    # the MSS the client announced (the server's segment size); 1460 when the handshake
+    # was not captured
+    mss = f["mss_client"][stream.astype(np.int64)].astype(np.int64)
     segs = np.maximum(1, -(-tcp.payload_len[rows].astype(np.int64) // np.where(mss > 0, mss, 1460)))
     ids = c["ip_id"][rows].astype(np.int64)
     same = stream[1:] == stream[:-1]

@@ -264,3 +264,20 @@ def test_a_capture_at_the_server_judges_the_servers_data_by_what_the_client_ackn
     table, tcp = analyse(cap)
     assert capture_at_server(tcp).tolist() == [True]
     assert kinds(cap) == {("repair", "down"): [8], ("copy", "down"): [10]}
+
+
+def test_ip_id_gaps_are_read_when_the_handshake_was_not_captured():
+    """Regression: without the handshake the client's MSS is unknown (0); each segment
+    counted as its payload in bytes (np.maximum(mss, 1) made the 1460 fallback dead code),
+    so a server counting its ids up by one never looked sequential and lost packets went
+    unseen."""
+    from cnfpost.facts import unseen_before
+
+    cap = Capture(ip_ids=True)
+    k = cap.conn()
+    k.seg(0, "c", 1, 1, "PA", data=100)                       # capture starts mid-stream
+    frames = [k.seg(20 + i, "s", 1 + i * MSS, 101, "A", data=MSS) for i in range(8)]
+    cap.lost.update({frames[5] - 1, frames[6] - 1})
+    table, tcp = analyse(cap)
+    assert int(tcp.flows["mss_client"][0]) == 0
+    assert unseen_before(table, tcp) == {frames[7] - 2: 2}
