@@ -10,7 +10,7 @@ from cnfpost.facts import build_facts, wire_segments
 from cnfpost.repairs import classify_repairs
 from cnfpost.tcp import analyze_tcp
 from cnfpost.thresholds import Thresholds
-from tests.tcp_builders import Capture
+from tests.tcp_builders import Capture, tcp_options
 
 MSS = 1460
 RTT = 20.0          # ms
@@ -281,3 +281,237 @@ def test_ip_id_gaps_are_read_when_the_handshake_was_not_captured():
     table, tcp = analyse(cap)
     assert int(tcp.flows["mss_client"][0]) == 0
     assert unseen_before(table, tcp) == {frames[7] - 2: 2}
+
+
+# --- unseen_before at its edges: ids set by hand ---------------------------------------------
+
+from dataclasses import dataclass as _dataclass, field as _field     # noqa: E402
+
+from cnfpost.facts import Facts, baseline_rtt, unseen_before        # noqa: E402
+from cnfpost.stalls import Stall                                    # noqa: E402
+
+
+@_dataclass
+class IdCapture(Capture):
+    """A capture whose IPv4 ids are given per frame (index from 0); others are 0."""
+
+    ids: dict = _field(default_factory=dict)
+
+    def __post_init__(self):
+        self.ip_ids = True
+
+    def _ip_id(self, i: int, src) -> int:
+        return self.ids.get(i, 0) & 0xFFFF
+
+
+def server_ids(steps, payload=MSS, mss=MSS, first=100, port=40000, cap=None):
+    """A connection (client MSS `mss`) whose server sends one segment per id step after a
+    first id: steps are the id increments between consecutive server packets. Returns the
+    capture and the frame numbers of the server's data."""
+    cap = cap or IdCapture()
+    k = cap.conn(client=("10.0.0.1", port))
+    t = k.handshake(0.0, RTT, mss=mss)
+    # the SYN/ACK's id: one step before the first data segment (which takes its segments)
+    cap.ids[len(cap.frames) - 2] = first - max(1, -(-payload // mss))
+    k.seg(t + 0.1, "c", 1, 1, "PA", data=100)
+    idn, frames = first, []
+    for i, step in enumerate([0, *steps]):
+        idn += step
+        frame = k.seg(t + RTT + i, "s", 1 + i * payload, 101, "A", data=payload)
+        cap.ids[frame - 1] = idn
+        frames.append(frame)
+    return cap, frames
+
+
+def unseen_of(cap):
+    table, tcp = analyse(cap)
+    return unseen_before(table, tcp)
+
+
+def test_a_gap_of_up_to_512_ids_is_packets_lost():
+    # 10 steps of one id; one of 513 (512 lost), or 514 (a jump: another sender)
+    cap, frames = server_ids([1] * 5 + [513] + [1] * 4)
+    assert unseen_of(cap) == {frames[6]: 512}
+    cap, frames = server_ids([1] * 5 + [514] + [1] * 4)
+    assert unseen_of(cap) == {}
+
+
+def test_ids_are_sequential_from_four_steps():
+    # the SYN/ACK and 4 data segments: 4 steps, one with a gap of 2 (exact 3 of 4)
+    cap, frames = server_ids([1, 3, 1])
+    assert unseen_of(cap) == {frames[2]: 2}
+    cap, frames = server_ids([3, 1])                          # 3 steps: too few to tell
+    assert unseen_of(cap) == {}
+
+
+def test_ids_are_sequential_when_95_percent_of_steps_go_forward():
+    # 20 steps (the SYN/ACK's and 19): 19 forward, one backwards, is 95 %; 18 is not
+    cap, frames = server_ids([1] * 8 + [3] + [1] * 8 + [65535, 1])
+    assert unseen_of(cap) == {frames[9]: 2}
+    cap, frames = server_ids([1] * 8 + [3] + [1] * 7 + [65535, 65535, 1])
+    assert unseen_of(cap) == {}
+
+
+def test_ids_are_sequential_when_half_the_steps_are_exact():
+    cap, frames = server_ids([3, 1, 3])                       # 2 of 4 steps exact
+    assert unseen_of(cap) == {frames[1]: 2, frames[3]: 2}
+    cap, frames = server_ids([3, 3, 3])                       # 1 of 4
+    assert unseen_of(cap) == {}
+
+
+def test_ids_wrap_at_65536():
+    cap, frames = server_ids([1] * 6, first=65533)            # 65533 ... 65535, 0, 1, 2, 3
+    assert unseen_of(cap) == {}
+    cap, frames = server_ids([1, 1, 1, 3, 1, 1], first=65533)
+    assert unseen_of(cap) == {frames[4]: 2}
+
+
+def test_a_super_frame_takes_as_many_ids_as_segments():
+    # 3000 bytes at MSS 1460 are 3 segments (3 ids); at MSS 536, 6
+    cap, frames = server_ids([3, 3, 3, 3, 3], payload=3000)
+    assert unseen_of(cap) == {}
+    cap, frames = server_ids([6, 6, 6, 8, 6], payload=3000, mss=536)
+    assert unseen_of(cap) == {frames[4]: 2}
+
+
+def test_each_connection_is_judged_on_its_own_ids():
+    # two connections' server packets interleave in the capture; only the second lost some
+    cap = IdCapture()
+    a = cap.conn(client=("10.0.0.1", 40001))
+    b = cap.conn(client=("10.0.0.1", 40002), isn_s=9000)
+    for k, base in ((a, 100), (b, 5000)):
+        k.handshake(0.0, RTT, mss=MSS)
+        cap.ids[len(cap.frames) - 2] = base - 1              # its SYN/ACK
+    frames = {}
+    for i in range(24):
+        for name, k, base, gap in (("a", a, 100, 0), ("b", b, 5000, 2 if i == 20 else 0)):
+            frames[name, i] = k.seg(30 + i, "s", 1 + i * MSS, 1, "A", data=MSS)
+            cap.ids[frames[name, i] - 1] = base + i + (gap if i >= 20 else 0)
+    assert unseen_of(cap) == {frames["b", 20]: 2}
+
+
+# --- the Facts' own questions ------------------------------------------------------------------
+
+def test_baseline_rtt_ignores_zero_and_missing_figures():
+    assert baseline_rtt(None, {"ping": 0.0, "mtr": None, "echo": 0.5}) == (0.5, "echo")
+    assert baseline_rtt(None, {"ping": 0.0}) == (None, None)
+
+
+def test_baseline_rtt_from_a_handshake_in_milliseconds():
+    cap = Capture()
+    cap.conn().handshake(0.0, 1999.9)                            # iRTT 2000 ms
+    table, tcp = analyse(cap)
+    # the server's ACK RTT (SYN to SYN/ACK) is the smaller: 1999.9 ms
+    assert baseline_rtt(tcp, {"mtr": 2500.0}) == (1999.9, "tcp_ack_rtt")
+    # an ACK sent the instant the SYN/ACK came: a tie, the handshake named first
+    cap = Capture()
+    k = cap.conn()
+    k.seg(0, "c", 0, None, "S", opts=tcp_options(mss=MSS))
+    k.seg(20, "s", 0, 1, "SA", opts=tcp_options(mss=MSS))
+    k.seg(20, "c", 1, 1, "A")
+    table, tcp = analyse(cap)
+    assert baseline_rtt(tcp, {}) == (20.0, "tcp_handshake")
+
+
+def test_build_facts_without_a_capture_keeps_the_paths_rtt():
+    f = build_facts(None, None, Thresholds(), {"ping": 12.5}, dns_seen=True)
+    assert (f.baseline_rtt_ms, f.baseline_source, f.repairs, f.tcp) == (12.5, "ping", None,
+                                                                         None)
+    assert f.dns_seen is False                       # nothing read: no DNS seen either
+
+
+def test_build_facts_records_every_classified_segment():
+    cap = Capture()
+    download(cap, segments=20, late=[(1, 2 * RTT), (17, 0.5)], again=[(2, 3 * RTT)])
+    c = cap.conn(client=("10.0.0.1", 40001))
+    t = c.handshake(0.0, RTT, mss=MSS)
+    c.seg(t + 1, "c", 1, 1, "PA", data=1)                      # one byte of data
+    table, tcp = analyse(cap)
+    th = Thresholds({"find.download_bytes.min": 5000.0})
+    f = build_facts(table, tcp, th, {}, dns_seen=True)
+    # after the others (5-22): segment 1 repaired (23), segment 17 late (24), the copy (25)
+    assert f.repair_frames == {23: "down"}
+    assert f.reorder_frames == frozenset({24}) and f.copy_frames == frozenset({25})
+    assert f.data_segments == {"up": 2, "down": 21} and f.repair_segments == {"up": 0,
+                                                                              "down": 1}
+    assert (f.dns_seen, f.load_bytes_min, f.tcp) == (True, 5000.0, tcp)
+    assert f.stream_repairs(0) == {"down"} and f.stream_repairs(1) == set()
+
+
+def test_icmp_errors_quoting_tcp_are_no_data_segments():
+    from tests import tcp_scenarios
+
+    cap, _ = tcp_scenarios.icmp_errors_quoting_tcp()
+    table, tcp = analyse(cap)
+    assert tcp.quoted_rows.size
+    f = build_facts(table, tcp, Thresholds(), {})
+    assert f.data_segments == {"up": 0, "down": 0}
+
+
+def two_stream_facts():
+    cap = Capture()
+    download(cap, segments=10, late=[(1, 2 * RTT)])                       # stream 0: down
+    c = cap.conn(client=("10.0.0.1", 40001))
+    t = c.handshake(100.0, RTT, mss=MSS)
+    c.seg(t + 1, "c", 1, 1, "PA", data=500)
+    c.seg(t + 1 + 10 * RTT, "c", 1, 1, "PA", data=500)                      # stream 1: up
+    c.seg(t + 2 + 11 * RTT, "s", 1, 501, "A")
+    table, tcp = analyse(cap)
+    return build_facts(table, tcp, Thresholds(), {}), tcp
+
+
+def test_stream_repairs_are_each_streams_own():
+    f, _ = two_stream_facts()
+    assert (f.stream_repairs(0), f.stream_repairs(1)) == ({"down"}, {"up"})
+    assert Facts().stream_repairs(0) == set()
+
+
+def test_stall_in_is_the_longest_overlapping_one():
+    long_ = Stall(0, 0, 1000, "retransmission", (1, 2))
+    later = Stall(0, 900, 950, "retransmission", (3, 4))
+    other = Stall(1, 0, 5000, "retransmission", (5, 6))
+    f = Facts(stalls=(long_, later, other))
+    assert f.stall_in(0, 0, 2000) is long_
+    assert f.stall_in(0, 1000, 2000) is None              # ends where the window starts
+    assert f.stall_in(0, 950, 960) is long_
+    assert f.stall_in(2, 0, 10) is None
+
+
+def test_loading_streams_overlap_strictly_and_leave_out_the_asker():
+    # stream 0 runs 0-90.1 ms (14 700 bytes), stream 1 100-342.1 ms (1000 bytes)
+    f, tcp = two_stream_facts()
+    ms = lambda v: 1_700_000_000_000_000_000 + int(v * 1e6)       # noqa: E731
+    f = Facts(tcp=tcp, load_bytes_min=1000.0)
+    assert f.loading_streams(None, ms(0), ms(400)) == [0, 1]
+    assert f.loading_streams(1, ms(0), ms(400)) == [0]
+    assert f.loading_streams(None, ms(90.1), ms(100)) == []     # one ends, the other starts
+    assert f.loading_streams(None, ms(90.1) - 1, ms(100) + 1) == [0, 1]
+    assert Facts(tcp=tcp, load_bytes_min=1001.0).loading_streams(None, ms(0), ms(400)) == [0]
+    assert Facts().loading_streams(None, 0, 1) == []
+
+
+def test_rtt_inflation_from_the_handshake_else_the_servers_acks():
+    f, tcp = two_stream_facts()
+    f = Facts(baseline_rtt_ms=5.0, tcp=tcp)
+    assert f.rtt_inflation_ms(0) == pytest.approx(RTT + 0.1 - 5.0)
+    assert Facts(tcp=tcp).rtt_inflation_ms(0) is None
+    assert Facts(baseline_rtt_ms=5.0).rtt_inflation_ms(0) is None
+    # caught mid-stream: no handshake, no ACK RTT of the server's either
+    cap = Capture()
+    k = cap.conn()
+    k.seg(0, "c", 1, 1, "PA", data=100)
+    table, tcp = analyse(cap)
+    assert Facts(baseline_rtt_ms=5.0, tcp=tcp).rtt_inflation_ms(0) is None
+
+
+def test_unseen_in_a_window_of_the_stream():
+    cap = Capture(ip_ids=True)
+    _, frames = download(cap, segments=8)
+    table, tcp = analyse(cap)
+    ts = {fr: int(tcp.ts_ns[fr - 1]) for fr in frames.values()}
+    f = Facts(tcp=tcp, unseen={frames[3]: 1, frames[5]: 2})
+    lo, hi = ts[frames[3]], ts[frames[5]]
+    assert f.unseen_in(0, lo, hi) == [frames[3]]            # from lo, before hi
+    assert f.unseen_in(0, lo, hi + 1) == [frames[3], frames[5]]
+    assert f.unseen_in(1, lo, hi + 1) == []
+    assert Facts(unseen={frames[3]: 1}).unseen_in(0, lo, hi) == []
