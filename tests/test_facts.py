@@ -3,6 +3,7 @@
 the causes they lead to."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from cnfpost.capture import decode_bytes
@@ -515,3 +516,168 @@ def test_unseen_in_a_window_of_the_stream():
     assert f.unseen_in(0, lo, hi + 1) == [frames[3], frames[5]]
     assert f.unseen_in(1, lo, hi + 1) == []
     assert Facts(unseen={frames[3]: 1}).unseen_in(0, lo, hi) == []
+
+
+# --- repairs.py: the records, the RTT each stream is judged by, where the capture was ------
+
+from cnfpost.repairs import KINDS, Repairs, _stream_rtt_ns, capture_at_server   # noqa: E402
+
+
+def test_repairs_record_rows_streams_directions_kinds_and_delays():
+    cap = Capture()
+    # segments 0, 2, 3, 5 at 40.1-45.1 ms; 1 at 86.1 (lost: a repair, 44 ms after segment
+    # 2 overtook it), 4 at 46.6 (1.5 ms after 5: reordered), 2 again at 100.1 (a copy)
+    download(cap, segments=6, late=[(1, 2 * RTT), (4, 0.5)], again=[(2, 3 * RTT)])
+    table, tcp = analyse(cap)
+    r = classify_repairs(table, tcp)
+    assert (r.rows + 1).tolist() == [9, 10, 11]
+    assert r.stream.tolist() == [0, 0, 0] and r.up.tolist() == [False] * 3
+    assert [KINDS[k] for k in r.kind] == ["repair", "reordered", "copy"]
+    assert r.delay_ns.tolist() == [44_000_000, 1_500_000, -1]
+
+
+def test_a_late_segment_nothing_overtook_is_reordered_with_no_delay():
+    # segment 1 flagged (out of order) though no later byte had arrived before it
+    cap = Capture()
+    c = cap.conn()
+    t = c.handshake(0.0, RTT, mss=MSS)
+    c.seg(t + 0.1, "c", 1, 1, "PA", data=100)
+    c.seg(t + RTT, "s", 1 + 2 * MSS, 101, "A", data=MSS)              # 5: ahead, a hole
+    c.seg(t + RTT + 1, "s", 1 + MSS, 101, "A", data=MSS)              # 6: fills part of it
+    table, tcp = analyse(cap)
+    r = classify_repairs(table, tcp)
+    assert [(int(x) + 1, KINDS[k], int(d)) for x, k, d in zip(r.rows, r.kind, r.delay_ns)] \
+        == [(6, "reordered", 1_000_000)]
+
+
+def test_without_any_rtt_a_late_segment_is_a_repair():
+    # no handshake and no ACK: the stream's RTT is unknown (0), nothing is 'only late'
+    cap = Capture()
+    c = cap.conn()
+    c.seg(0, "s", 1, 1, "A", data=MSS)
+    c.seg(1, "s", 1 + 2 * MSS, 1, "A", data=MSS)
+    c.seg(1.5, "s", 1 + MSS, 1, "A", data=MSS)               # 0.5 ms late
+    table, tcp = analyse(cap)
+    assert _stream_rtt_ns(tcp).tolist() == [0]
+    r = classify_repairs(table, tcp)
+    assert [KINDS[k] for k in r.kind] == ["repair"] and r.delay_ns.tolist() == [500_000]
+
+
+def test_a_streams_rtt_is_its_handshake_else_its_smallest_ack_rtt():
+    cap = Capture()
+    c = cap.conn()                                            # stream 0: handshake 20.1 ms
+    c.handshake(0.0, RTT, mss=MSS)
+    d = cap.conn(client=("10.0.0.1", 40001))                  # stream 1: mid-stream
+    d.seg(100, "c", 1, 1, "PA", data=100)
+    d.seg(107, "s", 1, 101, "A", data=100)                    # ACKs after 7 ms
+    d.seg(110, "c", 101, 101, "A")                            # ACKs after 3 ms
+    table, tcp = analyse(cap)
+    assert _stream_rtt_ns(tcp).tolist() == [20_100_000, 3_000_000]
+
+
+@pytest.mark.parametrize("synack_ms, ack_ms, at_server", [
+    (10.0, 30.0, True),        # the ACK comes a round trip after the SYN/ACK: near the server
+    (10.0, 20.0, False),       # as long either way: the probe's view
+    (10.0, 10.1, False)])      # the ACK leaves at once: at the client
+def test_where_the_capture_was_taken(synack_ms, ack_ms, at_server):
+    cap = Capture()
+    c = cap.conn()
+    c.seg(0, "c", 0, None, "S", opts=tcp_options(mss=MSS))
+    c.seg(synack_ms, "s", 0, 1, "SA", opts=tcp_options(mss=MSS))
+    c.seg(ack_ms, "c", 1, 1, "A")
+    c.seg(ack_ms + 50, "c", 1, 1, "A")                        # a later ACK does not count
+    table, tcp = analyse(cap)
+    assert capture_at_server(tcp).tolist() == [at_server]
+    assert capture_at_server(tcp, np.array([0, 0])).tolist() == [at_server]
+
+
+def test_a_syn_sent_again_times_the_handshake_from_the_last_syn():
+    cap = Capture()
+    c = cap.conn()
+    c.seg(0, "c", 0, None, "S", opts=tcp_options(mss=MSS))
+    c.seg(1000, "c", 0, None, "S", opts=tcp_options(mss=MSS))
+    c.seg(1000.1, "s", 0, 1, "SA", opts=tcp_options(mss=MSS))
+    c.seg(1020.1, "c", 1, 1, "A")
+    table, tcp = analyse(cap)
+    assert capture_at_server(tcp).tolist() == [True]
+
+
+def test_only_streams_asked_about_and_complete_handshakes_are_judged():
+    cap = Capture()
+    for port in (40000, 40001):
+        c = cap.conn(client=("10.0.0.1", port))
+        c.seg(0, "c", 0, None, "S", opts=tcp_options(mss=MSS))
+        c.seg(0.1, "s", 0, 1, "SA", opts=tcp_options(mss=MSS))
+        c.seg(20, "c", 1, 1, "A")
+    d = cap.conn(client=("10.0.0.1", 40002))
+    d.seg(0, "c", 0, None, "S", opts=tcp_options(mss=MSS))    # never answered
+    table, tcp = analyse(cap)
+    assert capture_at_server(tcp).tolist() == [True, True, False]
+    assert capture_at_server(tcp, np.array([1])).tolist() == [False, True, False]
+
+
+def test_a_1_byte_segment_sent_again_is_classified():
+    cap = Capture()
+    c = cap.conn()
+    t = c.handshake(0.0, RTT, mss=MSS)
+    c.seg(t + 1, "c", 1, 1, "PA", data=1)
+    c.seg(t + 2, "c", 2, 1, "PA", data=1)
+    c.seg(t + 1 + 10 * RTT, "c", 1, 1, "PA", data=1)         # never acknowledged
+    assert list(kinds(cap)) == [("repair", "up")]
+
+
+def test_select_and_count_by_kind_direction_and_stream():
+    r = Repairs(rows=np.array([4, 7, 9, 12]), stream=np.array([0, 0, 1, 1]),
+                up=np.array([False, True, False, True]),
+                kind=np.array([0, 0, 1, 0], dtype=np.int8), delay_ns=np.full(4, -1))
+    assert r.select("repair").tolist() == [4, 7, 12]
+    assert r.select("repair", "up").tolist() == [7, 12]
+    assert r.select("repair", "down").tolist() == [4]
+    assert r.select("repair", streams=np.array([1])).tolist() == [12]
+    assert r.select("repair", "up", np.array([0])).tolist() == [7]
+    assert (r.count("repair"), r.count("repair", "up"), r.count("copy", "down")) == (3, 2, 1)
+    assert r.frames("copy").tolist() == [10]
+
+
+# D-SACK (RFC 2883): the server reports bytes it got twice with a SACK block below its ACK
+
+def dsack_capture(block, ack=601, later=True, side="s"):
+    """The client sends 500 bytes (1-501) and, 20 RTTs later, the same bytes again (frame
+    6); the server then ACKs `ack` with a SACK block `block` (relative, None: no block)."""
+    cap = Capture()
+    c = cap.conn()
+    t = c.handshake(0.0, RTT, mss=MSS)
+    if not later and block is not None:
+        c.seg(t + 0.5, "s", 1, 1, "A", opts=tcp_options(sack=[(c.isn_c + block[0],
+                                                               c.isn_c + block[1])]))
+    c.seg(t + 1, "c", 1, 1, "PA", data=500)                         # 4 or 5
+    c.seg(t + 2, "c", 501, 1, "PA", data=100)
+    c.seg(t + 1 + 20 * RTT, "c", 1, 1, "PA", data=500)               # sent again
+    if later and block is not None:
+        isn = c.isn_c if side == "s" else c.isn_s
+        c.seg(t + 2 + 21 * RTT, side, 1, ack if side == "s" else 1, "A",
+              opts=tcp_options(sack=[(isn + block[0], isn + block[1])]))
+    else:
+        c.seg(t + 2 + 21 * RTT, "s", 1, ack, "A")
+    return cap
+
+
+@pytest.mark.parametrize("block, ack, kind", [
+    ((1, 501), 601, "copy"),          # exactly the bytes sent again, below the ACK
+    ((1, 601), 601, "copy"),          # a wider block, its right edge at the ACK
+    ((2, 501), 601, "repair"),        # starts after the segment: does not cover it
+    ((1, 500), 601, "repair"),        # ends before the segment does
+    ((1, 501), 401, "repair"),        # above the ACK: an ordinary SACK, not a duplicate
+    (None, 601, "repair"),            # no block at all
+])
+def test_a_dsack_block_makes_the_clients_retransmission_a_copy(block, ack, kind):
+    table, tcp = analyse(dsack_capture(block, ack))
+    r = classify_repairs(table, tcp)
+    assert [KINDS[k] for k in r.kind] == [kind]
+
+
+def test_only_a_later_dsack_from_the_receiver_counts():
+    for cap in (dsack_capture((1, 501), later=False),          # before the copy was sent
+                dsack_capture((1, 501), side="c")):            # the sender's own SACK
+        table, tcp = analyse(cap)
+        assert [KINDS[k] for k in classify_repairs(table, tcp).kind] == ["repair"]
