@@ -435,3 +435,11 @@ def test_l7_a_failure_with_curls_message_and_the_first_sample_numbered_one():
     m = assess_l7(samples).metrics
     assert m["notes"] == ["sample 1: failed in tcp: Failed to connect", "sample 2: HTTP 500"]
     assert m["failed"] == 2
+
+
+def test_l7_ttfb_leaves_out_a_sample_that_failed_after_its_first_byte():
+    lines = [curl_line(), curl_line(exitcode=18, errormsg="partial file",
+                                    time_starttransfer=0.9, time_total=1.5)]
+    samples, _ = parse_curl("\n".join(lines), "t")
+    assert samples[1].ttfb_ms == 900.0 and not samples[1].ok
+    assert assess_l7(samples).metrics["ttfb_median_ms"] == 82.0
