@@ -681,3 +681,62 @@ def test_only_a_later_dsack_from_the_receiver_counts():
                 dsack_capture((1, 501), side="c")):            # the sender's own SACK
         table, tcp = analyse(cap)
         assert [KINDS[k] for k in classify_repairs(table, tcp).kind] == ["repair"]
+
+
+def test_a_silence_shorter_than_four_of_its_round_trips_is_no_stall():
+    # a 300 ms RTT: a 1000 ms silence is under 4 round trips (1200 ms), not a stall
+    cap = Capture()
+    c = cap.conn()
+    t = c.handshake(0.0, 300.0, mss=MSS)
+    c.seg(t + 1, "c", 1, 1, "PA", data=100)
+    c.seg(t + 301, "s", 1, 101, "A", data=MSS)
+    c.seg(t + 302, "s", 1 + MSS, 101, "A", data=MSS)
+    c.seg(t + 303, "c", 101, 1 + 2 * MSS, "A")
+    c.seg(t + 1303, "s", 1 + MSS, 101, "A", data=MSS)           # the same bytes again
+    table, tcp = analyse(cap)
+    assert build_facts(table, tcp, Thresholds(), {}).stalls == ()
+
+
+def test_build_facts_defaults_and_a_table_without_its_analysis():
+    cap = Capture()
+    download(cap)
+    table, tcp = analyse(cap)
+    assert build_facts(table, tcp, Thresholds(), {}).dns_seen is False
+    f = build_facts(table, None, Thresholds(), {"ping": 3.0})
+    assert (f.baseline_rtt_ms, f.repairs, f.tcp) == (3.0, None, None)
+
+
+def test_upstream_repairs_are_labelled_up():
+    f, _ = two_stream_facts()
+    assert sorted(f.repair_frames.values()) == ["down", "up"]
+
+
+def test_wire_segments_use_the_mss_each_side_announced_or_1460():
+    # the client announces 536, the server 1460: 1072 bytes are 2 segments to the client,
+    # 1 to the server; without a handshake, 2921 bytes are 3 segments of 1460
+    cap = Capture()
+    c = cap.conn()
+    c.seg(0, "c", 0, None, "S", opts=tcp_options(mss=536))
+    c.seg(20, "s", 0, 1, "SA", opts=tcp_options(mss=1460))
+    c.seg(20.1, "c", 1, 1, "A")
+    down = c.seg(30, "s", 1, 1, "A", data=1072)
+    up = c.seg(31, "c", 1, 1073, "PA", data=1072)
+    d = cap.conn(client=("10.0.0.1", 40001))
+    blind = d.seg(100, "s", 1, 1, "A", data=2921)
+    table, tcp = analyse(cap)
+    assert wire_segments(tcp, np.array([down - 1])) == 2
+    assert wire_segments(tcp, np.array([up - 1])) == 1
+    assert wire_segments(tcp, np.array([blind - 1])) == 3
+    assert wire_segments(tcp, np.array([], dtype=np.int64)) == 0
+
+
+def test_ip_id_gaps_of_super_frames_without_a_handshake_count_1460_byte_segments():
+    # 2921 bytes are 3 segments of 1460: ids go up by 3, then 5 (2 lost)
+    cap = IdCapture()
+    k = cap.conn()
+    k.seg(0, "c", 1, 1, "PA", data=100)
+    frames = []
+    for i, idn in enumerate((100, 103, 106, 109, 114, 117)):
+        frames.append(k.seg(20 + i, "s", 1 + i * 2921, 101, "A", data=2921))
+        cap.ids[frames[-1] - 1] = idn
+    assert unseen_of(cap) == {frames[4]: 2}
