@@ -740,3 +740,25 @@ def test_ip_id_gaps_of_super_frames_without_a_handshake_count_1460_byte_segments
         frames.append(k.seg(20 + i, "s", 1 + i * 2921, 101, "A", data=2921))
         cap.ids[frames[-1] - 1] = idn
     assert unseen_of(cap) == {frames[4]: 2}
+
+
+def test_an_ack_in_no_time_is_no_baseline():
+    # the server acknowledges the request in the same nanosecond: its smallest ACK RTT is
+    # 0, no figure; the handshake's 20.1 ms is the baseline
+    cap = Capture()
+    c = cap.conn()
+    t = c.handshake(0.0, RTT, mss=MSS)
+    c.seg(t + 1, "c", 1, 1, "PA", data=100)
+    c.seg(t + 1, "s", 1, 101, "A")
+    table, tcp = analyse(cap)
+    assert int(tcp.flows["ack_rtt_server_min_ns"][0]) == 0
+    assert baseline_rtt(tcp, {}) == (RTT + 0.1, "tcp_handshake")
+
+
+def test_rtt_inflation_without_a_handshake_from_the_servers_ack_rtt():
+    cap = Capture()
+    k = cap.conn()
+    k.seg(0, "c", 1, 1, "PA", data=100)
+    k.seg(30, "s", 1, 101, "A")                       # 30 ms later
+    table, tcp = analyse(cap)
+    assert Facts(baseline_rtt_ms=5.0, tcp=tcp).rtt_inflation_ms(0) == pytest.approx(25.0)
