@@ -762,3 +762,106 @@ def test_rtt_inflation_without_a_handshake_from_the_servers_ack_rtt():
     k.seg(30, "s", 1, 101, "A")                       # 30 ms later
     table, tcp = analyse(cap)
     assert Facts(baseline_rtt_ms=5.0, tcp=tcp).rtt_inflation_ms(0) == pytest.approx(25.0)
+
+
+M32 = 2**32
+
+
+@pytest.mark.parametrize("isn, block, ack", [
+    (M32 - 450, (1, 501), 401),      # an ordinary SACK across the wrap: its right edge after it
+    (M32 - 2, (2, 501), 601),        # the block starts after the segment, across the wrap
+    (M32 - 501, (1, 500), 601),      # the block ends before the segment does, across the wrap
+])
+def test_dsack_arithmetic_wraps_at_2_to_the_32(isn, block, ack):
+    cap = Capture()
+    c = cap.conn(isn_c=isn)
+    t = c.handshake(0.0, RTT, mss=MSS)
+    c.seg(t + 1, "c", 1, 1, "PA", data=500)
+    c.seg(t + 2, "c", 501, 1, "PA", data=100)
+    c.seg(t + 1 + 20 * RTT, "c", 1, 1, "PA", data=500)
+    c.seg(t + 2 + 21 * RTT, "s", 1, ack, "A",
+          opts=tcp_options(sack=[(isn + block[0], isn + block[1])]))
+    table, tcp = analyse(cap)
+    assert [KINDS[k] for k in classify_repairs(table, tcp).kind] == ["repair"]
+
+
+def test_a_dsack_of_another_connection_says_nothing():
+    # two connections with the same ISNs: the second's D-SACK does not cover the first's
+    cap = Capture()
+    a = cap.conn()
+    t = a.handshake(0.0, RTT, mss=MSS)
+    a.seg(t + 1, "c", 1, 1, "PA", data=500)
+    a.seg(t + 2, "c", 501, 1, "PA", data=100)
+    a.seg(t + 1 + 20 * RTT, "c", 1, 1, "PA", data=500)              # stream 0: sent again
+    b = cap.conn(client=("10.0.0.1", 40001))
+    b.handshake(1000.0, RTT, mss=MSS)
+    b.seg(1100, "s", 1, 601, "A", opts=tcp_options(sack=[(b.isn_c + 1, b.isn_c + 501)]))
+    table, tcp = analyse(cap)
+    assert [KINDS[k] for k in classify_repairs(table, tcp).kind] == ["repair"]
+
+
+def test_a_capture_without_flagged_segments_has_empty_records():
+    cap = Capture()
+    download(cap, segments=3)
+    table, tcp = analyse(cap)
+    r = classify_repairs(table, tcp)
+    assert r.kind.shape == (0,) and r.delay_ns.shape == (0,) and r.count("repair") == 0
+
+
+def test_the_first_segment_late_is_judged_against_the_servers_own_bytes():
+    # the server's segment 0 (relative seq 1, like the client's request) arrives late; its
+    # pure ACK before the data starts at seq 1 too: neither is the same bytes
+    cap = Capture()
+    c = cap.conn()
+    t = c.handshake(0.0, RTT, mss=MSS)
+    c.seg(t + 0.1, "c", 1, 1, "PA", data=100)
+    c.seg(t + 5, "s", 1, 101, "A")                                     # a pure ACK
+    for k in range(1, 4):
+        c.seg(t + RTT + k, "s", 1 + k * MSS, 101, "A", data=MSS)
+    c.seg(t + 3 * RTT, "s", 1, 101, "A", data=MSS)                     # segment 0
+    assert list(kinds(cap)) == [("repair", "down")]
+
+
+def repacketized(rtt=True, twice=False):
+    """The server's first frame carries two segments (seq 1-2920); it then sends seq 1461
+    again on its own: bytes no later start had overtaken (nothing ahead of that start)."""
+    cap = Capture()
+    c = cap.conn()
+    t = c.handshake(0.0, RTT, mss=MSS) if rtt else 0.0
+    c.seg(t + 1, "s", 1, 1, "A", data=2 * MSS)
+    c.seg(t + 2, "s", 1 + MSS, 1, "A", data=MSS)
+    if twice:
+        c.seg(t + 3, "s", 1 + 2 * MSS, 1, "A", data=2 * MSS)
+        c.seg(t + 4, "s", 1 + 3 * MSS, 1, "A", data=MSS)
+    table, tcp = analyse(cap)
+    return classify_repairs(table, tcp)
+
+
+def test_a_segment_whose_start_nothing_had_passed_is_reordered_without_delay():
+    for r in (repacketized(), repacketized(rtt=False), repacketized(twice=True)):
+        assert [KINDS[k] for k in r.kind] == ["reordered"] * r.kind.shape[0]
+        assert r.delay_ns.tolist() == [0] * r.kind.shape[0] and r.kind.shape[0] >= 1
+    assert repacketized(twice=True).kind.shape == (2,)
+
+
+@pytest.mark.parametrize("late_ms, kind", [(10.05, "repair"), (10.049, "reordered")])
+def test_late_by_exactly_half_the_rtt_is_a_repair(late_ms, kind):
+    # iRTT 20.1 ms: reordered only when less than 10.05 ms after the bytes that overtook it
+    cap = Capture()
+    c = cap.conn()
+    t = c.handshake(0.0, RTT, mss=MSS)
+    c.seg(t + 0.1, "c", 1, 1, "PA", data=100)
+    c.seg(t + RTT, "s", 1, 101, "A", data=MSS)
+    c.seg(t + RTT + 1, "s", 1 + 2 * MSS, 101, "A", data=MSS)
+    c.seg(t + RTT + 1 + late_ms, "s", 1 + MSS, 101, "A", data=MSS)
+    assert list(kinds(cap)) == [(kind, "down")]
+
+
+def test_a_handshake_alone_tells_where_the_capture_was():
+    cap = Capture()
+    c = cap.conn()
+    c.seg(0, "c", 0, None, "S", opts=tcp_options(mss=MSS))
+    c.seg(0.1, "s", 0, 1, "SA", opts=tcp_options(mss=MSS))
+    c.seg(20, "c", 1, 1, "A")                                 # the only ACK after it
+    table, tcp = analyse(cap)
+    assert capture_at_server(tcp).tolist() == [True]
