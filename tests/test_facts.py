@@ -865,3 +865,27 @@ def test_a_handshake_alone_tells_where_the_capture_was():
     c.seg(20, "c", 1, 1, "A")                                 # the only ACK after it
     table, tcp = analyse(cap)
     assert capture_at_server(tcp).tolist() == [True]
+
+
+@pytest.mark.parametrize("ack_ns, inflation", [(0, None), (1, 1e-6 - 5.0)])
+def test_rtt_inflation_from_an_ack_rtt_of_no_time_or_one_nanosecond(ack_ns, inflation):
+    # no handshake; the server acknowledges the request 0 or 1 ns later
+    cap = Capture()
+    k = cap.conn()
+    k.seg(0, "c", 1, 1, "PA", data=100)
+    k.seg(ack_ns / 1e6, "s", 1, 101, "A")
+    table, tcp = analyse(cap)
+    assert int(tcp.flows["ack_rtt_server_median_ns"][0]) == ack_ns
+    assert Facts(baseline_rtt_ms=5.0, tcp=tcp).rtt_inflation_ms(0) == inflation
+    assert baseline_rtt(tcp, {}) == ((1e-6, "tcp_ack_rtt") if ack_ns else (None, None))
+
+
+def test_a_handshake_of_one_nanosecond_is_an_rtt():
+    cap = Capture()
+    k = cap.conn()
+    k.seg(0, "c", 0, None, "S", opts=tcp_options(mss=MSS))
+    k.seg(0, "s", 0, 1, "SA", opts=tcp_options(mss=MSS))
+    k.seg(1e-6, "c", 1, 1, "A")
+    table, tcp = analyse(cap)
+    assert int(tcp.flows["irtt_ns"][0]) == 1
+    assert Facts(baseline_rtt_ms=0.5, tcp=tcp).rtt_inflation_ms(0) == 1e-6 - 0.5
