@@ -889,3 +889,52 @@ def test_a_handshake_of_one_nanosecond_is_an_rtt():
     table, tcp = analyse(cap)
     assert int(tcp.flows["irtt_ns"][0]) == 1
     assert Facts(baseline_rtt_ms=0.5, tcp=tcp).rtt_inflation_ms(0) == 1e-6 - 0.5
+
+
+def test_a_one_byte_segment_overtaken_is_reordered():
+    cap = Capture()
+    c = cap.conn()
+    t = c.handshake(0.0, RTT, mss=MSS)
+    c.seg(t + 0.1, "c", 1, 1, "PA", data=100)
+    c.seg(t + RTT, "s", 2, 101, "A", data=100)               # byte 1 is still missing
+    c.seg(t + RTT + 0.5, "s", 1, 101, "A", data=1)           # and arrives 0.5 ms later
+    assert list(kinds(cap)) == [("reordered", "down")]
+
+
+def test_client_data_late_at_a_capture_near_the_server_is_reordered():
+    # near the server: the SYN/ACK leaves at once, the ACK comes a round trip later; the
+    # client's second segment arrives 0.5 ms before its first
+    cap = Capture()
+    c = cap.conn()
+    c.seg(0.0, "c", 0, None, "S", opts=tcp_options(mss=MSS))
+    c.seg(0.1, "s", 0, 1, "SA", opts=tcp_options(mss=MSS))
+    c.seg(RTT, "c", 1, 1, "A")
+    c.seg(RTT + 1, "c", 101, 1, "PA", data=100)
+    c.seg(RTT + 1.5, "c", 1, 1, "PA", data=100)
+    table, tcp = analyse(cap)
+    assert capture_at_server(tcp).tolist() == [True]
+    assert list(kinds(cap)) == [("reordered", "up")]
+
+
+def test_a_handshake_closed_at_once_still_tells_where_the_capture_was():
+    # the client's first packet after the SYN/ACK is a FIN/ACK, a round trip later
+    cap = Capture()
+    c = cap.conn()
+    c.seg(0, "c", 0, None, "S", opts=tcp_options(mss=MSS))
+    c.seg(0.1, "s", 0, 1, "SA", opts=tcp_options(mss=MSS))
+    c.seg(20, "c", 1, 1, "FA")
+    table, tcp = analyse(cap)
+    assert int(tcp.flows["handshake"][0]) == 1
+    assert capture_at_server(tcp).tolist() == [True]
+
+
+def test_only_the_clients_ack_times_the_handshake():
+    # near the server, which sends an ACK of its own right after its SYN/ACK
+    cap = Capture()
+    c = cap.conn()
+    c.seg(0, "c", 0, None, "S", opts=tcp_options(mss=MSS))
+    c.seg(0.1, "s", 0, 1, "SA", opts=tcp_options(mss=MSS))
+    c.seg(0.2, "s", 1, 1, "A")
+    c.seg(20, "c", 1, 1, "A")
+    table, tcp = analyse(cap)
+    assert capture_at_server(tcp).tolist() == [True]
