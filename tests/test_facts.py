@@ -938,3 +938,22 @@ def test_only_the_clients_ack_times_the_handshake():
     c.seg(20, "c", 1, 1, "A")
     table, tcp = analyse(cap)
     assert capture_at_server(tcp).tolist() == [True]
+
+
+@pytest.mark.parametrize("handshake_ns, kind", [(None, "repair"), (1, "reordered")])
+def test_a_segment_stamped_before_the_one_that_overtook_it(handshake_ns, kind):
+    # time goes backwards: the late segment's stamp is 0.5 ms before the overtaking one's.
+    # With no RTT known nothing is 'only late'; with one (1 ns here) the negative delay is
+    # under half of it
+    cap = Capture()
+    c = cap.conn()
+    if handshake_ns is not None:                    # at the client: the ACK leaves at once
+        c.seg(0, "c", 0, None, "S", opts=tcp_options(mss=MSS))
+        c.seg(handshake_ns / 1e6, "s", 0, 1, "SA", opts=tcp_options(mss=MSS))
+        c.seg(handshake_ns / 1e6, "c", 1, 1, "A")
+    c.seg(10, "s", 1, 1, "A", data=MSS)
+    c.seg(12, "s", 1 + 2 * MSS, 1, "A", data=MSS)
+    c.seg(11.5, "s", 1 + MSS, 1, "A", data=MSS)
+    table, tcp = analyse(cap)
+    r = classify_repairs(table, tcp)
+    assert [KINDS[k] for k in r.kind] == [kind] and r.delay_ns.tolist() == [-500_000]

@@ -327,3 +327,15 @@ def test_with_the_repairs_classified_rates_are_per_wire_segment():
     plain = assess_l4(tcp).metrics
     wire = assess_l4(tcp, None, build_facts(table, tcp, Thresholds(), {})).metrics
     assert (plain["data_segments"], wire["data_segments"]) == (21, 30)
+
+
+def test_a_handshake_of_one_nanosecond_has_an_irtt():
+    from tests.tcp_builders import tcp_options
+
+    cap = Capture()
+    k = cap.conn()
+    k.seg(0, "c", 0, None, "S", opts=tcp_options(mss=1460))
+    k.seg(0, "s", 0, 1, "SA", opts=tcp_options(mss=1460))
+    k.seg(1e-6, "c", 1, 1, "A")
+    m = l4(cap).metrics
+    assert (m["irtt_median_ms"], m["irtt_max_ms"]) == (0.0, 0.0)
