@@ -268,3 +268,178 @@ def test_l7_a_5xx_is_a_failure_and_a_4xx_is_not(code, failed):
     assert (m["failed"], m["failure_pct"]) == (failed, 10.0 * failed)
     # one in ten: past l7.failure_pct.good (1 %), within fair (10 %)
     assert m["grades"]["failures"] == ("fair" if failed else "excellent")
+
+
+# ---------------------------------------------------------------------------------------
+# Every L3 and L7 figure, whole, on inputs built by hand
+# ---------------------------------------------------------------------------------------
+
+from types import SimpleNamespace                       # noqa: E402
+
+
+def ping_of(sent=20, lost=1, disagreements=(), **stats):
+    s = {"count": sent - lost, "avg_ms": 10.12345, "min_ms": 9.5, "max_ms": 12.25,
+         "jitter_ms": 1.5, **stats}
+    return SimpleNamespace(sent=sent, lost=lost, errors=[], disagreements=list(disagreements),
+                           stats=SimpleNamespace(**s))
+
+
+def path_of(**kw):
+    base = dict(destination_sent=10, destination_loss_pct=10.0, destination_avg_ms=55.5,
+                destination_best_ms=50.25, hop_count=5, path_loss_from_ttl=None,
+                rate_limited_ttls=(), silent_final_hop=False, latency_step_ttl=None,
+                latency_step_ms=None, multi_responder_ttls=())
+    p = SimpleNamespace(**{**base, **kw})
+    p.to_dict = lambda: {"hop_count": p.hop_count}
+    return p
+
+
+def echoes(sent=10, answered=8, jitter_ms=3.25):
+    return SimpleNamespace(sent=sent, answered=answered,
+                           stats=SimpleNamespace(avg_ms=20.5, min_ms=18.0, max_ms=25.0,
+                                                 jitter_ms=jitter_ms))
+
+
+def test_l3_every_figure_from_ping_and_mtr():
+    path = path_of(path_loss_from_ttl=3, rate_limited_ttls=(2, 4), silent_final_hop=True,
+                   latency_step_ttl=4, latency_step_ms=12.345, multi_responder_ttls=(1, 2))
+    l3 = assess_l3(ping_of(disagreements=["sent 20 vs 21", "min 9.4"]), None, None, path=path)
+    # 1 of 20 pings and 1 of 10 mtr probes (10 %) lost: 2 of 30
+    assert l3.metrics == {
+        "sources": ["ping", "mtr"], "rtt_avg_ms": 10.123, "rtt_min_ms": 9.5,
+        "rtt_max_ms": 12.25, "rtt_source": "ping", "jitter_ms": 1.5, "jitter_source": "ping",
+        "loss_pct": 6.667, "probes_sent": 30, "probes_lost": 2,
+        "loss_sources": ["ping", "mtr"], "hops": 5, "path": {"hop_count": 5},
+        "grades": {"latency": "excellent", "jitter": "excellent", "loss": "poor"},
+        "notes": ["ping's summary disagrees with its reply lines: sent 20 vs 21; min 9.4",
+                  "path loss: 10% at the target, starting at hop 3 and carrying on to the "
+                  "target",
+                  "loss at hop 2, 4 does not carry on to the target: ICMP rate limiting by "
+                  "that router, not a path problem",
+                  "the target never answered mtr: end-to-end loss comes from ping only",
+                  "latency steps up by 12.3 ms at hop 4 and stays up",
+                  "several routers answered at hop 1, 2: ECMP or a route change during the "
+                  "run"]}
+    assert l3.quality == "poor"
+    assert l3.facts.jitter_ms == 1.5 and l3.facts.probes_lost == 2
+
+
+def test_l3_every_figure_from_the_captures_echoes():
+    l3 = assess_l3(None, None, echoes())
+    assert l3.metrics == {
+        "sources": ["capture_icmp"], "rtt_avg_ms": 20.5, "rtt_min_ms": 18.0,
+        "rtt_max_ms": 25.0, "rtt_source": "capture_icmp", "jitter_ms": 3.25,
+        "jitter_source": "capture_icmp", "loss_pct": 20.0, "probes_sent": 10, "probes_lost": 2,
+        "loss_sources": ["capture_icmp"], "hops": None, "path": None,
+        "grades": {"latency": "excellent", "jitter": "good", "loss": "poor"}, "notes": []}
+
+
+def test_l3_echoes_that_sent_nothing_are_no_source():
+    l3 = assess_l3(None, None, echoes(sent=0, answered=0))
+    assert l3.metrics["sources"] == [] and l3.metrics["probes_sent"] is None
+    assert l3.metrics["probes_lost"] is None and l3.quality == "unknown"
+
+
+def test_l3_latency_from_mtr_alone_and_mtr_raw_jitter_from_two_rtts():
+    hop = SimpleNamespace(rtts_ms=[50.0, 54.0])
+    mtr = SimpleNamespace(hops=[hop])
+    l3 = assess_l3(None, mtr, echoes(sent=4, answered=4, jitter_ms=None), path=path_of())
+    m = l3.metrics
+    assert (m["rtt_source"], m["rtt_avg_ms"]) == ("capture_icmp", 20.5)
+    assert (m["jitter_source"], m["jitter_ms"]) == ("mtr_raw", 4.0)
+    hop.rtts_ms = [50.0]
+    m = assess_l3(None, mtr, None, path=path_of()).metrics
+    assert (m["rtt_source"], m["rtt_avg_ms"], m["rtt_min_ms"], m["rtt_max_ms"]) == \
+        ("mtr", 55.5, 50.25, None)
+    assert (m["jitter_source"], m["jitter_ms"]) == (None, None)
+    assert m["grades"]["jitter"] == "unknown"
+
+
+def test_l3_mtr_loss_rounds_to_whole_probes():
+    # 7 probes at 14.3 %: one probe lost, not 1.001
+    m = assess_l3(None, None, None, path=path_of(destination_sent=7,
+                                                 destination_loss_pct=14.3)).metrics
+    assert (m["probes_sent"], m["probes_lost"], m["loss_pct"]) == (7, 1, 14.286)
+    # 20 probes at 17.5 %: 3.5 rounds to 4
+    m = assess_l3(None, None, None, path=path_of(destination_sent=20,
+                                                 destination_loss_pct=17.5)).metrics
+    assert (m["probes_lost"], m["loss_pct"]) == (4, 20.0)
+
+
+def test_l3_path_assessed_with_the_thresholds_given():
+    # mtr's latency step is found from l3.mtr.latency_step_ms: the thresholds reach it
+    hops = tuple(MtrHop(t, f"r{t}", f"10.0.0.{t}", None, 0.0, 10, a, a, a, a, 0.1)
+                 for t, a in ((1, 1.0), (2, 6.0), (3, 6.5)))
+    mtr = MtrReport("json", None, "t", 10, hops)
+    default = assess_l3(None, mtr, None).metrics["notes"]
+    low = assess_l3(None, mtr, None, Thresholds({"l3.mtr.latency_step_ms": 4.0})).metrics["notes"]
+    assert not any("latency steps up" in n for n in default)
+    assert any("latency steps up by 5.0 ms at hop 2" in n for n in low)
+
+
+def curl_line(**kw):
+    obj = {"url": "https://lab.test/", "exitcode": 0, "response_code": 200,
+           "http_version": "2", "time_namelookup": 0.001, "time_connect": 0.011,
+           "time_appconnect": 0.031, "time_pretransfer": 0.032, "time_starttransfer": 0.0820004,
+           "time_total": 0.1, **kw}
+    return orjson.dumps(obj).decode()
+
+
+def test_l7_every_figure():
+    lines = [curl_line(), curl_line(http_version="1.1", time_starttransfer=0.0920004,
+                                    response_code=503),
+             curl_line(exitcode=28, errormsg=None, time_starttransfer=0, time_total=5.0),
+             curl_line(num_connects=0, time_connect=0, time_appconnect=0,
+                       time_namelookup=0, num_redirects=1)]
+    samples, problems = parse_curl("\n".join(lines), "t")
+    assert not problems
+    l7 = assess_l7(samples)
+    m = l7.metrics
+    assert (m["samples"], m["failed"], m["failure_pct"]) == (4, 2, 50.0)
+    # TTFB and total over the three that completed (curl's times in microseconds)
+    assert m["ttfb_median_ms"] == 82.0 and m["total_median_ms"] == 100.0
+    assert m["http_versions"] == ["1.1", "2"]
+    assert m["response_codes"] == {"200": 3, "503": 1}
+    assert m["reused_connections"] == 1
+    assert m["grades"] == {"ttfb": "excellent", "failures": "poor"}
+    assert m["notes"] == ["sample 3: failed in server: no message", "sample 2: HTTP 503",
+                          "redirects followed: curl summed the phases over each chain"]
+    # phase times over the completed samples; their statuses over all four
+    assert m["phases"] == {
+        "dns": {"median_ms": 1.0, "mean_share_pct": 1.0, "measured": 3, "reused": 1,
+                "absent": 0},
+        "tcp": {"median_ms": 10.0, "mean_share_pct": 10.0, "measured": 3, "reused": 1,
+                "absent": 0},
+        "tls": {"median_ms": 20.0, "mean_share_pct": 20.0, "measured": 3, "reused": 1,
+                "absent": 0},
+        "request": {"median_ms": 1.0, "mean_share_pct": 11.333, "measured": 4, "reused": 0,
+                    "absent": 0},
+        "server": {"median_ms": 50.0, "mean_share_pct": 53.333, "measured": 3, "reused": 0,
+                   "absent": 1},
+        "download": {"median_ms": 18.0, "mean_share_pct": 14.667, "measured": 3,
+                     "reused": 0, "absent": 1}}
+    assert l7.quality == "poor"
+
+
+def test_l7_no_samples_says_so_whole():
+    l7 = assess_l7([])
+    assert (l7.quality, l7.metrics) == ("unknown", {"samples": 0, "grades": {
+        "ttfb": "unknown", "failures": "unknown"}})
+
+
+def test_l7_a_failure_with_curls_message_and_the_first_sample_numbered_one():
+    lines = [curl_line(exitcode=7, errormsg="Failed to connect", time_connect=0,
+                       time_appconnect=0, time_pretransfer=0, time_starttransfer=0,
+                       time_total=0.5), curl_line(response_code=500)]
+    samples, _ = parse_curl("\n".join(lines), "t")
+    m = assess_l7(samples).metrics
+    assert m["notes"] == ["sample 1: failed in tcp: Failed to connect", "sample 2: HTTP 500"]
+    assert m["failed"] == 2
+
+
+def test_l7_ttfb_leaves_out_a_sample_that_failed_after_its_first_byte():
+    lines = [curl_line(), curl_line(exitcode=18, errormsg="partial file",
+                                    time_starttransfer=0.9, time_total=1.5)]
+    samples, _ = parse_curl("\n".join(lines), "t")
+    assert samples[1].ttfb_ms == 900.0 and not samples[1].ok
+    assert assess_l7(samples).metrics["ttfb_median_ms"] == 82.0
