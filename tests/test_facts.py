@@ -957,3 +957,181 @@ def test_a_segment_stamped_before_the_one_that_overtook_it(handshake_ns, kind):
     table, tcp = analyse(cap)
     r = classify_repairs(table, tcp)
     assert [KINDS[k] for k in r.kind] == [kind] and r.delay_ns.tolist() == [-500_000]
+
+
+# ---------------------------------------------------------------------------------------
+# The block-wise and vectorised passes against plain per-row and per-stream readings, with
+# blocks of a few frames so that every stream is cut across block edges.
+# ---------------------------------------------------------------------------------------
+import cnfpost.facts as facts_module                                 # noqa: E402
+import cnfpost.repairs as repairs_module                             # noqa: E402
+from cnfpost.facts import data_segments                             # noqa: E402
+from cnfpost.model import NO_STREAM                                 # noqa: E402
+from cnfpost.repairs import _receiver_view                          # noqa: E402
+
+
+def _quote_of(src, sport, dst, dport, seq):
+    """An ICMP port unreachable from dst quoting a TCP header src:sport -> dst:dport."""
+    import socket
+
+    import dpkt
+
+    tcp = dpkt.tcp.TCP(sport=sport, dport=dport, seq=seq, flags=0x10, win=500)
+    tcp.off = 5
+    inner = dpkt.ip.IP(src=socket.inet_aton(src), dst=socket.inet_aton(dst), p=6, data=tcp)
+    inner.len = 40
+    icmp = dpkt.icmp.ICMP(type=3, code=3, data=dpkt.icmp.ICMP.Unreach(data=bytes(inner)))
+    outer = dpkt.ip.IP(src=socket.inet_aton(dst), dst=socket.inet_aton(src), p=1, ttl=64,
+                       data=icmp)
+    outer.len = 20 + len(bytes(icmp))
+    return bytes(outer)
+
+
+def mixed_capture() -> Capture:
+    """Three downloads (a lost and re-sent segment, a late one, a copy; one connection
+    without its handshake), client data sent twice, and ICMP errors quoting segments."""
+    cap = Capture(ip_ids=True)
+    download(cap, late=[(1, 2 * RTT)], segments=8)
+    download(cap, late=[(2, 0.3 * RTT)], again=[(4, 3 * RTT)], t0=2.0, segments=8,
+             client=("10.0.0.1", 40001))
+    c = cap.conn(client=("10.0.0.1", 40002))
+    for k in range(6):                                   # no handshake captured
+        c.seg(5.0 + k, "s", 1 + k * MSS, 1, "A", data=MSS)
+    c.seg(40.0, "s", 1 + 2 * MSS, 1, "A", data=MSS)     # sent again
+    c.seg(41.0, "c", 1, 1 + 6 * MSS, "PA", data=50)
+    c.seg(80.0, "c", 1, 1 + 6 * MSS, "PA", data=50)     # the client's data again
+    cap.add_raw(90.0, _quote_of("10.0.0.2", 80, "10.0.0.1", 40000, 1))
+    cap.add_raw(91.0, _quote_of("10.0.0.1", 40001, "10.0.0.2", 80, 101))
+    return cap
+
+
+@pytest.fixture
+def blocks(monkeypatch):
+    def cut(rows: int) -> None:
+        for module in (facts_module, repairs_module):
+            monkeypatch.setattr(module, "BLOCK_ROWS", rows)
+    return cut
+
+
+def headless_capture() -> Capture:
+    """A capture that starts inside a download: its first frame is the server's data."""
+    cap = Capture(ip_ids=True)
+    c = cap.conn()
+    for k in range(5):
+        c.seg(1.0 + k, "s", 1 + k * MSS, 1, "A", data=MSS)
+    c.seg(10.0, "c", 1, 1 + 5 * MSS, "PA", data=20)
+    return cap
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 1 << 16])
+@pytest.mark.parametrize("build", [mixed_capture, headless_capture])
+def test_receiver_view_is_every_data_segment_of_the_groups_in_capture_order(rows, build,
+                                                                            blocks):
+    table, tcp = analyse(build())
+    stream = tcp.columns["tcp_stream"]
+    every = np.arange(2 * tcp.n_streams)
+    for wanted in (every, every[::2], every[1::2], np.array([1]), np.array([4, 2])):
+        wanted = wanted[wanted < every.shape[0]]
+        blocks(rows)
+        got_rows, got_group = _receiver_view(tcp, wanted)
+        expected = []
+        for g in sorted(set(wanted.tolist())):
+            expected += [(g, r) for r in range(len(table))
+                         if stream[r] == g // 2 and tcp.client_dir[r] == g % 2
+                         and tcp.payload_len[r] > 0 and r not in tcp.quoted_rows]
+        assert list(zip(got_group.tolist(), got_rows.tolist())) == expected
+
+
+@pytest.mark.parametrize("rows", [1, 2, 5, 1 << 16])
+@pytest.mark.parametrize("build", [mixed_capture, headless_capture])
+def test_server_packets_and_data_segments_read_block_by_block(rows, build, blocks):
+    table, tcp = analyse(build())
+    stream = tcp.columns["tcp_stream"]
+    blocks(rows)
+    keys = facts_module._server_ipv4_packets(table, tcp)
+    expected = sorted((int(stream[r]) << 32) | r for r in range(len(table))
+                      if stream[r] != NO_STREAM and tcp.client_dir[r] == 0
+                      and table.columns["ip_version"][r] == 4)
+    assert keys.tolist() == expected
+    for side in (0, 1):
+        rows_of_side = np.array([r for r in range(len(table)) if stream[r] != NO_STREAM
+                                 and tcp.client_dir[r] == side and tcp.payload_len[r] > 0
+                                 and r not in tcp.quoted_rows], dtype=np.int64)
+        assert data_segments(tcp, side) == wire_segments(tcp, rows_of_side) > 0
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3])
+def test_facts_do_not_depend_on_where_blocks_end(rows, blocks):
+    cap = Capture(ip_ids=True)
+    download(cap, segments=8, client=("10.0.0.1", 40007))      # stream 0: nothing lost
+    c, _ = download(cap, segments=8, t0=1.0)                   # stream 1: two lost, last
+    lost = [c.seg(200.0 + k, "s", 1 + (8 + k) * MSS, 101, "A", data=MSS) for k in range(2)]
+    cap.lost.update(f - 1 for f in lost)
+    c.seg(300.0, "s", 1 + 10 * MSS, 101, "A", data=MSS)        # the server's last packet
+    late = Capture()
+    download(late, late=[(1, 0.3 * RTT)])                      # overtaken: reordering
+    seen = []
+    for built in (cap, mixed_capture(), late, stall_capture("retransmission")):
+        table, tcp = analyse(built)
+        whole = build_facts(table, tcp, Thresholds(), {})
+        blocks(rows)
+        cut = build_facts(table, tcp, Thresholds(), {})
+        blocks(1 << 16)
+        for name in ("unseen", "stalls", "repair_frames", "copy_frames", "reorder_frames",
+                     "data_segments", "repair_segments"):
+            assert getattr(cut, name) == getattr(whole, name), name
+        seen.append(whole)
+    # what is compared is there: id gaps and a stall, then repairs, copies and late bytes
+    assert list(seen[0].unseen.values()) == [2] and seen[3].stalls
+    assert seen[1].repair_frames and seen[1].copy_frames and seen[2].reorder_frames
+
+
+def _at_server_one_by_one(tcp, streams=None) -> list[bool]:
+    """capture_at_server, stream by stream: the SYN/ACK a round trip after the SYN at the
+    client, the handshake's ACK a round trip after the SYN/ACK near the server."""
+    f, flags = tcp.flows, tcp.tcp_flags
+    asked = range(tcp.n_streams) if streams is None else set(np.asarray(streams).tolist())
+    out = [False] * tcp.n_streams
+    for s in asked:
+        if f["handshake"][s] != 1:
+            continue
+        rows = tcp.stream_rows(s)
+        fl = flags[rows]
+        syn, synack = rows[(fl & 0x12) == 0x02], rows[(fl & 0x12) == 0x12]
+        acks = rows[((fl & 0x12) == 0x10) & (tcp.client_dir[rows] == 1)]
+        if not (syn.size and synack.size):
+            continue
+        after = acks[acks > synack[0]]
+        if after.size:
+            t_syn, t_sa = tcp.ts_ns[syn[-1]], tcp.ts_ns[synack[0]]
+            out[s] = bool((t_sa - t_syn) < (tcp.ts_ns[after[0]] - t_sa))
+    return out
+
+
+def test_vantage_point_per_stream_as_read_one_stream_at_a_time():
+    cap = Capture()
+    download(cap, rtt=20.0)                                          # at the client
+    c = cap.conn(client=("10.0.0.1", 40001))                         # near the server
+    c.seg(100.0, "c", 0, None, "S", opts=tcp_options(mss=MSS))
+    c.seg(100.2, "s", 0, 1, "SA", opts=tcp_options(mss=MSS))
+    c.seg(120.2, "c", 1, 1, "A")
+    c.seg(121.0, "c", 1, 1, "PA", data=10)
+    c2 = cap.conn(client=("10.0.0.1", 40002))                        # an ACK at the SYN/ACK
+    c2.seg(200.0, "c", 0, None, "S", opts=tcp_options(mss=MSS))
+    c2.seg(210.0, "s", 0, 1, "SA", opts=tcp_options(mss=MSS))
+    c2.seg(210.0, "c", 1, 1, "A")
+    c2.seg(230.0, "c", 1, 1, "A")
+    c3 = cap.conn(client=("10.0.0.1", 40003))                        # a SYN sent again late
+    c3.seg(300.0, "c", 0, None, "S", opts=tcp_options(mss=MSS))
+    c3.seg(300.1, "s", 0, 1, "SA", opts=tcp_options(mss=MSS))
+    c3.seg(330.0, "c", 0, None, "S", opts=tcp_options(mss=MSS))
+    c3.seg(330.5, "c", 1, 1, "A")
+    _, tcp = analyse(cap)
+    expected = _at_server_one_by_one(tcp)
+    assert expected[:2] == [False, True]
+    assert capture_at_server(tcp).tolist() == expected
+    for streams in ([1], [0, 1], [2, 3], [1, 1, 3], []):
+        assert capture_at_server(tcp, np.array(streams, dtype=np.int64)).tolist() == \
+            _at_server_one_by_one(tcp, streams)
+    assert capture_at_server(analyse(mixed_capture())[1]).tolist() == \
+        _at_server_one_by_one(analyse(mixed_capture())[1])
