@@ -1135,3 +1135,50 @@ def test_vantage_point_per_stream_as_read_one_stream_at_a_time():
             _at_server_one_by_one(tcp, streams)
     assert capture_at_server(analyse(mixed_capture())[1]).tolist() == \
         _at_server_one_by_one(analyse(mixed_capture())[1])
+
+
+def test_ip_id_gaps_are_read_within_each_connection_of_one_server():
+    """One server counts its ids across both connections; the second's first packets (its
+    SYN/ACK and first segment) were not captured. Nothing was lost inside either
+    connection, and the jump from the first connection's last id to the second's first is
+    no loss of the second's."""
+    cap = Capture(ip_ids=True)
+    download(cap, segments=8)
+    first_of_b = len(cap.frames)
+    _, frames = download(cap, segments=8, t0=100.0, client=("10.0.0.1", 40001))
+    cap.lost.update({first_of_b + 1, frames[0] - 1})          # its SYN/ACK, first segment
+    table, tcp = analyse(cap)
+    assert tcp.n_streams == 2
+    assert unseen_before(table, tcp) == {}
+
+
+def test_a_stall_on_a_connection_whose_handshake_was_not_captured():
+    cap = Capture()
+    c = cap.conn()
+    for k in range(4):
+        c.seg(1.0 + k, "s", 1 + k * MSS, 1, "A", data=MSS)
+    c.seg(5.0, "c", 1, 1 + 2 * MSS, "A")
+    c.seg(1500.0, "s", 1 + 2 * MSS, 1, "A", data=MSS)          # silence, then sent again
+    table, tcp = analyse(cap)
+    assert tcp.flows["irtt_ns"][0] == -1
+    (stall,) = build_facts(table, tcp, Thresholds(), {}).stalls
+    assert stall.ended_by == "retransmission" and stall.frames[1] == 6
+
+
+@pytest.mark.parametrize("late_ms, kind", [(RTT, "repair"), (0.3 * RTT, "reordered")])
+def test_a_capture_at_the_server_judges_the_clients_data_by_what_arrived(late_ms, kind):
+    """Near the server, the client's data is judged as the server received it: bytes that
+    come after later ones a round trip late were lost upstream, a little late reordered."""
+    cap = Capture()
+    c = cap.conn()
+    c.seg(0.0, "c", 0, None, "S", opts=b"")
+    c.seg(0.1, "s", 0, 1, "SA")
+    c.seg(RTT, "c", 1, 1, "A")
+    c.seg(RTT + 1.0, "c", 101, 1, "PA", data=100)                   # the bytes after a hole
+    c.seg(RTT + 1.1, "s", 1, 1, "A")                                # dup ACK: hole at 1
+    late = c.seg(RTT + 1.0 + late_ms, "c", 1, 1, "PA", data=100)   # the hole's bytes
+    c.seg(RTT + 2.0 + late_ms, "s", 1, 201, "A")
+    download(cap, t0=100.0, client=("10.0.0.1", 40009))            # another connection
+    table, tcp = analyse(cap)
+    assert capture_at_server(tcp).tolist() == [True, False]
+    assert kinds(cap) == {(kind, "up"): [late]}
