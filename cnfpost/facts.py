@@ -17,7 +17,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .model import BLOCK_ROWS, NO_STREAM, PacketTable, TcpFlag
+from .model import BLOCK_ROWS, NO_STREAM, PacketTable, TcpFlag, gather_blocks
 from .repairs import KINDS, Repairs, classify_repairs
 from .stalls import Blackhole, Stall, find_blackholes, find_stalls
 from .tcp import TcpAnalysis
@@ -115,17 +115,19 @@ def wire_segments(tcp: TcpAnalysis, rows: np.ndarray) -> int:
     super-frames of tens of KB: a frame counts as its payload over the connection's MSS
     in that direction, rounded up (at least 1), so rates per segment mean the same on every
     capture. The MSS a sender may use is the one its peer announced."""
+    return sum(int(_segments_each(tcp, rows[start:start + BLOCK_ROWS]).sum())
+               for start in range(0, rows.shape[0], BLOCK_ROWS))
+
+
+def _segments_each(tcp: TcpAnalysis, rows: np.ndarray) -> np.ndarray:
+    """Per frame of rows (a block's worth): its wire segments (see wire_segments); 1460
+    bytes where the peer's MSS was not captured."""
     f = tcp.flows
-    total = 0
-    for start in range(0, rows.shape[0], BLOCK_ROWS):
-        part = rows[start:start + BLOCK_ROWS]
-        stream = tcp.columns["tcp_stream"][part].astype(np.int64)
-        to_client = tcp.client_dir[part] == 0
-        mss = np.where(to_client, f["mss_client"][stream], f["mss_server"][stream]).astype(np.int64)
-        mss = np.where(mss > 0, mss, 1460)
-        payload = tcp.payload_len[part].astype(np.int64)
-        total += int(np.maximum(1, -(-payload // mss)).sum())
-    return total
+    stream = tcp.columns["tcp_stream"][rows].astype(np.int64)
+    to_client = tcp.client_dir[rows] == 0
+    mss = np.where(to_client, f["mss_client"][stream], f["mss_server"][stream]).astype(np.int64)
+    mss = np.where(mss > 0, mss, 1460)
+    return np.maximum(1, -(-tcp.payload_len[rows].astype(np.int64) // mss))
 
 
 def data_segments(tcp: TcpAnalysis, client_dir: int) -> int:
@@ -164,10 +166,6 @@ def unseen_before(table: PacketTable, tcp: TcpAnalysis) -> dict[int, int]:
         return {}
     c = table.columns
     nstreams = tcp.n_streams
-    # the MSS the client announced (the server's segment size); 1460 when the handshake
-    # was not captured
-    announced = tcp.flows["mss_client"].astype(np.int64)
-    mss = np.where(announced > 0, announced, 1460)
 
     def steps_by_block():
         # A block of steps at a time, each block overlapping the next by one packet: the
@@ -178,7 +176,7 @@ def unseen_before(table: PacketTable, tcp: TcpAnalysis) -> dict[int, int]:
             k = keys[start:start + BLOCK_ROWS + 1]
             stream = (k >> np.uint64(32)).astype(np.int64)
             rows = (k & np.uint64(0xFFFFFFFF)).astype(np.int64)
-            segs = np.maximum(1, -(-tcp.payload_len[rows].astype(np.int64) // mss[stream]))
+            segs = _segments_each(tcp, rows)     # by the MSS the client announced
             ids = c["ip_id"][rows].astype(np.int64)
             extra = (ids[1:] - ids[:-1]) % 65536 - segs[1:]
             yield stream[1:], stream[1:] == stream[:-1], extra, rows[1:]
@@ -209,18 +207,13 @@ def _server_ipv4_packets(table: PacketTable, tcp: TcpAnalysis) -> np.ndarray:
     c = table.columns
     stream = tcp.columns["tcp_stream"]
 
-    def mine(block: slice) -> np.ndarray:
-        return np.flatnonzero((stream[block] != NO_STREAM) & (tcp.client_dir[block] == 0)
+    def keys_of(block: slice) -> np.ndarray:
+        rows = np.flatnonzero((stream[block] != NO_STREAM) & (tcp.client_dir[block] == 0)
                               & (c["ip_version"][block] == 4))
+        return (stream[block][rows].astype(np.uint64) << np.uint64(32)) \
+            | (rows + block.start).astype(np.uint64)
 
-    blocks = [slice(start, start + BLOCK_ROWS) for start in range(0, len(table), BLOCK_ROWS)]
-    keys = np.empty(sum(int(mine(b).shape[0]) for b in blocks), dtype=np.uint64)
-    at = 0
-    for b in blocks:
-        rows = mine(b)
-        keys[at:at + rows.shape[0]] = (stream[b][rows].astype(np.uint64) << np.uint64(32)) \
-            | (rows + b.start).astype(np.uint64)
-        at += rows.shape[0]
+    keys = gather_blocks(len(table), BLOCK_ROWS, keys_of, np.uint64)
     keys.sort()
     return keys
 

@@ -143,6 +143,20 @@ NO_TIME = np.iinfo(np.int64).min
 BLOCK_ROWS = 1 << 16
 
 
+def gather_blocks(n: int, rows: int, part, dtype) -> np.ndarray:
+    """What ``part(block)`` gives for each slice of `rows` of the n rows, in one array
+    allocated once: a first pass counts, a second fills (a concatenation of the pieces
+    would hold them twice). Callers pass their module's BLOCK_ROWS as `rows`."""
+    blocks = [slice(start, start + rows) for start in range(0, n, rows)]
+    out = np.empty(sum(part(b).shape[0] for b in blocks), dtype=dtype)
+    at = 0
+    for b in blocks:
+        piece = part(b)
+        out[at:at + piece.shape[0]] = piece
+        at += piece.shape[0]
+    return out
+
+
 class DecodeStatus(enum.IntEnum):
     """Per-frame decode status. The first problem met decides it; decoding carries on
     at the layer above wherever the bytes allow (zeek's 'named anomaly' habit)."""

@@ -50,6 +50,7 @@ from .model import (
     TcpFlag,
     TcpOpt,
     empty_columns,
+    gather_blocks,
 )
 
 __all__ = ["TcpAnalysis", "FlowTable", "analyze_tcp", "flow_keys", "flow_order", "FLOW_FIELDS",
@@ -573,13 +574,7 @@ def _block_stats(n: int, part: Callable[[slice], tuple[np.ndarray, np.ndarray]],
     """_group_stats of the (group, values) that ``part`` gives for each block of the n
     frames, with no per-frame temporaries: a first pass counts, a second fills one key
     array, sorted in place (8 bytes per value kept, nothing more)."""
-    blocks = [slice(start, start + BLOCK_ROWS) for start in range(0, n, BLOCK_ROWS)]
-    keys = np.empty(sum(part(b)[0].shape[0] for b in blocks), dtype=np.uint64)
-    at = 0
-    for b in blocks:
-        group, values = part(b)
-        keys[at:at + group.shape[0]] = _keys(group, values)
-        at += group.shape[0]
+    keys = gather_blocks(n, BLOCK_ROWS, lambda block: _keys(*part(block)), np.uint64)
     keys.sort()
     return _sorted_stats(keys, ngroups)
 
