@@ -105,9 +105,7 @@ class Conns(Sequence):
     def __len__(self) -> int:
         return self._n
 
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(self._n))]
+    def __getitem__(self, i: int) -> Conn:
         if not -self._n <= i < self._n:
             raise IndexError(i)
         i = int(i) % self._n
