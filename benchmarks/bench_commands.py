@@ -17,7 +17,6 @@ Not a test: timings are never asserted.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import struct
@@ -26,7 +25,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import TSHARK_TCP_FIELDS, interleaved, run_once, tshark_field_args
+from common import (TSHARK_TCP_FIELDS, capture_arguments, existing, interleaved, run_once,
+                    selected, tshark_field_args)
 
 HERE = Path(__file__).resolve().parent
 INFO, ANALYZE = "cnfpost info", "cnfpost analyze (capture alone)"
@@ -76,19 +76,13 @@ def empty_peaks(rounds: int) -> dict[str, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("capture", type=Path)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--skip", action="append", default=[],
-                        help="skip tools whose name contains this text (e.g. dpkt)")
+    parser = capture_arguments(__doc__)
     args = parser.parse_args()
-    if not args.capture.exists():
-        raise SystemExit(f"{args.capture}: not found; make it with benchmarks/make_capture.py")
+    existing(args.capture)
 
     compile_package()
     packets = packets_in(args.capture)
-    cmds = {k: v for k, v in commands(args.capture).items()
-            if not any(s in k for s in args.skip)}
+    cmds = selected(commands(args.capture), args.skip)
     medians, peaks = interleaved(cmds, args.rounds)
     base = empty_peaks(args.rounds)
     size = args.capture.stat().st_size
@@ -102,8 +96,8 @@ def main() -> None:
     print("\n(B/packet: peak RSS less the same command's on an empty capture for cnfpost; "
           "the whole peak for dpkt and tshark)")
     for name in (INFO, ANALYZE):
-        if name in medians:
-            others = [k for k in (DPKT, TSHARK) if k in medians]
+        others = [k for k in (DPKT, TSHARK) if k in medians]
+        if name in medians and others:
             print(f"{name}: " + "; ".join(f"{medians[k] / medians[name]:.1f}x faster than "
                                            f"{k.split(':')[0]}" for k in others))
 

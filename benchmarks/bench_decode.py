@@ -9,7 +9,6 @@ memory is the child's max RSS (os.wait4). Not a test: timings are never asserted
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -17,7 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import interleaved, run_once, tshark_field_args
+from common import (capture_arguments, existing, interleaved, run_once, selected,
+                    tshark_field_args)
 
 HERE = Path(__file__).resolve().parent
 
@@ -66,18 +66,14 @@ def in_process(capture: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("capture", type=Path)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--skip", action="append", default=[],
-                        help="skip tools whose name contains this text")
+    parser = capture_arguments(__doc__)
     args = parser.parse_args()
+    existing(args.capture)
 
     inner = in_process(args.capture)
     packets = inner["packets"]
     baseline = run_once([sys.executable, "-c", "import numpy"])[1]
-    cmds = {k: v for k, v in commands(args.capture).items()
-            if not any(s in k for s in args.skip)}
+    cmds = selected(commands(args.capture), args.skip)
     medians, peaks = interleaved(cmds, args.rounds)
 
     kernel_s, table_bpp = inner["kernel_s"], inner["table_bpp"]

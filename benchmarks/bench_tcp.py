@@ -13,14 +13,14 @@ dpkt decoding alone.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from common import TSHARK_TCP_FIELDS, interleaved, tshark_field_args
+from common import (TSHARK_TCP_FIELDS, capture_arguments, existing, interleaved, selected,
+                    tshark_field_args)
 
 HERE = Path(__file__).resolve().parent
 CNFPOST = "cnfpost: decode + TCP analysis (flows, flags, flow table)"
@@ -72,18 +72,12 @@ def in_process(capture: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("capture", type=Path)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--skip", action="append", default=[],
-                        help="skip tools whose name contains this text (e.g. dpkt)")
+    parser = capture_arguments(__doc__)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    if not args.capture.exists():
-        raise SystemExit(f"{args.capture}: not found; make it with benchmarks/make_capture.py")
+    existing(args.capture)
 
-    cmds = {k: v for k, v in commands(args.capture).items()
-            if not any(s in k for s in args.skip)}
+    cmds = selected(commands(args.capture), args.skip)
     medians, rss = interleaved(cmds, args.rounds)
     inner = in_process(args.capture)
     packets = inner["packets"]

@@ -7,10 +7,12 @@ across exec), so the scripts keep their own process small and load nothing big.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
 import time
+from pathlib import Path
 
 
 def run_once(cmd: list[str]) -> tuple[float, int]:
@@ -49,3 +51,24 @@ TSHARK_TCP_FIELDS = ["frame.number", "tcp.stream", "tcp.seq", "tcp.ack", "tcp.wi
                      "tcp.analysis.duplicate_ack_num", "tcp.analysis.zero_window",
                      "tcp.analysis.window_full", "tcp.analysis.bytes_in_flight",
                      "tcp.analysis.ack_rtt"]
+
+
+def capture_arguments(doc: str) -> argparse.ArgumentParser:
+    """The options every capture benchmark takes: the capture, rounds, tools to skip."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("capture", type=Path)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--skip", action="append", default=[],
+                        help="skip tools whose name contains this text (e.g. dpkt)")
+    return parser
+
+
+def existing(capture: Path) -> Path:
+    if not capture.exists():
+        raise SystemExit(f"{capture}: not found; make it with benchmarks/make_capture.py")
+    return capture
+
+
+def selected(cmds: dict[str, list[str]], skip: list[str]) -> dict[str, list[str]]:
+    """The tools whose names contain none of the --skip texts."""
+    return {k: v for k, v in cmds.items() if not any(s in k for s in skip)}
