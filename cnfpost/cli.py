@@ -17,6 +17,7 @@ import click
 from .errors import CnfpostError, ExitCode, InputError, Interrupted, format_problem
 from .outputs import check_file, os_reason, output_error, writes_in_place
 from .inputs.registry import KIND
+from .memory import fix_mmap_threshold
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -360,23 +361,6 @@ def collect_script(show_path: bool) -> None:
         click.echo(path.read_text(encoding="utf-8"), nl=False)
 
 
-def _fixed_mmap_threshold() -> None:
-    """Big arrays freed go back to the system at once (glibc only; elsewhere nothing).
-
-    glibc raises its mmap threshold to the size of each big block freed, up to 32 MiB, so
-    the next columns of a large capture come from the heap and stay resident after they
-    are freed. A fixed 4 MiB (a column of a million-packet capture) keeps such arrays in
-    their own mappings; smaller temporaries still reuse the heap, which a lower threshold
-    would trade for page faults (measured: docs/performance.md)."""
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(ctypes.c_int(-3), ctypes.c_int(4 << 20))   # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        pass
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: the one place that turns errors into exit codes.
 
@@ -389,7 +373,7 @@ def main(argv: list[str] | None = None) -> None:
     # cnfpost does no linear algebra: OpenBLAS worker threads would only spin beside the
     # decoder on the probe's few cores (numpy is imported later, lazily, so this applies).
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    _fixed_mmap_threshold()
+    fix_mmap_threshold()
     try:
         with cli.make_context("cnfpost", args) as ctx:
             cli.invoke(ctx)

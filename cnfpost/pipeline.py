@@ -41,6 +41,7 @@ from .cause import Explanation, explain
 from .facts import build_facts
 from .failures import sample_failure
 from .limits import download_limits
+from .memory import release_freed
 from .rules import Context, path_rtt, path_vs_handshake, run_rules
 from .serverside_rules import located_facts, with_server_findings
 from .thresholds import Thresholds, load_config, worst_grade
@@ -189,6 +190,7 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
         from .tcp import analyze_tcp
 
         table = read_capture(inputs.capture, engine=engine, progress=progress)
+        release_freed()
         warnings += table.stats.warnings
         untimed = int((table["ts_ns"] == NO_TIME).sum())
         if untimed:
@@ -197,8 +199,10 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
             warnings.append(f"{table.stats.path}: {untimed} frame(s) without a time stamp: "
                             "durations that touch them are not measured")
         tcp = analyze_tcp(table, engine=engine)
+        release_freed()
         echo = pair_echoes(table)
         wire = wire_view(table, tcp)
+        release_freed()
     warnings = [_relative(w, inputs.root) for w in [str(p) for p in problems] + warnings]
     samples_source = "timings" if samples else "none"
     if not samples and wire is not None:
@@ -209,6 +213,7 @@ def analyze(source: Source | None = None, *, timings: Source | None = None,
     l3 = assess_l3(ping_run, mtr_report, echo, th, path)
     facts = build_facts(table, tcp, th, _path_rtts(path, ping_run, echo),
                         dns_seen=wire is not None and bool(wire.dns))
+    release_freed()
     l4 = _assess_l4(tcp, th, facts)
     l7 = assess_l7(samples, th)
 

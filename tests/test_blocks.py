@@ -17,13 +17,15 @@ import cnfpost.facts
 import cnfpost.repairs
 import cnfpost.stalls
 import cnfpost.tcp
+import cnfpost.wire.milestones
 from cnfpost.capture import read_capture
 from cnfpost.pipeline import analyze
 from cnfpost.tcp import FLOW_FIELDS, analyze_tcp
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLES = sorted(p for p in (ROOT / "sample_data").iterdir() if p.is_dir())
-MODULES = (cnfpost.tcp, cnfpost.facts, cnfpost.stalls, cnfpost.evidence, cnfpost.repairs)
+MODULES = (cnfpost.tcp, cnfpost.facts, cnfpost.stalls, cnfpost.evidence, cnfpost.repairs,
+           cnfpost.wire.milestones)
 
 
 def small_blocks(monkeypatch, rows: int) -> None:

@@ -22,8 +22,9 @@
 - ``fin``: the first FIN (either side), ``fin_side`` who sent it; ``rst``: the first RST,
   ``rst_side``.
 
-All of it is vectorised over the TCP rows (first occurrence per connection through
-``np.minimum.at``/``np.maximum.at``); only the TLS step visits the kept payloads.
+All of it is vectorised over the TCP rows, a block at a time (first occurrence per
+connection through ``np.minimum.at``/``np.maximum.at``); only the TLS step visits the
+kept payloads.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
-from ..model import PacketTable, TcpFlag
+from ..model import BLOCK_ROWS, PacketTable, TcpFlag
 from .conn import Conn, ConnIndex, Milestone, connections
 from .tls import TlsHandshake, tls_handshakes
 
@@ -72,32 +73,34 @@ class ConnMilestones:
         return d
 
 
-def _candidates(conns: ConnIndex, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of a connection where mask holds, and their connections. Only these rows
-    are ever indexed: no per-row index array over the whole capture."""
-    rows = np.flatnonzero(mask)
-    conn = conns.conn_at(rows)
-    keep = conn >= 0
-    return rows[keep], conn[keep]
+def _found(conns: ConnIndex, n: int, where) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """A block of rows at a time (model.BLOCK_ROWS), the rows of a connection where
+    `where(block)` holds, and their connections: the candidates of a bulk transfer are half
+    the capture, so they are never gathered whole (the memory budget of a big capture)."""
+    for lo in range(0, n, BLOCK_ROWS):
+        rows = lo + np.flatnonzero(where(slice(lo, min(lo + BLOCK_ROWS, n))))
+        conn = conns.conn_at(rows)
+        keep = conn >= 0
+        yield rows[keep], conn[keep]
 
 
-def _first(found: tuple[np.ndarray, np.ndarray], nconn: int,
+def _first(found: Iterator[tuple[np.ndarray, np.ndarray]], nconn: int,
            after: np.ndarray | None = None) -> np.ndarray:
     """Per connection, the first of the rows found (after `after`, per connection, when
     given); NONE when none."""
-    rows, conn = found
-    if after is not None:
-        keep = rows > after[conn]
-        rows, conn = rows[keep], conn[keep]
     out = np.full(nconn, NONE, dtype=np.int64)
-    np.minimum.at(out, conn, rows)
+    for rows, conn in found:
+        if after is not None:
+            keep = rows > after[conn]
+            rows, conn = rows[keep], conn[keep]
+        np.minimum.at(out, conn, rows)
     return out
 
 
-def _last(found: tuple[np.ndarray, np.ndarray], nconn: int) -> np.ndarray:
-    rows, conn = found
+def _last(found: Iterator[tuple[np.ndarray, np.ndarray]], nconn: int) -> np.ndarray:
     out = np.full(nconn, -1, dtype=np.int64)
-    np.maximum.at(out, conn, rows)
+    for rows, conn in found:
+        np.maximum.at(out, conn, rows)
     return out
 
 
@@ -113,16 +116,25 @@ def milestone_table(table: PacketTable, conns: ConnIndex | None = None,
     if nconn == 0:
         return MilestoneTable(conns, c["ts_ns"], {name: np.zeros(0, dtype=np.int64)
                                                   for name in MILESTONES})
-    flags = c["tcp_flags"]
-    client = conns.client_dir == 1
-    data = c["payload_len"] > 0
+    n = len(table)
+    flags, payload, side = c["tcp_flags"], c["payload_len"], conns.client_dir
 
-    syn = _first(_candidates(conns, ((flags & (SYN | ACK)) == SYN) & client), nconn)
-    syn_ack = _first(_candidates(conns, ((flags & (SYN | ACK)) == (SYN | ACK)) & ~client),
-                     nconn)
-    pure_ack = _candidates(conns, ((flags & (SYN | ACK | RST)) == ACK) & client)
-    hs_ack = _first(pure_ack, nconn, after=np.where(syn_ack == NONE, NONE - 1, syn_ack))
-    del pure_ack
+    def found(bits: int, value: int, client: bool | None = None, data: bool = False):
+        """Rows whose flags masked by `bits` equal `value`, from the client (True), the
+        server (False) or either side (None), with payload when `data`."""
+        def where(b: slice) -> np.ndarray:
+            hit = (flags[b] & bits) == value
+            if client is not None:
+                hit &= (side[b] == 1) == client
+            if data:
+                hit &= payload[b] > 0
+            return hit
+        return _found(conns, n, where)
+
+    syn = _first(found(SYN | ACK, SYN, client=True), nconn)
+    syn_ack = _first(found(SYN | ACK, SYN | ACK, client=False), nconn)
+    hs_ack = _first(found(SYN | ACK | RST, ACK, client=True), nconn,
+                    after=np.where(syn_ack == NONE, NONE - 1, syn_ack))
 
     ch = np.full(nconn, NONE, dtype=np.int64)
     sh = ch.copy()
@@ -143,13 +155,11 @@ def milestone_table(table: PacketTable, conns: ConnIndex | None = None,
     after = np.where(done != NONE, done, -1)
     after = np.where(done_more, after - 1, after)
     after = np.where((ch != NONE) & (done == NONE), NONE, after)
-    req = _first(_candidates(conns, data & client), nconn, after=after)
-    server_data = _candidates(conns, data & ~client)
-    resp = _first(server_data, nconn, after=req)
-    last = _last(server_data, nconn)
-    del server_data, data, client
-    fin = _first(_candidates(conns, (flags & FIN) != 0), nconn)
-    rst = _first(_candidates(conns, (flags & RST) != 0), nconn)
+    req = _first(found(0, 0, client=True, data=True), nconn, after=after)
+    resp = _first(found(0, 0, client=False, data=True), nconn, after=req)
+    last = _last(found(0, 0, client=False, data=True), nconn)
+    fin = _first(found(FIN, FIN), nconn)
+    rst = _first(found(RST, RST), nconn)
 
     rows = dict(zip(MILESTONES, (syn, syn_ack, hs_ack, ch, sh, done, req, resp, last, fin,
                                  rst)))
