@@ -309,7 +309,7 @@ def bucket_rows(rows: np.ndarray, edges: tuple[int, ...], tcp: TcpAnalysis) -> d
     c2s = tcp.client_dir[rows] == 1
     payload = tcp.payload_len[rows].astype(np.int64)
     bits = tcp.columns["tcp_analysis"][rows]
-    win = tcp.columns["tcp_win_scaled"][rows].astype(np.int64)
+    win = tcp.at("tcp_win_scaled", rows).astype(np.int64)
     flags = tcp.tcp_flags[rows]
     window_rows = ((flags & ACK) != 0) & ((flags & SYN) == 0)
     rtt = tcp.ack_rtt_ns(rows)

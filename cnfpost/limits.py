@@ -93,7 +93,7 @@ def _receiver_limited(tcp: TcpAnalysis, rows: np.ndarray, data: np.ndarray, stre
     if client.shape[0] == 0:
         return flagged
     mss = int(tcp.flows["mss_client"][stream] or 1460)
-    window = tcp.columns["tcp_win_scaled"][client].astype(np.int64)
+    window = tcp.at("tcp_win_scaled", client).astype(np.int64)
     smallest = np.full(data.shape[0] - 1, np.iinfo(np.int64).max, dtype=np.int64)
     gap = np.searchsorted(data, client, side="right") - 1      # the gap each ACK falls in
     inside = (gap >= 0) & (gap < smallest.shape[0])

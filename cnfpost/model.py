@@ -368,9 +368,11 @@ class PacketTable:
 
 # ---------------------------------------------------------------------------------------
 # TCP analysis columns (cnfpost/tcp.py): one row per frame, like PACKET_COLUMNS, 32 bytes
-# per packet (checked by a test) of which 26 are stored per frame: the duplicate-ACK
+# per packet (checked by a test) of which 14 are stored per frame: the duplicate-ACK
 # number and frame (SPARSE_ANALYSIS) are non-zero on duplicate ACKs only and are kept for
-# those (TcpAnalysis[name] gives them as columns). Rows that are not TCP hold 0 except
+# those, and the relative seq/ack and scaled window (DERIVED_ANALYSIS) are derived from the
+# raw numbers and each direction's bases (cnfpost/tcp_relative.py); TcpAnalysis[name] and
+# TcpAnalysis.at(name, rows) give every column alike. Rows that are not TCP hold 0 except
 # `tcp_stream`, which holds NO_STREAM. Derived fields are not stored: tcp.nxtseq is tcp_seq_rel + tcp.len
 # (+1 for SYN/FIN), tcp.analysis.ack_rtt is ts_ns of the row minus ts_ns of
 # tcp_acks_frame, and tcp.analysis.retransmission is any of the three retransmission bits
@@ -437,4 +439,6 @@ ANALYSIS_COLUMNS: tuple[Column, ...] = (
            "duplicate ACK number (saturates at 65535)"),
 )
 SPARSE_ANALYSIS = ("tcp_dupack_frame", "tcp_dupack_num")
-DENSE_ANALYSIS = tuple(c for c in ANALYSIS_COLUMNS if c.name not in SPARSE_ANALYSIS)
+DERIVED_ANALYSIS = ("tcp_seq_rel", "tcp_ack_rel", "tcp_win_scaled")
+DENSE_ANALYSIS = tuple(c for c in ANALYSIS_COLUMNS
+                       if c.name not in SPARSE_ANALYSIS + DERIVED_ANALYSIS)

@@ -203,7 +203,6 @@ def classify_repairs(table: PacketTable, tcp: TcpAnalysis) -> Repairs:
         return Repairs(flagged, streams, up, kind, delay)
     rtt = _stream_rtt_ns(tcp)
     spurious = (c["tcp_analysis"][flagged] & int(A.SPURIOUS_RETRANSMISSION)) != 0
-    seq_rel = c["tcp_seq_rel"]
     at_server = capture_at_server(tcp, streams)[streams]
     at_receiver = up == at_server         # client data at the server, server data at the client
     recv = np.flatnonzero(at_receiver)
@@ -212,13 +211,13 @@ def classify_repairs(table: PacketTable, tcp: TcpAnalysis) -> Repairs:
         # Within a group (a stream's data one way, in capture order): the highest start seen
         # so far, and where each start first arrived. Groups are kept apart by an offset
         # above any sequence number, so one pass serves them all.
-        key = group * GROUP_SPAN + seq_rel[rows].astype(np.int64)
+        key = group * GROUP_SPAN + tcp.at("tcp_seq_rel", rows).astype(np.int64)
         reach = np.maximum.accumulate(key)
         starts, first_pos = np.unique(key, return_index=True)
         r = flagged[recv]
         g = streams[recv] * 2 + up[recv]
         pos = np.searchsorted(group * ROW_SPAN + rows, g * ROW_SPAN + r)
-        s = g * GROUP_SPAN + seq_rel[r].astype(np.int64)
+        s = g * GROUP_SPAN + tcp.at("tcp_seq_rel", r).astype(np.int64)
         copy = first_pos[np.searchsorted(starts, s)] < pos
         first_above = np.minimum(np.searchsorted(reach, s, side="right"), pos)
         early = ~copy & (first_above >= pos)       # nothing later had arrived: not late at all

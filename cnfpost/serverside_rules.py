@@ -38,7 +38,7 @@ def located_facts(facts: Facts, ss) -> Facts:
     if not _usable(ss) or facts.repairs is None or facts.tcp is None:
         return facts
     tcp = facts.tcp
-    seq = tcp.columns["tcp_seq_rel"].astype(np.int64)
+    seq = tcp["tcp_seq_rel"]
     repair = dict(facts.repair_frames)
     copies = set(facts.copy_frames)
     reordered = set(facts.reorder_frames)

@@ -108,11 +108,11 @@ def _response_unfinished(tcp: TcpAnalysis, rows: np.ndarray) -> bool:
 
     def data_end(side):
         sent = side[tcp.payload_len[side] > 0]
-        return int((c["tcp_seq_rel"][sent].astype(np.int64) + tcp.payload_len[sent]).max()) \
+        return int((tcp.at("tcp_seq_rel", sent).astype(np.int64) + tcp.payload_len[sent]).max()) \
             if sent.size else 0
 
     def acked(side):
-        return int(c["tcp_ack_rel"][side].max()) if side.size else 0
+        return int(tcp.at("tcp_ack_rel", side).max()) if side.size else 0
 
     return data_end(server) > acked(client) or data_end(client) > acked(server)
 
@@ -146,7 +146,7 @@ def _unfilled_downstream(table, tcp, stream, f) -> Blackhole | None:
     server = rows[(tcp.client_dir[rows] == 0) & (tcp.payload_len[rows] > 0)]
     if server.shape[0] == 0:
         return None
-    seq = tcp.columns["tcp_seq_rel"][server].astype(np.int64)
+    seq = tcp.at("tcp_seq_rel", server).astype(np.int64)
     end = seq + tcp.payload_len[server]
     # A hole never filled: the bytes delivered in order stop below the highest byte seen.
     delivered = 1 if f["synack_count"][stream] > 0 else int(seq.min())  # relative seq
@@ -169,7 +169,7 @@ def _unfilled_downstream(table, tcp, stream, f) -> Blackhole | None:
 def _repeated_upstream(table, tcp, stream, f) -> Blackhole | None:
     rows = tcp.stream_rows(stream)
     client = rows[(tcp.client_dir[rows] == 1) & (tcp.payload_len[rows] > 0)]
-    seq = tcp.columns["tcp_seq_rel"][client].astype(np.int64)
+    seq = tcp.at("tcp_seq_rel", client).astype(np.int64)
     starts, counts = np.unique(seq, return_counts=True)
     sizes = tcp.payload_len[client]
     mss = int(min(x for x in (f["mss_client"][stream], f["mss_server"][stream], 65535) if x > 0))
@@ -178,7 +178,7 @@ def _repeated_upstream(table, tcp, stream, f) -> Blackhole | None:
     if not repeated.any() or (~big).sum() == 0:
         return None
     # the server acknowledged small segments but never the repeated full-size one
-    acked = tcp.columns["tcp_ack_rel"][rows[tcp.client_dir[rows] == 0]].astype(np.int64)
+    acked = tcp.at("tcp_ack_rel", rows[tcp.client_dir[rows] == 0]).astype(np.int64)
     stuck = int(seq[repeated].min())
     if acked.size and int(acked.max()) > stuck:
         return None

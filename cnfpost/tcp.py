@@ -40,6 +40,7 @@ from .model import (
     ANALYSIS_COLUMNS,
     BLOCK_ROWS,
     DENSE_ANALYSIS,
+    DERIVED_ANALYSIS,
     NO_STREAM,
     NO_TIME,
     SPARSE_ANALYSIS,
@@ -52,6 +53,7 @@ from .model import (
     empty_columns,
     gather_blocks,
 )
+from .tcp_relative import RelativeNumbers
 
 __all__ = ["TcpAnalysis", "FlowTable", "analyze_tcp", "flow_keys", "flow_order", "FLOW_FIELDS",
            "ENGINES"]
@@ -142,26 +144,49 @@ class TcpAnalysis:
     payload_len: np.ndarray
     client_dir: np.ndarray             # per frame: 1 if sent by the flow's client
     _by_stream: tuple | None = field(default=None, repr=False, compare=False)
+    _sizes: np.ndarray | None = field(default=None, repr=False, compare=False)
     quoted_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # ^ ICMP errors quoting TCP: they have a tcp.stream, no analysis, no window or ack
     ts_rtt_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint32))
-    ts_rtt_values: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    # ^ TSval/TSecr RTT samples (sparse: the frames that gave one, and the RTT in ns)
+    ts_rtt_from: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint32))
+    # ^ TSval/TSecr RTT samples (sparse: the frames that gave one, and the frame whose TSval
+    #   each echoes; the RTT is the time between the two, see ts_rtt_values)
     dupacks: dict[str, np.ndarray] = field(default_factory=dict)
     # ^ the SPARSE_ANALYSIS columns on the duplicate ACKs only: "row" and one array each
+    relative: RelativeNumbers | None = None
+    # ^ the DERIVED_ANALYSIS columns, when not stored (the compiled engine)
 
     def __len__(self) -> int:
         return int(self.columns["tcp_stream"].shape[0])
 
+    def ts_rtt_values(self) -> np.ndarray:
+        """The TSval/TSecr RTT of each sample (ts_rtt_rows), in ns."""
+        return self.ts_ns[self.ts_rtt_rows] - self.ts_ns[self.ts_rtt_from]
+
     def __getitem__(self, name: str) -> np.ndarray:
-        """An analysis column by name, the sparse ones spelled out per frame."""
-        if name in SPARSE_ANALYSIS and name not in self.columns:
+        """An analysis column by name, the sparse and derived ones spelled out per frame
+        (a new array: read a few rows with `at`)."""
+        if name in self.columns:
+            return self.columns[name]
+        if name in DERIVED_ANALYSIS and self.relative is not None:
+            return self.relative.column(name)
+        if name in SPARSE_ANALYSIS:
             dtype = next(c.dtype for c in ANALYSIS_COLUMNS if c.name == name)
             out = np.zeros(len(self), dtype=dtype)
             if self.dupacks:
                 out[self.dupacks["row"]] = self.dupacks[name]
             return out
-        return self.columns[name]
+        raise KeyError(name)
+
+    def at(self, name: str, rows) -> np.ndarray:
+        """An analysis column's values at `rows` (indices or a slice), however it is kept."""
+        if name in self.columns:
+            return self.columns[name][rows]
+        if name in DERIVED_ANALYSIS and self.relative is not None:
+            if isinstance(rows, slice):
+                rows = np.arange(*rows.indices(len(self)))
+            return self.relative.at(name, rows)
+        return self[name][rows]
 
     @property
     def n_streams(self) -> int:
@@ -174,7 +199,7 @@ class TcpAnalysis:
     def nxtseq(self) -> np.ndarray:
         """tcp.nxtseq: relative seq + payload (+1 for SYN/FIN); 0 outside TCP."""
         sf = (self.tcp_flags & (SYN | FIN)) != 0
-        out = self.columns["tcp_seq_rel"] + self.payload_len.astype(np.uint32) + sf.astype(np.uint32)
+        out = self["tcp_seq_rel"] + self.payload_len.astype(np.uint32) + sf.astype(np.uint32)
         out[self.columns["tcp_stream"] == NO_STREAM] = 0
         return out
 
@@ -190,9 +215,19 @@ class TcpAnalysis:
         return out
 
     def stream_size(self, stream: int) -> int:
-        """How many rows stream_rows(stream) has."""
-        bounds = self.stream_index()[1]
-        return int(bounds[stream + 1] - bounds[stream]) if 0 <= stream < self.n_streams else 0
+        """How many rows stream_rows(stream) has (without building the index)."""
+        return int(self.stream_sizes()[stream]) if 0 <= stream < self.n_streams else 0
+
+    def stream_sizes(self) -> np.ndarray:
+        """Rows per stream (int64), counted a block at a time on first use."""
+        if self._sizes is None:
+            column = self.columns["tcp_stream"]
+            count = np.zeros(self.n_streams + 1, dtype=np.int64)
+            for start in range(0, column.shape[0], BLOCK_ROWS):
+                count += np.bincount(np.minimum(column[start:start + BLOCK_ROWS], self.n_streams),
+                                     minlength=self.n_streams + 1)
+            self._sizes = count[:-1]
+        return self._sizes
 
     def stream_rows(self, stream: int) -> np.ndarray:
         """The rows (capture order) of one stream; the index is built on first use, so a
@@ -209,11 +244,7 @@ class TcpAnalysis:
             # uint32 rows, built a block at a time: 4 bytes a frame kept, little more
             # while building (the memory budget of a big capture)
             column = self.columns["tcp_stream"]
-            count = np.zeros(self.n_streams + 1, dtype=np.int64)
-            for start in range(0, column.shape[0], BLOCK_ROWS):
-                count += np.bincount(np.minimum(column[start:start + BLOCK_ROWS], self.n_streams),
-                                     minlength=self.n_streams + 1)
-            bounds = np.concatenate(([0], np.cumsum(count[:-1])))
+            bounds = np.concatenate(([0], np.cumsum(self.stream_sizes())))
             order = np.empty(int(bounds[-1]), dtype=np.uint32)
             fill = bounds[:-1].copy()
             for start in range(0, column.shape[0], BLOCK_ROWS):
@@ -245,7 +276,7 @@ class TcpAnalysis:
         rows = rows[((flags & ACK) != 0) & ((flags & SYN) == 0)]
         if rows.shape[0] > points > 0:
             rows = rows[np.unique(np.linspace(0, rows.shape[0] - 1, points).round().astype(np.int64))]
-        return self.ts_ns[rows], self.columns["tcp_win_scaled"][rows]
+        return self.ts_ns[rows], self.at("tcp_win_scaled", rows)
 
     def rtt_samples(self, stream: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """RTT samples of one stream, each as (frame numbers, ns): "ack_rtt" (Wireshark's
@@ -260,7 +291,7 @@ class TcpAnalysis:
                            ("client", self.client_dir[rows] == 1)):
             out[f"ack_rtt_{side}"] = (rows[mask] + 1, rtt[mask])
         sel = self.columns["tcp_stream"][self.ts_rtt_rows] == stream
-        rows, rtt = self.ts_rtt_rows[sel].astype(np.int64), self.ts_rtt_values[sel]
+        rows, rtt = self.ts_rtt_rows[sel].astype(np.int64), self.ts_rtt_values()[sel]
         for side, mask in (("server", self.client_dir[rows] == 0),
                            ("client", self.client_dir[rows] == 1)):
             out[f"ts_rtt_{side}"] = (rows[mask] + 1, rtt[mask])
@@ -438,18 +469,27 @@ def _run_state_machine(table: PacketTable, engine: str, per_frame: bool = True):
     ACKs, the rows of ICMP errors quoting TCP). Without per_frame, the columns are
     tcp_stream alone and there are no samples."""
     quoted = _quoted_tcp(table)
+    relative = None
     if engine == "compiled":
-        out, stats, direction, ts, dupacks = _compiled(table, quoted, per_frame)
+        out, stats, direction, ts, dupacks, relative = _compiled(table, quoted, per_frame)
     elif engine == "python":
         out, stats, direction, ts, dupacks = _reference(table, quoted)
     else:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if not per_frame:
         return ({"tcp_stream": out["tcp_stream"]}, stats, direction,
-                (ts[0][:0], ts[1][:0]), {}, quoted[0])
-    # tshark shows the quoted header's raw sequence number as tcp.seq of such a frame
-    out["tcp_seq_rel"][quoted[0]] = quoted[6]
-    return out, stats, direction, ts, dupacks, quoted[0]
+                (ts[0][:0], ts[1][:0]), {}, quoted[0], None)
+    # tshark shows the quoted header's raw sequence number as tcp.seq of such a frame (and
+    # neither an ack nor a window): an exception to the relative numbers
+    if relative is None:
+        out["tcp_seq_rel"][quoted[0]] = quoted[6]
+    else:
+        steps, exceptions = relative
+        extra = np.zeros((quoted[0].shape[0], 4), dtype=np.uint32)
+        extra[:, 0], extra[:, 1] = quoted[0], quoted[6]
+        exceptions = np.concatenate([exceptions, extra])
+        relative = steps, exceptions[np.argsort(exceptions[:, 0], kind="stable")]
+    return out, stats, direction, ts, dupacks, quoted[0], relative
 
 
 def _quoted_keys(quoted, n: int):
@@ -476,7 +516,7 @@ def _compiled(table: PacketTable, quoted, per_frame: bool = True):
            **empty_columns([c for c in DENSE_ANALYSIS if c.name != "tcp_stream"],
                            n if per_frame else 1)}
     direction = np.zeros(n, dtype=np.uint8)
-    status, stats, (ts_rows, ts_vals), (dup_rows, dup_num, dup_frame) = _tcp._analyze(
+    status, stats, (ts_rows, ts_from), (dup_rows, dup_num, dup_frame), relative = _tcp._analyze(
         c["ip_version"], c["ip_proto"], c["tcp_hdr_len"], c["status"], c["ip_src"],
         c["ip_dst"], c["sport"], c["dport"], c["ts_ns"], c["tcp_seq"], c["tcp_ack"],
         c["tcp_flags"], c["tcp_win"], c["payload_len"], c["tcp_opts"], c["tcp_tsval"],
@@ -484,12 +524,12 @@ def _compiled(table: PacketTable, quoted, per_frame: bool = True):
         int(DecodeStatus.BAD_TCP_HEADER_LEN), int(DecodeStatus.TRUNCATED_L4), per_frame,
         q_rows, np.ascontiguousarray(q_keys[:, 0]), np.ascontiguousarray(q_keys[:, 1]),
         ws_rows, ws_vals, sack_rows, sack_sums,
-        out["tcp_stream"], out["tcp_seq_rel"], out["tcp_ack_rel"], out["tcp_win_scaled"],
-        out["tcp_bytes_in_flight"], out["tcp_analysis"], out["tcp_acks_frame"], direction)
+        out["tcp_stream"], out["tcp_bytes_in_flight"], out["tcp_analysis"],
+        out["tcp_acks_frame"], direction)
     if status != 0:
         raise RuntimeError(f"TCP analysis kernel failed with status {status}")
     dupacks = {"row": dup_rows, "tcp_dupack_num": dup_num, "tcp_dupack_frame": dup_frame}
-    return out, stats, direction, (ts_rows, ts_vals), dupacks
+    return out, stats, direction, (ts_rows, ts_from), dupacks, relative
 
 
 def _reference(table: PacketTable, quoted):
@@ -510,22 +550,23 @@ def _reference(table: PacketTable, quoted):
     wscale, has_sack, sack_sum = _dense_options(table)
     has_ts = ((c["tcp_opts"] & int(TcpOpt.TIMESTAMP)) != 0).view(np.uint8)
     out = empty_columns(ANALYSIS_COLUMNS, n)
-    ts_rtt = np.full(n, -1, dtype=np.int64)
+    ts_from = np.full(n, -1, dtype=np.int64)
     status, stats = tcp_py.analyze(
         lo, hi, is_tcp.view(np.uint8), analyze.view(np.uint8), show.view(np.uint8), stream_only,
         c["ts_ns"], c["tcp_seq"], c["tcp_ack"], c["tcp_flags"], c["tcp_win"], c["payload_len"],
         direction, wscale, has_sack, sack_sum, has_ts, c["tcp_tsval"], c["tcp_tsecr"],
         out["tcp_stream"], out["tcp_seq_rel"], out["tcp_ack_rel"], out["tcp_win_scaled"],
         out["tcp_bytes_in_flight"], out["tcp_analysis"], out["tcp_dupack_num"],
-        out["tcp_dupack_frame"], out["tcp_acks_frame"], ts_rtt)
+        out["tcp_dupack_frame"], out["tcp_acks_frame"], ts_from)
     if status != 0:
         raise RuntimeError(f"TCP analysis reference engine failed with status {status}")
-    ts_rows = np.flatnonzero(ts_rtt >= 0)
+    ts_rows = np.flatnonzero(ts_from >= 0)
     # the duplicate-ACK columns kept as the kernel keeps them: on the duplicate ACKs only
     dup = np.flatnonzero((out["tcp_dupack_num"] != 0) | (out["tcp_dupack_frame"] != 0))
     dupacks = {"row": dup.astype(np.uint32), **{name: out.pop(name)[dup]
                                                 for name in SPARSE_ANALYSIS}}
-    return out, stats, direction, (ts_rows.astype(np.uint32), ts_rtt[ts_rows]), dupacks
+    return (out, stats, direction, (ts_rows.astype(np.uint32), ts_from[ts_rows].astype(np.uint32)),
+            dupacks)
 
 
 # ----------------------------------------------------------------------------------------
@@ -539,18 +580,20 @@ def analyze_tcp(table: PacketTable, engine: str = "compiled",
     column and no distributions (win_*, ack_rtt_*, ts_rtt_*), for `cnfpost info`, at a
     fraction of the memory."""
     c = table.columns
-    out, stats, direction, (ts_rows, ts_values), dupacks, quoted_rows = _run_state_machine(
-        table, engine, per_frame)
+    out, stats, direction, (ts_rows, ts_from), dupacks, quoted_rows, steps = \
+        _run_state_machine(table, engine, per_frame)
     eager, client_dir = _flow_table(table, out, stats, direction)
     del direction
     nconv = stats.shape[0]
-    lazy = _distributions(table, out, client_dir, ts_rows, ts_values, nconv) if per_frame \
-        else {}
-    flows = FlowTable(eager, lazy) if nconv and lazy else eager
-    return TcpAnalysis(columns=out, flows=flows, ts_ns=c["ts_ns"], tcp_flags=c["tcp_flags"],
-                       payload_len=c["payload_len"], client_dir=client_dir,
-                       quoted_rows=quoted_rows, ts_rtt_rows=ts_rows, ts_rtt_values=ts_values,
-                       dupacks=dupacks)
+    relative = None if steps is None else RelativeNumbers.of(*steps, c, out["tcp_stream"],
+                                                            client_dir)
+    tcp = TcpAnalysis(columns=out, flows=eager, ts_ns=c["ts_ns"], tcp_flags=c["tcp_flags"],
+                      payload_len=c["payload_len"], client_dir=client_dir,
+                      quoted_rows=quoted_rows, ts_rtt_rows=ts_rows, ts_rtt_from=ts_from,
+                      dupacks=dupacks, relative=relative)
+    if per_frame and nconv:
+        tcp.flows = FlowTable(eager, _distributions(tcp, nconv))
+    return tcp
 
 
 STAT_BITS = 40        # value bits of a distribution key: values are clipped to 2**40 - 1
@@ -736,15 +779,13 @@ def _flow_table(table, out, stats, direction):
     return {name: np.asarray(f[name]) for name in FLOW_FIELDS if name in f}, client_dir_row
 
 
-def _distributions(table: PacketTable, out: dict, client_dir_row: np.ndarray,
-                   ts_rows: np.ndarray, ts_values: np.ndarray, nconv: int
-                   ) -> dict[str, Callable[[], dict]]:
+def _distributions(tcp: TcpAnalysis, nconv: int) -> dict[str, Callable[[], dict]]:
     """The flow table's per-stream distributions (count, min, median, max), as three
     families each computed on first use (FlowTable), from arrays the analysis keeps:
     windows advertised each way, ACK RTTs by the side that acked, TSval/TSecr RTTs. Each
     costs sorts over the frames; the diagnosis reads only the ACK RTTs."""
-    c = table.columns
-    stream = out["tcp_stream"]
+    stream, client_dir_row = tcp.columns["tcp_stream"], tcp.client_dir
+    ts_rows = tcp.ts_rtt_rows
 
     n = stream.shape[0]
 
@@ -761,17 +802,17 @@ def _distributions(table: PacketTable, out: dict, client_dir_row: np.ndarray,
     def windows() -> dict:
         # Advertised windows (scaled), of frames carrying an ACK, SYNs excluded.
         def part(block: slice):
-            fl = c["tcp_flags"][block]
+            fl = tcp.tcp_flags[block]
             rows = block.start + np.flatnonzero((stream[block] != NO_STREAM)
                                                 & ((fl & (ACK | SYN)) == ACK))
             group = stream[rows].astype(np.int64) + nconv * (client_dir_row[rows] != 1)
-            return group, out["tcp_win_scaled"][rows]
+            return group, tcp.at("tcp_win_scaled", rows)
         return by_side(part, "win_", (None, "min_{side}", "median_{side}", "max_{side}"),
                        ("c2s", "s2c"))
 
     def ack_rtts() -> dict:
         # Wireshark's tcp.analysis.ack_rtt, split by the side that sent the ACK.
-        acks, ts = out["tcp_acks_frame"], c["ts_ns"]
+        acks, ts = tcp.columns["tcp_acks_frame"], tcp.ts_ns
 
         def part(block: slice):
             rows = block.start + np.flatnonzero(acks[block])
@@ -784,7 +825,8 @@ def _distributions(table: PacketTable, out: dict, client_dir_row: np.ndarray,
                                           "{side}_max_ns"), ("server", "client"))
 
     def ts_rtts() -> dict:
-        cnt, mn, md, mx = _group_stats(stream[ts_rows].astype(np.int64), ts_values, nconv)
+        cnt, mn, md, mx = _group_stats(stream[ts_rows].astype(np.int64), tcp.ts_rtt_values(),
+                                       nconv)
         return {"ts_rtt_count": cnt, "ts_rtt_min_ns": mn, "ts_rtt_median_ns": md,
                 "ts_rtt_max_ns": mx}
 

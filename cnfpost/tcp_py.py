@@ -119,13 +119,13 @@ def _finish(cv, stats):
 def analyze(key_lo, key_hi, is_tcp, analyze, show, stream_only, ts_ns, seq_raw, ack_raw, tcp_flags, tcp_win,
             seglen_in, direction, wscale, has_sack, sack_sum, has_ts, tsval, tsecr,
             out_stream, out_seq, out_ack, out_win, out_bif, out_flags, out_dupnum,
-            out_dupframe, out_acks_frame, out_ts_rtt):
+            out_dupframe, out_acks_frame, out_ts_from):
     """Same contract as ext/_tcp.pyx's ``_analyze``: (status, per-conversation array)."""
     n = ts_ns.shape[0]
     arrays = (key_lo, key_hi, is_tcp, analyze, show, stream_only, seq_raw, ack_raw, tcp_flags, tcp_win,
               seglen_in, direction, wscale, has_sack, sack_sum, has_ts, tsval, tsecr,
               out_stream, out_seq, out_ack, out_win, out_bif, out_flags, out_dupnum,
-              out_dupframe, out_acks_frame, out_ts_rtt)
+              out_dupframe, out_acks_frame, out_ts_from)
     if any(a.shape[0] != n for a in arrays):
         return STATUS_BAD_INDEX, np.zeros((0, NSTAT), dtype=np.int64)
 
@@ -336,20 +336,20 @@ def analyze(key_lo, key_hi, is_tcp, analyze, show, stream_only, ts_ns, seq_raw, 
                 fwd.win_scale = -2
 
         # TSval/TSecr RTT: first echo of a TSval, from the first frame carrying it
-        ts_rtt = -1
+        ts_from = -1
         if ht_l[r]:
             if flags & TH_ACK and te_l[r] != 0:
                 for entry in reversed(rev.ts):
                     if entry[0] == te_l[r]:
                         if not entry[2] and now >= entry[1]:
-                            ts_rtt = now - entry[1]
+                            ts_from = entry[3]      # the row whose TSval this echoes
                         entry[2] = True
                         break
             if not fwd.ts or fwd.ts[-1][0] != tv_l[r]:
-                fwd.ts.append([tv_l[r], now, False])
+                fwd.ts.append([tv_l[r], now, False, r])
                 if len(fwd.ts) > TS_RING:
                     del fwd.ts[0]
-        out_ts_rtt[r] = ts_rtt
+        out_ts_from[r] = ts_from
 
         out_seq[r] = rel_seq
         out_ack[r] = rel_ack

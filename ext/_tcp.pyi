@@ -7,6 +7,7 @@ STATUS_BAD_INDEX: int
 STATUS_NO_MEMORY: int
 NO_STREAM: int
 STAT_NAMES: tuple[str, ...]
+STEP_COLUMNS: tuple[str, str, str]
 
 def _analyze(
     ip_version: npt.NDArray[np.uint8],
@@ -39,16 +40,16 @@ def _analyze(
     sack_row: npt.NDArray[np.int64],
     sack_val: npt.NDArray[np.uint32],
     out_stream: npt.NDArray[np.uint32],
-    out_seq: npt.NDArray[np.uint32],
-    out_ack: npt.NDArray[np.uint32],
-    out_win: npt.NDArray[np.uint32],
     out_bif: npt.NDArray[np.uint32],
     out_flags: npt.NDArray[np.uint16],
     out_acks_frame: npt.NDArray[np.uint32],
     out_direction: npt.NDArray[np.uint8],
 ) -> tuple[int, npt.NDArray[np.int64],
-           tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]],
-           tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint16], npt.NDArray[np.uint32]]]:
+           tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]],
+           tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint16], npt.NDArray[np.uint32]],
+           tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]]:
     """Fill the per-frame outputs from the packet table's columns and the sparse inputs;
-    (status, per-conversation counts one row per stream, (TSval/TSecr RTT rows, values),
-    (duplicate-ACK rows, numbers, frames))."""
+    (status, per-conversation counts one row per stream, (TSval/TSecr RTT rows, the rows whose
+    TSval each echoes),
+    (duplicate-ACK rows, numbers, frames), (relative-number steps (k, 3): row, STEP_COLUMNS
+    index, base or shift; exceptions (k, 4): row, tcp.seq, tcp.ack, tcp.window_size))."""

@@ -9,12 +9,13 @@ so a big capture costs no per-frame temporaries. A hash table interns the keys, 
 4-tuple keeps its conversation state (both directions), and a new conversation starts
 where Wireshark's port-reuse rule says, so conversations are numbered in order of first
 appearance: Wireshark's tcp.stream. The kernel fills caller-allocated per-frame arrays
-(stream, direction, relative seq/ack, scaled window, bytes in flight, the analysis flag
-bits with Wireshark's TCP_A_* values, duplicate-ACK number and frame, the frame an ACK
-acknowledges) and returns the per-conversation counts as one (conversations x NSTAT)
-array, since their number is known only at the end, and the TSval/TSecr RTT samples as
-rows and values. Without per_frame (cnfpost info) only the stream and direction are
-written per frame.
+(stream, direction, bytes in flight, the analysis flag bits with Wireshark's TCP_A_*
+values, the frame an ACK acknowledges) and returns the per-conversation counts as one
+(conversations x NSTAT) array, since their number is known only at the end; what comes on
+few frames comes back as rows and values: the TSval/TSecr RTT samples, the duplicate-ACK
+number and frame, and the relative seq/ack and scaled window as the steps of each
+direction's bases and shift (RELATIVE below). Without per_frame (cnfpost info) only the
+stream and direction are written per frame.
 
 The rules are `tcp_analyze_sequence_number()` and the parts of `dissect_tcp()` around it
 in epan/dissectors/packet-tcp.c (Wireshark 4.0), as written out in
@@ -67,6 +68,13 @@ cdef enum: FASTRT_NS = 20000000
 cdef enum: OOO_DEFAULT_NS = 3000000
 # TSval/TSecr RTT (not a Wireshark field): the last distinct TSvals of each side kept.
 cdef enum: TS_RING = 16
+
+# RELATIVE: what a step record changes, in the order of the columns it gives
+cdef enum:
+    STEP_SEQ = 0
+    STEP_ACK = 1
+    STEP_SHIFT = 2
+STEP_COLUMNS = ("tcp_seq_rel", "tcp_ack_rel", "tcp_win_scaled")
 
 cdef enum:
     C_STATUS_OK = 0
@@ -157,10 +165,14 @@ cdef struct Flow:
     uint32_t span_last
     # TSvals sent (ring of the last TS_RING distinct ones), when, and whether echoed yet
     uint32_t ts_val[TS_RING]
-    int64_t ts_time[TS_RING]
+    uint32_t ts_row[TS_RING]     # the frame that first carried it
     bint ts_echoed[TS_RING]
     int ts_count
     int ts_head
+    # RELATIVE: the base of seq, of ack and the window shift last recorded
+    uint32_t said_seq
+    uint32_t said_ack
+    int said_shift
 
 
 # One 4-tuple: its current conversation (Wireshark's tcp_analysis).
@@ -179,6 +191,7 @@ cdef inline void flow_reset(Flow* f) noexcept nogil:
     memset(f, 0, sizeof(Flow))
     f.window = 0xFFFFFFFF
     f.win_scale = -1
+    f.said_shift = -1
     f.valid_bif = True
     f.segs = segs
     f.segcap = segcap
@@ -266,9 +279,6 @@ def _analyze(
     const uint32_t[::1] sack_val,
     # per frame outputs (length n, see per_frame), zeroed by the caller
     uint32_t[::1] out_stream,
-    uint32_t[::1] out_seq,
-    uint32_t[::1] out_ack,
-    uint32_t[::1] out_win,
     uint32_t[::1] out_bif,
     uint16_t[::1] out_flags,
     uint32_t[::1] out_acks_frame,
@@ -276,9 +286,10 @@ def _analyze(
 ):
     """Run the state machine over all frames.
 
-    Returns (status, per-conversation array, (TSval/TSecr RTT rows, values), (duplicate-ACK
-    rows, numbers, frames)): those come on a few frames only, so they come back as rows and
-    values, not as columns."""
+    Returns (status, per-conversation array, (TSval/TSecr RTT rows, rows echoed), (duplicate-ACK
+    rows, numbers, frames), (steps, exceptions)): those come on a few frames only, so they
+    come back as rows and values, not as columns. Steps are (row, STEP_* kind, value)
+    records, exceptions (row, tcp.seq, tcp.ack, tcp.window_size) records (RELATIVE)."""
     cdef Py_ssize_t n = ts_ns.shape[0]
     cdef Py_ssize_t r, i, j, kept
     cdef Py_ssize_t ro          # where this frame's outputs go: r, or 0 without per_frame
@@ -289,7 +300,9 @@ def _analyze(
     cdef Conv* cv
     cdef int d
     cdef uint32_t seq, ack, seglen, window, nextseq, frame, first_seq, last_seq, in_flight
-    cdef uint32_t rel_seq, rel_ack, acked_frame
+    cdef uint32_t rel_seq, rel_ack, win_out, acked_frame
+    cdef uint32_t said_seq, said_ack
+    cdef int said_shift
     cdef uint16_t flags, af, dupnum
     cdef uint32_t dupframe
     cdef int64_t now
@@ -297,7 +310,7 @@ def _analyze(
     cdef bint seq_not_advanced, sf
     cdef int shift, q
     cdef bint trimmed
-    cdef int64_t ts_rtt
+    cdef int64_t ts_from
     cdef Seg* s
     cdef int64_t* st
     # what the caller used to pass per frame, derived here from the table's columns
@@ -307,15 +320,21 @@ def _analyze(
     cdef Py_ssize_t nq = quoted_row.shape[0]
     cdef Py_ssize_t nw = wscale_row.shape[0]
     cdef Py_ssize_t ns = sack_row.shape[0]
-    # TSval/TSecr RTT samples: (row, ns) pairs, grown by doubling
+    # TSval/TSecr RTT samples: (row, row of the TSval it echoes) pairs, grown by doubling
     cdef uint32_t* rtt_rows = NULL      # rows < 2^32: the table's frame numbers are u32
-    cdef int64_t* rtt_vals = NULL
+    cdef uint32_t* rtt_from = NULL
     cdef Py_ssize_t rtt_n = 0, rtt_cap = 0
     # duplicate ACKs: (row, number, frame it repeats), on a few frames only
     cdef uint32_t* dup_rows = NULL
     cdef uint16_t* dup_nums = NULL
     cdef uint32_t* dup_frames = NULL
     cdef Py_ssize_t dup_n = 0, dup_cap = 0
+    # relative numbers (see RELATIVE below): (row, kind, value) where a direction's base
+    # or shift changes, (row, seq, ack, window) where they do not give the frame's numbers
+    cdef uint32_t* steps = NULL
+    cdef Py_ssize_t steps_n = 0, steps_cap = 0
+    cdef uint32_t* odd = NULL
+    cdef Py_ssize_t odd_n = 0, odd_cap = 0
     # the 4-tuple table: open addressing over (lo, hi) keys -> index into `convs`
     cdef uint64_t* ht_lo = NULL
     cdef uint64_t* ht_hi = NULL
@@ -342,17 +361,16 @@ def _analyze(
             or not _rows_ok(quoted_row, n) or not _rows_ok(wscale_row, n)
             or not _rows_ok(sack_row, n)
             or out_stream.shape[0] != n or out_direction.shape[0] != n
-            or out_seq.shape[0] < nout or out_ack.shape[0] < nout
-            or out_win.shape[0] < nout or out_bif.shape[0] < nout
+            or out_bif.shape[0] < nout
             or out_flags.shape[0] < nout or out_acks_frame.shape[0] < nout):
-        return C_STATUS_BAD_INDEX, np.zeros((0, NSTAT), dtype=np.int64), _no_ts(), _no_dup()
+        return C_STATUS_BAD_INDEX, np.zeros((0, NSTAT), dtype=np.int64), _no_ts(), _no_dup(), _no_relative()
 
     ht_lo = <uint64_t*>malloc(ht_cap * sizeof(uint64_t))
     ht_hi = <uint64_t*>malloc(ht_cap * sizeof(uint64_t))
     ht_idx = <int64_t*>malloc(ht_cap * sizeof(int64_t))
     if ht_lo == NULL or ht_hi == NULL or ht_idx == NULL:
         free(ht_lo); free(ht_hi); free(ht_idx)
-        return C_STATUS_NO_MEMORY, np.zeros((0, NSTAT), dtype=np.int64), _no_ts(), _no_dup()
+        return C_STATUS_NO_MEMORY, np.zeros((0, NSTAT), dtype=np.int64), _no_ts(), _no_dup(), _no_relative()
     for i in range(ht_cap):
         ht_idx[i] = -1
     ht_mask = ht_cap - 1
@@ -395,7 +413,7 @@ def _analyze(
             dupframe = 0
             acked_frame = 0
             in_flight = 0
-            ts_rtt = -1
+            ts_from = -1
 
             # Find the 4-tuple's state; a new 4-tuple is a new conversation.
             h = mix(key_lo, key_hi) & ht_mask
@@ -488,7 +506,7 @@ def _analyze(
 
             rel_seq = seq
             rel_ack = ack
-            out_win[ro] = window
+            win_out = window
             if analyze:
                 # ---- tcp_analyze_sequence_number() ----
                 # base_seq: the SYN's ISN, else seq - 1 (bug 1542); the other
@@ -699,7 +717,7 @@ def _analyze(
                 if flags & TH_ACK:
                     rel_ack = ack - rev.base_seq
                 if (flags & TH_SYN) == 0 and fwd.win_scale >= 0:
-                    out_win[ro] = window << fwd.win_scale
+                    win_out = window << fwd.win_scale
 
             # After the analysis (dissect_tcp): the most recent SYN's time, and the
             # iRTT at the first pure ACK after it, in either direction.
@@ -737,30 +755,62 @@ def _analyze(
                     for q in range(rev.ts_count):
                         i = (rev.ts_head - q + TS_RING) % TS_RING
                         if rev.ts_val[i] == tsecr[r]:
-                            if not rev.ts_echoed[i] and now >= rev.ts_time[i]:
-                                ts_rtt = now - rev.ts_time[i]
+                            if not rev.ts_echoed[i] and now >= ts_ns[rev.ts_row[i]]:
+                                ts_from = rev.ts_row[i]
                             rev.ts_echoed[i] = True
                             break
                 if fwd.ts_count == 0 or fwd.ts_val[fwd.ts_head] != tsval[r]:
                     fwd.ts_head = (fwd.ts_head + 1) % TS_RING
                     fwd.ts_val[fwd.ts_head] = tsval[r]
-                    fwd.ts_time[fwd.ts_head] = now
+                    fwd.ts_row[fwd.ts_head] = <uint32_t>r
                     fwd.ts_echoed[fwd.ts_head] = False
                     if fwd.ts_count < TS_RING:
                         fwd.ts_count += 1
-            if ts_rtt >= 0 and per_frame:
+            if ts_from >= 0 and per_frame:
                 if rtt_n == rtt_cap:
                     rtt_cap = 1024 if rtt_cap == 0 else 2 * rtt_cap
                     if not (grown(<void**>&rtt_rows, rtt_cap, sizeof(uint32_t))
-                            and grown(<void**>&rtt_vals, rtt_cap, sizeof(int64_t))):
+                            and grown(<void**>&rtt_from, rtt_cap, sizeof(uint32_t))):
                         status = C_STATUS_NO_MEMORY
                         break
                 rtt_rows[rtt_n] = <uint32_t>r
-                rtt_vals[rtt_n] = ts_rtt
+                rtt_from[rtt_n] = <uint32_t>ts_from
                 rtt_n += 1
 
-            out_seq[ro] = rel_seq
-            out_ack[ro] = rel_ack
+            if per_frame:
+                # RELATIVE: tcp.seq, tcp.ack and tcp.window_size are not kept per frame
+                # (12 bytes a frame). The base of this direction's sequence numbers, the
+                # base its acknowledgements are taken from (the other direction's) and
+                # its window shift are recorded at the frames where they change, and a
+                # frame whose numbers they do not give (its header not analysed) is kept
+                # whole; cnfpost/tcp_relative.py derives the columns from both.
+                said_seq = fwd.base_seq if fwd.base_set else 0
+                said_ack = rev.base_seq if rev.base_set else 0
+                said_shift = fwd.win_scale if fwd.win_scale >= 0 else -1
+                if said_seq != fwd.said_seq:
+                    fwd.said_seq = said_seq
+                    if not pushed(&steps, &steps_n, &steps_cap, 3, r, STEP_SEQ, said_seq, 0):
+                        status = C_STATUS_NO_MEMORY
+                        break
+                if said_ack != fwd.said_ack:
+                    fwd.said_ack = said_ack
+                    if not pushed(&steps, &steps_n, &steps_cap, 3, r, STEP_ACK, said_ack, 0):
+                        status = C_STATUS_NO_MEMORY
+                        break
+                if said_shift != fwd.said_shift:
+                    fwd.said_shift = said_shift
+                    if not pushed(&steps, &steps_n, &steps_cap, 3, r, STEP_SHIFT,
+                                  <uint32_t>said_shift, 0):
+                        status = C_STATUS_NO_MEMORY
+                        break
+                if (rel_seq != <uint32_t>(seq - said_seq)
+                        or rel_ack != (<uint32_t>(ack - said_ack) if flags & TH_ACK else ack)
+                        or win_out != (window << said_shift
+                                       if said_shift >= 0 and (flags & TH_SYN) == 0
+                                       else window)):
+                    if not pushed(&odd, &odd_n, &odd_cap, 4, r, rel_seq, rel_ack, win_out):
+                        status = C_STATUS_NO_MEMORY
+                        break
             # A frame cut inside its TCP options: Wireshark ran the analysis (the state
             # above moved on) but its option dissector throws before the analysis is
             # printed, so tshark shows none of it; neither do the columns nor the counts.
@@ -836,12 +886,16 @@ def _analyze(
     if status == C_STATUS_OK and nconv > 0:
         memcpy(&outv[0, 0], stats, nconv * NSTAT * sizeof(int64_t))
     if status != C_STATUS_OK:
-        rtt_n = dup_n = 0
-    ts = (_copied(rtt_rows, rtt_n, np.uint32), _copied(rtt_vals, rtt_n, np.int64))
+        rtt_n = dup_n = steps_n = odd_n = 0
+    ts = (_copied(rtt_rows, rtt_n, np.uint32), _copied(rtt_from, rtt_n, np.uint32))
     dup = (_copied(dup_rows, dup_n, np.uint32), _copied(dup_nums, dup_n, np.uint16),
            _copied(dup_frames, dup_n, np.uint32))
+    relative = (_copied(steps, 3 * steps_n, np.uint32).reshape(steps_n, 3),
+                _copied(odd, 4 * odd_n, np.uint32).reshape(odd_n, 4))
+    free(steps)
+    free(odd)
     free(rtt_rows)
-    free(rtt_vals)
+    free(rtt_from)
     free(dup_rows)
     free(dup_nums)
     free(dup_frames)
@@ -853,7 +907,26 @@ def _analyze(
     free(ht_lo)
     free(ht_hi)
     free(ht_idx)
-    return status, out, ts, dup
+    return status, out, ts, dup, relative
+
+
+cdef bint pushed(uint32_t** buf, Py_ssize_t* n, Py_ssize_t* cap, int width, uint32_t a,
+                 uint32_t b, uint32_t c, uint32_t d) noexcept nogil:
+    """Append one record of `width` (3 or 4) u32 to a buffer grown by doubling; False
+    (and the buffer kept) when out of memory."""
+    cdef Py_ssize_t at
+    if n[0] == cap[0]:
+        if not grown(<void**>buf, 256 if cap[0] == 0 else 2 * cap[0], width * sizeof(uint32_t)):
+            return False
+        cap[0] = 256 if cap[0] == 0 else 2 * cap[0]
+    at = n[0] * width
+    buf[0][at] = a
+    buf[0][at + 1] = b
+    buf[0][at + 2] = c
+    if width == 4:
+        buf[0][at + 3] = d
+    n[0] += 1
+    return True
 
 
 cdef bint grown(void** buf, Py_ssize_t cap, size_t item) noexcept nogil:
@@ -876,7 +949,11 @@ cdef object _copied(const void* data, Py_ssize_t n, object dtype):
 
 
 def _no_ts():
-    return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)
+    return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.uint32)
+
+
+def _no_relative():
+    return np.zeros((0, 3), dtype=np.uint32), np.zeros((0, 4), dtype=np.uint32)
 
 
 def _no_dup():

@@ -17,6 +17,7 @@ import cnfpost.facts
 import cnfpost.repairs
 import cnfpost.stalls
 import cnfpost.tcp
+import cnfpost.tcp_relative
 import cnfpost.wire.milestones
 from cnfpost.capture import read_capture
 from cnfpost.pipeline import analyze
@@ -25,7 +26,7 @@ from cnfpost.tcp import FLOW_FIELDS, analyze_tcp
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLES = sorted(p for p in (ROOT / "sample_data").iterdir() if p.is_dir())
 MODULES = (cnfpost.tcp, cnfpost.facts, cnfpost.stalls, cnfpost.evidence, cnfpost.repairs,
-           cnfpost.wire.milestones)
+           cnfpost.wire.milestones, cnfpost.tcp_relative)
 
 
 def small_blocks(monkeypatch, rows: int) -> None:

@@ -66,12 +66,16 @@ def test_info_analysis_keeps_the_stream_and_side_of_each_frame_only(table):
 
 
 def test_full_analysis_adds_its_columns_and_the_rare_samples_only(table):
-    # the 26 bytes of dense analysis columns, the client side, the TSval RTT samples (12
-    # bytes each), the duplicate ACKs (10 bytes each) and the per-stream arrays
+    # the 14 bytes of dense analysis columns, the client side, the TSval RTT samples (8
+    # bytes each), the duplicate ACKs (10 bytes each), the relative numbers' steps (12
+    # bytes each, twice while sorted) and exceptions (16) and the per-stream arrays
     tcp = analyze_tcp(table)
     dense = sum(np.dtype(c.dtype).itemsize for c in DENSE_ANALYSIS)
-    assert dense == 26
-    rare = (tcp.ts_rtt_rows.shape[0] * 12 + tcp.dupacks["row"].shape[0] * 10) / PACKETS
+    assert dense == 14
+    rel = tcp.relative
+    rare = (tcp.ts_rtt_rows.shape[0] * 8 + tcp.dupacks["row"].shape[0] * 10
+            + sum(k.shape[0] for k in rel.keys) * 12 * 2
+            + rel.exception_rows.shape[0] * 16) / PACKETS
     assert traced_peak_per_packet(lambda: analyze_tcp(table)) \
         < dense + 1 + rare + 3 + per_stream(tcp) + 1
 

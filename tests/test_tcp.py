@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnfpost.capture import decode_bytes
-from cnfpost.model import (ANALYSIS_COLUMNS, DENSE_ANALYSIS, NO_STREAM, TCP_ANALYSIS_FIELDS,
+from cnfpost.model import (ANALYSIS_COLUMNS, DENSE_ANALYSIS, DERIVED_ANALYSIS, NO_STREAM, TCP_ANALYSIS_FIELDS,
                            TcpAnalysisFlag)
 from cnfpost.tcp import FLOW_FIELDS, analyze_tcp, flow_keys, flow_order
 
@@ -281,8 +281,7 @@ def _kernel_args(table):
             int(DecodeStatus.BAD_TCP_HEADER_LEN), int(DecodeStatus.TRUNCATED_L4), True,
             e64, np.zeros(0, np.uint64), np.zeros(0, np.uint64),
             e64, np.zeros(0, np.int8), e64, np.zeros(0, np.uint32),
-            *(out[name] for name in ("tcp_stream", "tcp_seq_rel", "tcp_ack_rel",
-                                     "tcp_win_scaled", "tcp_bytes_in_flight", "tcp_analysis",
+            *(out[name] for name in ("tcp_stream", "tcp_bytes_in_flight", "tcp_analysis",
                                      "tcp_acks_frame")),
             np.zeros(n, np.uint8)]
 
@@ -293,15 +292,17 @@ def test_kernel_rejects_mismatched_and_unordered_inputs():
     table = decode_bytes(cap.pcap_bytes(), "x")
     n = len(table)
     args = _kernel_args(table)
-    status, stats, (ts_rows, ts_vals), (dup_rows, dup_num, dup_frame) = _tcp._analyze(*args)
+    status, stats, (ts_rows, ts_vals), (dup_rows, dup_num, dup_frame), (steps, odd) = \
+        _tcp._analyze(*args)
     assert status == _tcp.STATUS_OK and stats.shape == (1, 43)
     assert ts_rows.shape == ts_vals.shape and dup_rows.shape == dup_num.shape == dup_frame.shape
+    assert steps.shape[1] == 3 and odd.shape[1] == 4 and steps.shape[0] > 0
 
     def rejected(**change):
         bad = list(args)
         for index, value in change.items():
             bad[int(index[1:])] = value
-        status, stats, (rows, _), (dups, _, _) = _tcp._analyze(*bad)
+        status, stats, (rows, _), (dups, _, _), _ = _tcp._analyze(*bad)
         return (status == _tcp.STATUS_BAD_INDEX and stats.shape[0] == 0
                 and rows.shape == dups.shape == (0,))
 
@@ -332,16 +333,17 @@ def test_flows_only_kernel_counts_the_same_with_one_entry_outputs():
 def _flows_only_counts_the_same(table):
     from cnfpost import _tcp
     full = _kernel_args(table)
-    status, stats, (ts_rows, _), _ = _tcp._analyze(*full)
+    status, stats, (ts_rows, _), _, _ = _tcp._analyze(*full)
     assert status == _tcp.STATUS_OK
     lean = list(full)
     lean[21] = False
-    lean[30:36] = [np.zeros(1, a.dtype) for a in full[30:36]]
-    lean[29], lean[36] = np.zeros_like(full[29]), np.zeros_like(full[36])
-    status, lean_stats, (lean_ts, _), (lean_dups, _, _) = _tcp._analyze(*lean)
+    lean[30:33] = [np.zeros(1, a.dtype) for a in full[30:33]]
+    lean[29], lean[33] = np.zeros_like(full[29]), np.zeros_like(full[33])
+    status, lean_stats, (lean_ts, _), (lean_dups, _, _), (steps, odd) = _tcp._analyze(*lean)
     assert status == _tcp.STATUS_OK and lean_ts.shape == lean_dups.shape == (0,)
+    assert steps.shape == (0, 3) and odd.shape == (0, 4)
     assert np.array_equal(stats, lean_stats)
-    assert np.array_equal(full[29], lean[29]) and np.array_equal(full[36], lean[36])
+    assert np.array_equal(full[29], lean[29]) and np.array_equal(full[33], lean[33])
     return ts_rows
 
 
@@ -383,9 +385,13 @@ def assert_engines_agree(table):
     """Both engines give the same columns and flow table; returns the compiled one's."""
     ac = analyze_tcp(table, engine="compiled")
     ap = analyze_tcp(table, engine="python")
-    assert set(ac.columns) == set(ap.columns) == {c.name for c in DENSE_ANALYSIS}
+    # the compiled engine derives the relative numbers; the reference stores them
+    assert set(ac.columns) == {c.name for c in DENSE_ANALYSIS}
+    assert set(ap.columns) == set(ac.columns) | set(DERIVED_ANALYSIS)
+    backwards = np.arange(len(ac))[::-1]
     for c in ANALYSIS_COLUMNS:
         assert np.array_equal(ac[c.name], ap[c.name]), c.name
+        assert np.array_equal(ac.at(c.name, backwards), ap[c.name][backwards]), c.name
     for name in ac.flows:
         assert np.array_equal(ac.flows[name], ap.flows[name]), name
     return ac

@@ -191,9 +191,9 @@ def _connection(table, tcp, t, s: int, why: str, flow: Mapping | None) -> Connec
     back = rows[(from_client != data_is_client)
                 & ((tcp.tcp_flags[rows] & TcpFlag.ACK) != 0)
                 & ((tcp.tcp_flags[rows] & TcpFlag.SYN) == 0)]
-    seq = tcp.columns["tcp_seq_rel"][data].astype(np.int64) + tcp.payload_len[data]
-    ack = tcp.columns["tcp_ack_rel"][back].astype(np.int64)
-    win = tcp.columns["tcp_win_scaled"][back].astype(np.int64)
+    seq = tcp.at("tcp_seq_rel", data).astype(np.int64) + tcp.payload_len[data]
+    ack = tcp.at("tcp_ack_rel", back).astype(np.int64)
+    win = tcp.at("tcp_win_scaled", back).astype(np.int64)
     title = f"tcp.stream {s}"
     if flow is not None:
         title += f": {flow['client']} → {flow['server']}"
@@ -225,7 +225,7 @@ def _sack(table, tcp, t, data: np.ndarray, back: np.ndarray) -> tuple:
     if not keep.any():
         return ((), (), ())
     first = int(data[0])
-    base = (int(table["tcp_seq"][first]) - int(tcp.columns["tcp_seq_rel"][first])) % (1 << 32)
+    base = (int(table["tcp_seq"][first]) - int(tcp.at("tcp_seq_rel", [first])[0])) % (1 << 32)
     rows = sack["row"][keep].astype(np.int64)
     left = (sack["left"][keep].astype(np.int64) - base) % (1 << 32)
     right = (sack["right"][keep].astype(np.int64) - base) % (1 << 32)
