@@ -142,6 +142,7 @@ class TcpAnalysis:
     payload_len: np.ndarray
     client_dir: np.ndarray             # per frame: 1 if sent by the flow's client
     _by_stream: tuple | None = field(default=None, repr=False, compare=False)
+    _bounds: np.ndarray | None = field(default=None, repr=False, compare=False)
     quoted_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # ^ ICMP errors quoting TCP: they have a tcp.stream, no analysis, no window or ack
     ts_rtt_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint32))
@@ -191,7 +192,7 @@ class TcpAnalysis:
 
     def stream_size(self, stream: int) -> int:
         """How many rows stream_rows(stream) has."""
-        bounds = self.stream_index()[1]
+        bounds = self._stream_bounds()     # not the index: a stream's size needs no rows
         return int(bounds[stream + 1] - bounds[stream]) if 0 <= stream < self.n_streams else 0
 
     def stream_rows(self, stream: int) -> np.ndarray:
@@ -209,11 +210,7 @@ class TcpAnalysis:
             # uint32 rows, built a block at a time: 4 bytes a frame kept, little more
             # while building (the memory budget of a big capture)
             column = self.columns["tcp_stream"]
-            count = np.zeros(self.n_streams + 1, dtype=np.int64)
-            for start in range(0, column.shape[0], BLOCK_ROWS):
-                count += np.bincount(np.minimum(column[start:start + BLOCK_ROWS], self.n_streams),
-                                     minlength=self.n_streams + 1)
-            bounds = np.concatenate(([0], np.cumsum(count[:-1])))
+            bounds = self._stream_bounds()
             order = np.empty(int(bounds[-1]), dtype=np.uint32)
             fill = bounds[:-1].copy()
             for start in range(0, column.shape[0], BLOCK_ROWS):
@@ -233,6 +230,18 @@ class TcpAnalysis:
                 fill += np.bincount(key, minlength=self.n_streams)
             self._by_stream = (order, bounds)
         return self._by_stream
+
+    def _stream_bounds(self) -> np.ndarray:
+        """Where each stream's rows start in stream_index()'s order (plus the end),
+        counted a block at a time."""
+        if self._bounds is None:
+            column = self.columns["tcp_stream"]
+            count = np.zeros(self.n_streams + 1, dtype=np.int64)
+            for start in range(0, column.shape[0], BLOCK_ROWS):
+                count += np.bincount(np.minimum(column[start:start + BLOCK_ROWS], self.n_streams),
+                                     minlength=self.n_streams + 1)
+            self._bounds = np.concatenate(([0], np.cumsum(count[:-1])))
+        return self._bounds
 
     def window_series(self, stream: int, side: str = "server", points: int = 64):
         """Downsampled (ts_ns, scaled window) the given side advertised over the stream."""
