@@ -965,6 +965,7 @@ def test_a_segment_stamped_before_the_one_that_overtook_it(handshake_ns, kind):
 # ---------------------------------------------------------------------------------------
 import cnfpost.facts as facts_module                                 # noqa: E402
 import cnfpost.repairs as repairs_module                             # noqa: E402
+import cnfpost.stalls as stalls_module                               # noqa: E402
 from cnfpost.facts import data_segments                             # noqa: E402
 from cnfpost.model import NO_STREAM                                 # noqa: E402
 from cnfpost.repairs import _receiver_view                          # noqa: E402
@@ -1008,7 +1009,7 @@ def mixed_capture() -> Capture:
 @pytest.fixture
 def blocks(monkeypatch):
     def cut(rows: int) -> None:
-        for module in (facts_module, repairs_module):
+        for module in (facts_module, repairs_module, stalls_module):
             monkeypatch.setattr(module, "BLOCK_ROWS", rows)
     return cut
 
@@ -1033,7 +1034,8 @@ def test_receiver_view_is_every_data_segment_of_the_groups_in_capture_order(rows
     for wanted in (every, every[::2], every[1::2], np.array([1]), np.array([4, 2])):
         wanted = wanted[wanted < every.shape[0]]
         blocks(rows)
-        got_rows, got_group = _receiver_view(tcp, wanted)
+        keys = _receiver_view(tcp, wanted)
+        got_group, got_rows = keys >> np.uint64(32), keys & np.uint64(0xFFFFFFFF)
         expected = []
         for g in sorted(set(wanted.tolist())):
             expected += [(g, r) for r in range(len(table))
@@ -1108,7 +1110,8 @@ def _at_server_one_by_one(tcp, streams=None) -> list[bool]:
     return out
 
 
-def test_vantage_point_per_stream_as_read_one_stream_at_a_time():
+@pytest.mark.parametrize("rows", [1, 2, 1 << 16])
+def test_vantage_point_per_stream_as_read_one_stream_at_a_time(rows, blocks):
     cap = Capture()
     download(cap, rtt=20.0)                                          # at the client
     c = cap.conn(client=("10.0.0.1", 40001))                         # near the server
@@ -1129,6 +1132,7 @@ def test_vantage_point_per_stream_as_read_one_stream_at_a_time():
     _, tcp = analyse(cap)
     expected = _at_server_one_by_one(tcp)
     assert expected[:2] == [False, True]
+    blocks(rows)          # a handshake cut across block edges
     assert capture_at_server(tcp).tolist() == expected
     for streams in ([1], [0, 1], [2, 3], [1, 1, 3], []):
         assert capture_at_server(tcp, np.array(streams, dtype=np.int64)).tolist() == \
