@@ -21,8 +21,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .model import (BLOCK_ROWS, NO_STREAM, PacketTable, TcpAnalysisFlag, TcpFlag,
-                    gather_blocks)
+from .model import BLOCK_ROWS, PacketTable, TcpAnalysisFlag, TcpFlag, gather_blocks
 from .repairs import Repairs
 from .tcp import TcpAnalysis
 
@@ -91,33 +90,14 @@ def find_stalls(tcp: TcpAnalysis, rtt_ns: np.ndarray, th: Mapping[str, float],
 
 def _silences(tcp: TcpAnalysis, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(before, after): the rows of every pair of consecutive frames of a stream between
-    which it was silent at least its limit. Found in capture order a block at a time,
-    carrying each stream's last row across blocks: no per-frame array over the capture
-    (the stream index would keep 4 bytes a frame)."""
-    stream_of = tcp.columns["tcp_stream"]
-    last = np.full(tcp.n_streams, -1, dtype=np.int64)    # per stream: its last row so far
+    which it was silent at least its limit, a block of the capture at a time."""
     befores, afters = [], []
-    for start in range(0, stream_of.shape[0], BLOCK_ROWS):
-        block = stream_of[start:start + BLOCK_ROWS]
-        rows = np.flatnonzero(block != NO_STREAM)
-        if rows.shape[0] == 0:
-            continue
-        # the block's frames grouped by stream (stable: capture order within a stream)
-        by = np.argsort(block[rows], kind="stable")
-        rows = rows[by] + start
-        stream = stream_of[rows].astype(np.int64)
-        first = np.ones(rows.shape[0], dtype=bool)       # of its stream in the block
-        np.not_equal(stream[1:], stream[:-1], out=first[1:])
-        prev = np.empty_like(rows)
-        prev[1:] = rows[:-1]
-        prev[first] = last[stream[first]]
+    for prev, rows, stream in tcp.stream_steps():
         seen = prev >= 0
-        gaps = tcp.ts_ns[rows[seen]] - tcp.ts_ns[prev[seen]]
-        silent = gaps >= limit[stream[seen]]
-        befores.append(prev[seen][silent])
-        afters.append(rows[seen][silent])
-        final = np.append(first[1:], True)               # the last of its stream in the block
-        last[stream[final]] = rows[final]
+        prev, rows, stream = prev[seen], rows[seen], stream[seen]
+        silent = (tcp.ts_ns[rows] - tcp.ts_ns[prev]) >= limit[stream]
+        befores.append(prev[silent])
+        afters.append(rows[silent])
     if not afters:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     return np.concatenate(befores), np.concatenate(afters)

@@ -231,6 +231,36 @@ class TcpAnalysis:
             self._by_stream = (order, bounds)
         return self._by_stream
 
+    def stream_steps(self, pick: Callable[[slice], np.ndarray] | None = None
+                     ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each frame of a stream with the frame of its stream before it, a block of the
+        capture at a time in capture order: per block (prev, rows, stream), grouped by stream
+        and in capture order within one, prev -1 before a stream's first frame. ``pick(block)``
+        (a mask over the block's frames) keeps only some frames. Each stream's last row is
+        carried from block to block: no array over the whole capture (the stream index
+        would keep 4 bytes a frame)."""
+        column = self.columns["tcp_stream"]
+        last = np.full(self.n_streams, -1, dtype=np.int64)     # per stream: its last row
+        for start in range(0, column.shape[0], BLOCK_ROWS):
+            block = slice(start, start + BLOCK_ROWS)
+            picked = column[block] != NO_STREAM
+            if pick is not None:
+                picked &= pick(block)
+            rows = np.flatnonzero(picked)
+            if rows.shape[0] == 0:
+                continue
+            # stable: rows of one stream keep capture order within the block
+            rows = rows[np.argsort(column[block][rows], kind="stable")] + start
+            stream = column[rows].astype(np.int64)
+            first = np.ones(rows.shape[0], dtype=bool)        # of its stream in the block
+            np.not_equal(stream[1:], stream[:-1], out=first[1:])
+            prev = np.empty_like(rows)
+            prev[1:] = rows[:-1]
+            prev[first] = last[stream[first]]
+            final = np.append(first[1:], True)                 # its stream's last in the block
+            last[stream[final]] = rows[final]
+            yield prev, rows, stream
+
     def _stream_bounds(self) -> np.ndarray:
         """Where each stream's rows start in stream_index()'s order (plus the end),
         counted a block at a time."""

@@ -966,6 +966,7 @@ def test_a_segment_stamped_before_the_one_that_overtook_it(handshake_ns, kind):
 import cnfpost.facts as facts_module                                 # noqa: E402
 import cnfpost.repairs as repairs_module                             # noqa: E402
 import cnfpost.stalls as stalls_module                               # noqa: E402
+import cnfpost.tcp as tcp_module                                     # noqa: E402
 from cnfpost.facts import data_segments                             # noqa: E402
 from cnfpost.model import NO_STREAM                                 # noqa: E402
 from cnfpost.repairs import _receiver_view                          # noqa: E402
@@ -1009,7 +1010,7 @@ def mixed_capture() -> Capture:
 @pytest.fixture
 def blocks(monkeypatch):
     def cut(rows: int) -> None:
-        for module in (facts_module, repairs_module, stalls_module):
+        for module in (facts_module, repairs_module, stalls_module, tcp_module):
             monkeypatch.setattr(module, "BLOCK_ROWS", rows)
     return cut
 
@@ -1046,15 +1047,22 @@ def test_receiver_view_is_every_data_segment_of_the_groups_in_capture_order(rows
 
 @pytest.mark.parametrize("rows", [1, 2, 5, 1 << 16])
 @pytest.mark.parametrize("build", [mixed_capture, headless_capture])
-def test_server_packets_and_data_segments_read_block_by_block(rows, build, blocks):
+def test_stream_steps_and_data_segments_read_block_by_block(rows, build, blocks):
     table, tcp = analyse(build())
     stream = tcp.columns["tcp_stream"]
     blocks(rows)
-    keys = facts_module._server_ipv4_packets(table, tcp)
-    expected = sorted((int(stream[r]) << 32) | r for r in range(len(table))
-                      if stream[r] != NO_STREAM and tcp.client_dir[r] == 0
-                      and table.columns["ip_version"][r] == 4)
-    assert keys.tolist() == expected
+    for side in (0, 1):
+        steps = [(p, r, s) for prev, rows_, streams in
+                 tcp.stream_steps(lambda b: tcp.client_dir[b] == side)
+                 for p, r, s in zip(prev.tolist(), rows_.tolist(), streams.tolist())]
+        last, expected = {}, []
+        for r in range(len(table)):
+            if stream[r] != NO_STREAM and tcp.client_dir[r] == side:
+                expected.append((last.get(int(stream[r]), -1), r, int(stream[r])))
+                last[int(stream[r])] = r
+        # each frame once, with the frame of its stream before it
+        assert sorted(steps, key=lambda x: x[1]) == expected
+    assert tcp._by_stream is None
     for side in (0, 1):
         rows_of_side = np.array([r for r in range(len(table)) if stream[r] != NO_STREAM
                                  and tcp.client_dir[r] == side and tcp.payload_len[r] > 0
