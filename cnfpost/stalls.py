@@ -135,9 +135,16 @@ def find_blackholes(table: PacketTable, tcp: TcpAnalysis, repairs: Repairs) -> l
     """Connections whose full-size segments never got through (see the module docstring)."""
     c = tcp.columns
     f = tcp.flows
-    lost = (c["tcp_analysis"] & int(A.LOST_PACKET)) != 0
+
+    def lost_downstream(block: slice) -> np.ndarray:
+        # the streams of the block's frames after a hole in the server's data
+        lost = ((c["tcp_analysis"][block] & int(A.LOST_PACKET)) != 0) \
+            & (tcp.client_dir[block] == 0)
+        return c["tcp_stream"][block][lost]
+
     out = []
-    for stream in np.unique(c["tcp_stream"][lost & (tcp.client_dir == 0)]).tolist():
+    for stream in np.unique(gather_blocks(len(tcp), BLOCK_ROWS, lost_downstream,
+                                          c["tcp_stream"].dtype)).tolist():
         found = _unfilled_downstream(table, tcp, int(stream), f)
         if found is not None:
             out.append(found)
