@@ -1194,3 +1194,39 @@ def test_a_capture_at_the_server_judges_the_clients_data_by_what_arrived(late_ms
     table, tcp = analyse(cap)
     assert capture_at_server(tcp).tolist() == [True, False]
     assert kinds(cap) == {(kind, "up"): [late]}
+
+
+def interleaved_stalls():
+    """Two connections whose frames interleave. The second stalls twice (its server sends
+    bytes again after a silence), the first once in between (the client gives up on a
+    response it has not all acknowledged). Returns the capture and the stalls' frames,
+    (stream, last frame before, first frame after), by stream."""
+    cap = Capture()
+    a, b = cap.conn(), cap.conn(client=("10.0.0.1", 40001))
+    a.handshake(0.0, RTT, mss=MSS)
+    b.handshake(30.0, RTT, mss=MSS)
+    a.seg(60.0, "c", 1, 1, "PA", data=100)
+    b.seg(61.0, "c", 1, 1, "PA", data=100)
+    a.seg(80.0, "s", 1, 101, "A", data=MSS)
+    b.seg(81.0, "s", 1, 101, "A", data=MSS)
+    a.seg(82.0, "s", 1 + MSS, 101, "A", data=MSS)
+    b.seg(83.0, "s", 1 + MSS, 101, "A", data=MSS)
+    a_acked = a.seg(84.0, "c", 101, 1 + MSS, "A")                   # the second not acked
+    b_acked = b.seg(85.0, "c", 101, 1 + 2 * MSS, "A")
+    b_again = b.seg(1000.0, "s", 1 + MSS, 101, "A", data=MSS)      # sent again
+    a_fin = a.seg(1500.0, "c", 101, 1 + MSS, "FA")                  # curl gave up
+    b_new = b.seg(2000.0, "s", 1 + 2 * MSS, 101, "A", data=MSS)    # a slow server: no stall
+    b_again2 = b.seg(2600.0, "s", 1 + 2 * MSS, 101, "A", data=MSS)
+    return cap, [(0, a_acked, a_fin), (1, b_acked, b_again), (1, b_new, b_again2)]
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 1 << 16])
+def test_stalls_are_by_stream_and_found_across_block_edges(rows, blocks):
+    cap, expected = interleaved_stalls()
+    table, tcp = analyse(cap)
+    blocks(rows)
+    stalls = build_facts(table, tcp, Thresholds(), {}).stalls
+    assert [(s.stream, *s.frames) for s in stalls] == expected
+    assert [s.ended_by for s in stalls] == ["client_gave_up", "retransmission", "retransmission"]
+    assert tcp._by_stream is None      # found without the stream index
+
