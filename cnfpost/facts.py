@@ -17,7 +17,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .model import BLOCK_ROWS, NO_STREAM, PacketTable, TcpFlag, gather_blocks
+from .model import BLOCK_ROWS, NO_STREAM, PacketTable, TcpFlag
 from .repairs import KINDS, Repairs, classify_repairs
 from .stalls import Blackhole, Stall, find_blackholes, find_stalls
 from .tcp import TcpAnalysis
@@ -155,67 +155,46 @@ MAX_ID_GAP = 512         # a larger jump is a wrap, a restart or another sender,
 
 
 def unseen_before(table: PacketTable, tcp: TcpAnalysis) -> dict[int, int]:
-    """Frame -> how many packets the server sent just before it that the probe never saw.
+    """Frame -> how many packets the server sent just before it that the probe never saw
+    (read by frame: the order of the frames is not kept).
 
     A tail loss or a link gone dark leaves the receiver no hole to see (nothing after the
     lost bytes arrived), but a server whose IPv4 ids go up by one per packet shows the
     missing ones as a jump. Used only where the ids are sequential (SEQUENTIAL_IDS of the
     steps exact); IPv6 and random-id senders (OpenBSD, some load balancers) give nothing."""
-    keys = _server_ipv4_packets(table, tcp)
-    if keys.shape[0] < 3:
-        return {}
     c = table.columns
     nstreams = tcp.n_streams
 
+    def server_ipv4(block: slice) -> np.ndarray:
+        return (tcp.client_dir[block] == 0) & (c["ip_version"][block] == 4)
+
     def steps_by_block():
-        # A block of steps at a time, each block overlapping the next by one packet: the
-        # temporaries stay small however big the capture. Yields, per step, its stream,
-        # whether it stays in the stream, how many ids more than segments it moved, and
-        # the row it ends at.
-        for start in range(0, keys.shape[0] - 1, BLOCK_ROWS):
-            k = keys[start:start + BLOCK_ROWS + 1]
-            stream = (k >> np.uint64(32)).astype(np.int64)
-            rows = (k & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        # A block of the capture at a time: the temporaries stay small however big the
+        # capture. Yields, per step from one of a stream's server IPv4 packets to its next,
+        # its stream, how many ids more than segments it moved, and the row it ends at.
+        for prev, rows, stream in tcp.stream_steps(server_ipv4):
+            seen = prev >= 0
+            prev, rows, stream = prev[seen], rows[seen], stream[seen]
             segs = _segments_each(tcp, rows)     # by the MSS the client announced
-            ids = c["ip_id"][rows].astype(np.int64)
-            extra = (ids[1:] - ids[:-1]) % 65536 - segs[1:]
-            yield stream[1:], stream[1:] == stream[:-1], extra, rows[1:]
+            extra = (c["ip_id"][rows].astype(np.int64) - c["ip_id"][prev]) % 65536 - segs
+            yield stream, extra, rows
 
     # per stream: how many of its steps go forward a little, and how many exactly
     steps = np.zeros(nstreams, dtype=np.int64)
     forward, exact = steps.copy(), steps.copy()
-    for key, same, extra, _ in steps_by_block():
-        steps += np.bincount(key[same], minlength=nstreams)
-        forward += np.bincount(key[same & (extra >= 0) & (extra <= MAX_ID_GAP)],
-                               minlength=nstreams)
-        exact += np.bincount(key[same & (extra == 0)], minlength=nstreams)
+    for key, extra, _ in steps_by_block():
+        steps += np.bincount(key, minlength=nstreams)
+        forward += np.bincount(key[(extra >= 0) & (extra <= MAX_ID_GAP)], minlength=nstreams)
+        exact += np.bincount(key[extra == 0], minlength=nstreams)
     sequential = (steps >= 4) & (forward >= SEQUENTIAL_IDS * steps) \
         & (exact >= EXACT_IDS * steps)
     if not sequential.any():
         return {}
     out = {}
-    for key, same, extra, rows in steps_by_block():
-        jump = np.flatnonzero(same & (extra > 0) & (extra <= MAX_ID_GAP) & sequential[key])
+    for key, extra, rows in steps_by_block():
+        jump = np.flatnonzero((extra > 0) & (extra <= MAX_ID_GAP) & sequential[key])
         out.update(zip((rows[jump] + 1).tolist(), extra[jump].tolist()))
     return out
-
-
-def _server_ipv4_packets(table: PacketTable, tcp: TcpAnalysis) -> np.ndarray:
-    """The server's IPv4 packets as sorted ``stream << 32 | row`` keys: each stream's in
-    capture order. Two passes over blocks (count, then fill): 8 bytes per such packet and
-    no per-frame temporaries."""
-    c = table.columns
-    stream = tcp.columns["tcp_stream"]
-
-    def keys_of(block: slice) -> np.ndarray:
-        rows = np.flatnonzero((stream[block] != NO_STREAM) & (tcp.client_dir[block] == 0)
-                              & (c["ip_version"][block] == 4))
-        return (stream[block][rows].astype(np.uint64) << np.uint64(32)) \
-            | (rows + block.start).astype(np.uint64)
-
-    keys = gather_blocks(len(table), BLOCK_ROWS, keys_of, np.uint64)
-    keys.sort()
-    return keys
 
 
 def no_facts() -> Facts:

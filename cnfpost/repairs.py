@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import BLOCK_ROWS, NO_STREAM, PacketTable, TcpAnalysisFlag
+from .model import BLOCK_ROWS, NO_STREAM, PacketTable, TcpAnalysisFlag, gather_blocks
 from .tcp import TcpAnalysis
 
 __all__ = ["Repairs", "classify_repairs", "REORDER_RTT_FRACTION", "KINDS"]
@@ -107,27 +107,29 @@ def capture_at_server(tcp: TcpAnalysis, streams: np.ndarray | None = None) -> np
         return np.zeros(n, dtype=bool)
     stream, flags = tcp.columns["tcp_stream"], tcp.tcp_flags
     none = np.iinfo(np.int64).max
-
-    def rows_where(kind: int, client_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        # rows of the asked streams whose SYN/ACK bits are `kind`, and their streams
-        mask = (flags & 0x12) == kind
-        if client_only:
-            mask &= tcp.client_dir == 1
-        rows = np.flatnonzero(mask)
-        s = stream[rows].astype(np.int64)
-        keep = (s != NO_STREAM) & asked[np.minimum(s, n - 1)]
-        return rows[keep], s[keep]
-
-    rows, s = rows_where(0x02)
     last_syn = np.full(n, -1, dtype=np.int64)
-    np.maximum.at(last_syn, s, rows)
-    rows, s = rows_where(0x12)
     first_synack = np.full(n, none, dtype=np.int64)
-    np.minimum.at(first_synack, s, rows)
-    rows, s = rows_where(0x10, client_only=True)
-    later = rows > first_synack[s]
     first_ack = np.full(n, none, dtype=np.int64)
-    np.minimum.at(first_ack, s[later], rows[later])
+    # A block of the capture at a time, in capture order (the client's pure ACKs are half a
+    # bulk capture): an ACK counts only after its stream's first SYN/ACK, which by then is
+    # known (it came in this block or an earlier one).
+    for start in range(0, len(tcp), BLOCK_ROWS):
+        block = slice(start, start + BLOCK_ROWS)
+        s = stream[block]
+        kind = flags[block] & 0x12                     # the SYN and ACK bits
+        ours = (s != NO_STREAM) & asked[np.minimum(s, n - 1)]
+
+        def where(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            rows = np.flatnonzero(mask & ours)
+            return rows + start, s[rows].astype(np.int64)
+
+        rows, at = where(kind == 0x02)
+        np.maximum.at(last_syn, at, rows)
+        rows, at = where(kind == 0x12)
+        np.minimum.at(first_synack, at, rows)
+        rows, at = where((kind == 0x10) & (tcp.client_dir[block] == 1))
+        later = rows > first_synack[at]
+        np.minimum.at(first_ack, at[later], rows[later])
     out = asked & (last_syn >= 0) & (first_synack != none) & (first_ack != none)
     k = np.flatnonzero(out)
     ts = tcp.ts_ns
@@ -159,30 +161,59 @@ def _dsack_covers(table: PacketTable, tcp: TcpAnalysis, row: int) -> bool:
 
 
 GROUP_SPAN = 1 << 33    # above any relative sequence number (and seq + its end)
-ROW_SPAN = 1 << 32      # above any row
 
 
-def _receiver_view(tcp: TcpAnalysis, wanted_groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _receiver_view(tcp: TcpAnalysis, wanted_groups: np.ndarray) -> np.ndarray:
     """The data segments of the wanted groups (stream * 2 + 1 for the client's data, + 0 for
-    the server's), grouped, capture order within a group: (rows, group). Found a block of
-    the capture at a time; ICMP errors quoting a segment are not segments."""
+    the server's) as sorted ``group << 32 | row`` keys: grouped, capture order within a
+    group. One array of 8 bytes a segment, gathered a block of the capture at a time and
+    sorted in place; ICMP errors quoting a segment are not segments."""
     wanted = np.zeros(2 * max(tcp.n_streams, 1), dtype=bool)
     wanted[wanted_groups] = True
     stream = tcp.columns["tcp_stream"]
-    rows_parts, group_parts = [], []
-    for start in range(0, len(tcp), BLOCK_ROWS):
-        block = slice(start, start + BLOCK_ROWS)
+
+    def keys_of(block: slice) -> np.ndarray:
         rows = np.flatnonzero((stream[block] != NO_STREAM) & (tcp.payload_len[block] > 0))
         group = stream[block][rows].astype(np.int64) * 2 + tcp.client_dir[block][rows]
         keep = wanted[group]
-        rows_parts.append(rows[keep] + start)
-        group_parts.append(group[keep])
-    rows, group = np.concatenate(rows_parts), np.concatenate(group_parts)
-    if tcp.quoted_rows.shape[0]:
-        segment = ~np.isin(rows, tcp.quoted_rows)
-        rows, group = rows[segment], group[segment]
-    order = np.argsort(group, kind="stable")
-    return rows[order], group[order]
+        rows, group = rows[keep] + block.start, group[keep]
+        if tcp.quoted_rows.shape[0]:
+            segment = ~np.isin(rows, tcp.quoted_rows)
+            rows, group = rows[segment], group[segment]
+        return (group.astype(np.uint64) << np.uint64(32)) | rows.astype(np.uint64)
+
+    keys = gather_blocks(len(tcp), BLOCK_ROWS, keys_of, np.uint64)
+    keys.sort()
+    return keys
+
+
+def _arrived_before(tcp: TcpAnalysis, view: np.ndarray, s: np.ndarray, pos: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """For segments at positions pos of the receiver view, with keys s (group * GROUP_SPAN +
+    relative seq): had the same start arrived before (a copy), and the first position of
+    the view where its group had gone above that start (at most pos). Groups are kept apart
+    by an offset above any sequence number, so one pass serves them all, a block of the view
+    at a time: the highest key so far is carried from block to block."""
+    starts = np.unique(s)
+    first_pos = np.full(starts.shape[0], view.shape[0], dtype=np.int64)  # of each start
+    first_above = np.full(s.shape[0], view.shape[0], dtype=np.int64)
+    highest = -1
+    for start in range(0, view.shape[0], BLOCK_ROWS):
+        keys = view[start:start + BLOCK_ROWS]
+        rows = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        key = (keys >> np.uint64(32)).astype(np.int64) * GROUP_SPAN \
+            + tcp.at("tcp_seq_rel", rows).astype(np.int64)
+        at = np.minimum(np.searchsorted(starts, key), starts.shape[0] - 1)
+        same = np.flatnonzero(starts[at] == key)
+        np.minimum.at(first_pos, at[same], start + same)
+        reach = np.maximum.accumulate(key)
+        np.maximum(reach, highest, out=reach)
+        highest = int(reach[-1])
+        above = np.searchsorted(reach, s, side="right")
+        now = (above < reach.shape[0]) & (first_above == view.shape[0])
+        first_above[now] = start + above[now]
+    copy = first_pos[np.searchsorted(starts, s)] < pos
+    return copy, np.minimum(first_above, pos)
 
 
 def classify_repairs(table: PacketTable, tcp: TcpAnalysis) -> Repairs:
@@ -191,9 +222,13 @@ def classify_repairs(table: PacketTable, tcp: TcpAnalysis) -> Repairs:
     data at a probe) by what arrived, at its sender (the probe's own data, or the server's
     data in a capture taken at the server) by what the receiver acknowledged."""
     c = tcp.columns
-    in_tcp = c["tcp_stream"] != NO_STREAM
-    flagged = np.flatnonzero(in_tcp & ((c["tcp_analysis"] & FLAGGED) != 0)
-                             & (tcp.payload_len > 0))
+
+    def flagged_in(block: slice) -> np.ndarray:
+        return block.start + np.flatnonzero(
+            (c["tcp_stream"][block] != NO_STREAM) & ((c["tcp_analysis"][block] & FLAGGED) != 0)
+            & (tcp.payload_len[block] > 0))
+
+    flagged = gather_blocks(len(tcp), BLOCK_ROWS, flagged_in, np.int64)
     n = flagged.shape[0]
     kind = np.zeros(n, dtype=np.int8)
     delay = np.full(n, -1, dtype=np.int64)
@@ -207,22 +242,16 @@ def classify_repairs(table: PacketTable, tcp: TcpAnalysis) -> Repairs:
     at_receiver = up == at_server         # client data at the server, server data at the client
     recv = np.flatnonzero(at_receiver)
     if recv.size:
-        rows, group = _receiver_view(tcp, streams[recv] * 2 + up[recv])
-        # Within a group (a stream's data one way, in capture order): the highest start seen
-        # so far, and where each start first arrived. Groups are kept apart by an offset
-        # above any sequence number, so one pass serves them all.
-        key = group * GROUP_SPAN + tcp.at("tcp_seq_rel", rows).astype(np.int64)
-        reach = np.maximum.accumulate(key)
-        starts, first_pos = np.unique(key, return_index=True)
-        r = flagged[recv]
         g = streams[recv] * 2 + up[recv]
-        pos = np.searchsorted(group * ROW_SPAN + rows, g * ROW_SPAN + r)
+        view = _receiver_view(tcp, g)
+        r = flagged[recv]
+        pos = np.searchsorted(view, (g.astype(np.uint64) << np.uint64(32)) | r.astype(np.uint64))
         s = g * GROUP_SPAN + tcp.at("tcp_seq_rel", r).astype(np.int64)
-        copy = first_pos[np.searchsorted(starts, s)] < pos
-        first_above = np.minimum(np.searchsorted(reach, s, side="right"), pos)
+        copy, first_above = _arrived_before(tcp, view, s, pos)
         early = ~copy & (first_above >= pos)       # nothing later had arrived: not late at all
         late = ~copy & ~early
-        d = tcp.ts_ns[r[late]] - tcp.ts_ns[rows[first_above[late]]]
+        overtaken_by = (view[first_above[late]] & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        d = tcp.ts_ns[r[late]] - tcp.ts_ns[overtaken_by]
         own = rtt[streams[recv][late]]
         late_only = (own > 0) & (d < REORDER_RTT_FRACTION * own)
         kind[recv[copy]] = KINDS.index("copy")

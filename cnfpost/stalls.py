@@ -21,7 +21,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .model import BLOCK_ROWS, PacketTable, TcpAnalysisFlag, TcpFlag
+from .model import BLOCK_ROWS, PacketTable, TcpAnalysisFlag, TcpFlag, gather_blocks
 from .repairs import Repairs
 from .tcp import TcpAnalysis
 
@@ -57,27 +57,18 @@ class Blackhole:
 
 def find_stalls(tcp: TcpAnalysis, rtt_ns: np.ndarray, th: Mapping[str, float],
                 unseen: Mapping[int, int] | None = None) -> list[Stall]:
-    """Every stall of every connection (see the module docstring), in capture order.
+    """Every stall of every connection (see the module docstring), by stream and in
+    capture order within one.
     ``unseen``: frame -> server packets lost just before it (facts.unseen_before): a silence
     that ends in new bytes after lost ones is a retransmission the receiver cannot flag."""
     unseen = unseen or {}
     c = tcp.columns
     stream_of = c["tcp_stream"]
     limit = np.maximum(th["find.stall_ms"] * 1e6, STALL_RTTS * rtt_ns.astype(np.float64))
-    order, bounds = tcp.stream_index()
-    # The silences long enough for their stream, found a block of the index at a time
-    # (each block overlapping the next by one frame): positions k in the index where the
-    # frame at k + 1 came that long after the one at k, in the same stream.
-    silences = []
-    for start in range(0, order.shape[0] - 1, BLOCK_ROWS):
-        rows = order[start:start + BLOCK_ROWS + 1].astype(np.int64)
-        stream = stream_of[rows].astype(np.int64)
-        gaps = np.diff(tcp.ts_ns[rows])
-        same = stream[1:] == stream[:-1]
-        silences.append(start + np.flatnonzero(same & (gaps >= limit[stream[1:]])))
+    befores, afters = _silences(tcp, limit)
+    by = np.lexsort((afters, stream_of[afters]))     # by stream, then capture order
     out = []
-    for k in np.concatenate(silences).tolist() if silences else ():
-        before, after = int(order[k]), int(order[k + 1])
+    for before, after in zip(befores[by].tolist(), afters[by].tolist()):
         stream = int(stream_of[after])
         bits = int(c["tcp_analysis"][after])
         flags = int(tcp.tcp_flags[after])
@@ -88,13 +79,36 @@ def find_stalls(tcp: TcpAnalysis, rtt_ns: np.ndarray, th: Mapping[str, float],
         elif bits & int(A.ZERO_WINDOW_PROBE):
             how = "zero_window_probe"
         elif tcp.client_dir[after] == 1 and flags & (FIN | RST) \
-                and _response_unfinished(tcp, order[bounds[stream]:k + 1].astype(np.int64)):
+                and _response_unfinished(tcp, _rows_up_to(stream_of, stream, before)):
             how = "client_gave_up"
         else:
             continue
         out.append(Stall(stream, int(tcp.ts_ns[before]), int(tcp.ts_ns[after]), how,
                          (before + 1, after + 1)))
     return out
+
+
+def _silences(tcp: TcpAnalysis, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(before, after): the rows of every pair of consecutive frames of a stream between
+    which it was silent at least its limit, a block of the capture at a time."""
+    befores, afters = [], []
+    for prev, rows, stream in tcp.stream_steps():
+        seen = prev >= 0
+        prev, rows, stream = prev[seen], rows[seen], stream[seen]
+        silent = (tcp.ts_ns[rows] - tcp.ts_ns[prev]) >= limit[stream]
+        befores.append(prev[silent])
+        afters.append(rows[silent])
+    if not afters:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(befores), np.concatenate(afters)
+
+
+def _rows_up_to(stream_of: np.ndarray, stream: int, row: int) -> np.ndarray:
+    """The rows of one stream up to and including row, gathered a block at a time (for
+    the rare silence that needs them; tcp.stream_rows would build the stream index)."""
+    upto = stream_of[:row + 1]
+    return gather_blocks(row + 1, BLOCK_ROWS,
+                         lambda b: b.start + np.flatnonzero(upto[b] == stream), np.int64)
 
 
 def _response_unfinished(tcp: TcpAnalysis, rows: np.ndarray) -> bool:
@@ -121,9 +135,16 @@ def find_blackholes(table: PacketTable, tcp: TcpAnalysis, repairs: Repairs) -> l
     """Connections whose full-size segments never got through (see the module docstring)."""
     c = tcp.columns
     f = tcp.flows
-    lost = (c["tcp_analysis"] & int(A.LOST_PACKET)) != 0
+
+    def lost_downstream(block: slice) -> np.ndarray:
+        # the streams of the block's frames after a hole in the server's data
+        lost = ((c["tcp_analysis"][block] & int(A.LOST_PACKET)) != 0) \
+            & (tcp.client_dir[block] == 0)
+        return c["tcp_stream"][block][lost]
+
     out = []
-    for stream in np.unique(c["tcp_stream"][lost & (tcp.client_dir == 0)]).tolist():
+    for stream in np.unique(gather_blocks(len(tcp), BLOCK_ROWS, lost_downstream,
+                                          c["tcp_stream"].dtype)).tolist():
         found = _unfilled_downstream(table, tcp, int(stream), f)
         if found is not None:
             out.append(found)

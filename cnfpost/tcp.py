@@ -144,7 +144,7 @@ class TcpAnalysis:
     payload_len: np.ndarray
     client_dir: np.ndarray             # per frame: 1 if sent by the flow's client
     _by_stream: tuple | None = field(default=None, repr=False, compare=False)
-    _sizes: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _bounds: np.ndarray | None = field(default=None, repr=False, compare=False)
     quoted_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # ^ ICMP errors quoting TCP: they have a tcp.stream, no analysis, no window or ack
     ts_rtt_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint32))
@@ -215,19 +215,9 @@ class TcpAnalysis:
         return out
 
     def stream_size(self, stream: int) -> int:
-        """How many rows stream_rows(stream) has (without building the index)."""
-        return int(self.stream_sizes()[stream]) if 0 <= stream < self.n_streams else 0
-
-    def stream_sizes(self) -> np.ndarray:
-        """Rows per stream (int64), counted a block at a time on first use."""
-        if self._sizes is None:
-            column = self.columns["tcp_stream"]
-            count = np.zeros(self.n_streams + 1, dtype=np.int64)
-            for start in range(0, column.shape[0], BLOCK_ROWS):
-                count += np.bincount(np.minimum(column[start:start + BLOCK_ROWS], self.n_streams),
-                                     minlength=self.n_streams + 1)
-            self._sizes = count[:-1]
-        return self._sizes
+        """How many rows stream_rows(stream) has."""
+        bounds = self._stream_bounds()     # not the index: a stream's size needs no rows
+        return int(bounds[stream + 1] - bounds[stream]) if 0 <= stream < self.n_streams else 0
 
     def stream_rows(self, stream: int) -> np.ndarray:
         """The rows (capture order) of one stream; the index is built on first use, so a
@@ -244,7 +234,7 @@ class TcpAnalysis:
             # uint32 rows, built a block at a time: 4 bytes a frame kept, little more
             # while building (the memory budget of a big capture)
             column = self.columns["tcp_stream"]
-            bounds = np.concatenate(([0], np.cumsum(self.stream_sizes())))
+            bounds = self._stream_bounds()
             order = np.empty(int(bounds[-1]), dtype=np.uint32)
             fill = bounds[:-1].copy()
             for start in range(0, column.shape[0], BLOCK_ROWS):
@@ -264,6 +254,48 @@ class TcpAnalysis:
                 fill += np.bincount(key, minlength=self.n_streams)
             self._by_stream = (order, bounds)
         return self._by_stream
+
+    def stream_steps(self, pick: Callable[[slice], np.ndarray] | None = None
+                     ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each frame of a stream with the frame of its stream before it, a block of the
+        capture at a time in capture order: per block (prev, rows, stream), grouped by stream
+        and in capture order within one, prev -1 before a stream's first frame. ``pick(block)``
+        (a mask over the block's frames) keeps only some frames. Each stream's last row is
+        carried from block to block: no array over the whole capture (the stream index
+        would keep 4 bytes a frame)."""
+        column = self.columns["tcp_stream"]
+        last = np.full(self.n_streams, -1, dtype=np.int64)     # per stream: its last row
+        for start in range(0, column.shape[0], BLOCK_ROWS):
+            block = slice(start, start + BLOCK_ROWS)
+            picked = column[block] != NO_STREAM
+            if pick is not None:
+                picked &= pick(block)
+            rows = np.flatnonzero(picked)
+            if rows.shape[0] == 0:
+                continue
+            # stable: rows of one stream keep capture order within the block
+            rows = rows[np.argsort(column[block][rows], kind="stable")] + start
+            stream = column[rows].astype(np.int64)
+            first = np.ones(rows.shape[0], dtype=bool)        # of its stream in the block
+            np.not_equal(stream[1:], stream[:-1], out=first[1:])
+            prev = np.empty_like(rows)
+            prev[1:] = rows[:-1]
+            prev[first] = last[stream[first]]
+            final = np.append(first[1:], True)                 # its stream's last in the block
+            last[stream[final]] = rows[final]
+            yield prev, rows, stream
+
+    def _stream_bounds(self) -> np.ndarray:
+        """Where each stream's rows start in stream_index()'s order (plus the end),
+        counted a block at a time."""
+        if self._bounds is None:
+            column = self.columns["tcp_stream"]
+            count = np.zeros(self.n_streams + 1, dtype=np.int64)
+            for start in range(0, column.shape[0], BLOCK_ROWS):
+                count += np.bincount(np.minimum(column[start:start + BLOCK_ROWS], self.n_streams),
+                                     minlength=self.n_streams + 1)
+            self._bounds = np.concatenate(([0], np.cumsum(count[:-1])))
+        return self._bounds
 
     def window_series(self, stream: int, side: str = "server", points: int = 64):
         """Downsampled (ts_ns, scaled window) the given side advertised over the stream."""

@@ -965,6 +965,8 @@ def test_a_segment_stamped_before_the_one_that_overtook_it(handshake_ns, kind):
 # ---------------------------------------------------------------------------------------
 import cnfpost.facts as facts_module                                 # noqa: E402
 import cnfpost.repairs as repairs_module                             # noqa: E402
+import cnfpost.stalls as stalls_module                               # noqa: E402
+import cnfpost.tcp as tcp_module                                     # noqa: E402
 from cnfpost.facts import data_segments                             # noqa: E402
 from cnfpost.model import NO_STREAM                                 # noqa: E402
 from cnfpost.repairs import _receiver_view                          # noqa: E402
@@ -1008,7 +1010,7 @@ def mixed_capture() -> Capture:
 @pytest.fixture
 def blocks(monkeypatch):
     def cut(rows: int) -> None:
-        for module in (facts_module, repairs_module):
+        for module in (facts_module, repairs_module, stalls_module, tcp_module):
             monkeypatch.setattr(module, "BLOCK_ROWS", rows)
     return cut
 
@@ -1033,7 +1035,8 @@ def test_receiver_view_is_every_data_segment_of_the_groups_in_capture_order(rows
     for wanted in (every, every[::2], every[1::2], np.array([1]), np.array([4, 2])):
         wanted = wanted[wanted < every.shape[0]]
         blocks(rows)
-        got_rows, got_group = _receiver_view(tcp, wanted)
+        keys = _receiver_view(tcp, wanted)
+        got_group, got_rows = keys >> np.uint64(32), keys & np.uint64(0xFFFFFFFF)
         expected = []
         for g in sorted(set(wanted.tolist())):
             expected += [(g, r) for r in range(len(table))
@@ -1044,15 +1047,22 @@ def test_receiver_view_is_every_data_segment_of_the_groups_in_capture_order(rows
 
 @pytest.mark.parametrize("rows", [1, 2, 5, 1 << 16])
 @pytest.mark.parametrize("build", [mixed_capture, headless_capture])
-def test_server_packets_and_data_segments_read_block_by_block(rows, build, blocks):
+def test_stream_steps_and_data_segments_read_block_by_block(rows, build, blocks):
     table, tcp = analyse(build())
     stream = tcp.columns["tcp_stream"]
     blocks(rows)
-    keys = facts_module._server_ipv4_packets(table, tcp)
-    expected = sorted((int(stream[r]) << 32) | r for r in range(len(table))
-                      if stream[r] != NO_STREAM and tcp.client_dir[r] == 0
-                      and table.columns["ip_version"][r] == 4)
-    assert keys.tolist() == expected
+    for side in (0, 1):
+        steps = [(p, r, s) for prev, rows_, streams in
+                 tcp.stream_steps(lambda b: tcp.client_dir[b] == side)
+                 for p, r, s in zip(prev.tolist(), rows_.tolist(), streams.tolist())]
+        last, expected = {}, []
+        for r in range(len(table)):
+            if stream[r] != NO_STREAM and tcp.client_dir[r] == side:
+                expected.append((last.get(int(stream[r]), -1), r, int(stream[r])))
+                last[int(stream[r])] = r
+        # each frame once, with the frame of its stream before it
+        assert sorted(steps, key=lambda x: x[1]) == expected
+    assert tcp._by_stream is None
     for side in (0, 1):
         rows_of_side = np.array([r for r in range(len(table)) if stream[r] != NO_STREAM
                                  and tcp.client_dir[r] == side and tcp.payload_len[r] > 0
@@ -1108,7 +1118,8 @@ def _at_server_one_by_one(tcp, streams=None) -> list[bool]:
     return out
 
 
-def test_vantage_point_per_stream_as_read_one_stream_at_a_time():
+@pytest.mark.parametrize("rows", [1, 2, 1 << 16])
+def test_vantage_point_per_stream_as_read_one_stream_at_a_time(rows, blocks):
     cap = Capture()
     download(cap, rtt=20.0)                                          # at the client
     c = cap.conn(client=("10.0.0.1", 40001))                         # near the server
@@ -1129,6 +1140,7 @@ def test_vantage_point_per_stream_as_read_one_stream_at_a_time():
     _, tcp = analyse(cap)
     expected = _at_server_one_by_one(tcp)
     assert expected[:2] == [False, True]
+    blocks(rows)          # a handshake cut across block edges
     assert capture_at_server(tcp).tolist() == expected
     for streams in ([1], [0, 1], [2, 3], [1, 1, 3], []):
         assert capture_at_server(tcp, np.array(streams, dtype=np.int64)).tolist() == \
@@ -1182,3 +1194,39 @@ def test_a_capture_at_the_server_judges_the_clients_data_by_what_arrived(late_ms
     table, tcp = analyse(cap)
     assert capture_at_server(tcp).tolist() == [True, False]
     assert kinds(cap) == {(kind, "up"): [late]}
+
+
+def interleaved_stalls():
+    """Two connections whose frames interleave. The second stalls twice (its server sends
+    bytes again after a silence), the first once in between (the client gives up on a
+    response it has not all acknowledged). Returns the capture and the stalls' frames,
+    (stream, last frame before, first frame after), by stream."""
+    cap = Capture()
+    a, b = cap.conn(), cap.conn(client=("10.0.0.1", 40001))
+    a.handshake(0.0, RTT, mss=MSS)
+    b.handshake(30.0, RTT, mss=MSS)
+    a.seg(60.0, "c", 1, 1, "PA", data=100)
+    b.seg(61.0, "c", 1, 1, "PA", data=100)
+    a.seg(80.0, "s", 1, 101, "A", data=MSS)
+    b.seg(81.0, "s", 1, 101, "A", data=MSS)
+    a.seg(82.0, "s", 1 + MSS, 101, "A", data=MSS)
+    b.seg(83.0, "s", 1 + MSS, 101, "A", data=MSS)
+    a_acked = a.seg(84.0, "c", 101, 1 + MSS, "A")                   # the second not acked
+    b_acked = b.seg(85.0, "c", 101, 1 + 2 * MSS, "A")
+    b_again = b.seg(1000.0, "s", 1 + MSS, 101, "A", data=MSS)      # sent again
+    a_fin = a.seg(1500.0, "c", 101, 1 + MSS, "FA")                  # curl gave up
+    b_new = b.seg(2000.0, "s", 1 + 2 * MSS, 101, "A", data=MSS)    # a slow server: no stall
+    b_again2 = b.seg(2600.0, "s", 1 + 2 * MSS, 101, "A", data=MSS)
+    return cap, [(0, a_acked, a_fin), (1, b_acked, b_again), (1, b_new, b_again2)]
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 1 << 16])
+def test_stalls_are_by_stream_and_found_across_block_edges(rows, blocks):
+    cap, expected = interleaved_stalls()
+    table, tcp = analyse(cap)
+    blocks(rows)
+    stalls = build_facts(table, tcp, Thresholds(), {}).stalls
+    assert [(s.stream, *s.frames) for s in stalls] == expected
+    assert [s.ended_by for s in stalls] == ["client_gave_up", "retransmission", "retransmission"]
+    assert tcp._by_stream is None      # found without the stream index
+

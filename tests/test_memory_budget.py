@@ -87,3 +87,39 @@ def test_distributions_and_the_stream_index_are_built_in_blocks(table):
     assert traced_peak_per_packet(lambda: tcp.flows["ack_rtt_server_min_ns"]) < acks + 2
     # the index keeps 4 bytes a TCP frame
     assert traced_peak_per_packet(tcp.stream_index) < 4 + 2
+
+
+def traced_temporaries_per_packet(run) -> float:
+    """What a stage allocates beyond what it returns (its result is kept by the caller)."""
+    tracemalloc.start()
+    try:
+        result = run()
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del result
+    return (peak - held) / PACKETS
+
+
+def test_facts_stages_work_a_block_at_a_time(table):
+    from cnfpost.facts import build_facts, data_segments, unseen_before
+    from cnfpost.repairs import capture_at_server, classify_repairs
+    from cnfpost.stalls import find_blackholes, find_stalls
+    from cnfpost.thresholds import Thresholds
+
+    tcp = analyze_tcp(table)
+    facts = build_facts(table, tcp, Thresholds(), {})    # the lazy flow table families, once
+    assert tcp._by_stream is None      # nothing in the facts builds the stream index
+    rtt = np.where(tcp.flows["irtt_ns"] > 0, tcp.flows["irtt_ns"], 0)
+    assert traced_temporaries_per_packet(lambda: find_stalls(tcp, rtt, Thresholds())) < 2
+    assert traced_temporaries_per_packet(lambda: unseen_before(table, tcp)) < 2
+    assert traced_temporaries_per_packet(
+        lambda: find_blackholes(table, tcp, facts.repairs)) < 1
+    assert traced_temporaries_per_packet(lambda: data_segments(tcp, 0)) < 1
+    assert traced_temporaries_per_packet(lambda: capture_at_server(tcp)) < 1
+    # the repairs' receiver view: 8 bytes a data segment of the streams with flagged ones
+    stream = tcp.columns["tcp_stream"]
+    view = int((np.isin(stream, facts.repairs.stream) & (tcp.payload_len > 0)).sum()) * 8
+    assert facts.repairs.rows.shape[0] and view
+    assert traced_temporaries_per_packet(lambda: classify_repairs(table, tcp)) \
+        < view / PACKETS + 2
