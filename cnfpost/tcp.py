@@ -147,10 +147,6 @@ class TcpAnalysis:
     _bounds: np.ndarray | None = field(default=None, repr=False, compare=False)
     quoted_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # ^ ICMP errors quoting TCP: they have a tcp.stream, no analysis, no window or ack
-    ts_rtt_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint32))
-    ts_rtt_from: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint32))
-    # ^ TSval/TSecr RTT samples (sparse: the frames that gave one, and the frame whose TSval
-    #   each echoes; the RTT is the time between the two, see ts_rtt_values)
     dupacks: dict[str, np.ndarray] = field(default_factory=dict)
     # ^ the SPARSE_ANALYSIS columns on the duplicate ACKs only: "row" and one array each
     relative: RelativeNumbers | None = None
@@ -158,10 +154,6 @@ class TcpAnalysis:
 
     def __len__(self) -> int:
         return int(self.columns["tcp_stream"].shape[0])
-
-    def ts_rtt_values(self) -> np.ndarray:
-        """The TSval/TSecr RTT of each sample (ts_rtt_rows), in ns."""
-        return self.ts_ns[self.ts_rtt_rows] - self.ts_ns[self.ts_rtt_from]
 
     def __getitem__(self, name: str) -> np.ndarray:
         """An analysis column by name, the sparse and derived ones spelled out per frame
@@ -311,22 +303,16 @@ class TcpAnalysis:
         return self.ts_ns[rows], self.at("tcp_win_scaled", rows)
 
     def rtt_samples(self, stream: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """RTT samples of one stream, each as (frame numbers, ns): "ack_rtt" (Wireshark's
-        tcp.analysis.ack_rtt) and "ts_rtt" (TSval/TSecr), split by the side that sent the
-        acknowledging frame: keys "ack_rtt_server", "ack_rtt_client", "ts_rtt_server",
-        "ts_rtt_client"."""
+        """Wireshark's tcp.analysis.ack_rtt samples of one stream, as (frame numbers, ns),
+        split by the side that sent the acknowledging frame: keys "ack_rtt_server" and
+        "ack_rtt_client". (The TSval/TSecr RTTs are summed up in the flow table only.)"""
         out = {}
         rows = np.flatnonzero((self.columns["tcp_stream"] == stream)
                               & (self.columns["tcp_acks_frame"] > 0))
-        rtt = self.ack_rtt_ns()[rows]
+        rtt = self.ack_rtt_ns(rows)
         for side, mask in (("server", self.client_dir[rows] == 0),
                            ("client", self.client_dir[rows] == 1)):
             out[f"ack_rtt_{side}"] = (rows[mask] + 1, rtt[mask])
-        sel = self.columns["tcp_stream"][self.ts_rtt_rows] == stream
-        rows, rtt = self.ts_rtt_rows[sel].astype(np.int64), self.ts_rtt_values()[sel]
-        for side, mask in (("server", self.client_dir[rows] == 0),
-                           ("client", self.client_dir[rows] == 1)):
-            out[f"ts_rtt_{side}"] = (rows[mask] + 1, rtt[mask])
         return out
 
     def flow(self, stream: int) -> dict:
@@ -617,12 +603,14 @@ def analyze_tcp(table: PacketTable, engine: str = "compiled",
     eager, client_dir = _flow_table(table, out, stats, direction)
     del direction
     nconv = stats.shape[0]
+    if per_frame and nconv:
+        eager.update(_ts_rtts(out["tcp_stream"], c["ts_ns"], ts_rows, ts_from, nconv))
+    del ts_rows, ts_from
     relative = None if steps is None else RelativeNumbers.of(*steps, c, out["tcp_stream"],
                                                             client_dir)
     tcp = TcpAnalysis(columns=out, flows=eager, ts_ns=c["ts_ns"], tcp_flags=c["tcp_flags"],
                       payload_len=c["payload_len"], client_dir=client_dir,
-                      quoted_rows=quoted_rows, ts_rtt_rows=ts_rows, ts_rtt_from=ts_from,
-                      dupacks=dupacks, relative=relative)
+                      quoted_rows=quoted_rows, dupacks=dupacks, relative=relative)
     if per_frame and nconv:
         tcp.flows = FlowTable(eager, _distributions(tcp, nconv))
     return tcp
@@ -812,12 +800,11 @@ def _flow_table(table, out, stats, direction):
 
 
 def _distributions(tcp: TcpAnalysis, nconv: int) -> dict[str, Callable[[], dict]]:
-    """The flow table's per-stream distributions (count, min, median, max), as three
+    """The flow table's per-stream distributions (count, min, median, max), as two
     families each computed on first use (FlowTable), from arrays the analysis keeps:
-    windows advertised each way, ACK RTTs by the side that acked, TSval/TSecr RTTs. Each
-    costs sorts over the frames; the diagnosis reads only the ACK RTTs."""
+    windows advertised each way, ACK RTTs by the side that acked. Each costs sorts over the
+    frames; the diagnosis reads only the ACK RTTs. (The TSval/TSecr RTTs: _ts_rtts.)"""
     stream, client_dir_row = tcp.columns["tcp_stream"], tcp.client_dir
-    ts_rows = tcp.ts_rtt_rows
 
     n = stream.shape[0]
 
@@ -856,13 +843,20 @@ def _distributions(tcp: TcpAnalysis, nconv: int) -> dict[str, Callable[[], dict]
         return by_side(part, "ack_rtt_", ("{side}_count", "{side}_min_ns", "{side}_median_ns",
                                           "{side}_max_ns"), ("server", "client"))
 
-    def ts_rtts() -> dict:
-        cnt, mn, md, mx = _group_stats(stream[ts_rows].astype(np.int64), tcp.ts_rtt_values(),
-                                       nconv)
-        return {"ts_rtt_count": cnt, "ts_rtt_min_ns": mn, "ts_rtt_median_ns": md,
-                "ts_rtt_max_ns": mx}
+    return {"win_": windows, "ack_rtt_": ack_rtts}
 
-    return {"win_": windows, "ack_rtt_": ack_rtts, "ts_rtt_": ts_rtts}
+
+def _ts_rtts(stream: np.ndarray, ts_ns: np.ndarray, rows: np.ndarray, echoed: np.ndarray,
+             nconv: int) -> dict[str, np.ndarray]:
+    """The flow table's TSval/TSecr RTT distribution, from the kernel's samples (a frame
+    echoing a TSval and the frame that first carried it). Summed up at once and the samples
+    let go: nothing else reads them, and they are 8 bytes each on about every second frame
+    of a bulk transfer."""
+    def part(block: slice):
+        return stream[rows[block]].astype(np.int64), ts_ns[rows[block]] - ts_ns[echoed[block]]
+    cnt, mn, md, mx = _block_stats(rows.shape[0], part, nconv)
+    return {"ts_rtt_count": cnt, "ts_rtt_min_ns": mn, "ts_rtt_median_ns": md,
+            "ts_rtt_max_ns": mx}
 
 
 class FlowTable(Mapping):
