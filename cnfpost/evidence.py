@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from .model import BLOCK_ROWS, NO_STREAM
+from .model import BLOCK_ROWS, NO_STREAM, gather_blocks
 
 __all__ = ["frame_ranges", "display_filter", "MAX_LISTED_FRAMES", "FilterContext", "short_filter",
            "with_short_filters", "SHORT_FILTER_CHARS"]
@@ -141,10 +141,9 @@ class FilterContext:
             wanted = np.zeros(n + 1, dtype=bool)     # the last entry: frames of no stream
             wanted[streams] = True
             # uint32 rows (the table's frame numbers are), up to MAX_FILTER_ROWS of them
-            return np.concatenate([
-                np.uint32(start) + np.flatnonzero(
-                    wanted[np.minimum(stream[start:start + BLOCK_ROWS], n)]).astype(np.uint32)
-                for start in range(0, stream.shape[0], BLOCK_ROWS)])
+            return gather_blocks(stream.shape[0], BLOCK_ROWS, lambda block: block.start
+                                 + np.flatnonzero(wanted[np.minimum(stream[block], n)]),
+                                 np.uint32)
 
         def rows_in(streams: np.ndarray) -> int:
             return sum(tcp.stream_size(int(s)) for s in streams)
@@ -156,7 +155,10 @@ def _runs(sorted_frames: np.ndarray) -> int:
     """Runs of consecutive numbers: each costs a filter at least 3 characters ('7, ')."""
     if sorted_frames.size == 0:
         return 0
-    return int(np.count_nonzero(np.diff(sorted_frames) != 1)) + 1
+    # a block at a time (each overlapping the next by one): the frames may be most of a
+    # claim's streams
+    return sum(int(np.count_nonzero(np.diff(sorted_frames[start:start + BLOCK_ROWS + 1]) != 1))
+               for start in range(0, sorted_frames.shape[0] - 1, BLOCK_ROWS)) + 1
 
 
 def _field_filters(claimed: np.ndarray, ctx: FilterContext) -> Iterable[str]:
@@ -189,37 +191,50 @@ def _candidates(claimed: np.ndarray, ctx: FilterContext, limit: int) -> Iterable
         yield from _field_filters(claimed, ctx)
         return
     rows = ctx.rows_of(streams)
-    # both sorted: a search per row, leaner than isin's sort of both arrays together
-    at = np.minimum(np.searchsorted(claimed, rows), claimed.shape[0] - 1)
-    want = claimed[at] == rows
-    del at
+    if rows.shape[0] == 0:
+        return
+    # whether each row is claimed: both sorted, so a search per row, a block at a time
+    want = np.empty(rows.shape[0], dtype=bool)
+    last = claimed.shape[0] - 1
+    for start in range(0, rows.shape[0], BLOCK_ROWS):
+        part = rows[start:start + BLOCK_ROWS]
+        want[start:start + BLOCK_ROWS] = \
+            claimed[np.minimum(np.searchsorted(claimed, part), last)] == part
+    wanted = np.flatnonzero(want)
     clause = (f"tcp.stream == {streams[0]}" if streams.size == 1
               else f"tcp.stream in {_set(streams)}")
+    # Per field, the positions in `rows` it selects (few: analysis flags and SYN/RST),
+    # found a block of rows at a time: no mask per field over the streams' rows.
     inside = {}
     for name, predicate in ctx.predicates.items():
         if ctx.flags_unsure and name.startswith("tcp.flags"):
             continue
-        sub = predicate(rows)
-        if (sub & want).any():
-            inside[name] = sub
+        hit = np.concatenate([start + np.flatnonzero(predicate(rows[start:start + BLOCK_ROWS]))
+                              for start in range(0, rows.shape[0], BLOCK_ROWS)])
+        if want[hit].any():
+            inside[name] = hit
     # The fields wholly inside the claim, together: e.g. lost segment | dup ACK | retrans.
-    exact = [name for name, m in inside.items() if not (m & ~want).any()]
+    exact = [name for name, hit in inside.items() if want[hit].all()]
     options = [(name,) for name in inside]
     if len(exact) > 1:
         options.append(tuple(sorted(exact)))
     options.append(())  # the streams alone
     for names in options:
-        got = np.zeros(rows.shape[0], dtype=bool) if names else np.ones(rows.shape[0], bool)
-        for name in names:
-            got |= inside[name]
         # drop the stream clause when the fields select nothing outside these streams
-        alone = names and all(ctx.count(x) == int(inside[x].sum()) for x in names)
+        alone = names and all(ctx.count(x) == inside[x].shape[0] for x in names)
         field = " || ".join(names)
         if names and len(names) > 1:
             field = f"({field})"
         core = field if alone else (f"{clause} && {field}" if names else clause)
-        extra = rows[got & ~want] + 1
-        missing = rows[want & ~got] + 1
+        if names:
+            got = np.unique(np.concatenate([inside[name] for name in names]))
+            extra = rows[got[~want[got]]]
+            missing = rows[np.setdiff1d(wanted, got, assume_unique=True)]
+        else:
+            extra = rows[~want]
+            missing = rows[:0]
+        extra += 1                       # frame numbers, in place: `extra` may be big
+        missing += 1
         if 3 * (_runs(extra) + _runs(missing)) >= limit:
             continue  # longer than the frame list whatever else: not worth writing out
         if extra.size:

@@ -67,13 +67,16 @@ def test_info_analysis_keeps_the_stream_and_side_of_each_frame_only(table):
 
 def test_full_analysis_adds_its_columns_and_the_rare_samples_only(table):
     # the 14 bytes of dense analysis columns, the client side, the TSval RTT samples (8
-    # bytes each), the duplicate ACKs (10 bytes each), the relative numbers' steps (12
-    # bytes each, twice while sorted) and exceptions (16) and the per-stream arrays
+    # bytes each, and a key of 8 while they are summed up), the duplicate ACKs (10 bytes
+    # each), the relative numbers' steps (12 bytes each, twice while sorted) and
+    # exceptions (16) and the per-stream arrays
     tcp = analyze_tcp(table)
     dense = sum(np.dtype(c.dtype).itemsize for c in DENSE_ANALYSIS)
     assert dense == 14
     rel = tcp.relative
-    rare = (tcp.ts_rtt_rows.shape[0] * 8 + tcp.dupacks["row"].shape[0] * 10
+    samples = int(tcp.flows["ts_rtt_count"].sum())
+    assert samples > PACKETS // 4
+    rare = (samples * 16 + tcp.dupacks["row"].shape[0] * 10
             + sum(k.shape[0] for k in rel.keys) * 12 * 2
             + rel.exception_rows.shape[0] * 16) / PACKETS
     assert traced_peak_per_packet(lambda: analyze_tcp(table)) \
@@ -123,3 +126,21 @@ def test_facts_stages_work_a_block_at_a_time(table):
     assert facts.repairs.rows.shape[0] and view
     assert traced_temporaries_per_packet(lambda: classify_repairs(table, tcp)) \
         < view / PACKETS + 2
+
+
+def test_short_filter_search_keeps_the_claims_rows_not_a_mask_per_field(table):
+    # the claimed frames' streams' rows (uint32), whether each is claimed (and not), and
+    # the rows outside the claim for the stream-only candidate: 4 + 1 + 1 + 4 bytes a row,
+    # some int64 per claimed frame and a block's worth more; the search used to keep a
+    # mask per field over those rows (17 bytes a row more)
+    from cnfpost.evidence import FilterContext, short_filter
+    tcp = analyze_tcp(table)
+    ctx = FilterContext.of(table, tcp)
+    frames = (np.flatnonzero(tcp.has("tcp.analysis.retransmission")) + 1).tolist()
+    streams = np.unique(ctx.stream_at(np.asarray(frames) - 1))
+    rows = ctx.rows_in(streams)
+    assert len(frames) > 100 and rows > PACKETS // 4
+    for name in ctx.predicates:
+        ctx.count(name)                  # the capture's counts: computed once, kept
+    peak = traced_peak_per_packet(lambda: short_filter(frames, ctx)) * PACKETS
+    assert peak < rows * (4 + 1 + 1 + 4) + len(frames) * 8 * 4 + 2048 * 64
