@@ -140,9 +140,6 @@ class Digests:
 
 
 def sha256_file(path: str | os.PathLike) -> str:
-    """The SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
+    """The SHA-256 of a file (hashlib reads it into one reused buffer)."""
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
