@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from .model import BLOCK_ROWS, NO_STREAM
+from .model import BLOCK_ROWS, NO_STREAM, gather_blocks
 
 __all__ = ["frame_ranges", "display_filter", "MAX_LISTED_FRAMES", "FilterContext", "short_filter",
            "with_short_filters", "SHORT_FILTER_CHARS"]
@@ -141,10 +141,9 @@ class FilterContext:
             wanted = np.zeros(n + 1, dtype=bool)     # the last entry: frames of no stream
             wanted[streams] = True
             # uint32 rows (the table's frame numbers are), up to MAX_FILTER_ROWS of them
-            return np.concatenate([
-                np.uint32(start) + np.flatnonzero(
-                    wanted[np.minimum(stream[start:start + BLOCK_ROWS], n)]).astype(np.uint32)
-                for start in range(0, stream.shape[0], BLOCK_ROWS)])
+            return gather_blocks(stream.shape[0], BLOCK_ROWS, lambda b: np.uint32(b.start)
+                                 + np.flatnonzero(wanted[np.minimum(stream[b], n)]).astype(np.uint32),
+                                 np.uint32)
 
         def rows_in(streams: np.ndarray) -> int:
             return sum(tcp.stream_size(int(s)) for s in streams)
@@ -152,11 +151,15 @@ class FilterContext:
         return cls(stream, preds, bool(tcp.quoted_rows.shape[0]), rows_of, rows_in)
 
 
-def _runs(sorted_frames: np.ndarray) -> int:
-    """Runs of consecutive numbers: each costs a filter at least 3 characters ('7, ')."""
-    if sorted_frames.size == 0:
+def _runs(mask: np.ndarray, step: np.ndarray) -> int:
+    """Runs of consecutive frames among rows[mask] (rows sorted and unique, ``step`` where
+    each row is the one before plus one), each costing a filter at least 3 characters
+    ('7, '): counted on the mask, without the rows (the streams alone leave out most)."""
+    selected = int(np.count_nonzero(mask))
+    if selected == 0:
         return 0
-    return int(np.count_nonzero(np.diff(sorted_frames) != 1)) + 1
+    # a selected row goes on its run only from the selected row just before it
+    return selected - int(np.count_nonzero(mask[1:] & mask[:-1] & step))
 
 
 def _field_filters(claimed: np.ndarray, ctx: FilterContext) -> Iterable[str]:
@@ -179,6 +182,15 @@ def _field_filters(claimed: np.ndarray, ctx: FilterContext) -> Iterable[str]:
             yield f"({' || '.join(sorted(exact))})"
 
 
+def _select(predicate: Predicate, rows: np.ndarray) -> np.ndarray:
+    """predicate(rows), worked a block of rows at a time: a predicate's temporaries (a
+    column's values at the rows, the stream's) stay a block's worth however many rows."""
+    out = np.empty(rows.shape[0], dtype=bool)
+    for start in range(0, rows.shape[0], BLOCK_ROWS):
+        out[start:start + BLOCK_ROWS] = predicate(rows[start:start + BLOCK_ROWS])
+    return out
+
+
 def _candidates(claimed: np.ndarray, ctx: FilterContext, limit: int) -> Iterable[str]:
     """Filters that select exactly ``claimed`` (0-based rows, sorted, unique). Only the rows
     of the claimed frames' streams are looked at (a long capture has millions of others)."""
@@ -189,39 +201,45 @@ def _candidates(claimed: np.ndarray, ctx: FilterContext, limit: int) -> Iterable
         yield from _field_filters(claimed, ctx)
         return
     rows = ctx.rows_of(streams)
-    # both sorted: a search per row, leaner than isin's sort of both arrays together
-    at = np.minimum(np.searchsorted(claimed, rows), claimed.shape[0] - 1)
-    want = claimed[at] == rows
-    del at
+    # The claimed rows are rows of these streams: found by a search per claimed row (of the
+    # same dtype, else the search converts the streams' rows)
+    want = np.zeros(rows.shape[0], dtype=bool)
+    want[np.searchsorted(rows, claimed.astype(rows.dtype))] = True
     clause = (f"tcp.stream == {streams[0]}" if streams.size == 1
               else f"tcp.stream in {_set(streams)}")
+    # The fields that select some claimed frame, and how many frames each selects here. Their
+    # masks are not kept (one a field over the streams' rows): evaluated again when used.
     inside = {}
+    exact = []     # the fields wholly inside the claim, together: e.g. lost | dup ACK | retrans
     for name, predicate in ctx.predicates.items():
         if ctx.flags_unsure and name.startswith("tcp.flags"):
             continue
-        sub = predicate(rows)
+        sub = _select(predicate, rows)
         if (sub & want).any():
-            inside[name] = sub
-    # The fields wholly inside the claim, together: e.g. lost segment | dup ACK | retrans.
-    exact = [name for name, m in inside.items() if not (m & ~want).any()]
+            inside[name] = int(sub.sum())
+            if not (sub & ~want).any():
+                exact.append(name)
+        del sub
     options = [(name,) for name in inside]
     if len(exact) > 1:
         options.append(tuple(sorted(exact)))
     options.append(())  # the streams alone
+    step = np.diff(rows) == 1           # where the next of the rows is the next frame
     for names in options:
         got = np.zeros(rows.shape[0], dtype=bool) if names else np.ones(rows.shape[0], bool)
         for name in names:
-            got |= inside[name]
+            got |= _select(ctx.predicates[name], rows)
         # drop the stream clause when the fields select nothing outside these streams
-        alone = names and all(ctx.count(x) == int(inside[x].sum()) for x in names)
+        alone = names and all(ctx.count(x) == inside[x] for x in names)
         field = " || ".join(names)
         if names and len(names) > 1:
             field = f"({field})"
         core = field if alone else (f"{clause} && {field}" if names else clause)
-        extra = rows[got & ~want] + 1
-        missing = rows[want & ~got] + 1
-        if 3 * (_runs(extra) + _runs(missing)) >= limit:
+        extra, missing = got & ~want, want & ~got
+        del got
+        if 3 * (_runs(extra, step) + _runs(missing, step)) >= limit:
             continue  # longer than the frame list whatever else: not worth writing out
+        extra, missing = rows[extra] + 1, rows[missing] + 1
         if extra.size:
             grouped = f"({core})" if "||" in core else core
             core = f"{grouped} && !(frame.number in {_set(extra)})"

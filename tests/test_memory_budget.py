@@ -130,3 +130,22 @@ def test_facts_stages_work_a_block_at_a_time(table):
     assert flagged
     assert traced_temporaries_per_packet(lambda: classify_repairs(table, tcp)) \
         < 1 + flagged * 64 / PACKETS
+
+
+def test_short_filters_hold_a_few_bytes_a_row_of_the_claimed_streams(table):
+    # a claim across many streams (the retransmissions): the streams' rows (uint32) and a few
+    # masks over them; a field's temporaries a block's worth; the frames a filter leaves out
+    # counted as runs on a mask (the rows beside the claim were 22 bytes a row)
+    from cnfpost.evidence import FilterContext, _candidates, display_filter
+    from cnfpost.model import TcpAnalysisFlag
+
+    tcp = analyze_tcp(table)
+    ctx = FilterContext.of(table, tcp)
+    claimed = np.flatnonzero(
+        (tcp.columns["tcp_analysis"] & int(TcpAnalysisFlag.RETRANSMISSION)) != 0)
+    rows = ctx.rows_in(np.unique(ctx.stream_at(claimed)))
+    assert claimed.shape[0] and rows > 20 * BLOCK
+    listed = len(display_filter((claimed + 1).tolist()))
+    assert list(_candidates(claimed, ctx, listed)) == ["tcp.analysis.retransmission"]
+    assert traced_temporaries_per_packet(lambda: list(_candidates(claimed, ctx, listed))) \
+        < 12 * rows / PACKETS
