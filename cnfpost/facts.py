@@ -17,6 +17,7 @@ from typing import Mapping
 
 import numpy as np
 
+from .memory import release_freed
 from .model import BLOCK_ROWS, NO_STREAM, PacketTable, TcpFlag
 from .repairs import KINDS, Repairs, classify_repairs
 from .stalls import Blackhole, Stall, find_blackholes, find_stalls
@@ -226,10 +227,16 @@ def build_facts(table: PacketTable | None, tcp: TcpAnalysis | None, th: Mapping[
     rtt, source = baseline_rtt(tcp, path_rtts)
     if table is None or tcp is None:
         return Facts(rtt, source)
+    # Each stage below reads the whole capture a block at a time; the heap pages its
+    # blocks freed are returned before the next (memory.release_freed), else they add up.
+    release_freed()
     repairs = classify_repairs(table, tcp)
+    release_freed()
     unseen = unseen_before(table, tcp)
+    release_freed()
     per_stream_rtt = np.where(tcp.flows["irtt_ns"] > 0, tcp.flows["irtt_ns"], 0)
     stalls = tuple(find_stalls(tcp, per_stream_rtt, th, unseen))
+    release_freed()
     holes = tuple(find_blackholes(table, tcp, repairs))
     repair_rows = repairs.select("repair")
     up = tcp.client_dir[repair_rows] == 1
