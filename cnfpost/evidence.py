@@ -193,14 +193,11 @@ def _candidates(claimed: np.ndarray, ctx: FilterContext, limit: int) -> Iterable
     rows = ctx.rows_of(streams)
     if rows.shape[0] == 0:
         return
-    # whether each row is claimed: both sorted, so a search per row, a block at a time
-    want = np.empty(rows.shape[0], dtype=bool)
-    last = claimed.shape[0] - 1
-    for start in range(0, rows.shape[0], BLOCK_ROWS):
-        part = rows[start:start + BLOCK_ROWS]
-        want[start:start + BLOCK_ROWS] = \
-            claimed[np.minimum(np.searchsorted(claimed, part), last)] == part
-    wanted = np.flatnonzero(want)
+    # The claimed rows are rows of these streams: found by a search per claimed row (of the
+    # same dtype, else the search converts the streams' rows)
+    wanted = np.searchsorted(rows, claimed.astype(rows.dtype))
+    want = np.zeros(rows.shape[0], dtype=bool)
+    want[wanted] = True
     clause = (f"tcp.stream == {streams[0]}" if streams.size == 1
               else f"tcp.stream in {_set(streams)}")
     # Per field, the positions in `rows` it selects (few: analysis flags and SYN/RST),

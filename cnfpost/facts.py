@@ -17,6 +17,7 @@ from typing import Mapping
 
 import numpy as np
 
+from .memory import release_freed
 from .model import BLOCK_ROWS, NO_STREAM, PacketTable, TcpFlag
 from .repairs import KINDS, Repairs, classify_repairs
 from .stalls import Blackhole, Stall, find_blackholes, find_stalls
@@ -121,13 +122,16 @@ def wire_segments(tcp: TcpAnalysis, rows: np.ndarray) -> int:
 
 def _segments_each(tcp: TcpAnalysis, rows: np.ndarray) -> np.ndarray:
     """Per frame of rows (a block's worth): its wire segments (see wire_segments); 1460
-    bytes where the peer's MSS was not captured."""
+    bytes where the peer's MSS was not captured. Worked in place: one int64 array kept."""
     f = tcp.flows
-    stream = tcp.columns["tcp_stream"][rows].astype(np.int64)
-    to_client = tcp.client_dir[rows] == 0
-    mss = np.where(to_client, f["mss_client"][stream], f["mss_server"][stream]).astype(np.int64)
-    mss = np.where(mss > 0, mss, 1460)
-    return np.maximum(1, -(-tcp.payload_len[rows].astype(np.int64) // mss))
+    stream = tcp.columns["tcp_stream"][rows]
+    mss = np.where(tcp.client_dir[rows] == 0, f["mss_client"][stream], f["mss_server"][stream])
+    mss[mss <= 0] = 1460
+    segs = tcp.payload_len[rows].astype(np.int64)      # rounded up: (payload + mss - 1) // mss
+    segs += mss
+    segs -= 1
+    segs //= mss
+    return np.maximum(segs, 1, out=segs)
 
 
 def data_segments(tcp: TcpAnalysis, client_dir: int) -> int:
@@ -169,30 +173,31 @@ def unseen_before(table: PacketTable, tcp: TcpAnalysis) -> dict[int, int]:
         return (tcp.client_dir[block] == 0) & (c["ip_version"][block] == 4)
 
     def steps_by_block():
-        # A block of the capture at a time: the temporaries stay small however big the
-        # capture. Yields, per step from one of a stream's server IPv4 packets to its next,
-        # its stream, how many ids more than segments it moved, and the row it ends at.
+        # A block of the capture at a time: the temporaries stay a block's worth. Yields,
+        # per server IPv4 packet of a stream, its stream, how many ids more than segments
+        # it moved on from the stream's packet before, the row, and whether there was a
+        # packet before (a step).
         for prev, rows, stream in tcp.stream_steps(server_ipv4):
-            seen = prev >= 0
-            prev, rows, stream = prev[seen], rows[seen], stream[seen]
-            segs = _segments_each(tcp, rows)     # by the MSS the client announced
-            extra = (c["ip_id"][rows].astype(np.int64) - c["ip_id"][prev]) % 65536 - segs
-            yield stream, extra, rows
+            extra = _segments_each(tcp, rows)     # by the MSS the client announced
+            np.negative(extra, out=extra)
+            extra += c["ip_id"][rows] - c["ip_id"][prev]    # uint16: wraps, mod 65536
+            yield stream, extra, rows, prev >= 0
 
     # per stream: how many of its steps go forward a little, and how many exactly
     steps = np.zeros(nstreams, dtype=np.int64)
     forward, exact = steps.copy(), steps.copy()
-    for key, extra, _ in steps_by_block():
-        steps += np.bincount(key, minlength=nstreams)
-        forward += np.bincount(key[(extra >= 0) & (extra <= MAX_ID_GAP)], minlength=nstreams)
-        exact += np.bincount(key[extra == 0], minlength=nstreams)
+    for key, extra, _, step in steps_by_block():
+        steps += np.bincount(key[step], minlength=nstreams)
+        forward += np.bincount(key[step & (extra >= 0) & (extra <= MAX_ID_GAP)],
+                               minlength=nstreams)
+        exact += np.bincount(key[step & (extra == 0)], minlength=nstreams)
     sequential = (steps >= 4) & (forward >= SEQUENTIAL_IDS * steps) \
         & (exact >= EXACT_IDS * steps)
     if not sequential.any():
         return {}
     out = {}
-    for key, extra, rows in steps_by_block():
-        jump = np.flatnonzero((extra > 0) & (extra <= MAX_ID_GAP) & sequential[key])
+    for key, extra, rows, step in steps_by_block():
+        jump = np.flatnonzero(step & (extra > 0) & (extra <= MAX_ID_GAP) & sequential[key])
         out.update(zip((rows[jump] + 1).tolist(), extra[jump].tolist()))
     return out
 
@@ -222,10 +227,16 @@ def build_facts(table: PacketTable | None, tcp: TcpAnalysis | None, th: Mapping[
     rtt, source = baseline_rtt(tcp, path_rtts)
     if table is None or tcp is None:
         return Facts(rtt, source)
+    # Each stage below reads the whole capture a block at a time; the heap pages its
+    # blocks freed are returned before the next (memory.release_freed), else they add up.
+    release_freed()
     repairs = classify_repairs(table, tcp)
+    release_freed()
     unseen = unseen_before(table, tcp)
+    release_freed()
     per_stream_rtt = np.where(tcp.flows["irtt_ns"] > 0, tcp.flows["irtt_ns"], 0)
     stalls = tuple(find_stalls(tcp, per_stream_rtt, th, unseen))
+    release_freed()
     holes = tuple(find_blackholes(table, tcp, repairs))
     repair_rows = repairs.select("repair")
     up = tcp.client_dir[repair_rows] == 1

@@ -160,60 +160,65 @@ def _dsack_covers(table: PacketTable, tcp: TcpAnalysis, row: int) -> bool:
     return False
 
 
-GROUP_SPAN = 1 << 33    # above any relative sequence number (and seq + its end)
+STREAM_SPAN = 1 << 33    # above any relative sequence number: keys of streams kept apart
+NOT_YET = np.iinfo(np.int64).max
 
 
-def _receiver_view(tcp: TcpAnalysis, wanted_groups: np.ndarray) -> np.ndarray:
-    """The data segments of the wanted groups (stream * 2 + 1 for the client's data, + 0 for
-    the server's) as sorted ``group << 32 | row`` keys: grouped, capture order within a
-    group. One array of 8 bytes a segment, gathered a block of the capture at a time and
-    sorted in place; ICMP errors quoting a segment are not segments."""
-    wanted = np.zeros(2 * max(tcp.n_streams, 1), dtype=bool)
-    wanted[wanted_groups] = True
-    stream = tcp.columns["tcp_stream"]
-
-    def keys_of(block: slice) -> np.ndarray:
-        rows = np.flatnonzero((stream[block] != NO_STREAM) & (tcp.payload_len[block] > 0))
-        group = stream[block][rows].astype(np.int64) * 2 + tcp.client_dir[block][rows]
-        keep = wanted[group]
-        rows, group = rows[keep] + block.start, group[keep]
-        if tcp.quoted_rows.shape[0]:
-            segment = ~np.isin(rows, tcp.quoted_rows)
-            rows, group = rows[segment], group[segment]
-        return (group.astype(np.uint64) << np.uint64(32)) | rows.astype(np.uint64)
-
-    keys = gather_blocks(len(tcp), BLOCK_ROWS, keys_of, np.uint64)
-    keys.sort()
-    return keys
-
-
-def _arrived_before(tcp: TcpAnalysis, view: np.ndarray, s: np.ndarray, pos: np.ndarray
+def _arrived_before(tcp: TcpAnalysis, rows: np.ndarray, streams: np.ndarray, up: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """For segments at positions pos of the receiver view, with keys s (group * GROUP_SPAN +
-    relative seq): had the same start arrived before (a copy), and the first position of
-    the view where its group had gone above that start (at most pos). Groups are kept apart
-    by an offset above any sequence number, so one pass serves them all, a block of the view
-    at a time: the highest key so far is carried from block to block."""
+    """For flagged data segments seen at their receiver (rows, their streams and sides):
+    had a segment with the same start arrived at an earlier row (a copy), and the first row
+    of the same stream and side whose data had gone above that start (NOT_YET if none).
+
+    One pass over the capture in capture order, a block at a time (stream_steps), over the
+    data segments of the segments' streams and sides only (ICMP errors quoting a segment are
+    not segments); carried from block to block: the first row of each flagged start and
+    each stream's highest start so far. Nothing as long as the data segments is built."""
+    n = tcp.n_streams
+    # Per stream, the side whose data is judged (client_dir), -1 for none: a stream's
+    # flagged segments at their receiver are all of one side (the capture is near the client
+    # or the server). Row n stands for frames that are not TCP.
+    side = np.full(n + 1, -1, dtype=np.int16)
+    side[streams] = up
+    column = tcp.columns["tcp_stream"]
+
+    def pick(block: slice) -> np.ndarray:
+        mask = (tcp.payload_len[block] > 0) \
+            & (tcp.client_dir[block] == side[np.minimum(column[block], n)])
+        quoted = tcp.quoted_rows
+        if quoted.shape[0]:
+            inside = quoted[(quoted >= block.start) & (quoted < block.start + mask.shape[0])]
+            mask[inside - block.start] = False
+        return mask
+
+    # keys: stream * STREAM_SPAN + relative seq
+    s = streams * STREAM_SPAN + tcp.at("tcp_seq_rel", rows).astype(np.int64)
     starts = np.unique(s)
-    first_pos = np.full(starts.shape[0], view.shape[0], dtype=np.int64)  # of each start
-    first_above = np.full(s.shape[0], view.shape[0], dtype=np.int64)
-    highest = -1
-    for start in range(0, view.shape[0], BLOCK_ROWS):
-        keys = view[start:start + BLOCK_ROWS]
-        rows = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
-        key = (keys >> np.uint64(32)).astype(np.int64) * GROUP_SPAN \
-            + tcp.at("tcp_seq_rel", rows).astype(np.int64)
+    first_row = np.full(starts.shape[0], NOT_YET, dtype=np.int64)   # of each start
+    overtaken = np.full(s.shape[0], NOT_YET, dtype=np.int64)
+    reach = np.arange(n, dtype=np.int64) * STREAM_SPAN - 1     # per stream: highest key so far
+    last = int(rows.max())
+    for _, got, stream in tcp.stream_steps(pick):
+        if got.min() > last:
+            break                  # nothing later can have arrived before a flagged segment
+        key = stream * STREAM_SPAN + tcp.at("tcp_seq_rel", got).astype(np.int64)
         at = np.minimum(np.searchsorted(starts, key), starts.shape[0] - 1)
         same = np.flatnonzero(starts[at] == key)
-        np.minimum.at(first_pos, at[same], start + same)
-        reach = np.maximum.accumulate(key)
-        np.maximum(reach, highest, out=reach)
-        highest = int(reach[-1])
-        above = np.searchsorted(reach, s, side="right")
-        now = (above < reach.shape[0]) & (first_above == view.shape[0])
-        first_above[now] = start + above[now]
-    copy = first_pos[np.searchsorted(starts, s)] < pos
-    return copy, np.minimum(first_above, pos)
+        np.minimum.at(first_row, at[same], got[same])
+        # The highest key so far at each row: the block is grouped by stream (ascending) and
+        # streams' keys lie STREAM_SPAN apart, so one running maximum over the block is each
+        # stream's own, and it never goes down over the block.
+        np.maximum.accumulate(key, out=key)
+        np.maximum(key, reach[stream], out=key)
+        final = np.append(stream[1:] != stream[:-1], True)      # its stream's last here
+        reach[stream[final]] = key[final]
+        wait = np.flatnonzero(overtaken == NOT_YET)
+        above = np.searchsorted(key, s[wait], side="right")
+        hit = above < key.shape[0]
+        hit[hit] = stream[above[hit]] == streams[wait[hit]]    # above it in its own stream
+        overtaken[wait[hit]] = got[above[hit]]
+    copy = first_row[np.searchsorted(starts, s)] < rows
+    return copy, overtaken
 
 
 def classify_repairs(table: PacketTable, tcp: TcpAnalysis) -> Repairs:
@@ -242,16 +247,11 @@ def classify_repairs(table: PacketTable, tcp: TcpAnalysis) -> Repairs:
     at_receiver = up == at_server         # client data at the server, server data at the client
     recv = np.flatnonzero(at_receiver)
     if recv.size:
-        g = streams[recv] * 2 + up[recv]
-        view = _receiver_view(tcp, g)
         r = flagged[recv]
-        pos = np.searchsorted(view, (g.astype(np.uint64) << np.uint64(32)) | r.astype(np.uint64))
-        s = g * GROUP_SPAN + tcp.at("tcp_seq_rel", r).astype(np.int64)
-        copy, first_above = _arrived_before(tcp, view, s, pos)
-        early = ~copy & (first_above >= pos)       # nothing later had arrived: not late at all
-        late = ~copy & ~early
-        overtaken_by = (view[first_above[late]] & np.uint64(0xFFFFFFFF)).astype(np.int64)
-        d = tcp.ts_ns[r[late]] - tcp.ts_ns[overtaken_by]
+        copy, overtaken_by = _arrived_before(tcp, r, streams[recv], up[recv])
+        late = ~copy & (overtaken_by < r)          # later bytes had arrived before it
+        early = ~copy & ~late                      # nothing later had arrived: not late at all
+        d = tcp.ts_ns[r[late]] - tcp.ts_ns[overtaken_by[late]]
         own = rtt[streams[recv][late]]
         late_only = (own > 0) & (d < REORDER_RTT_FRACTION * own)
         kind[recv[copy]] = KINDS.index("copy")

@@ -93,9 +93,11 @@ def _silences(tcp: TcpAnalysis, limit: np.ndarray) -> tuple[np.ndarray, np.ndarr
     which it was silent at least its limit, a block of the capture at a time."""
     befores, afters = [], []
     for prev, rows, stream in tcp.stream_steps():
-        seen = prev >= 0
-        prev, rows, stream = prev[seen], rows[seen], stream[seen]
-        silent = (tcp.ts_ns[rows] - tcp.ts_ns[prev]) >= limit[stream]
+        # in place, and no copies of the steps: a block's temporaries stay few
+        gap = tcp.ts_ns[rows]
+        gap -= tcp.ts_ns[prev]
+        silent = gap >= limit[stream]
+        silent &= prev >= 0                 # a stream's first frame ends no silence
         befores.append(prev[silent])
         afters.append(rows[silent])
     if not afters:

@@ -969,7 +969,7 @@ import cnfpost.stalls as stalls_module                               # noqa: E40
 import cnfpost.tcp as tcp_module                                     # noqa: E402
 from cnfpost.facts import data_segments                             # noqa: E402
 from cnfpost.model import NO_STREAM                                 # noqa: E402
-from cnfpost.repairs import _receiver_view                          # noqa: E402
+from cnfpost.repairs import NOT_YET, _arrived_before                # noqa: E402
 
 
 def _quote_of(src, sport, dst, dport, seq):
@@ -1027,22 +1027,35 @@ def headless_capture() -> Capture:
 
 @pytest.mark.parametrize("rows", [1, 2, 3, 1 << 16])
 @pytest.mark.parametrize("build", [mixed_capture, headless_capture])
-def test_receiver_view_is_every_data_segment_of_the_groups_in_capture_order(rows, build,
-                                                                            blocks):
+def test_what_arrived_before_a_segment_is_read_in_capture_order(rows, build, blocks):
+    # every data segment of a side of a stream asked about, against a plain reading of the
+    # segments before it: the same start at an earlier row, and the first row whose
+    # highest start so far of its stream and side was above it
     table, tcp = analyse(build())
     stream = tcp.columns["tcp_stream"]
-    every = np.arange(2 * tcp.n_streams)
-    for wanted in (every, every[::2], every[1::2], np.array([1]), np.array([4, 2])):
-        wanted = wanted[wanted < every.shape[0]]
-        blocks(rows)
-        keys = _receiver_view(tcp, wanted)
-        got_group, got_rows = keys >> np.uint64(32), keys & np.uint64(0xFFFFFFFF)
-        expected = []
-        for g in sorted(set(wanted.tolist())):
-            expected += [(g, r) for r in range(len(table))
-                         if stream[r] == g // 2 and tcp.client_dir[r] == g % 2
-                         and tcp.payload_len[r] > 0 and r not in tcp.quoted_rows]
-        assert list(zip(got_group.tolist(), got_rows.tolist())) == expected
+    seq = tcp["tcp_seq_rel"].astype(np.int64)
+    data = [r for r in range(len(table)) if stream[r] != NO_STREAM and tcp.payload_len[r] > 0
+            and r not in tcp.quoted_rows]
+    for side in (0, 1):
+        for only in (None, 0, 1):
+            asked = np.array([r for r in data if tcp.client_dir[r] == side
+                              and only in (None, stream[r])], dtype=np.int64)
+            if asked.shape[0] == 0:
+                continue
+            blocks(rows)
+            copy, overtaken = _arrived_before(tcp, asked, stream[asked].astype(np.int64),
+                                              tcp.client_dir[asked])
+            for r, got_copy, got_over in zip(asked.tolist(), copy.tolist(), overtaken.tolist()):
+                same = [q for q in data if stream[q] == stream[r]
+                        and tcp.client_dir[q] == side]
+                assert got_copy == any(q < r and seq[q] == seq[r] for q in same)
+                reach, first = -1, NOT_YET
+                for q in same:
+                    reach = max(reach, int(seq[q]))
+                    if reach > seq[r]:
+                        first = q
+                        break
+                assert got_over == first
 
 
 @pytest.mark.parametrize("rows", [1, 2, 5, 1 << 16])

@@ -19,6 +19,7 @@ from cnfpost.tcp import FLOW_FIELDS, analyze_tcp
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKETS = 100_000
+BLOCK = 2048          # the blocks' rows here (small_blocks)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def small_blocks(monkeypatch):
     """Blocks far smaller than the capture (as 65,536 frames are beside a big one), so that
     what a block costs for a moment does not count as what the capture costs."""
     from tests.test_blocks import small_blocks
-    small_blocks(monkeypatch, 2048)
+    small_blocks(monkeypatch, BLOCK)
 
 
 def traced_peak_per_packet(run) -> float:
@@ -114,33 +115,40 @@ def test_facts_stages_work_a_block_at_a_time(table):
     facts = build_facts(table, tcp, Thresholds(), {})    # the lazy flow table families, once
     assert tcp._by_stream is None      # nothing in the facts builds the stream index
     rtt = np.where(tcp.flows["irtt_ns"] > 0, tcp.flows["irtt_ns"], 0)
-    assert traced_temporaries_per_packet(lambda: find_stalls(tcp, rtt, Thresholds())) < 2
-    assert traced_temporaries_per_packet(lambda: unseen_before(table, tcp)) < 2
+    # A block's worth: stream_steps's arrays (a sort of the block's rows, their streams and
+    # the rows before them: about 50 bytes a row) and the stage's own few, worked in place
+    # (copies of the steps without a stream's first, int64 MSS and segment sums were 87 and
+    # 67 bytes a block row, all told)
+    assert traced_temporaries_per_packet(lambda: find_stalls(tcp, rtt, Thresholds())) \
+        < 76 * BLOCK / PACKETS
+    assert traced_temporaries_per_packet(lambda: unseen_before(table, tcp)) \
+        < 56 * BLOCK / PACKETS
     assert traced_temporaries_per_packet(
         lambda: find_blackholes(table, tcp, facts.repairs)) < 1
     assert traced_temporaries_per_packet(lambda: data_segments(tcp, 0)) < 1
     assert traced_temporaries_per_packet(lambda: capture_at_server(tcp)) < 1
-    # the repairs' receiver view: 8 bytes a data segment of the streams with flagged ones
-    stream = tcp.columns["tcp_stream"]
-    view = int((np.isin(stream, facts.repairs.stream) & (tcp.payload_len > 0)).sum()) * 8
-    assert facts.repairs.rows.shape[0] and view
+    # the repairs: a block's worth, and a few arrays of the flagged segments (no array as
+    # long as the data segments of their streams: that was 8 bytes a segment, 3 a packet here)
+    flagged = facts.repairs.rows.shape[0]
+    assert flagged
     assert traced_temporaries_per_packet(lambda: classify_repairs(table, tcp)) \
-        < view / PACKETS + 2
+        < 1 + flagged * 64 / PACKETS
 
 
-def test_short_filter_search_keeps_the_claims_rows_not_a_mask_per_field(table):
-    # the claimed frames' streams' rows (uint32), whether each is claimed (and not), and
-    # the rows outside the claim for the stream-only candidate: 4 + 1 + 1 + 4 bytes a row,
-    # some int64 per claimed frame and a block's worth more; the search used to keep a
-    # mask per field over those rows (17 bytes a row more)
-    from cnfpost.evidence import FilterContext, short_filter
+def test_short_filters_hold_a_few_bytes_a_row_of_the_claimed_streams(table):
+    # a claim across many streams (the retransmissions): the streams' rows (uint32) and a few
+    # masks over them; a field's temporaries a block's worth; the frames a filter leaves out
+    # counted as runs on a mask (the rows beside the claim were 22 bytes a row)
+    from cnfpost.evidence import FilterContext, _candidates, display_filter
+    from cnfpost.model import TcpAnalysisFlag
+
     tcp = analyze_tcp(table)
     ctx = FilterContext.of(table, tcp)
-    frames = (np.flatnonzero(tcp.has("tcp.analysis.retransmission")) + 1).tolist()
-    streams = np.unique(ctx.stream_at(np.asarray(frames) - 1))
-    rows = ctx.rows_in(streams)
-    assert len(frames) > 100 and rows > PACKETS // 4
-    for name in ctx.predicates:
-        ctx.count(name)                  # the capture's counts: computed once, kept
-    peak = traced_peak_per_packet(lambda: short_filter(frames, ctx)) * PACKETS
-    assert peak < rows * (4 + 1 + 1 + 4) + len(frames) * 8 * 4 + 2048 * 64
+    claimed = np.flatnonzero(
+        (tcp.columns["tcp_analysis"] & int(TcpAnalysisFlag.RETRANSMISSION)) != 0)
+    rows = ctx.rows_in(np.unique(ctx.stream_at(claimed)))
+    assert claimed.shape[0] and rows > 20 * BLOCK
+    listed = len(display_filter((claimed + 1).tolist()))
+    assert list(_candidates(claimed, ctx, listed)) == ["tcp.analysis.retransmission"]
+    assert traced_temporaries_per_packet(lambda: list(_candidates(claimed, ctx, listed))) \
+        < 12 * rows / PACKETS
