@@ -133,6 +133,16 @@ HANDSHAKE_NAMES = ("not_captured", "complete", "no_answer", "refused", "incomple
 END_NAMES = ("open", "fin", "rst", "half_closed")
 
 
+def by_stream(stream: np.ndarray) -> np.ndarray:
+    """The stable order of a block's frames by stream (np.argsort(kind="stable")). The
+    streams of a block nearly always span fewer than 65,536 numbers: then they are sorted
+    as uint16 offsets from the smallest, which NumPy sorts by radix, six times faster than
+    the merge sort it uses for wider keys (same order: both are stable)."""
+    if stream.shape[0] and int(stream.max()) - int(stream.min()) < 1 << 16:
+        stream = (stream - stream.min()).astype(np.uint16)
+    return np.argsort(stream, kind="stable")
+
+
 @dataclass
 class TcpAnalysis:
     """Per-frame analysis columns and the per-flow table of one capture."""
@@ -234,7 +244,7 @@ class TcpAnalysis:
                 rows = np.flatnonzero(block != NO_STREAM)
                 key = block[rows]
                 # stable: rows of one stream keep capture order within the block
-                by = np.argsort(key, kind="stable")
+                by = by_stream(key)
                 key, rows = key[by], rows[by] + start
                 # rank within its stream: position less the start of its run of equal keys
                 new_run = np.empty(key.shape[0], dtype=bool)
@@ -266,7 +276,7 @@ class TcpAnalysis:
             if rows.shape[0] == 0:
                 continue
             # stable: rows of one stream keep capture order within the block
-            rows = rows[np.argsort(column[block][rows], kind="stable")] + start
+            rows = rows[by_stream(column[block][rows])] + start
             stream = column[rows].astype(np.int64)
             first = np.ones(rows.shape[0], dtype=bool)        # of its stream in the block
             np.not_equal(stream[1:], stream[:-1], out=first[1:])

@@ -504,3 +504,14 @@ def test_kernel_compiles_without_bounds_checks():
     assert "__Pyx_RaiseBufferIndexError" not in text
     pyx = generated.with_suffix(".pyx").read_text()
     assert "boundscheck(True)" not in pyx and "boundscheck=True" not in pyx
+
+
+@settings(max_examples=examples(100))
+@given(st.lists(st.integers(0, 2**32 - 2), max_size=200), st.integers(0, 2**32 - 2))
+def test_by_stream_is_the_stable_argsort(streams, offset):
+    """Narrow spans are sorted as uint16 offsets, wide ones as they are: the same order."""
+    from cnfpost.tcp import by_stream
+    for keys in (np.array(streams, dtype=np.uint32),
+                 (np.array(streams, dtype=np.uint64) % 70_000 + offset % 1000).astype(np.uint32),
+                 (np.array(streams, dtype=np.uint64) % 50 + offset).astype(np.uint32)):
+        assert np.array_equal(by_stream(keys), np.argsort(keys, kind="stable"))
