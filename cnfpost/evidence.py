@@ -204,8 +204,8 @@ def _candidates(claimed: np.ndarray, ctx: FilterContext, limit: int) -> Iterable
     # found a block of rows at a time: no mask per field over the streams' rows.
     inside = {}
     for name, predicate in ctx.predicates.items():
-        if ctx.flags_unsure and name.startswith("tcp.flags"):
-            continue
+        if (ctx.flags_unsure and name.startswith("tcp.flags")) or ctx.count(name) == 0:
+            continue                     # (a field that selects no frame selects none here)
         hit = np.concatenate([start + np.flatnonzero(predicate(rows[start:start + BLOCK_ROWS]))
                               for start in range(0, rows.shape[0], BLOCK_ROWS)])
         if want[hit].any():
