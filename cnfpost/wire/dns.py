@@ -14,6 +14,7 @@ what could be read.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -165,11 +166,17 @@ def parse_dns(buf: bytes) -> dict:
 
 def dns_messages(table: PacketTable) -> tuple[DnsMessage, ...]:
     """Every kept UDP/53 payload, parsed, in frame order."""
+    return tuple(_each_dns_message(table))
+
+
+def _each_dns_message(table: PacketTable) -> Iterator[DnsMessage]:
+    """dns_messages one at a time: the transactions keep what they need of each, and a
+    capture's thousands of messages are never all held at once."""
     c = table.columns
     pi = table.payload_index
     rows = pi["row"].astype(np.int64)
     if rows.shape[0] == 0:
-        return ()
+        return
     udp53 = (c["ip_proto"][rows] == IPPROTO_UDP) & (c["ip_version"][rows] != 0) & (
         (c["sport"][rows] == DNS_PORT) | (c["dport"][rows] == DNS_PORT))
     sel = np.flatnonzero(udp53)
@@ -185,7 +192,6 @@ def dns_messages(table: PacketTable) -> tuple[DnsMessage, ...]:
     # A message read past its id does not depend on it: messages that differ only in their
     # id (a resolver asked the same question again, or answered it the same) are parsed once.
     parsed: dict[bytes, dict] = {}
-    out = []
     for k in range(len(frame)):
         buf = data[offs[k]: offs[k] + lens[k]]
         if len(buf) < 2:
@@ -195,12 +201,11 @@ def dns_messages(table: PacketTable) -> tuple[DnsMessage, ...]:
             if rest not in parsed:
                 parsed[rest] = parse_dns(buf)
             f = dict(parsed[rest], id=(buf[0] << 8) | buf[1])
-        out.append(DnsMessage(frame[k], ts[k], name(ver[k], src[k]), sport[k],
-                              name(ver[k], dst[k]), dport[k], **f))
-    return tuple(out)
+        yield DnsMessage(frame[k], ts[k], name(ver[k], src[k]), sport[k],
+                         name(ver[k], dst[k]), dport[k], **f)
 
 
-def dns_transactions(table: PacketTable, messages: tuple[DnsMessage, ...] | None = None
+def dns_transactions(table: PacketTable, messages: Iterable[DnsMessage] | None = None
                      ) -> tuple[DnsTransaction, ...]:
     """Queries paired with responses, in order of the first query.
 
@@ -212,7 +217,7 @@ def dns_transactions(table: PacketTable, messages: tuple[DnsMessage, ...] | None
     of it (``retry_of``). Responses that match nothing are ignored.
     """
     if messages is None:
-        messages = dns_messages(table)
+        messages = _each_dns_message(table)
     txs: list[dict] = []
     open_by_key: dict[tuple, int] = {}
     last_by_name: dict[tuple, int] = {}
