@@ -1,6 +1,6 @@
 """Work done a block of frames at a time gives what one pass over all frames gives.
 
-The stages that must look at every frame of a big capture do it BLOCK_ROWS (65,536) frames
+The stages that must look at every frame of a big capture do it BLOCK_ROWS (32,768) frames
 at a time to keep their temporaries small (docs/performance.md); every test capture is
 smaller than one block, so here the blocks are made a few frames long, to cut every
 stream, group and silence across block edges, and the results compared with one block.

@@ -36,7 +36,7 @@ def table(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch):
-    """Blocks far smaller than the capture (as 65,536 frames are beside a big one), so that
+    """Blocks far smaller than the capture (as 32,768 frames are beside a big one), so that
     what a block costs for a moment does not count as what the capture costs."""
     from tests.test_blocks import small_blocks
     small_blocks(monkeypatch, BLOCK)
