@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import BLOCK_ROWS, NO_STREAM, TcpFlag
+from .model import BLOCK_ROWS, DERIVED_ANALYSIS, NO_STREAM, TcpFlag
 
 __all__ = ["COLUMNS", "RelativeNumbers"]
 
-COLUMNS = ("tcp_seq_rel", "tcp_ack_rel", "tcp_win_scaled")   # the kernel's STEP_COLUMNS
+COLUMNS = DERIVED_ANALYSIS          # in the order of the kernel's STEP_* kinds
 NO_SHIFT = np.uint32(0xFFFFFFFF)      # a shift step's value while no scale applies (-1)
 ACK, SYN = int(TcpFlag.ACK), int(TcpFlag.SYN)
 U64 = np.uint64
@@ -65,16 +65,6 @@ class RelativeNumbers:
                    np.ascontiguousarray(exceptions[:, 1:]), table_columns["tcp_seq"],
                    table_columns["tcp_ack"], table_columns["tcp_win"],
                    table_columns["tcp_flags"], stream, client_dir)
-
-    def with_exceptions(self, rows: np.ndarray, values: np.ndarray) -> "RelativeNumbers":
-        """The same, with more exception rows (not already exceptions) and their values."""
-        all_rows = np.concatenate([self.exception_rows, rows.astype(np.uint32)])
-        order = np.argsort(all_rows, kind="stable")
-        return RelativeNumbers(self.keys, self.values, all_rows[order],
-                               np.concatenate([self.exception_values,
-                                               values.astype(np.uint32)])[order],
-                               self.seq, self.ack, self.window, self.flags, self.stream,
-                               self.client_dir)
 
     def column(self, name: str) -> np.ndarray:
         """One of COLUMNS for every frame, spelled out a block at a time."""

@@ -14,6 +14,11 @@ from cnfpost.tcp import analyze_tcp
 from . import tcp_scenarios as sc
 
 
+def test_the_kernels_step_kinds_are_the_derived_columns_in_order():
+    from cnfpost import _tcp
+    assert _tcp.STEP_COLUMNS == DERIVED_ANALYSIS == cnfpost.tcp_relative.COLUMNS
+
+
 @pytest.mark.parametrize("name", sorted(sc.SCENARIOS))
 def test_derived_columns_are_the_reference_engines(name, monkeypatch):
     cap, _ = sc.SCENARIOS[name]()
