@@ -24,23 +24,23 @@ M_MMAP_THRESHOLD = -3
 
 
 @functools.cache
-def _libc():
+def _libc_function(name: str):
+    """A function of the C library, or None where it has none of that name."""
     try:
-        libc = ctypes.CDLL(None)
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+        return getattr(ctypes.CDLL(None), name, None)
     except OSError:
         return None
 
 
 def fix_mmap_threshold(size: int = 4 << 20) -> None:
     """Arrays of `size` bytes and more get their own mappings, returned when freed."""
-    libc = _libc()
-    if libc is not None:
-        libc.mallopt(ctypes.c_int(M_MMAP_THRESHOLD), ctypes.c_int(size))
+    mallopt = _libc_function("mallopt")
+    if mallopt is not None:
+        mallopt(ctypes.c_int(M_MMAP_THRESHOLD), ctypes.c_int(size))
 
 
 def release_freed() -> None:
-    """Return the heap's free pages to the system (a few milliseconds)."""
-    libc = _libc()
-    if libc is not None:
-        libc.malloc_trim(ctypes.c_size_t(0))
+    """Return the heap's free pages to the system (about a millisecond)."""
+    malloc_trim = _libc_function("malloc_trim")
+    if malloc_trim is not None:
+        malloc_trim(ctypes.c_size_t(0))

@@ -168,7 +168,8 @@ def _arrived_before(tcp: TcpAnalysis, rows: np.ndarray, streams: np.ndarray, up:
                     ) -> tuple[np.ndarray, np.ndarray]:
     """For flagged data segments seen at their receiver (rows, their streams and sides):
     had a segment with the same start arrived at an earlier row (a copy), and the first row
-    of the same stream and side whose data had gone above that start (NOT_YET if none).
+    of the same stream and side whose data had gone above that start, if that row came
+    before the segment (else NOT_YET: overtaken only later is not overtaken).
 
     One pass over the capture in capture order, a block at a time (stream_steps), over the
     data segments of the segments' streams and sides only (ICMP errors quoting a segment are
@@ -185,10 +186,9 @@ def _arrived_before(tcp: TcpAnalysis, rows: np.ndarray, streams: np.ndarray, up:
     def pick(block: slice) -> np.ndarray:
         mask = (tcp.payload_len[block] > 0) \
             & (tcp.client_dir[block] == side[np.minimum(column[block], n)])
-        quoted = tcp.quoted_rows
-        if quoted.shape[0]:
-            inside = quoted[(quoted >= block.start) & (quoted < block.start + mask.shape[0])]
-            mask[inside - block.start] = False
+        quoted = tcp.quoted_rows                            # sorted
+        lo, hi = np.searchsorted(quoted, (block.start, block.start + mask.shape[0]))
+        mask[quoted[lo:hi] - block.start] = False
         return mask
 
     # keys: stream * STREAM_SPAN + relative seq
@@ -212,12 +212,16 @@ def _arrived_before(tcp: TcpAnalysis, rows: np.ndarray, streams: np.ndarray, up:
         np.maximum(key, reach[stream], out=key)
         final = np.append(stream[1:] != stream[:-1], True)      # its stream's last here
         reach[stream[final]] = key[final]
-        wait = np.flatnonzero(overtaken == NOT_YET)
+        # a flagged segment before this block can only be overtaken after itself now,
+        # which the caller reads as not at all (NOT_YET): only later ones still wait
+        since = int(np.searchsorted(rows, got.min()))
+        wait = since + np.flatnonzero(overtaken[since:] == NOT_YET)
         above = np.searchsorted(key, s[wait], side="right")
         hit = above < key.shape[0]
         hit[hit] = stream[above[hit]] == streams[wait[hit]]    # above it in its own stream
         overtaken[wait[hit]] = got[above[hit]]
     copy = first_row[np.searchsorted(starts, s)] < rows
+    overtaken[overtaken >= rows] = NOT_YET      # (found in its own block, after it)
     return copy, overtaken
 
 

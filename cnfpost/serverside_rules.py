@@ -38,7 +38,9 @@ def located_facts(facts: Facts, ss) -> Facts:
     if not _usable(ss) or facts.repairs is None or facts.tcp is None:
         return facts
     tcp = facts.tcp
-    seq = tcp["tcp_seq_rel"]
+
+    def seq(row: int) -> int:
+        return int(tcp.at("tcp_seq_rel", [row])[0])
     repair = dict(facts.repair_frames)
     copies = set(facts.copy_frames)
     reordered = set(facts.reorder_frames)
@@ -48,7 +50,8 @@ def located_facts(facts: Facts, ss) -> Facts:
         if conn is None:
             continue
         frame = row + 1
-        lo, hi = int(seq[row]), int(seq[row]) + int(tcp.payload_len[row])
+        lo = seq(row)
+        hi = lo + int(tcp.payload_len[row])
         where = _where(conn, frame, up, lo, hi, int(tcp.ts_ns[row]), seq, tcp)
         if where is None:
             continue
@@ -71,7 +74,7 @@ def _where(conn, frame: int, up: bool, lo: int, hi: int, ts: int, seq, tcp) -> s
             if x.kind != "data":
                 continue
             row = x.probe_frames[0] - 1
-            a = int(seq[row])
+            a = seq(row)
             if a < hi and lo < a + int(tcp.payload_len[row]):
                 return "up"
         return "none"            # the original reached the server: not lost on the way up

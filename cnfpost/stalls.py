@@ -23,7 +23,7 @@ import numpy as np
 
 from .model import BLOCK_ROWS, PacketTable, TcpAnalysisFlag, TcpFlag, gather_blocks
 from .repairs import Repairs
-from .tcp import TcpAnalysis
+from .tcp import TcpAnalysis, by_stream
 
 __all__ = ["Stall", "Blackhole", "find_stalls", "find_blackholes", "STALL_RTTS"]
 
@@ -67,22 +67,28 @@ def find_stalls(tcp: TcpAnalysis, rtt_ns: np.ndarray, th: Mapping[str, float],
     limit = np.maximum(th["find.stall_ms"] * 1e6, STALL_RTTS * rtt_ns.astype(np.float64))
     befores, afters = _silences(tcp, limit)
     by = np.lexsort((afters, stream_of[afters]))     # by stream, then capture order
-    out = []
+    found = []                   # (before, after, how); how None: the client's FIN or RST
     for before, after in zip(befores[by].tolist(), afters[by].tolist()):
-        stream = int(stream_of[after])
         bits = int(c["tcp_analysis"][after])
         flags = int(tcp.tcp_flags[after])
         if flags & SYN:        # a SYN sent again is connection set-up (l4.syn_retry)
             continue
         if bits & RETRANSMITTED or unseen.get(after + 1):
-            how = "retransmission"
+            found.append((before, after, "retransmission"))
         elif bits & int(A.ZERO_WINDOW_PROBE):
-            how = "zero_window_probe"
-        elif tcp.client_dir[after] == 1 and flags & (FIN | RST) \
-                and _response_unfinished(tcp, _rows_up_to(stream_of, stream, before)):
+            found.append((before, after, "zero_window_probe"))
+        elif tcp.client_dir[after] == 1 and flags & (FIN | RST):
+            found.append((before, after, None))
+    # whether the client gave up reads its stream's rows: gathered once for all such streams
+    rows_of = _rows_of_streams(tcp, {int(stream_of[a]) for _, a, how in found if how is None})
+    out = []
+    for before, after, how in found:
+        stream = int(stream_of[after])
+        if how is None:
+            rows = rows_of[stream]
+            if not _response_unfinished(tcp, rows[rows <= before]):
+                continue
             how = "client_gave_up"
-        else:
-            continue
         out.append(Stall(stream, int(tcp.ts_ns[before]), int(tcp.ts_ns[after]), how,
                          (before + 1, after + 1)))
     return out
@@ -105,12 +111,19 @@ def _silences(tcp: TcpAnalysis, limit: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.concatenate(befores), np.concatenate(afters)
 
 
-def _rows_up_to(stream_of: np.ndarray, stream: int, row: int) -> np.ndarray:
-    """The rows of one stream up to and including row, gathered a block at a time (for
-    the rare silence that needs them; tcp.stream_rows would build the stream index)."""
-    upto = stream_of[:row + 1]
-    return gather_blocks(row + 1, BLOCK_ROWS,
-                         lambda b: b.start + np.flatnonzero(upto[b] == stream), np.int64)
+def _rows_of_streams(tcp: TcpAnalysis, streams: set[int]) -> dict[int, np.ndarray]:
+    """The rows of a few streams, each in capture order, from one pass over the capture a
+    block at a time (tcp.stream_rows would build the index of every stream)."""
+    if not streams:
+        return {}
+    stream_of = tcp.columns["tcp_stream"]
+    wanted = np.zeros(tcp.n_streams + 1, dtype=bool)     # the last entry: no stream
+    wanted[list(streams)] = True
+    rows = gather_blocks(stream_of.shape[0], BLOCK_ROWS, lambda b: b.start + np.flatnonzero(
+        wanted[np.minimum(stream_of[b], tcp.n_streams)]), np.int64)
+    rows = rows[by_stream(stream_of[rows])]
+    cuts = np.flatnonzero(np.diff(stream_of[rows])) + 1
+    return {int(stream_of[part[0]]): part for part in np.split(rows, cuts)}
 
 
 def _response_unfinished(tcp: TcpAnalysis, rows: np.ndarray) -> bool:

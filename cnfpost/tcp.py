@@ -181,7 +181,10 @@ class TcpAnalysis:
         raise KeyError(name)
 
     def at(self, name: str, rows) -> np.ndarray:
-        """An analysis column's values at `rows` (indices or a slice), however it is kept."""
+        """An analysis column's values at `rows` (indices or a slice, not a mask), however
+        it is kept."""
+        if isinstance(rows, np.ndarray) and rows.dtype == bool:
+            raise TypeError("TcpAnalysis.at takes row indices or a slice, not a mask")
         if name in self.columns:
             return self.columns[name][rows]
         if name in DERIVED_ANALYSIS and self.relative is not None:
@@ -493,9 +496,10 @@ STAT = {name: i for i, name in enumerate((
 
 def _run_state_machine(table: PacketTable, engine: str, per_frame: bool = True):
     """Run one engine; (per-frame columns, per-conversation counts, direction per frame,
-    TSval/TSecr RTT samples as (rows, values), the duplicate-ACK columns on the duplicate
-    ACKs, the rows of ICMP errors quoting TCP). Without per_frame, the columns are
-    tcp_stream alone and there are no samples."""
+    TSval/TSecr RTT samples as (rows, rows whose TSval each echoes), the duplicate-ACK
+    columns on the duplicate ACKs, the rows of ICMP errors quoting TCP, the relative
+    numbers' (steps, exceptions) or None where the columns are stored). Without
+    per_frame, the columns are tcp_stream alone and there are no samples."""
     quoted = _quoted_tcp(table)
     relative = None
     if engine == "compiled":
@@ -608,7 +612,7 @@ def analyze_tcp(table: PacketTable, engine: str = "compiled",
     column and no distributions (win_*, ack_rtt_*, ts_rtt_*), for `cnfpost info`, at a
     fraction of the memory."""
     c = table.columns
-    out, stats, direction, (ts_rows, ts_from), dupacks, quoted_rows, steps = \
+    out, stats, direction, (ts_rows, ts_from), dupacks, quoted_rows, relative_parts = \
         _run_state_machine(table, engine, per_frame)
     eager, client_dir = _flow_table(table, out, stats, direction)
     del direction
@@ -616,8 +620,8 @@ def analyze_tcp(table: PacketTable, engine: str = "compiled",
     if per_frame and nconv:
         eager.update(_ts_rtts(out["tcp_stream"], c["ts_ns"], ts_rows, ts_from, nconv))
     del ts_rows, ts_from
-    relative = None if steps is None else RelativeNumbers.of(*steps, c, out["tcp_stream"],
-                                                            client_dir)
+    relative = None if relative_parts is None else RelativeNumbers.of(
+        *relative_parts, c, out["tcp_stream"], client_dir)
     tcp = TcpAnalysis(columns=out, flows=eager, ts_ns=c["ts_ns"], tcp_flags=c["tcp_flags"],
                       payload_len=c["payload_len"], client_dir=client_dir,
                       quoted_rows=quoted_rows, dupacks=dupacks, relative=relative)
@@ -635,18 +639,12 @@ def _keys(group: np.ndarray, values: np.ndarray) -> np.ndarray:
     return (group.astype(np.uint64) << np.uint64(STAT_BITS)) | v.astype(np.uint64)
 
 
-def _group_stats(group: np.ndarray, values: np.ndarray, ngroups: int):
-    """(count, min, median, max) of non-negative integer values per group; -1 where empty."""
-    keys = _keys(group, values)
-    keys.sort()
-    return _sorted_stats(keys, ngroups)
-
-
 def _block_stats(n: int, part: Callable[[slice], tuple[np.ndarray, np.ndarray]],
                  ngroups: int):
-    """_group_stats of the (group, values) that ``part`` gives for each block of the n
-    frames, with no per-frame temporaries: a first pass counts, a second fills one key
-    array, sorted in place (8 bytes per value kept, nothing more)."""
+    """(count, min, median, max) per group of the non-negative integer values that ``part``
+    gives as (group, values) for each block of the n rows; -1 where empty. No per-frame
+    temporaries: a first pass counts, a second fills one key array, sorted in place (8
+    bytes per value kept, nothing more)."""
     keys = gather_blocks(n, BLOCK_ROWS, lambda block: _keys(*part(block)), np.uint64)
     keys.sort()
     return _sorted_stats(keys, ngroups)
@@ -814,7 +812,14 @@ def _distributions(tcp: TcpAnalysis, nconv: int) -> dict[str, Callable[[], dict]
     families each computed on first use (FlowTable), from arrays the analysis keeps:
     windows advertised each way, ACK RTTs by the side that acked. Each costs sorts over the
     frames; the diagnosis reads only the ACK RTTs. (The TSval/TSecr RTTs: _ts_rtts.)"""
-    stream, client_dir_row = tcp.columns["tcp_stream"], tcp.client_dir
+    # arrays only, not `tcp`: the flow table is the analysis's own (no reference cycle, so
+    # a dropped analysis is freed at once)
+    stream, client_dir_row, flags = tcp.columns["tcp_stream"], tcp.client_dir, tcp.tcp_flags
+    acks, ts = tcp.columns["tcp_acks_frame"], tcp.ts_ns
+    relative, stored = tcp.relative, tcp.columns.get("tcp_win_scaled")
+
+    def window_at(rows: np.ndarray) -> np.ndarray:
+        return stored[rows] if relative is None else relative.at("tcp_win_scaled", rows)
 
     n = stream.shape[0]
 
@@ -831,17 +836,16 @@ def _distributions(tcp: TcpAnalysis, nconv: int) -> dict[str, Callable[[], dict]
     def windows() -> dict:
         # Advertised windows (scaled), of frames carrying an ACK, SYNs excluded.
         def part(block: slice):
-            fl = tcp.tcp_flags[block]
+            fl = flags[block]
             rows = block.start + np.flatnonzero((stream[block] != NO_STREAM)
                                                 & ((fl & (ACK | SYN)) == ACK))
             group = stream[rows].astype(np.int64) + nconv * (client_dir_row[rows] != 1)
-            return group, tcp.at("tcp_win_scaled", rows)
+            return group, window_at(rows)
         return by_side(part, "win_", (None, "min_{side}", "median_{side}", "max_{side}"),
                        ("c2s", "s2c"))
 
     def ack_rtts() -> dict:
         # Wireshark's tcp.analysis.ack_rtt, split by the side that sent the ACK.
-        acks, ts = tcp.columns["tcp_acks_frame"], tcp.ts_ns
 
         def part(block: slice):
             rows = block.start + np.flatnonzero(acks[block])
@@ -863,7 +867,9 @@ def _ts_rtts(stream: np.ndarray, ts_ns: np.ndarray, rows: np.ndarray, echoed: np
     let go: nothing else reads them, and they are 8 bytes each on about every second frame
     of a bulk transfer."""
     def part(block: slice):
-        return stream[rows[block]].astype(np.int64), ts_ns[rows[block]] - ts_ns[echoed[block]]
+        now, then = ts_ns[rows[block]], ts_ns[echoed[block]]
+        timed = (now != NO_TIME) & (then != NO_TIME)   # no time, no RTT
+        return stream[rows[block][timed]].astype(np.int64), now[timed] - then[timed]
     cnt, mn, md, mx = _block_stats(rows.shape[0], part, nconv)
     return {"ts_rtt_count": cnt, "ts_rtt_min_ns": mn, "ts_rtt_median_ns": md,
             "ts_rtt_max_ns": mx}

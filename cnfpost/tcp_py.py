@@ -397,5 +397,8 @@ def analyze(key_lo, key_hi, is_tcp, analyze, show, stream_only, ts_ns, seq_raw, 
     for cv in convs.values():
         if cv.id >= 0:
             _finish(cv, stats)
-    out = np.array(stats, dtype=np.int64).reshape(len(stats), NSTAT)
+    # the kernel's counts are int64 and wrap (a time difference with an untimed frame,
+    # NO_TIME, does); Python's ints do not
+    out = np.array([[(v + 2**63) % 2**64 - 2**63 for v in row] for row in stats],
+                   dtype=np.int64).reshape(len(stats), NSTAT)
     return STATUS_OK, out

@@ -8,7 +8,8 @@ base or a scale is set once and changes only on rare frames (a SYN/ACK with anot
 the SYN/ACK that settles the scale), so the compiled kernel (ext/_tcp.pyx, RELATIVE)
 records, per side of a stream, the three values at the frames where they change
 ("steps"), and keeps whole the rare frames they do not give ("exceptions": a frame whose
-TCP header is not analysed, an ICMP error quoting a segment). A big capture keeps 12 bytes
+TCP header is not analysed, an ICMP error quoting a segment, a frame whose own window-scale
+option changes the shift after its window was shown). A big capture keeps 12 bytes
 a frame less (docs/performance.md); a column is spelled out a block of rows at a time.
 
 The pure-Python engine keeps the three columns stored; `TcpAnalysis.at` reads either.

@@ -1055,7 +1055,7 @@ def test_what_arrived_before_a_segment_is_read_in_capture_order(rows, build, blo
                     if reach > seq[r]:
                         first = q
                         break
-                assert got_over == first
+                assert got_over == (first if first < r else NOT_YET)
 
 
 @pytest.mark.parametrize("rows", [1, 2, 5, 1 << 16])

@@ -189,7 +189,7 @@ def test_non_tcp_rows_have_no_stream(engine):
     assert a["tcp_stream"][0] == NO_STREAM and a["tcp_analysis"][0] == 0
 
 
-def test_ts_rtt_samples(engine):
+def _ts_capture():
     cap = Capture()
     k = cap.conn()
     ts = lambda v, e: tcp_options(ts=(v, e))  # noqa: E731
@@ -199,6 +199,11 @@ def test_ts_rtt_samples(engine):
     k.seg(20.1, "c", 1, 1, "A", opts=ts(101, 900))
     k.seg(21, "c", 1, 1, "PA", data=100, opts=ts(102, 900))
     k.seg(51, "s", 1, 101, "A", opts=ts(930, 102))
+    return cap
+
+
+def test_ts_rtt_samples(engine):
+    cap = _ts_capture()
     _, a = run(cap, engine)
     f = a.flow(0)
     assert f["timestamps"]
@@ -515,3 +520,30 @@ def test_by_stream_is_the_stable_argsort(streams, offset):
                  (np.array(streams, dtype=np.uint64) % 70_000 + offset % 1000).astype(np.uint32),
                  (np.array(streams, dtype=np.uint64) % 50 + offset).astype(np.uint32)):
         assert np.array_equal(by_stream(keys), np.argsort(keys, kind="stable"))
+
+
+def test_ts_rtt_needs_both_frames_timed(engine):
+    """A frame without a time stamp (a pcapng simple packet block) times no TSval RTT: the
+    SYN's TSval echoed by the SYN/ACK gives no sample, the others still do."""
+    from cnfpost.model import NO_TIME
+    table = decode_bytes(_ts_capture().pcap_bytes(), "x")
+    table.columns["ts_ns"][0] = NO_TIME
+    f = analyze_tcp(table, engine=engine).flow(0)
+    assert f["ts_rtt_count"] == 2
+    assert (f["ts_rtt_min_ns"], f["ts_rtt_max_ns"]) == (100_000, 30_000_000)
+
+
+def test_a_dropped_analysis_is_freed_without_the_cycle_collector():
+    """The flow table's lazy families hold arrays, not the analysis: no reference cycle
+    keeps a dropped analysis's columns resident until a collection."""
+    import gc
+    import weakref
+    table = decode_bytes(_ts_capture().pcap_bytes(), "x")
+    gc.disable()
+    try:
+        a = analyze_tcp(table)
+        ref = weakref.ref(a)
+        del a
+        assert ref() is None
+    finally:
+        gc.enable()
