@@ -121,11 +121,14 @@ def fix_l4_checksum(frame: bytearray, pkt: Packet) -> None:
     struct.pack_into("!H", frame, csum_at, value)
 
 
-def make_rst(pkt: Packet) -> bytes:
-    """A RST|ACK from the segment's sender, at the segment's sequence number, no payload."""
+def make_rst(pkt: Packet, seq: int | None = None) -> bytes:
+    """A RST|ACK from the segment's sender, at the segment's sequence number (or `seq`), no
+    payload."""
     frame = bytearray(pkt.frame[:pkt.l4 + 20])
     frame[pkt.l4 + 12] = 5 << 4  # 20-byte header: the options stay behind
     frame[pkt.l4 + 13] = TCP_RST | TCP_ACK
+    if seq is not None:
+        struct.pack_into("!I", frame, pkt.l4 + 4, seq)
     if pkt.ip_version == 4:
         struct.pack_into("!H", frame, 16, len(frame) - 14)
         frame[24:26] = b"\0\0"
@@ -153,15 +156,17 @@ class Bridge:
         self.last_release = {"c2s": 0.0, "s2c": 0.0}
         self.hello_dropped: set = set()
         self.server_bytes: dict = {}
-        self.reset_done: set = set()
+        self.reset_done: dict = {}      # server flow -> the segment its RST replaced
+        self.reset_again: set = set()   # (server flow, seq) of the RSTs sent again
         self.syn_dropped: set = set()
         self.stats = {"forwarded": 0, "dropped": 0, "delayed": 0, "reordered": 0, "reset": 0}
 
     def note(self, action: str, direction: str, pkt: Packet, **extra) -> None:
         self.log.write(record(action, dir=direction, **pkt.describe(), **extra))
 
-    def decide(self, direction: str, pkt: Packet, now: float) -> list[tuple[float, bytes]]:
-        """What to send for this frame: a list of (release time, frame); empty = dropped."""
+    def decide(self, direction: str, pkt: Packet, now: float) -> list[tuple]:
+        """What to send for this frame: a list of (release time, frame), or (release time,
+        frame, direction) for a frame sent the other way; empty = dropped."""
         cfg = self.cfg
         payload = pkt.payload
         if direction == "s2c" and pkt.proto == 6 and cfg.get("drop_server_hello"):
@@ -196,14 +201,10 @@ class Bridge:
         if direction == "s2c" and pkt.proto == 17 and pkt.sport == 53 and cfg.get("dns_delay_ms"):
             self.note("delay", direction, pkt, delay_ms=cfg["dns_delay_ms"], reason="dns")
             return [(now + cfg["dns_delay_ms"] / 1000, pkt.frame)]
-        if direction == "s2c" and pkt.proto == 6 and cfg.get("reset_after_bytes") and payload:
-            sent = self.server_bytes.get(pkt.flow, 0) + len(payload)
-            self.server_bytes[pkt.flow] = sent
-            if sent > cfg["reset_after_bytes"] and pkt.flow not in self.reset_done:
-                self.reset_done.add(pkt.flow)
-                self.note("reset", direction, pkt, reason="reset_after_bytes")
-                self.stats["reset"] += 1
-                return [(now, make_rst(pkt))]
+        if pkt.proto == 6 and cfg.get("reset_after_bytes"):
+            reset = self.reset(direction, pkt, now)
+            if reset is not None:
+                return reset
         delay = cfg.get("delay_ms", 0) / 1000
         jitter = cfg.get("jitter_ms", 0) / 1000
         release = now + delay + (self.rng.uniform(0, jitter) if jitter else 0.0)
@@ -222,6 +223,37 @@ class Bridge:
             if pkt.proto == 6:
                 self.note("delay", direction, pkt, delay_ms=round((release - now) * 1000, 3))
         return [(release, pkt.frame)]
+
+    def reset(self, direction: str, pkt: Packet, now: float) -> list | None:
+        """The reset scenario: the first server segment past reset_after_bytes of each
+        connection becomes a RST, and nothing more of the server's reaches the client. A
+        client takes a RST only at exactly the sequence number it expects next (RFC 5961);
+        if segments before the RST are still missing (reordered on the way), it answers
+        with an ACK saying which, and the RST is sent again at that number. None: forward
+        as usual."""
+        if direction == "s2c":
+            if pkt.flow in self.reset_done:
+                self.note("drop", direction, pkt, reason="after_reset")
+                self.stats["dropped"] += 1
+                return []
+            if not pkt.payload:
+                return None
+            sent = self.server_bytes.get(pkt.flow, 0) + len(pkt.payload)
+            self.server_bytes[pkt.flow] = sent
+            if sent <= self.cfg["reset_after_bytes"]:
+                return None
+            self.reset_done[pkt.flow] = pkt
+            self.note("reset", direction, pkt, reason="reset_after_bytes")
+            self.stats["reset"] += 1
+            return [(now, make_rst(pkt))]
+        server = (pkt.dst, pkt.dport, pkt.src, pkt.sport)
+        replaced = self.reset_done.get(server)
+        if (replaced is not None and pkt.flags & TCP_ACK and not pkt.flags & TCP_RST
+                and pkt.ack != replaced.seq and (server, pkt.ack) not in self.reset_again):
+            self.reset_again.add((server, pkt.ack))
+            self.note("reset_again", "s2c", replaced, at_seq=pkt.ack)
+            return [(now, pkt.frame), (now, make_rst(replaced, seq=pkt.ack), "s2c")]
+        return None
 
     def run(self) -> None:
         by_fd = {s.fileno(): name for name, s in self.socks.items()}
@@ -252,12 +284,15 @@ class Bridge:
                 out, direction = out_of[name]
                 pkt = Packet(frame)
                 now = time.monotonic()
-                for release, data in self.decide(direction, pkt, now):
+                # (release time, frame) goes on this frame's way; a third item names the
+                # direction of a frame sent the other way (a RST sent again)
+                for release, data, *towards in self.decide(direction, pkt, now):
+                    dest = out_of["w1" if towards == ["s2c"] else "w0"][0] if towards else out
                     self.counter += 1
                     if release <= now:
-                        self.send(out, data)
+                        self.send(dest, data)
                     else:
-                        heapq.heappush(self.queue, (release, self.counter, out, data))
+                        heapq.heappush(self.queue, (release, self.counter, dest, data))
         self.log.write(record("stats", **self.stats))
 
     def send(self, out: str, frame: bytes) -> None:

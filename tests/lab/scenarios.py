@@ -97,7 +97,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              family=6, collector_args=("--mtr-raw",)),
     Scenario(
         "reset", "the first server segment past 30000 bytes of each connection is replaced by "
-                 "a RST to the client",
+                 "a RST to the client, and the connection's later server segments are dropped "
+                 "(the RST is sent again at the sequence number the client's next ACK asks "
+                 "for, if segments before it were still missing)",
         wire={"seed": 1, "reset_after_bytes": 30000},
     ),
     Scenario(
