@@ -173,8 +173,10 @@ def _arrived_before(tcp: TcpAnalysis, rows: np.ndarray, streams: np.ndarray, up:
 
     One pass over the capture in capture order, a block at a time (stream_steps), over the
     data segments of the segments' streams and sides only (ICMP errors quoting a segment are
-    not segments); carried from block to block: the first row of each flagged start and
-    each stream's highest start so far. Nothing as long as the data segments is built."""
+    not segments); carried from block to block: the first row of each flagged start. A
+    segment still waiting had nothing of its stream above its start in the blocks before,
+    so each block's own highest starts find where it was overtaken. Nothing as long as the
+    data segments is built."""
     n = tcp.n_streams
     # Per stream, the side whose data is judged (client_dir), -1 for none: a stream's
     # flagged segments at their receiver are all of one side (the capture is near the client
@@ -196,7 +198,6 @@ def _arrived_before(tcp: TcpAnalysis, rows: np.ndarray, streams: np.ndarray, up:
     starts = np.unique(s)
     first_row = np.full(starts.shape[0], NOT_YET, dtype=np.int64)   # of each start
     overtaken = np.full(s.shape[0], NOT_YET, dtype=np.int64)
-    reach = np.arange(n, dtype=np.int64) * STREAM_SPAN - 1     # per stream: highest key so far
     last = int(rows.max())
     for _, got, stream in tcp.stream_steps(pick):
         if got.min() > last:
@@ -205,13 +206,10 @@ def _arrived_before(tcp: TcpAnalysis, rows: np.ndarray, streams: np.ndarray, up:
         at = np.minimum(np.searchsorted(starts, key), starts.shape[0] - 1)
         same = np.flatnonzero(starts[at] == key)
         np.minimum.at(first_row, at[same], got[same])
-        # The highest key so far at each row: the block is grouped by stream (ascending) and
-        # streams' keys lie STREAM_SPAN apart, so one running maximum over the block is each
-        # stream's own, and it never goes down over the block.
+        # The highest key so far in the block at each row: the block is grouped by stream
+        # (ascending) and streams' keys lie STREAM_SPAN apart, so one running maximum over
+        # the block is each stream's own, and it never goes down over the block.
         np.maximum.accumulate(key, out=key)
-        np.maximum(key, reach[stream], out=key)
-        final = np.append(stream[1:] != stream[:-1], True)      # its stream's last here
-        reach[stream[final]] = key[final]
         # a flagged segment before this block can only be overtaken after itself now,
         # which the caller reads as not at all (NOT_YET): only later ones still wait
         since = int(np.searchsorted(rows, got.min()))
