@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from .model import BLOCK_ROWS, NO_STREAM, gather_blocks
+from .model import BLOCK_ROWS, NO_STREAM
 
 __all__ = ["frame_ranges", "display_filter", "MAX_LISTED_FRAMES", "FilterContext", "short_filter",
            "with_short_filters", "SHORT_FILTER_CHARS"]
@@ -135,20 +135,11 @@ class FilterContext:
         preds["tcp.flags.reset == 1"] = flag(int(TcpFlag.RST))
         preds["tcp.flags.syn == 1"] = flag(int(TcpFlag.SYN))
 
-        n = tcp.n_streams
-
-        def rows_of(streams: np.ndarray) -> np.ndarray:
-            wanted = np.zeros(n + 1, dtype=bool)     # the last entry: frames of no stream
-            wanted[streams] = True
-            # uint32 rows (the table's frame numbers are), up to MAX_FILTER_ROWS of them
-            return gather_blocks(stream.shape[0], BLOCK_ROWS, lambda block: block.start
-                                 + np.flatnonzero(wanted[np.minimum(stream[block], n)]),
-                                 np.uint32)
-
         def rows_in(streams: np.ndarray) -> int:
             return sum(tcp.stream_size(int(s)) for s in streams)
 
-        return cls(stream, preds, bool(tcp.quoted_rows.shape[0]), rows_of, rows_in)
+        # the rows of a claim's streams: up to MAX_FILTER_ROWS of them, uint32
+        return cls(stream, preds, bool(tcp.quoted_rows.shape[0]), tcp.rows_of_streams, rows_in)
 
 
 def _runs(sorted_frames: np.ndarray) -> int:

@@ -112,15 +112,12 @@ def _silences(tcp: TcpAnalysis, limit: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def _rows_of_streams(tcp: TcpAnalysis, streams: set[int]) -> dict[int, np.ndarray]:
-    """The rows of a few streams, each in capture order, from one pass over the capture a
-    block at a time (tcp.stream_rows would build the index of every stream)."""
+    """The rows of a few streams, each in capture order, from one pass over the capture
+    (tcp.stream_rows would build the index of every stream)."""
     if not streams:
         return {}
     stream_of = tcp.columns["tcp_stream"]
-    wanted = np.zeros(tcp.n_streams + 1, dtype=bool)     # the last entry: no stream
-    wanted[list(streams)] = True
-    rows = gather_blocks(stream_of.shape[0], BLOCK_ROWS, lambda b: b.start + np.flatnonzero(
-        wanted[np.minimum(stream_of[b], tcp.n_streams)]), np.int64)
+    rows = tcp.rows_of_streams(streams).astype(np.int64)
     rows = rows[by_stream(stream_of[rows])]
     cuts = np.flatnonzero(np.diff(stream_of[rows])) + 1
     return {int(stream_of[part[0]]): part for part in np.split(rows, cuts)}

@@ -224,6 +224,15 @@ class TcpAnalysis:
         bounds = self._stream_bounds()     # not the index: a stream's size needs no rows
         return int(bounds[stream + 1] - bounds[stream]) if 0 <= stream < self.n_streams else 0
 
+    def rows_of_streams(self, streams) -> np.ndarray:
+        """The rows of some streams, in capture order (uint32), from one pass over the
+        capture a block at a time: for a few streams, without the index of every one."""
+        column, n = self.columns["tcp_stream"], self.n_streams
+        wanted = np.zeros(n + 1, dtype=bool)     # the last entry: frames of no stream
+        wanted[np.fromiter(streams, dtype=np.int64)] = True
+        return gather_blocks(column.shape[0], BLOCK_ROWS, lambda block: block.start
+                             + np.flatnonzero(wanted[np.minimum(column[block], n)]), np.uint32)
+
     def stream_rows(self, stream: int) -> np.ndarray:
         """The rows (capture order) of one stream; the index is built on first use, so a
         report over thousands of samples does not scan every frame per sample."""
