@@ -18,7 +18,7 @@ from typing import Mapping
 import numpy as np
 
 from .memory import release_freed
-from .model import BLOCK_ROWS, NO_STREAM, PacketTable, TcpFlag
+from .model import BLOCK_ROWS, PacketTable, TcpFlag
 from .repairs import KINDS, Repairs, classify_repairs
 from .stalls import Blackhole, Stall, find_blackholes, find_stalls
 from .tcp import TcpAnalysis
@@ -137,14 +137,10 @@ def _segments_each(tcp: TcpAnalysis, rows: np.ndarray) -> np.ndarray:
 def data_segments(tcp: TcpAnalysis, client_dir: int) -> int:
     """wire_segments of every data frame one side sent (client_dir 1: the client), found a
     block of the capture at a time."""
-    stream = tcp.columns["tcp_stream"]
     total = 0
     for start in range(0, len(tcp), BLOCK_ROWS):
         block = slice(start, start + BLOCK_ROWS)
-        rows = start + np.flatnonzero((tcp.payload_len[block] > 0) & (stream[block] != NO_STREAM)
-                                      & (tcp.client_dir[block] == client_dir))
-        if tcp.quoted_rows.shape[0]:
-            rows = rows[~np.isin(rows, tcp.quoted_rows)]
+        rows = start + np.flatnonzero(tcp.data_in(block) & (tcp.client_dir[block] == client_dir))
         total += wire_segments(tcp, rows)
     return total
 

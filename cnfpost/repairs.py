@@ -186,12 +186,7 @@ def _arrived_before(tcp: TcpAnalysis, rows: np.ndarray, streams: np.ndarray, up:
     column = tcp.columns["tcp_stream"]
 
     def pick(block: slice) -> np.ndarray:
-        mask = (tcp.payload_len[block] > 0) \
-            & (tcp.client_dir[block] == side[np.minimum(column[block], n)])
-        quoted = tcp.quoted_rows                            # sorted
-        lo, hi = np.searchsorted(quoted, (block.start, block.start + mask.shape[0]))
-        mask[quoted[lo:hi] - block.start] = False
-        return mask
+        return tcp.data_in(block) & (tcp.client_dir[block] == side[np.minimum(column[block], n)])
 
     # keys: stream * STREAM_SPAN + relative seq
     s = streams * STREAM_SPAN + tcp.at("tcp_seq_rel", rows).astype(np.int64)

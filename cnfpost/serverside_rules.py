@@ -17,8 +17,6 @@ from __future__ import annotations
 import statistics
 from dataclasses import replace
 
-import numpy as np
-
 from .evidence import display_filter
 from .facts import Facts
 from .findings import Finding, capture_evidence, make_finding

@@ -126,7 +126,6 @@ def _rows_of_streams(tcp: TcpAnalysis, streams: set[int]) -> dict[int, np.ndarra
 def _response_unfinished(tcp: TcpAnalysis, rows: np.ndarray) -> bool:
     """Before the client closed: was data outstanding either way (sent, not acknowledged),
     with the server still open?"""
-    c = tcp.columns
     server = rows[tcp.client_dir[rows] == 0]
     client = rows[tcp.client_dir[rows] == 1]
     if (tcp.tcp_flags[server] & (FIN | RST)).any():

@@ -224,6 +224,15 @@ class TcpAnalysis:
         bounds = self._stream_bounds()     # not the index: a stream's size needs no rows
         return int(bounds[stream + 1] - bounds[stream]) if 0 <= stream < self.n_streams else 0
 
+    def data_in(self, block: slice) -> np.ndarray:
+        """Per frame of a block of the capture: a TCP data segment? (Payload in a stream;
+        an ICMP error quoting a segment is not one.)"""
+        mask = (self.payload_len[block] > 0) & (self.columns["tcp_stream"][block] != NO_STREAM)
+        quoted = self.quoted_rows                            # sorted
+        lo, hi = np.searchsorted(quoted, (block.start, block.start + mask.shape[0]))
+        mask[quoted[lo:hi] - block.start] = False
+        return mask
+
     def rows_of_streams(self, streams) -> np.ndarray:
         """The rows of some streams, in capture order (uint32), from one pass over the
         capture a block at a time: for a few streams, without the index of every one."""
